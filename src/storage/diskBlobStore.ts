@@ -1,0 +1,271 @@
+/**
+ * Local-disk backend, the default. Layout under its directory:
+ *
+ *   blobs/ab/<hash>-<size>   one file per blob, sharded by the first two hex digits
+ *   tmp/                     writes in progress; emptied at start-up
+ *   index                    LRU order and sizes, saved periodically and on close
+ *
+ * A blob is written to tmp/ and renamed into blobs/ only on commit, so a crash
+ * never leaves a partial blob visible and concurrent writers of the same blob
+ * simply replace one complete file with another. Verification of content against
+ * the digest is the job of VerifyingBlobStore, which wraps this store for the CAS.
+ * Start-up reads the saved index and lists the shard directories; it never
+ * re-hashes blobs. Blobs found on disk but not in the index (after a crash) are
+ * stat'ed and treated as least recently used.
+ */
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
+import { invalidArgument, notFound } from '../util/status.js';
+import { type Blob, type BlobStore, type BlobWriter, type FindMissingOptions, READ_CHUNK_BYTES } from './blobStore.js';
+import { LruIndex } from './lruIndex.js';
+import { bufferBlob } from './memoryBlobStore.js';
+
+/** Blobs up to this size are buffered in memory and written with one call. */
+const SPILL_THRESHOLD_BYTES = 1024 * 1024;
+const INDEX_SAVE_INTERVAL_MS = 30_000;
+
+export interface DiskBlobStoreOptions {
+  directory: string;
+  maximumSizeBytes: number;
+  now?: () => number;
+}
+
+export class DiskBlobStore implements BlobStore {
+  private dirty = false;
+  private saveTimer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> | undefined;
+
+  private constructor(
+    private readonly directory: string,
+    private readonly index: LruIndex,
+  ) {}
+
+  static async open(options: DiskBlobStoreOptions): Promise<DiskBlobStore> {
+    const { directory } = options;
+    await rm(join(directory, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(directory, 'tmp'), { recursive: true });
+    const shards = [...Array(256).keys()].map((i) => i.toString(16).padStart(2, '0'));
+    await Promise.all(shards.map((s) => mkdir(join(directory, 'blobs', s), { recursive: true })));
+    const index = new LruIndex(options.maximumSizeBytes, options.now);
+    const store = new DiskBlobStore(directory, index);
+    await store.loadIndex(shards);
+    store.saveTimer = setInterval(() => void store.saveIndex(), INDEX_SAVE_INTERVAL_MS);
+    store.saveTimer.unref();
+    return store;
+  }
+
+  get usedBytes(): number {
+    return this.index.sizeBytes;
+  }
+
+  get blobCount(): number {
+    return this.index.count;
+  }
+
+  async findMissing(digests: readonly Digest[], options: FindMissingOptions = {}): Promise<Digest[]> {
+    const missing: Digest[] = [];
+    for (const digest of digests) {
+      if (isEmptyDigest(digest)) continue;
+      if (!this.index.touch(digestKey(digest), options.retainUntilMs)) missing.push(digest);
+    }
+    if (missing.length !== digests.length) this.dirty = true;
+    return missing;
+  }
+
+  async get(digest: Digest): Promise<Blob | undefined> {
+    if (isEmptyDigest(digest)) return bufferBlob(Buffer.alloc(0));
+    const key = digestKey(digest);
+    if (!this.index.touch(key)) return undefined;
+    this.dirty = true;
+    const path = this.pathOf(key);
+    const sizeBytes = this.index.sizeOf(key) ?? digest.sizeBytes;
+    if (sizeBytes <= SPILL_THRESHOLD_BYTES) {
+      // Small blobs: one read now, so a later eviction cannot break the caller.
+      try {
+        return bufferBlob(await readFile(path));
+      } catch (error) {
+        throw this.vanished(error, key);
+      }
+    }
+    return { sizeBytes, read: (offset, limit) => this.stream(key, sizeBytes, offset, limit) };
+  }
+
+  async put(digest: Digest): Promise<BlobWriter> {
+    return new DiskBlobWriter(this, digest);
+  }
+
+  /** Saves the index and stops the periodic save. */
+  async close(): Promise<void> {
+    if (this.saveTimer) clearInterval(this.saveTimer);
+    this.dirty = true;
+    await this.saveIndex();
+  }
+
+  /** @internal used by DiskBlobWriter */
+  temporaryPath(): string {
+    return join(this.directory, 'tmp', randomBytes(12).toString('hex'));
+  }
+
+  /** @internal Moves a complete temporary file into place and accounts for it. */
+  async install(temporaryPath: string, key: string, sizeBytes: number): Promise<void> {
+    const victims = this.index.makeRoom(sizeBytes, key);
+    await Promise.all(victims.map((victim) => unlink(this.pathOf(victim)).catch(() => undefined)));
+    await rename(temporaryPath, this.pathOf(key));
+    this.index.add(key, sizeBytes);
+    this.dirty = true;
+  }
+
+  private pathOf(key: string): string {
+    return join(this.directory, 'blobs', key.slice(0, 2), key);
+  }
+
+  private async *stream(key: string, sizeBytes: number, offset = 0, limit?: number): AsyncGenerator<Buffer> {
+    const end = limit === undefined ? sizeBytes : Math.min(sizeBytes, offset + limit);
+    let handle: FileHandle;
+    try {
+      handle = await open(this.pathOf(key), 'r');
+    } catch (error) {
+      throw this.vanished(error, key);
+    }
+    try {
+      for (let position = offset; position < end; ) {
+        const length = Math.min(READ_CHUNK_BYTES, end - position);
+        const buffer = Buffer.allocUnsafe(length);
+        const { bytesRead } = await handle.read(buffer, 0, length, position);
+        if (bytesRead === 0) throw notFound(`blob ${key} is shorter on disk than expected`);
+        position += bytesRead;
+        yield bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private vanished(error: unknown, key: string): Error {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      this.index.remove(key);
+      return notFound(`blob ${key} was evicted`);
+    }
+    return error as Error;
+  }
+
+  private async loadIndex(shards: string[]): Promise<void> {
+    const saved = new Map<string, number>();
+    try {
+      const text = await readFile(join(this.directory, 'index'), 'utf8');
+      for (const line of text.split('\n')) {
+        const space = line.indexOf(' ');
+        if (space > 0) saved.set(line.slice(0, space), Number(line.slice(space + 1)));
+      }
+    } catch {
+      // No saved index: first start, or the previous run crashed before saving one.
+    }
+    const onDisk = new Set<string>();
+    for (const shard of shards) {
+      for (const name of await readdir(join(this.directory, 'blobs', shard))) onDisk.add(name);
+    }
+    // Unknown files first (oldest), then the saved order from least to most recent.
+    for (const key of onDisk) {
+      if (saved.has(key)) continue;
+      try {
+        this.index.add(key, (await stat(this.pathOf(key))).size);
+      } catch {
+        // Removed meanwhile.
+      }
+    }
+    for (const [key, sizeBytes] of saved) {
+      if (onDisk.has(key) && Number.isSafeInteger(sizeBytes)) this.index.add(key, sizeBytes);
+    }
+    this.dirty = saved.size !== this.index.count;
+  }
+
+  private async saveIndex(): Promise<void> {
+    if (this.saving) await this.saving;
+    if (!this.dirty) return;
+    this.dirty = false;
+    const lines: string[] = [];
+    for (const [key, sizeBytes] of this.index.snapshot()) lines.push(`${key} ${sizeBytes}\n`);
+    const temporary = this.temporaryPath();
+    this.saving = (async () => {
+      await writeFile(temporary, lines.join(''));
+      await rename(temporary, join(this.directory, 'index'));
+    })().finally(() => {
+      this.saving = undefined;
+    });
+    await this.saving;
+  }
+}
+
+/** Buffers small blobs in memory; spills larger ones to a temporary file as they arrive. */
+class DiskBlobWriter implements BlobWriter {
+  private readonly chunks: Buffer[] = [];
+  private written = 0;
+  private handle: FileHandle | undefined;
+  private temporaryPath: string | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly store: DiskBlobStore,
+    private readonly digest: Digest,
+  ) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.finished) throw invalidArgument('write after the blob was committed or aborted');
+    this.written += chunk.length;
+    if (this.written > this.digest.sizeBytes) {
+      throw invalidArgument(`more than the ${this.digest.sizeBytes} bytes the digest declares were written`);
+    }
+    if (this.handle) {
+      await this.handle.write(chunk);
+      return;
+    }
+    this.chunks.push(chunk);
+    if (this.written > SPILL_THRESHOLD_BYTES) {
+      this.temporaryPath = this.store.temporaryPath();
+      this.handle = await open(this.temporaryPath, 'w');
+      const buffered = Buffer.concat(this.chunks);
+      this.chunks.length = 0;
+      await this.handle.write(buffered);
+    }
+  }
+
+  async commit(): Promise<void> {
+    if (this.finished) throw invalidArgument('blob already committed or aborted');
+    this.finished = true;
+    try {
+      if (this.written !== this.digest.sizeBytes) {
+        throw invalidArgument(`received ${this.written} bytes but the digest declares ${this.digest.sizeBytes}`);
+      }
+      if (this.handle) {
+        await this.handle.close();
+        this.handle = undefined;
+      } else {
+        this.temporaryPath = this.store.temporaryPath();
+        await writeFile(this.temporaryPath, this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks));
+        this.chunks.length = 0;
+      }
+      await this.store.install(this.temporaryPath as string, digestKey(this.digest), this.written);
+      this.temporaryPath = undefined;
+    } catch (error) {
+      await this.cleanUp();
+      throw error;
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.finished = true;
+    await this.cleanUp();
+  }
+
+  private async cleanUp(): Promise<void> {
+    this.chunks.length = 0;
+    const handle = this.handle;
+    this.handle = undefined;
+    if (handle) await handle.close().catch(() => undefined);
+    const path = this.temporaryPath;
+    this.temporaryPath = undefined;
+    if (path) await unlink(path).catch(() => undefined);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Checks every written blob against its digest before the inner store may make it
+ * visible. Wraps the CAS's backend; the Action Cache, whose keys are not content
+ * hashes, uses its backend unwrapped.
+ */
+import { type Digest, type DigestFunction, digestFunctionOf, formatDigest } from '../digest/digest.js';
+import { invalidArgument } from '../util/status.js';
+import { type BlobWriter, ForwardingBlobStore, type BlobStore } from './blobStore.js';
+
+export class VerifyingBlobStore extends ForwardingBlobStore {
+  constructor(
+    inner: BlobStore,
+    /** Picks the hash function for a digest; classic functions differ in hash length. */
+    private readonly functionFor: (digest: Digest) => DigestFunction = digestFunctionOf,
+  ) {
+    super(inner);
+  }
+
+  override async put(digest: Digest): Promise<BlobWriter> {
+    const inner = await this.inner.put(digest);
+    const hasher = this.functionFor(digest).createHasher();
+    let written = 0;
+    return {
+      write: async (chunk) => {
+        written += chunk.length;
+        if (written > digest.sizeBytes) {
+          throw invalidArgument(
+            `more data than the ${digest.sizeBytes} bytes declared by digest ${formatDigest(digest)}`,
+          );
+        }
+        hasher.update(chunk);
+        await inner.write(chunk);
+      },
+      commit: async () => {
+        if (written !== digest.sizeBytes) {
+          await inner.abort();
+          throw invalidArgument(
+            `received ${written} bytes but digest ${formatDigest(digest)} declares ${digest.sizeBytes}`,
+          );
+        }
+        const actual = hasher.digest('hex');
+        if (actual !== digest.hash) {
+          await inner.abort();
+          throw invalidArgument(`data does not match digest ${formatDigest(digest)}: its hash is ${actual}`);
+        }
+        await inner.commit();
+      },
+      abort: () => inner.abort(),
+    };
+  }
+}
