@@ -27,7 +27,8 @@ export enum DigestFunctionValue {
 }
 
 export interface DigestFunction {
-  readonly value: DigestFunctionValue;
+  /** The REAPI DigestFunction.Value number. */
+  readonly value: number;
   /** Lowercase name as used in ByteStream resource names and logs. */
   readonly name: string;
   readonly hexLength: number;

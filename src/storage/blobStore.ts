@@ -3,6 +3,9 @@
  * decorators wrap it, so behaviours such as verification, sharding or size limits
  * are each a small file instead of a flag. The CAS and the Action Cache both use it:
  * the CAS keys blobs by their content digest, the Action Cache by a derived key.
+ * Backends treat the digest as an opaque key and store whatever bytes were
+ * written; checking content against the digest (hash and size) is the job of
+ * VerifyingBlobStore, which wraps every CAS backend.
  */
 import type { Digest } from '../digest/digest.js';
 

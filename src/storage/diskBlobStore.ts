@@ -36,6 +36,8 @@ export class DiskBlobStore implements BlobStore {
   private dirty = false;
   private saveTimer: NodeJS.Timeout | undefined;
   private saving: Promise<void> | undefined;
+  /** Installs run one at a time so that space is checked and claimed atomically. */
+  private installing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly directory: string,
@@ -51,7 +53,8 @@ export class DiskBlobStore implements BlobStore {
     const index = new LruIndex(options.maximumSizeBytes, options.now);
     const store = new DiskBlobStore(directory, index);
     await store.loadIndex(shards);
-    store.saveTimer = setInterval(() => void store.saveIndex(), INDEX_SAVE_INTERVAL_MS);
+    // A failed periodic save is retried at the next interval (saveIndex marks the index dirty again).
+    store.saveTimer = setInterval(() => void store.saveIndex().catch(() => undefined), INDEX_SAVE_INTERVAL_MS);
     store.saveTimer.unref();
     return store;
   }
@@ -109,7 +112,15 @@ export class DiskBlobStore implements BlobStore {
   }
 
   /** @internal Moves a complete temporary file into place and accounts for it. */
-  async install(temporaryPath: string, key: string, sizeBytes: number): Promise<void> {
+  install(temporaryPath: string, key: string, sizeBytes: number): Promise<void> {
+    // Between makeRoom and add there are awaits; without serialising, concurrent
+    // commits would all see the same free space and overshoot the size limit.
+    const result = this.installing.then(() => this.installNow(temporaryPath, key, sizeBytes));
+    this.installing = result.catch(() => undefined);
+    return result;
+  }
+
+  private async installNow(temporaryPath: string, key: string, sizeBytes: number): Promise<void> {
     const victims = this.index.makeRoom(sizeBytes, key);
     await Promise.all(victims.map((victim) => unlink(this.pathOf(victim)).catch(() => undefined)));
     await rename(temporaryPath, this.pathOf(key));
@@ -182,15 +193,22 @@ export class DiskBlobStore implements BlobStore {
   }
 
   private async saveIndex(): Promise<void> {
-    if (this.saving) await this.saving;
+    // Loop: another caller woken by the same save may have started a newer one.
+    while (this.saving) await this.saving.catch(() => undefined);
     if (!this.dirty) return;
     this.dirty = false;
     const lines: string[] = [];
     for (const [key, sizeBytes] of this.index.snapshot()) lines.push(`${key} ${sizeBytes}\n`);
     const temporary = this.temporaryPath();
     this.saving = (async () => {
-      await writeFile(temporary, lines.join(''));
-      await rename(temporary, join(this.directory, 'index'));
+      try {
+        await writeFile(temporary, lines.join(''));
+        await rename(temporary, join(this.directory, 'index'));
+      } catch (error) {
+        this.dirty = true;
+        await unlink(temporary).catch(() => undefined);
+        throw error;
+      }
     })().finally(() => {
       this.saving = undefined;
     });
@@ -214,9 +232,6 @@ class DiskBlobWriter implements BlobWriter {
   async write(chunk: Buffer): Promise<void> {
     if (this.finished) throw invalidArgument('write after the blob was committed or aborted');
     this.written += chunk.length;
-    if (this.written > this.digest.sizeBytes) {
-      throw invalidArgument(`more than the ${this.digest.sizeBytes} bytes the digest declares were written`);
-    }
     if (this.handle) {
       await this.handle.write(chunk);
       return;
@@ -235,9 +250,6 @@ class DiskBlobWriter implements BlobWriter {
     if (this.finished) throw invalidArgument('blob already committed or aborted');
     this.finished = true;
     try {
-      if (this.written !== this.digest.sizeBytes) {
-        throw invalidArgument(`received ${this.written} bytes but the digest declares ${this.digest.sizeBytes}`);
-      }
       if (this.handle) {
         await this.handle.close();
         this.handle = undefined;

@@ -69,6 +69,8 @@ export class LruIndex {
    * Chooses least recently used entries to evict so that `incomingBytes` more fit,
    * removes them from the index and returns their keys. Throws RESOURCE_EXHAUSTED
    * when the space cannot be freed without evicting retained entries.
+   * `protectedKey` is the key about to be added: it is never evicted, and any copy
+   * of it already stored counts as space that the new one replaces.
    */
   makeRoom(incomingBytes: number, protectedKey?: string): string[] {
     if (incomingBytes > this.maximumSizeBytes) {
@@ -76,11 +78,12 @@ export class LruIndex {
         `blob of ${incomingBytes} bytes exceeds the storage limit of ${this.maximumSizeBytes} bytes`,
       );
     }
-    if (this.totalBytes + incomingBytes <= this.maximumSizeBytes) return [];
+    const replacedBytes = protectedKey === undefined ? 0 : (this.entries.get(protectedKey)?.sizeBytes ?? 0);
+    const needed = this.totalBytes - replacedBytes + incomingBytes - this.maximumSizeBytes;
+    if (needed <= 0) return [];
     const now = this.now();
     const victims: string[] = [];
     let freed = 0;
-    const needed = this.totalBytes + incomingBytes - this.maximumSizeBytes;
     for (const [key, entry] of this.entries) {
       if (freed >= needed) break;
       if (entry.retainUntilMs > now || key === protectedKey) continue;

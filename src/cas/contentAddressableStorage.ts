@@ -1,0 +1,167 @@
+/**
+ * The CAS operations of REAPI on top of a BlobStore: batch reads and writes with
+ * per-blob statuses, missing-blob queries and tree walks. Wire messages are the
+ * generated protobuf types; validation of digests happens here so every front end
+ * (gRPC, CLI, tests) gets the same errors.
+ */
+import { type Digest, type DigestFunction, digestKey, isEmptyDigest, parseDigest } from '../digest/digest.js';
+import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
+import { invalidArgument, notFound, type StatusError, toStatusError } from '../util/status.js';
+
+export interface BatchUpdateItem {
+  digest: { hash: string; sizeBytes: number } | undefined;
+  data: Buffer;
+}
+
+export interface BatchItemResult {
+  digest: { hash: string; sizeBytes: number };
+  /** Undefined on success. */
+  error?: StatusError;
+  data?: Buffer;
+}
+
+export interface TreePage {
+  directories: Directory[];
+  nextPageToken: string;
+}
+
+/** Upper bound on concurrently processed blobs within one batch request. */
+const BATCH_CONCURRENCY = 16;
+/** Directories returned per GetTree page when the client does not ask for a size. */
+const DEFAULT_TREE_PAGE_SIZE = 1000;
+
+export class ContentAddressableStorage {
+  constructor(
+    readonly store: BlobStore,
+    readonly maxBatchTotalSizeBytes: number,
+  ) {}
+
+  async findMissing(raw: Array<{ hash: string; sizeBytes: number }>, fn: DigestFunction): Promise<Digest[]> {
+    const digests = raw.map((d, i) => parseDigest(d, fn, `blob_digests[${i}]`));
+    return this.store.findMissing(digests);
+  }
+
+  async batchUpdate(items: BatchUpdateItem[], fn: DigestFunction): Promise<BatchItemResult[]> {
+    let total = 0;
+    for (const item of items) total += item.data.length;
+    if (total > this.maxBatchTotalSizeBytes) {
+      throw invalidArgument(
+        `batch carries ${total} bytes, more than max_batch_total_size_bytes (${this.maxBatchTotalSizeBytes}); use ByteStream for large blobs`,
+      );
+    }
+    return mapLimited(items, BATCH_CONCURRENCY, async (item, i): Promise<BatchItemResult> => {
+      const echo = item.digest ?? { hash: '', sizeBytes: 0 };
+      try {
+        const digest = parseDigest(item.digest, fn, `requests[${i}].digest`);
+        if (item.data.length !== digest.sizeBytes) {
+          throw invalidArgument(
+            `requests[${i}]: ${item.data.length} bytes of data but the digest declares ${digest.sizeBytes}`,
+          );
+        }
+        if (!isEmptyDigest(digest)) await putBuffer(this.store, digest, item.data);
+        return { digest: echo };
+      } catch (error) {
+        return { digest: echo, error: toStatusError(error) };
+      }
+    });
+  }
+
+  async batchRead(raw: Array<{ hash: string; sizeBytes: number }>, fn: DigestFunction): Promise<BatchItemResult[]> {
+    const digests = raw.map((d, i) => parseDigest(d, fn, `digests[${i}]`));
+    let total = 0;
+    for (const d of digests) total += d.sizeBytes;
+    if (total > this.maxBatchTotalSizeBytes) {
+      throw invalidArgument(
+        `requested ${total} bytes, more than max_batch_total_size_bytes (${this.maxBatchTotalSizeBytes}); use ByteStream for large blobs`,
+      );
+    }
+    return mapLimited(digests, BATCH_CONCURRENCY, async (digest): Promise<BatchItemResult> => {
+      try {
+        const data = await getBuffer(this.store, digest);
+        if (!data) return { digest, error: notFound(`blob ${digestKey(digest)} not found`) };
+        return { digest, data };
+      } catch (error) {
+        return { digest, error: toStatusError(error) };
+      }
+    });
+  }
+
+  /**
+   * One page of the breadth-first walk of a directory tree. The page token is the
+   * number of directories already returned; the walk is deterministic, so each
+   * page restarts it and skips that many. Subtrees missing from the CAS are
+   * omitted, as the specification allows; a missing root is NOT_FOUND.
+   */
+  async getTreePage(
+    rawRoot: { hash: string; sizeBytes: number } | undefined,
+    fn: DigestFunction,
+    pageSize: number,
+    pageToken: string,
+  ): Promise<TreePage> {
+    const root = parseDigest(rawRoot, fn, 'root_digest');
+    if (pageSize < 0) throw invalidArgument('page_size must not be negative');
+    const skip = pageToken === '' ? 0 : Number(pageToken);
+    if (!Number.isSafeInteger(skip) || skip < 0) throw invalidArgument(`page_token "${pageToken}" is not valid`);
+    const limit = pageSize === 0 ? DEFAULT_TREE_PAGE_SIZE : pageSize;
+    const directories: Directory[] = [];
+    const seen = new Set<string>([digestKey(root)]);
+    let queue: Digest[] = [root];
+    let position = 0;
+    let first = true;
+    while (queue.length > 0) {
+      const next: Digest[] = [];
+      const loaded = await mapLimited(queue, BATCH_CONCURRENCY, (d) => this.loadDirectory(d));
+      for (const directory of loaded) {
+        if (!directory) {
+          if (first) throw notFound(`root directory ${digestKey(root)} not found`);
+          continue;
+        }
+        for (const child of directory.directories) {
+          if (!child.digest) continue;
+          const key = digestKey(child.digest);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          next.push({ hash: child.digest.hash, sizeBytes: child.digest.sizeBytes });
+        }
+        if (position >= skip) {
+          if (directories.length === limit) return { directories, nextPageToken: String(position) };
+          directories.push(directory);
+        }
+        position++;
+      }
+      first = false;
+      queue = next;
+    }
+    return { directories, nextPageToken: '' };
+  }
+
+  private async loadDirectory(digest: Digest): Promise<Directory | undefined> {
+    const data = await getBuffer(this.store, digest);
+    if (!data) return undefined;
+    try {
+      return Directory.decode(data);
+    } catch {
+      throw invalidArgument(`blob ${digestKey(digest)} is not a Directory message`);
+    }
+  }
+}
+
+/** Maps with at most `limit` promises in flight, keeping result order. */
+export async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+

@@ -1,0 +1,38 @@
+/** Entry point of the `granary` command: dispatches to subcommands. */
+import { UsageError } from './args.js';
+import { serveCommand } from './serve.js';
+
+const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<void>; help: string }> = {
+  serve: { run: serveCommand, help: 'run the all-in-one farm (storage, execution, workers)' },
+};
+
+function overview(): string {
+  const lines = ['usage: granary COMMAND [flags]', '', 'commands:'];
+  for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)}${command.help}`);
+  lines.push('', 'Run `granary COMMAND --help` for the flags of a command.');
+  return lines.join('\n');
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === 'help' || name === '-h') {
+    console.log(overview());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`granary: unknown command "${name}"\n\n${overview()}`);
+    return 2;
+  }
+  try {
+    await command.run(rest);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`granary ${name}: ${error.message} (see granary ${name} --help)`);
+      return 2;
+    }
+    console.error(`granary ${name}: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,40 @@
+/** gRPC adapter for the ActionCache service. */
+import type { ActionCache } from '../actioncache/actionCache.js';
+import { parseDigest, resolveDigestFunction } from '../digest/digest.js';
+import type {
+  ActionCacheServer,
+  ActionResult,
+  GetActionResultRequest,
+  UpdateActionResultRequest,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { invalidArgument, notFound } from '../util/status.js';
+import { validateActionResult } from '../actioncache/validateActionResult.js';
+import { unary } from './handlers.js';
+
+export function actionCacheServer(cache: ActionCache, updateEnabled: boolean): ActionCacheServer {
+  return {
+    getActionResult: unary(async (request: GetActionResultRequest): Promise<ActionResult> => {
+      const digestFunction = resolveDigestFunction(request.digestFunction, request.actionDigest?.hash);
+      const actionDigest = parseDigest(request.actionDigest, digestFunction, 'action_digest');
+      const result = await cache.get(
+        { instanceName: request.instanceName, digestFunction, actionDigest },
+        {
+          inlineStdout: request.inlineStdout,
+          inlineStderr: request.inlineStderr,
+          inlineOutputFiles: request.inlineOutputFiles,
+        },
+      );
+      if (!result) throw notFound(`no complete action result for ${actionDigest.hash}/${actionDigest.sizeBytes}`);
+      return result;
+    }),
+    updateActionResult: unary(async (request: UpdateActionResultRequest): Promise<ActionResult> => {
+      if (!updateEnabled) throw invalidArgument('this server does not accept action results from clients');
+      const digestFunction = resolveDigestFunction(request.digestFunction, request.actionDigest?.hash);
+      const actionDigest = parseDigest(request.actionDigest, digestFunction, 'action_digest');
+      if (!request.actionResult) throw invalidArgument('action_result is missing');
+      validateActionResult(request.actionResult, digestFunction);
+      await cache.put({ instanceName: request.instanceName, digestFunction, actionDigest }, request.actionResult);
+      return request.actionResult;
+    }),
+  };
+}

@@ -1,0 +1,81 @@
+/** gRPC adapter for google.bytestream.ByteStream over the CAS. */
+import type { sendUnaryData, ServerReadableStream } from '@grpc/grpc-js';
+import type { ByteStreamBlobs, Upload } from '../cas/byteStream.js';
+import type {
+  ByteStreamServer,
+  QueryWriteStatusRequest,
+  ReadRequest,
+  ReadResponse,
+  WriteRequest,
+  WriteResponse,
+} from '../gen/google/bytestream/bytestream.js';
+import { invalidArgument } from '../util/status.js';
+import { serverStreaming, unary, writeWithBackpressure } from './handlers.js';
+import { toServiceError } from './statusCodec.js';
+
+export function byteStreamServer(blobs: ByteStreamBlobs): ByteStreamServer {
+  return {
+    read: serverStreaming(async (request: ReadRequest, call) => {
+      const { blob, offset, limit } = await blobs.openRead(request.resourceName, request.readOffset, request.readLimit);
+      for await (const data of blob.read(offset, limit)) {
+        if (call.cancelled) return;
+        await writeWithBackpressure<ReadResponse>(call, { data });
+      }
+    }),
+    write: (call: ServerReadableStream<WriteRequest, WriteResponse>, callback: sendUnaryData<WriteResponse>) => {
+      handleWrite(blobs, call).then(
+        (committedSize) => callback(null, { committedSize }),
+        (error: unknown) => callback(toServiceError(error)),
+      );
+    },
+    queryWriteStatus: unary(async (request: QueryWriteStatusRequest) => {
+      const status = await blobs.queryWriteStatus(request.resourceName);
+      return { committedSize: status.committedSizeBytes, complete: status.complete };
+    }),
+  };
+}
+
+async function handleWrite(blobs: ByteStreamBlobs, call: ServerReadableStream<WriteRequest, WriteResponse>): Promise<number> {
+  let upload: Upload | undefined;
+  let resourceName = '';
+  let finished = false;
+  try {
+    for await (const request of call as AsyncIterable<WriteRequest>) {
+      if (!upload) {
+        resourceName = request.resourceName;
+        if (resourceName === '') throw invalidArgument('the first WriteRequest must name the resource');
+        const start = await blobs.startWrite(resourceName, request.writeOffset);
+        if (start.kind === 'exists') {
+          // The blob is already stored: end the call early, as the specification allows.
+          finished = true;
+          return start.status.committedSizeBytes;
+        }
+        upload = start.upload;
+      } else if (request.resourceName !== '' && request.resourceName !== resourceName) {
+        throw invalidArgument('resource_name changed in the middle of a Write call');
+      }
+      await upload.write(request.writeOffset, request.data);
+      if (request.finishWrite) {
+        finished = true;
+        blobs.release(resourceName, upload);
+        return await upload.finish();
+      }
+    }
+    if (!upload) throw invalidArgument('Write call carried no WriteRequest');
+    // Half-closed without finish_write: keep the data so a retry can resume.
+    upload.suspend();
+    return upload.committedSizeBytes;
+  } catch (error) {
+    if (upload && !finished) {
+      if (call.cancelled) {
+        upload.suspend();
+      } else {
+        blobs.release(resourceName, upload);
+        await upload.abort();
+      }
+    } else if (upload) {
+      await upload.abort();
+    }
+    throw error;
+  }
+}

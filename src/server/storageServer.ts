@@ -1,0 +1,107 @@
+/**
+ * Wires the storage services (CAS, ByteStream, Action Cache, Capabilities) onto a
+ * grpc-js server from a configuration. `granary serve` and the tests use this.
+ */
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { ActionCache } from '../actioncache/actionCache.js';
+import { ByteStreamBlobs } from '../cas/byteStream.js';
+import { ContentAddressableStorage } from '../cas/contentAddressableStorage.js';
+import { ByteStreamService } from '../gen/google/bytestream/bytestream.js';
+import {
+  ActionCacheService,
+  CapabilitiesService,
+  ContentAddressableStorageService,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { actionCacheServer } from '../grpc/actionCacheServer.js';
+import { byteStreamServer } from '../grpc/byteStreamServer.js';
+import { type CapabilitiesConfig, capabilitiesServer } from '../grpc/capabilitiesServer.js';
+import { casServer } from '../grpc/casServer.js';
+import { tuneHttp2Server } from '../grpc/tuning.js';
+import type { BlobStore } from '../storage/blobStore.js';
+import { openStorage, type StorageConfig } from '../storage/storageConfig.js';
+import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
+
+/** Largest gRPC message accepted or sent. */
+export const MAXIMUM_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** Advertised batch limit: well below the message limit, leaving room for per-blob overhead. */
+export const MAXIMUM_BATCH_TOTAL_BYTES = 4 * 1024 * 1024;
+
+export interface StorageServerConfig {
+  /** HOST:PORT; port 0 picks a free port. */
+  listen: string;
+  cas: StorageConfig;
+  actionCache: StorageConfig;
+  /** How long blobs referenced by a served action result are kept (ms). */
+  retentionGraceMs?: number;
+}
+
+export interface RunningServer {
+  /** The bound HOST:PORT. */
+  address: string;
+  port: number;
+  grpc: Server;
+  cas: BlobStore;
+  actionCache: ActionCache;
+  close(): Promise<void>;
+}
+
+export async function startStorageServer(
+  config: StorageServerConfig,
+  extend?: (server: Server, parts: { cas: BlobStore; actionCache: ActionCache }) => Promise<Partial<CapabilitiesConfig> & { close?: () => Promise<void> }>,
+): Promise<RunningServer> {
+  const casStorage = await openStorage(config.cas);
+  const acStorage = await openStorage(config.actionCache);
+  const cas = new VerifyingBlobStore(casStorage.store);
+  const actionCache = new ActionCache(acStorage.store, cas, { retentionGraceMs: config.retentionGraceMs });
+  const byteStream = new ByteStreamBlobs(cas);
+  const server = new Server({
+    'grpc.max_receive_message_length': MAXIMUM_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAXIMUM_MESSAGE_BYTES,
+  });
+  tuneHttp2Server(server);
+  server.addService(ContentAddressableStorageService, casServer(new ContentAddressableStorage(cas, MAXIMUM_BATCH_TOTAL_BYTES)));
+  server.addService(ByteStreamService, byteStreamServer(byteStream));
+  server.addService(ActionCacheService, actionCacheServer(actionCache, true));
+  const extension = extend ? await extend(server, { cas, actionCache }) : {};
+  server.addService(
+    CapabilitiesService,
+    capabilitiesServer({
+      maxBatchTotalSizeBytes: MAXIMUM_BATCH_TOTAL_BYTES,
+      actionCacheUpdateEnabled: true,
+      supportedCompressors: [],
+      ...extension,
+    }),
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(config.listen, ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    );
+  });
+  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+  let closed = false;
+  return {
+    address: `${host}:${port}`,
+    port,
+    grpc: server,
+    cas,
+    actionCache,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 5000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      byteStream.close();
+      await extension.close?.();
+      await casStorage.close();
+      await acStorage.close();
+    },
+  };
+}
