@@ -35,7 +35,7 @@ export interface Blob {
 }
 
 export interface BlobWriter {
-  /** Appends a chunk; the caller must await each write before the next. */
+  /** Appends a chunk; the caller must await each write before the next and must not reuse the chunk (the store may keep it until commit). */
   write(chunk: Buffer): Promise<void>;
   /** Makes the blob visible atomically. Fails, leaving nothing behind, if the data is wrong. */
   commit(): Promise<void>;

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Code } from '../util/status.js';
+import { putBuffer } from './blobStore.js';
+import { blobStoreContract, rejectsWithCode, testBlob } from './blobStoreContract.js';
+import { MemoryBlobStore } from './memoryBlobStore.js';
+
+blobStoreContract('MemoryBlobStore', async () => ({
+  store: new MemoryBlobStore(),
+  cleanup: async () => {},
+}));
+
+describe('MemoryBlobStore', () => {
+  it('evicts the least recently used blob when the size limit is reached', async () => {
+    const store = new MemoryBlobStore(300);
+    const [a, b, c, d] = [1, 2, 3, 4].map((seed) => testBlob(100, seed));
+    for (const blob of [a, b, c]) await putBuffer(store, blob.digest, blob.data);
+    await store.get(a.digest);
+    await putBuffer(store, d.digest, d.data);
+    assert.deepEqual(await store.findMissing([a.digest, b.digest, c.digest, d.digest]), [b.digest]);
+  });
+
+  it('fails with RESOURCE_EXHAUSTED when every stored blob is retained', async () => {
+    let now = 1_000;
+    const store = new MemoryBlobStore(200, () => now);
+    const a = testBlob(100, 1);
+    const b = testBlob(100, 2);
+    const c = testBlob(100, 3);
+    await putBuffer(store, a.digest, a.data);
+    await putBuffer(store, b.digest, b.data);
+    await store.findMissing([a.digest, b.digest], { retainUntilMs: 2_000 });
+    await rejectsWithCode(putBuffer(store, c.digest, c.data), Code.RESOURCE_EXHAUSTED);
+    assert.deepEqual(await store.findMissing([a.digest, b.digest, c.digest]), [c.digest]);
+    now = 2_001;
+    await putBuffer(store, c.digest, c.data);
+    assert.deepEqual(await store.findMissing([a.digest, b.digest, c.digest]), [a.digest]);
+  });
+
+  it('accepts a second write of a stored blob that fills more than half the limit', async () => {
+    const store = new MemoryBlobStore(100);
+    const a = testBlob(60, 1);
+    await putBuffer(store, a.digest, a.data);
+    await putBuffer(store, a.digest, a.data);
+    assert.deepEqual(await store.findMissing([a.digest]), []);
+  });
+
+  it("does not keep a reference to the caller's buffers after commit", async () => {
+    const store = new MemoryBlobStore();
+    const { data, digest } = testBlob(100, 5);
+    const copy = Buffer.from(data);
+    await putBuffer(store, digest, copy);
+    copy.fill(0);
+    const blob = await store.get(digest);
+    assert.ok(blob);
+    const chunks: Buffer[] = [];
+    for await (const chunk of blob.read()) chunks.push(chunk);
+    assert.ok(Buffer.concat(chunks).equals(data));
+  });
+});
