@@ -1,0 +1,223 @@
+/**
+ * The server side of the Remote Workers API (google.devtools.remoteworkers.v1test2
+ * Bots): bot sessions, and leases that carry an Action digest. Bots pull work by
+ * calling UpdateBotSession; when a bot has free capacity and nothing to report,
+ * the call waits briefly for work (long poll). A session not updated within the
+ * timeout expires and its actions return to the queue.
+ *
+ * Capacity: a bot may advertise the property `slots=N` (Granary's workers do);
+ * otherwise it gets one lease at a time, as BuildBox workers expect.
+ */
+import { randomUUID } from 'node:crypto';
+import { ActionResult, Digest, ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Any } from '../gen/google/protobuf/any.js';
+import { type BotSession, BotStatus, type Lease, LeaseState } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
+import { Code, invalidArgument, notFound } from '../util/status.js';
+import type { WorkerQueue } from './scheduler.js';
+import type { OperationRecord, PlatformProperty } from './types.js';
+
+const TYPE_PREFIX = 'type.googleapis.com/';
+const DIGEST_TYPE = `${TYPE_PREFIX}build.bazel.remote.execution.v2.Digest`;
+export const SLOTS_PROPERTY = 'slots';
+
+interface SessionState {
+  name: string;
+  botId: string;
+  properties: PlatformProperty[];
+  slots: number;
+  /** Leases handed to the bot and not yet finished, by lease id (= operation name). */
+  leases: Map<string, Lease>;
+  lastUpdateMs: number;
+}
+
+export interface BotSessionsOptions {
+  longPollMs?: number;
+  sessionTimeoutMs?: number;
+  now?: () => number;
+  /** Looks up when an operation was queued, to complete its execution metadata. */
+  lookup?: (operationName: string) => Promise<OperationRecord | undefined>;
+}
+
+export class BotSessions {
+  private readonly sessions = new Map<string, SessionState>();
+  private readonly now: () => number;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly queue: WorkerQueue,
+    private readonly options: BotSessionsOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.sweeper = setInterval(() => void this.expireSessions(), 1000);
+    this.sweeper.unref();
+  }
+
+  get sessionTimeoutMs(): number {
+    return this.options.sessionTimeoutMs ?? 30_000;
+  }
+
+  async create(parent: string, session: BotSession | undefined): Promise<BotSession> {
+    if (!session || session.botId === '') throw invalidArgument('bot_session.bot_id is required');
+    const name = `${parent ? `${parent}/` : ''}botSessions/${randomUUID()}`;
+    const state: SessionState = {
+      name,
+      botId: session.botId,
+      ...propertiesOf(session),
+      leases: new Map(),
+      lastUpdateMs: this.now(),
+    };
+    this.sessions.set(name, state);
+    await this.queue.heartbeat(name, state.properties);
+    return this.respond(state, session.status, false);
+  }
+
+  async update(name: string, session: BotSession | undefined, deadlineMs: number, signal?: AbortSignal): Promise<BotSession> {
+    const state = this.sessions.get(name);
+    if (!state) throw notFound(`bot session ${name} not found (expired?); create a new one`);
+    if (!session) throw invalidArgument('bot_session is required');
+    state.lastUpdateMs = this.now();
+    Object.assign(state, propertiesOf(session));
+    await this.queue.heartbeat(name, state.properties);
+    let reported = false;
+    const seen = new Set<string>();
+    for (const lease of session.leases) {
+      seen.add(lease.id);
+      const known = state.leases.get(lease.id);
+      if (!known) continue;
+      if (lease.state === LeaseState.COMPLETED) {
+        state.leases.delete(lease.id);
+        reported = true;
+        await this.queue.complete(name, lease.id, await this.responseOf(lease));
+      } else if (lease.state === LeaseState.CANCELLED) {
+        state.leases.delete(lease.id);
+      } else if (lease.state === LeaseState.ACTIVE) {
+        known.state = LeaseState.ACTIVE;
+      }
+    }
+    // Leases the bot no longer mentions were lost by it: give them back.
+    for (const id of [...state.leases.keys()]) {
+      if (!seen.has(id)) {
+        state.leases.delete(id);
+        await this.queue.release(name, id);
+      }
+    }
+    return this.respond(state, session.status, !reported, deadlineMs, signal);
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private async respond(
+    state: SessionState,
+    status: BotStatus,
+    mayWait: boolean,
+    deadlineMs = 0,
+    signal?: AbortSignal,
+  ): Promise<BotSession> {
+    const healthy = status === BotStatus.OK || status === BotStatus.BOT_STATUS_UNSPECIFIED;
+    if (healthy) {
+      let assigned = await this.assign(state);
+      const waitMs = Math.min(this.options.longPollMs ?? 5000, deadlineMs - this.now() - 1000);
+      if (assigned === 0 && mayWait && waitMs > 0 && state.leases.size < state.slots) {
+        await this.queue.waitForWork(waitMs, signal);
+        // A cancelled call would lose whatever it assigned: the bot is about to call again.
+        if (!signal?.aborted) assigned = await this.assign(state);
+      }
+    }
+    const leases: Lease[] = [];
+    for (const [id, lease] of state.leases) {
+      const abandon = await this.queue.shouldAbandon(state.name, id);
+      if (abandon) {
+        // Tell the bot to stop; the lease is forgotten once it acknowledges (or stops mentioning it).
+        lease.state = LeaseState.CANCELLED;
+        state.leases.delete(id);
+      }
+      leases.push({ ...lease });
+    }
+    return {
+      name: state.name,
+      botId: state.botId,
+      status,
+      worker: undefined,
+      leases,
+      expireTime: toTimestamp(state.lastUpdateMs + this.sessionTimeoutMs),
+      version: '',
+    };
+  }
+
+  private async assign(state: SessionState): Promise<number> {
+    const free = state.slots - state.leases.size;
+    if (free <= 0) return 0;
+    const assignments = await this.queue.take(state.name, free);
+    for (const assignment of assignments) {
+      state.leases.set(assignment.operationName, {
+        id: assignment.operationName,
+        payload: { typeUrl: DIGEST_TYPE, value: Buffer.from(Digest.encode(assignment.request.actionDigest).finish()) },
+        result: undefined,
+        state: LeaseState.PENDING,
+        status: undefined,
+        requirements: undefined,
+        expireTime: undefined,
+        assignment: '',
+        inlineAssignment: undefined,
+      });
+    }
+    return assignments.length;
+  }
+
+  /** Accepts results as an ExecuteResponse (Granary workers) or an ActionResult (BuildBox). */
+  private async responseOf(lease: Lease): Promise<ExecuteResponse> {
+    const status = lease.status ?? { code: Code.OK, message: '', details: [] };
+    let response: ExecuteResponse = { result: undefined, cachedResult: false, status, serverLogs: {}, message: '' };
+    const result: Any | undefined = lease.result;
+    try {
+      if (result?.typeUrl.endsWith('.ExecuteResponse')) {
+        response = ExecuteResponse.decode(result.value);
+        if (status.code !== Code.OK && (response.status?.code ?? 0) === Code.OK) response.status = status;
+      } else if (result?.typeUrl.endsWith('.ActionResult')) {
+        response.result = ActionResult.decode(result.value);
+      }
+    } catch {
+      response.status = { code: Code.INTERNAL, message: 'the worker sent an undecodable lease result', details: [] };
+    }
+    if (!response.result && (response.status?.code ?? 0) === Code.OK) {
+      response.status = { code: Code.INTERNAL, message: 'the worker completed the lease without a result', details: [] };
+    }
+    const record = await this.options.lookup?.(lease.id);
+    if (record && response.result?.executionMetadata) {
+      response.result.executionMetadata.queuedTimestamp = toTimestamp(record.queuedAtMs);
+    }
+    return response;
+  }
+
+  private async expireSessions(): Promise<void> {
+    const cutoff = this.now() - this.sessionTimeoutMs;
+    for (const [name, state] of this.sessions) {
+      if (state.lastUpdateMs < cutoff) {
+        this.sessions.delete(name);
+        await this.queue.removeWorker(name);
+      }
+    }
+  }
+}
+
+function propertiesOf(session: BotSession): { properties: PlatformProperty[]; slots: number } {
+  const properties: PlatformProperty[] = [];
+  let slots = 1;
+  const add = (key: string, value: string) => {
+    if (key === SLOTS_PROPERTY) {
+      const n = Number(value);
+      if (Number.isSafeInteger(n) && n > 0) slots = n;
+      return;
+    }
+    properties.push({ name: key, value });
+  };
+  for (const p of session.worker?.properties ?? []) add(p.key, p.value);
+  for (const device of session.worker?.devices ?? []) for (const p of device.properties) add(p.key, p.value);
+  return { properties, slots };
+}
+
+export function toTimestamp(ms: number): { seconds: number; nanos: number } {
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+}

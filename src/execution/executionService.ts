@@ -1,0 +1,135 @@
+/**
+ * The Execution service's logic: validates an Execute request against the CAS,
+ * answers from the action cache when it can, and otherwise queues the action.
+ * It also decides what a finished action leaves in the action cache.
+ */
+import type { ActionCache } from '../actioncache/actionCache.js';
+import { type Digest, parseDigest, resolveDigestFunction } from '../digest/digest.js';
+import {
+  Action,
+  Command,
+  type ExecuteRequest,
+  type ExecuteResponse,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { type BlobStore, getBuffer } from '../storage/blobStore.js';
+import { Code, failedPrecondition, invalidArgument } from '../util/status.js';
+import type { ClientQueue } from './scheduler.js';
+import type { ActionRequest, OperationRecord, PlatformProperty } from './types.js';
+
+export interface ExecutionOptions {
+  /** Timeout for actions that do not set one. */
+  defaultTimeoutMs: number;
+  /** Longest timeout an action may ask for. */
+  maximumTimeoutMs: number;
+}
+
+export const DEFAULT_EXECUTION_OPTIONS: ExecutionOptions = {
+  defaultTimeoutMs: 15 * 60_000,
+  maximumTimeoutMs: 3 * 60 * 60_000,
+};
+
+export class ExecutionService {
+  constructor(
+    private readonly cas: BlobStore,
+    private readonly actionCache: ActionCache,
+    private readonly queue: ClientQueue,
+    private readonly options: ExecutionOptions = DEFAULT_EXECUTION_OPTIONS,
+  ) {}
+
+  async execute(request: ExecuteRequest, clientKey: string): Promise<OperationRecord> {
+    const fn = resolveDigestFunction(request.digestFunction, request.actionDigest?.hash);
+    const actionDigest = parseDigest(request.actionDigest, fn, 'action_digest');
+    const action = await this.loadMessage(actionDigest, Action.decode, 'Action');
+    const commandDigest = parseDigest(action.commandDigest, fn, 'action.command_digest');
+    const inputRootDigest = parseDigest(action.inputRootDigest, fn, 'action.input_root_digest');
+    const command = await this.loadMessage(commandDigest, Command.decode, 'Command');
+    if (command.arguments.length === 0) throw invalidArgument('the Command has no arguments');
+    if ((await this.cas.findMissing([inputRootDigest])).length > 0) throw missing([inputRootDigest]);
+    const timeoutMs = this.timeoutOf(action);
+    const platform: PlatformProperty[] = (
+      action.platform?.properties.length ? action.platform.properties : (command.platform?.properties ?? [])
+    ).map((p) => ({ name: p.name, value: p.value }));
+    const actionRequest: ActionRequest = {
+      instanceName: request.instanceName,
+      digestFunction: fn.value,
+      actionDigest,
+      platform,
+      priority: request.executionPolicy?.priority ?? 0,
+      clientKey,
+      doNotCache: action.doNotCache,
+      timeoutMs,
+    };
+    if (!request.skipCacheLookup && !action.doNotCache) {
+      const cached = await this.actionCache.get(
+        { instanceName: request.instanceName, digestFunction: fn, actionDigest },
+        {
+          inlineStdout: request.inlineStdout,
+          inlineStderr: request.inlineStderr,
+          inlineOutputFiles: request.inlineOutputFiles,
+        },
+      );
+      if (cached) {
+        return this.queue.recordCompleted(actionRequest, {
+          result: cached,
+          cachedResult: true,
+          status: { code: Code.OK, message: '', details: [] },
+          serverLogs: {},
+          message: '',
+        });
+      }
+    }
+    if (!(await this.queue.couldRun(platform))) {
+      const wanted = platform.map((p) => `${p.name}=${p.value}`).join(', ') || '(none)';
+      throw failedPrecondition(`no worker can run an action with platform properties ${wanted}`, [
+        { type: 'PLATFORM', subject: wanted, description: 'no registered worker satisfies these platform properties' },
+      ]);
+    }
+    return this.queue.submit(actionRequest);
+  }
+
+  /** Stores a successful result of a finished action in the action cache. */
+  async onCompleted(operation: OperationRecord): Promise<void> {
+    const response = operation.response;
+    const result = response?.result;
+    if (!response || !result || operation.request.doNotCache) return;
+    if ((response.status?.code ?? Code.OK) !== Code.OK || result.exitCode !== 0) return;
+    await this.actionCache.put(
+      {
+        instanceName: operation.request.instanceName,
+        digestFunction: resolveDigestFunction(operation.request.digestFunction),
+        actionDigest: operation.request.actionDigest,
+      },
+      result,
+    );
+  }
+
+  private timeoutOf(action: Action): number {
+    const requested = action.timeout ? action.timeout.seconds * 1000 + Math.floor(action.timeout.nanos / 1e6) : 0;
+    if (requested < 0) throw invalidArgument('action.timeout must not be negative');
+    if (requested > this.options.maximumTimeoutMs) {
+      throw invalidArgument(
+        `action.timeout of ${requested} ms exceeds this server's maximum of ${this.options.maximumTimeoutMs} ms`,
+      );
+    }
+    return requested === 0 ? this.options.defaultTimeoutMs : requested;
+  }
+
+  private async loadMessage<T>(digest: Digest, decode: (data: Buffer) => T, what: string): Promise<T> {
+    const data = await getBuffer(this.cas, digest);
+    if (!data) throw missing([digest]);
+    try {
+      return decode(data);
+    } catch {
+      throw invalidArgument(`blob ${digest.hash}/${digest.sizeBytes} is not a valid ${what} message`);
+    }
+  }
+}
+
+function missing(digests: Digest[]) {
+  return failedPrecondition(
+    `missing from the CAS: ${digests.map((d) => `${d.hash}/${d.sizeBytes}`).join(', ')}`,
+    digests.map((d) => ({ type: 'MISSING', subject: `blobs/${d.hash}/${d.sizeBytes}`, description: '' })),
+  );
+}
+
+export type { ExecuteResponse };

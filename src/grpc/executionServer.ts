@@ -1,0 +1,75 @@
+/** gRPC adapters for the Execution and google.longrunning.Operations services. */
+import type { ExecutionService } from '../execution/executionService.js';
+import type { ClientQueue } from '../execution/scheduler.js';
+import type { ExecuteRequest, ExecutionServer, WaitExecutionRequest } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Operation, OperationsServer } from '../gen/google/longrunning/operations.js';
+import { invalidArgument, notFound } from '../util/status.js';
+import { serverStreaming, unary } from './handlers.js';
+import { clientKeyOf, streamOperation, toOperation } from './operationCodec.js';
+
+export function executionServer(service: ExecutionService, queue: ClientQueue): ExecutionServer {
+  return {
+    execute: serverStreaming<ExecuteRequest, Operation>(async (request, call) => {
+      const record = await service.execute(request, clientKeyOf(call.metadata, call.getPeer()));
+      await streamOperation((onChange) => queue.watch(record.name, onChange), call);
+    }),
+    waitExecution: serverStreaming<WaitExecutionRequest, Operation>(async (request, call) => {
+      if (!(await queue.get(request.name))) throw notFound(`operation ${request.name} not found`);
+      await streamOperation((onChange) => queue.watch(request.name, onChange), call);
+    }),
+  };
+}
+
+export function operationsServer(queue: ClientQueue): OperationsServer {
+  return {
+    getOperation: unary(async (request: { name: string }) => {
+      const record = await queue.get(request.name);
+      if (!record) throw notFound(`operation ${request.name} not found`);
+      return toOperation(record);
+    }),
+    listOperations: unary(async (request: { filter: string; pageSize: number; pageToken: string }) => {
+      const all = (await queue.list()).sort((a, b) => a.queuedAtMs - b.queuedAtMs || a.name.localeCompare(b.name));
+      const start = request.pageToken ? Number(request.pageToken) : 0;
+      if (!Number.isSafeInteger(start) || start < 0) throw invalidArgument(`invalid page_token "${request.pageToken}"`);
+      const size = request.pageSize > 0 ? request.pageSize : 1000;
+      const page = all.slice(start, start + size);
+      return {
+        operations: page.map(toOperation),
+        nextPageToken: start + size < all.length ? String(start + size) : '',
+        unreachable: [],
+      };
+    }),
+    deleteOperation: unary(async (request: { name: string }) => {
+      if (!(await queue.delete(request.name))) throw notFound(`operation ${request.name} not found`);
+      return {};
+    }),
+    cancelOperation: unary(async (request: { name: string }) => {
+      if (!(await queue.cancel(request.name))) throw notFound(`operation ${request.name} not found`);
+      return {};
+    }),
+    waitOperation: unary(async (request: { name: string; timeout?: { seconds: number; nanos: number } }) => {
+      const timeoutMs = request.timeout ? request.timeout.seconds * 1000 + request.timeout.nanos / 1e6 : 60_000;
+      if (!(await queue.get(request.name))) throw notFound(`operation ${request.name} not found`);
+      const record = await new Promise<Awaited<ReturnType<ClientQueue['get']>>>((resolve) => {
+        let stop: (() => void) | undefined;
+        const timer = setTimeout(() => {
+          stop?.();
+          void queue.get(request.name).then(resolve);
+        }, Math.max(0, Math.min(timeoutMs, 10 * 60_000)));
+        void queue
+          .watch(request.name, (r) => {
+            if (r.stage === 'COMPLETED') {
+              clearTimeout(timer);
+              stop?.();
+              resolve(r);
+            }
+          })
+          .then((s) => {
+            stop = s;
+          });
+      });
+      if (!record) throw notFound(`operation ${request.name} not found`);
+      return toOperation(record);
+    }),
+  };
+}

@@ -1,0 +1,92 @@
+/** Converts scheduler operations into google.longrunning.Operation messages. */
+import { type Metadata, type ServerWritableStream } from '@grpc/grpc-js';
+import type { OperationRecord, Stage } from '../execution/types.js';
+import {
+  ExecuteOperationMetadata,
+  ExecuteResponse,
+  ExecutionStage_Value,
+  RequestMetadata,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Operation } from '../gen/google/longrunning/operations.js';
+
+const TYPE_PREFIX = 'type.googleapis.com/build.bazel.remote.execution.v2.';
+
+const STAGES: Record<Stage, ExecutionStage_Value> = {
+  QUEUED: ExecutionStage_Value.QUEUED,
+  EXECUTING: ExecutionStage_Value.EXECUTING,
+  COMPLETED: ExecutionStage_Value.COMPLETED,
+};
+
+export function toOperation(record: OperationRecord): Operation {
+  const metadata = ExecuteOperationMetadata.encode({
+    stage: STAGES[record.stage],
+    actionDigest: record.request.actionDigest,
+    stdoutStreamName: '',
+    stderrStreamName: '',
+    partialExecutionMetadata: undefined,
+    digestFunction: record.request.digestFunction,
+  }).finish();
+  const operation: Operation = {
+    name: record.name,
+    metadata: { typeUrl: `${TYPE_PREFIX}ExecuteOperationMetadata`, value: Buffer.from(metadata) },
+    done: record.stage === 'COMPLETED',
+  };
+  if (record.stage === 'COMPLETED' && record.response) {
+    operation.response = {
+      typeUrl: `${TYPE_PREFIX}ExecuteResponse`,
+      value: Buffer.from(ExecuteResponse.encode(record.response).finish()),
+    };
+  }
+  return operation;
+}
+
+/**
+ * Identifies the client for fair sharing: Bazel's invocation id from the
+ * request metadata header when present, otherwise the peer address.
+ */
+export function clientKeyOf(metadata: Metadata, peer: string): string {
+  const raw = metadata.get('build.bazel.remote.execution.v2.requestmetadata-bin')[0];
+  if (raw instanceof Buffer) {
+    try {
+      const parsed = RequestMetadata.decode(raw);
+      const id = parsed.correlatedInvocationsId || parsed.toolInvocationId;
+      if (id) return `${parsed.toolDetails?.toolName ?? 'client'}:${id}`;
+    } catch {
+      // Malformed metadata is not worth failing the call over.
+    }
+  }
+  return peer;
+}
+
+/** Streams an operation's changes until it completes or the call ends. */
+export function streamOperation(
+  watch: (onChange: (record: OperationRecord) => void) => Promise<() => void>,
+  call: ServerWritableStream<unknown, Operation>,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let unwatch: (() => void) | undefined;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      unwatch?.();
+      resolve();
+    };
+    call.on('cancelled', finish);
+    call.on('close', finish);
+    watch((record) => {
+      if (finished) return;
+      call.write(toOperation(record));
+      if (record.stage === 'COMPLETED') finish();
+    }).then(
+      (stop) => {
+        unwatch = stop;
+        if (finished) stop();
+      },
+      (error: unknown) => {
+        finished = true;
+        reject(error);
+      },
+    );
+  });
+}
