@@ -148,6 +148,16 @@ export class ByteStreamBlobs {
     return { kind: 'upload', upload };
   }
 
+  /**
+   * Keeps a partial upload whose call ended for a later resumption. An upload that
+   * is not registered (a concurrent upload under a name already in use) can never
+   * be resumed, so it is discarded instead of leaking its writer.
+   */
+  async suspend(resourceName: string, upload: Upload): Promise<void> {
+    if (this.uploads.get(resourceName) === upload) upload.suspend();
+    else await upload.abort();
+  }
+
   /** Forgets a finished or failed upload. */
   release(resourceName: string, upload: Upload): void {
     if (this.uploads.get(resourceName) === upload) this.uploads.delete(resourceName);

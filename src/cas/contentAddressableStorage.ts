@@ -89,9 +89,9 @@ export class ContentAddressableStorage {
 
   /**
    * One page of the breadth-first walk of a directory tree. The page token is the
-   * number of directories already returned; the walk is deterministic, so each
-   * page restarts it and skips that many. Subtrees missing from the CAS are
-   * omitted, as the specification allows; a missing root is NOT_FOUND.
+   * number of directories already returned; the walk is deterministic, so a token
+   * from an earlier call restarts it and skips that many. Subtrees missing from the
+   * CAS are omitted, as the specification allows; a missing root is NOT_FOUND.
    */
   async getTreePage(
     rawRoot: { hash: string; sizeBytes: number } | undefined,
@@ -99,12 +99,29 @@ export class ContentAddressableStorage {
     pageSize: number,
     pageToken: string,
   ): Promise<TreePage> {
+    for await (const page of this.treePages(rawRoot, fn, pageSize, pageToken)) return page;
+    throw new Error('unreachable: treePages yields at least one page');
+  }
+
+  /**
+   * Every page from `pageToken` on, in one walk of the tree (so streaming all pages
+   * costs one load per directory, not one walk per page). The last page has an
+   * empty next_page_token.
+   */
+  async *treePages(
+    rawRoot: { hash: string; sizeBytes: number } | undefined,
+    fn: DigestFunction,
+    pageSize: number,
+    pageToken: string,
+  ): AsyncGenerator<TreePage> {
     const root = parseDigest(rawRoot, fn, 'root_digest');
     if (pageSize < 0) throw invalidArgument('page_size must not be negative');
     const skip = pageToken === '' ? 0 : Number(pageToken);
-    if (!Number.isSafeInteger(skip) || skip < 0) throw invalidArgument(`page_token "${pageToken}" is not valid`);
+    if (!/^\d*$/.test(pageToken) || !Number.isSafeInteger(skip) || skip < 0) {
+      throw invalidArgument(`page_token "${pageToken.slice(0, 100)}" is not valid`);
+    }
     const limit = pageSize === 0 ? DEFAULT_TREE_PAGE_SIZE : pageSize;
-    const directories: Directory[] = [];
+    let directories: Directory[] = [];
     const seen = new Set<string>([digestKey(root)]);
     let queue: Digest[] = [root];
     let position = 0;
@@ -125,7 +142,10 @@ export class ContentAddressableStorage {
           next.push({ hash: child.digest.hash, sizeBytes: child.digest.sizeBytes });
         }
         if (position >= skip) {
-          if (directories.length === limit) return { directories, nextPageToken: String(position) };
+          if (directories.length === limit) {
+            yield { directories, nextPageToken: String(position) };
+            directories = [];
+          }
           directories.push(directory);
         }
         position++;
@@ -133,7 +153,7 @@ export class ContentAddressableStorage {
       first = false;
       queue = next;
     }
-    return { directories, nextPageToken: '' };
+    yield { directories, nextPageToken: '' };
   }
 
   private async loadDirectory(digest: Digest): Promise<Directory | undefined> {

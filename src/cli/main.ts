@@ -1,9 +1,11 @@
 /** Entry point of the `granary` command: dispatches to subcommands. */
 import { UsageError } from './args.js';
 import { serveCommand } from './serve.js';
+import { workerCommand } from './worker.js';
 
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<void>; help: string }> = {
   serve: { run: serveCommand, help: 'run the all-in-one farm (storage, execution, workers)' },
+  worker: { run: workerCommand, help: 'run a standalone worker for a farm' },
 };
 
 function overview(): string {

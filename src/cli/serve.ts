@@ -1,7 +1,10 @@
 /** `granary serve`: the all-in-one farm on local disk. */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { startStorageServer } from '../server/storageServer.js';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { startFarm } from '../server/farm.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
 
@@ -14,6 +17,14 @@ const FLAGS: Record<string, FlagSpec> = {
     default: '3h',
     help: 'keep blobs referenced by a served action result at least this long',
   },
+  workers: {
+    type: 'string',
+    default: String(cpus().length),
+    help: 'execution slots of the embedded worker (one per core by default; 0 for none)',
+  },
+  'worker-platform': { type: 'list', help: 'extra platform property KEY=VALUE of the embedded worker' },
+  'worker-timeout': { type: 'string', default: '30s', help: 'a worker silent this long loses its actions (re-queued)' },
+  sandbox: { type: 'string', default: 'auto', help: 'embedded worker sandbox: auto, bubblewrap or none' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -32,7 +43,11 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   await mkdir(data, { recursive: true });
   // The action cache holds small entries; give it a small slice of the budget.
   const actionCacheBytes = Math.max(16 * 1024 * 1024, Math.floor(maximumSizeBytes / 50));
-  const server = await startStorageServer({
+  const workers = Number(flag(args, 'workers'));
+  if (!Number.isSafeInteger(workers) || workers < 0) throw new UsageError('--workers must be a non-negative integer');
+  const server = await startFarm({
+    stateDirectory: join(data, 'scheduler'),
+    workerTimeoutMs: parseDuration(flag(args, 'worker-timeout') as string),
     listen,
     cas: { disk: { directory: join(data, 'cas'), maximumSizeBytes: maximumSizeBytes - Math.min(actionCacheBytes, maximumSizeBytes / 2) } },
     actionCache: { disk: { directory: join(data, 'ac'), maximumSizeBytes: actionCacheBytes } },
@@ -41,7 +56,12 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const url = `grpc://${server.address}`;
   console.log(`granary: serving on ${server.address} (data in ${data}, up to ${formatSize(maximumSizeBytes)})`);
   console.log('granary: use it from Bazel with:');
-  console.log(`  --remote_cache=${url}`);
+  console.log(`  remote cache:     --remote_cache=${url}`);
+  console.log(`  remote execution: --remote_executor=${url} --spawn_strategy=remote`);
+  const worker =
+    workers > 0
+      ? startEmbeddedWorker(url, workers, join(data, 'worker'), flag(args, 'sandbox') as string, args.flags.get('worker-platform') ?? [])
+      : undefined;
   console.log('granary: press Ctrl-C to stop');
   await new Promise<void>((resolveStop) => {
     let stopping = false;
@@ -49,7 +69,8 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       if (stopping) return;
       stopping = true;
       console.log(`granary: ${signal} received, finishing in-flight requests`);
-      server.close().then(resolveStop, (error: unknown) => {
+      stopChild(worker)
+        .then(() => server.close()).then(resolveStop, (error: unknown) => {
         console.error('granary: error while stopping:', error);
         resolveStop();
       });
@@ -58,4 +79,28 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
   console.log('granary: stopped');
+}
+
+/** Runs the embedded worker as a child process through the same code as `granary worker`. */
+function startEmbeddedWorker(url: string, slots: number, workDirectory: string, sandbox: string, platform: string[]): ChildProcess {
+  const bin = fileURLToPath(new URL('../../../bin/granary.js', import.meta.url));
+  const args = ['worker', '--server', url, '--slots', String(slots), '--work-dir', workDirectory, '--sandbox', sandbox, '--bot-id', 'embedded'];
+  for (const p of platform) args.push('--platform', p);
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM') console.error(`granary: embedded worker exited (${signal ?? code})`);
+  });
+  return child;
+}
+
+function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolveExit) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolveExit();
+    });
+    child.kill('SIGTERM');
+  });
 }

@@ -48,7 +48,8 @@ export class BotSessions {
     private readonly options: BotSessionsOptions = {},
   ) {
     this.now = options.now ?? Date.now;
-    this.sweeper = setInterval(() => void this.expireSessions(), 1000);
+    // Sweep often enough that a short session timeout is enforced close to on time.
+    this.sweeper = setInterval(() => void this.expireSessions(), Math.min(1000, Math.max(10, this.sessionTimeoutMs / 2)));
     this.sweeper.unref();
   }
 
@@ -84,21 +85,27 @@ export class BotSessions {
       seen.add(lease.id);
       const known = state.leases.get(lease.id);
       if (!known) continue;
-      if (lease.state === LeaseState.COMPLETED) {
+      if (known.state === LeaseState.CANCELLED) {
+        // We told the bot to stop; once it acknowledges (or finishes anyway) it is done with the lease.
+        if (lease.state === LeaseState.COMPLETED || lease.state === LeaseState.CANCELLED) state.leases.delete(lease.id);
+      } else if (lease.state === LeaseState.COMPLETED) {
         state.leases.delete(lease.id);
         reported = true;
         await this.queue.complete(name, lease.id, await this.responseOf(lease));
       } else if (lease.state === LeaseState.CANCELLED) {
+        // The bot gave the lease up on its own: the action has to run elsewhere.
         state.leases.delete(lease.id);
+        reported = true;
+        await this.queue.release(name, lease.id);
       } else if (lease.state === LeaseState.ACTIVE) {
         known.state = LeaseState.ACTIVE;
       }
     }
     // Leases the bot no longer mentions were lost by it: give them back.
-    for (const id of [...state.leases.keys()]) {
+    for (const [id, lease] of [...state.leases]) {
       if (!seen.has(id)) {
         state.leases.delete(id);
-        await this.queue.release(name, id);
+        if (lease.state !== LeaseState.CANCELLED) await this.queue.release(name, id);
       }
     }
     return this.respond(state, session.status, !reported, deadlineMs, signal);
@@ -118,20 +125,20 @@ export class BotSessions {
     const healthy = status === BotStatus.OK || status === BotStatus.BOT_STATUS_UNSPECIFIED;
     if (healthy) {
       let assigned = await this.assign(state);
-      const waitMs = Math.min(this.options.longPollMs ?? 5000, deadlineMs - this.now() - 1000);
+      const waitMs = Math.min(this.options.longPollMs ?? 5000, this.sessionTimeoutMs / 3, deadlineMs - this.now() - 1000);
       if (assigned === 0 && mayWait && waitMs > 0 && state.leases.size < state.slots) {
         await this.queue.waitForWork(waitMs, signal);
         // A cancelled call would lose whatever it assigned: the bot is about to call again.
         if (!signal?.aborted) assigned = await this.assign(state);
       }
     }
+    state.lastUpdateMs = this.now();
     const leases: Lease[] = [];
     for (const [id, lease] of state.leases) {
-      const abandon = await this.queue.shouldAbandon(state.name, id);
-      if (abandon) {
-        // Tell the bot to stop; the lease is forgotten once it acknowledges (or stops mentioning it).
+      if (lease.state !== LeaseState.CANCELLED && (await this.queue.shouldAbandon(state.name, id))) {
+        // Tell the bot to stop. The lease is forgotten only once the bot acknowledges (or stops
+        // mentioning it): this response may never reach the bot, and it must then be told again.
         lease.state = LeaseState.CANCELLED;
-        state.leases.delete(id);
       }
       leases.push({ ...lease });
     }

@@ -9,11 +9,11 @@
  * that number, arrival), so concurrent clients take turns.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { digestKey } from '../digest/digest.js';
 import { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { Code } from '../util/status.js';
+import { Code, notFound } from '../util/status.js';
 import { satisfies } from './platformMatch.js';
 import type { Scheduler } from './scheduler.js';
 import type { ActionRequest, Assignment, OperationRecord, PlatformProperty } from './types.js';
@@ -59,13 +59,16 @@ export class EmbeddedScheduler implements Scheduler {
   private readonly startedAtMs: number;
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
-  private saveScheduled = false;
+  private saveTimer: NodeJS.Timeout | undefined;
+  private closed = false;
   private saving: Promise<void> = Promise.resolve();
 
   private constructor(private readonly options: EmbeddedSchedulerOptions) {
     this.now = options.now ?? Date.now;
     this.startedAtMs = this.now();
-    this.sweeper = setInterval(() => void this.sweep(), 1000);
+    // Sweep often enough that a short worker timeout is enforced close to on time.
+    const sweepMs = Math.min(1000, Math.max(10, (options.workerTimeoutMs ?? 30_000) / 2));
+    this.sweeper = setInterval(() => void this.sweep(), sweepMs);
     this.sweeper.unref();
   }
 
@@ -97,7 +100,8 @@ export class EmbeddedScheduler implements Scheduler {
   }
 
   async recordCompleted(request: ActionRequest, response: ExecuteResponse): Promise<OperationRecord> {
-    const entry = this.newEntry(request);
+    // A cache hit never waits in the queue, so it must not use up the client's fair share.
+    const entry = this.newEntry(request, false);
     entry.stage = 'COMPLETED';
     entry.response = response;
     entry.completedAtMs = this.now();
@@ -117,7 +121,7 @@ export class EmbeddedScheduler implements Scheduler {
 
   async watch(name: string, onChange: (operation: OperationRecord) => void): Promise<() => void> {
     const entry = this.operations.get(name);
-    if (!entry) throw Object.assign(new Error(`operation ${name} not found`), { code: Code.NOT_FOUND });
+    if (!entry) throw notFound(`operation ${name} not found`);
     let set = this.watchers.get(name);
     if (!set) {
       set = new Set();
@@ -135,7 +139,10 @@ export class EmbeddedScheduler implements Scheduler {
     const entry = this.operations.get(name);
     if (!entry) return false;
     if (entry.stage !== 'COMPLETED') {
+      const wasExecuting = entry.stage === 'EXECUTING';
       this.finish(entry, errorResponse(Code.CANCELLED, 'the operation was cancelled'));
+      // Wake long-polling bots so the worker running it hears at once that it should stop.
+      if (wasExecuting) this.wakeWorkers();
     }
     return true;
   }
@@ -187,6 +194,7 @@ export class EmbeddedScheduler implements Scheduler {
   }
 
   waitForWork(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -203,8 +211,17 @@ export class EmbeddedScheduler implements Scheduler {
   async complete(workerId: string, operationName: string, response: ExecuteResponse): Promise<void> {
     const entry = this.operations.get(operationName);
     if (!entry || entry.stage !== 'EXECUTING' || entry.workerId !== workerId) return;
-    this.finish(entry, response);
-    await this.options.onCompleted?.(snapshot(entry));
+    // Fill the action cache before telling anyone the operation is done: a client that
+    // sees COMPLETED and executes the action again must get the cached result. Until
+    // then the operation stays in flight, so identical submissions still join it.
+    try {
+      await this.options.onCompleted?.({ ...snapshot(entry), stage: 'COMPLETED', response });
+    } catch (error) {
+      console.error(`granary: recording the result of ${operationName} failed:`, error);
+    }
+    // Cancelled meanwhile: keep the cancellation. Requeued meanwhile: the result is still good.
+    const current = this.operations.get(operationName);
+    if (current === entry && current.stage !== 'COMPLETED') this.finish(current, response);
   }
 
   async release(workerId: string, operationName: string): Promise<void> {
@@ -228,17 +245,21 @@ export class EmbeddedScheduler implements Scheduler {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.sweeper);
+    // A save still pending would write after close (over the state of a reopened scheduler).
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
     for (const wake of [...this.workWaiters]) wake();
     await this.save();
   }
 
   // ---- internals ----
 
-  private newEntry(request: ActionRequest): Entry {
+  private newEntry(request: ActionRequest, queued = true): Entry {
     const previous = this.clientSequence.get(request.clientKey) ?? 0;
     const fairSequence = Math.max(previous, this.servedSequence) + 1;
-    this.clientSequence.set(request.clientKey, fairSequence);
+    if (queued) this.clientSequence.set(request.clientKey, fairSequence);
     return {
       name: `operations/${randomUUID()}`,
       request: structuredClone(request),
@@ -305,12 +326,12 @@ export class EmbeddedScheduler implements Scheduler {
   }
 
   private scheduleSave(): void {
-    if (!this.options.stateFile || this.saveScheduled) return;
-    this.saveScheduled = true;
-    setTimeout(() => {
-      this.saveScheduled = false;
+    if (!this.options.stateFile || this.saveTimer || this.closed) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
       void this.save().catch((error: unknown) => console.error('granary: saving scheduler state failed:', error));
-    }, 100).unref();
+    }, 100);
+    this.saveTimer.unref();
   }
 
   private save(): Promise<void> {
@@ -321,40 +342,68 @@ export class EmbeddedScheduler implements Scheduler {
       response: e.response ? Buffer.from(ExecuteResponse.encode(e.response).finish()).toString('base64') : undefined,
     }));
     const text = JSON.stringify({ version: 1, operations: records });
-    this.saving = this.saving.then(async () => {
-      await mkdir(dirname(file), { recursive: true });
-      const temporary = `${file}.${randomUUID()}.tmp`;
-      await writeFile(temporary, text);
-      await rename(temporary, file);
-    });
+    // One failed save must not stop every later one: chain on the outcome, not on success.
+    this.saving = this.saving
+      .catch(() => {})
+      .then(async () => {
+        await mkdir(dirname(file), { recursive: true });
+        const temporary = `${file}.${randomUUID()}.tmp`;
+        // Flushed before the rename, so a crash of the machine leaves the old or the new state, never an empty file.
+        const handle = await open(temporary, 'w');
+        try {
+          await handle.writeFile(text);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await rename(temporary, file);
+      });
     return this.saving;
   }
 
   private async load(): Promise<void> {
     const file = this.options.stateFile;
     if (!file) return;
-    let parsed: { operations?: Array<Entry & { response?: string }> };
+    let text: string;
     try {
-      parsed = JSON.parse(await readFile(file, 'utf8'));
+      text = await readFile(file, 'utf8');
     } catch {
-      return; // No state yet (or unreadable: start empty rather than half-loaded).
+      return; // No state yet.
     }
-    for (const raw of parsed.operations ?? []) {
-      const entry: Entry = {
-        ...raw,
-        response: raw.response ? ExecuteResponse.decode(Buffer.from(raw.response, 'base64')) : undefined,
-      };
-      if (entry.stage === 'EXECUTING') {
-        entry.stage = 'QUEUED';
-        entry.workerId = undefined;
+    try {
+      const parsed = JSON.parse(text) as { operations?: Array<Entry & { response?: string }> } | null;
+      const records = parsed?.operations ?? [];
+      if (!Array.isArray(records)) throw new Error('"operations" is not a list');
+      const entries = records.map((raw): Entry => {
+        if (!raw || typeof raw.name !== 'string' || !raw.request?.actionDigest || !['QUEUED', 'EXECUTING', 'COMPLETED'].includes(raw.stage)) {
+          throw new Error('malformed operation record');
+        }
+        return {
+          ...raw,
+          response: raw.response ? ExecuteResponse.decode(Buffer.from(raw.response, 'base64')) : undefined,
+        };
+      });
+      for (const entry of entries) {
+        if (entry.stage === 'EXECUTING') {
+          entry.stage = 'QUEUED';
+          entry.workerId = undefined;
+        }
+        entry.arrival = this.arrivals++;
+        this.operations.set(entry.name, entry);
+        if (entry.stage !== 'COMPLETED' && !entry.request.doNotCache) this.inFlight.set(dedupeKey(entry.request), entry.name);
+        this.clientSequence.set(
+          entry.request.clientKey,
+          Math.max(this.clientSequence.get(entry.request.clientKey) ?? 0, entry.fairSequence),
+        );
       }
-      entry.arrival = this.arrivals++;
-      this.operations.set(entry.name, entry);
-      if (entry.stage !== 'COMPLETED' && !entry.request.doNotCache) this.inFlight.set(dedupeKey(entry.request), entry.name);
-      this.clientSequence.set(
-        entry.request.clientKey,
-        Math.max(this.clientSequence.get(entry.request.clientKey) ?? 0, entry.fairSequence),
-      );
+    } catch (error) {
+      // Start empty rather than half-loaded; keep the unreadable file aside for inspection.
+      this.operations.clear();
+      this.inFlight.clear();
+      this.clientSequence.clear();
+      const aside = `${file}.unreadable`;
+      await rename(file, aside).catch(() => {});
+      console.error(`granary: ignoring unreadable scheduler state (moved to ${aside}):`, error);
     }
   }
 }

@@ -63,12 +63,12 @@ async function handleWrite(blobs: ByteStreamBlobs, call: ServerReadableStream<Wr
     }
     if (!upload) throw invalidArgument('Write call carried no WriteRequest');
     // Half-closed without finish_write: keep the data so a retry can resume.
-    upload.suspend();
+    await blobs.suspend(resourceName, upload);
     return upload.committedSizeBytes;
   } catch (error) {
     if (upload && !finished) {
       if (call.cancelled) {
-        upload.suspend();
+        await blobs.suspend(resourceName, upload);
       } else {
         blobs.release(resourceName, upload);
         await upload.abort();

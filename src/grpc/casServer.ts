@@ -49,13 +49,11 @@ export function casServer(cas: ContentAddressableStorage): ContentAddressableSto
     }),
     getTree: serverStreaming(async (request: GetTreeRequest, call) => {
       const fn = resolveDigestFunction(request.digestFunction, request.rootDigest?.hash);
-      let token = request.pageToken;
       // Stream every page from the requested one; each message carries the token of the next.
-      do {
-        const page = await cas.getTreePage(request.rootDigest, fn, request.pageSize, token);
+      for await (const page of cas.treePages(request.rootDigest, fn, request.pageSize, request.pageToken)) {
+        if (call.cancelled) return;
         await writeWithBackpressure<GetTreeResponse>(call, page);
-        token = page.nextPageToken;
-      } while (token !== '' && !call.cancelled);
+      }
     }),
     splitBlob: unary(async () => {
       throw unimplemented('SplitBlob is not supported (blob_split_support is false)');

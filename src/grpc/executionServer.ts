@@ -50,23 +50,35 @@ export function operationsServer(queue: ClientQueue): OperationsServer {
     waitOperation: unary(async (request: { name: string; timeout?: { seconds: number; nanos: number } }) => {
       const timeoutMs = request.timeout ? request.timeout.seconds * 1000 + request.timeout.nanos / 1e6 : 60_000;
       if (!(await queue.get(request.name))) throw notFound(`operation ${request.name} not found`);
-      const record = await new Promise<Awaited<ReturnType<ClientQueue['get']>>>((resolve) => {
+      const record = await new Promise<Awaited<ReturnType<ClientQueue['get']>>>((resolve, reject) => {
+        // watch() reports an already completed operation before it returns its stop function.
         let stop: (() => void) | undefined;
-        const timer = setTimeout(() => {
+        let settled = false;
+        const settle = (result: Awaited<ReturnType<ClientQueue['get']>>) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
           stop?.();
-          void queue.get(request.name).then(resolve);
+          resolve(result);
+        };
+        const timer = setTimeout(() => {
+          void queue.get(request.name).then(settle, reject);
         }, Math.max(0, Math.min(timeoutMs, 10 * 60_000)));
-        void queue
+        queue
           .watch(request.name, (r) => {
-            if (r.stage === 'COMPLETED') {
-              clearTimeout(timer);
-              stop?.();
-              resolve(r);
-            }
+            if (r.stage === 'COMPLETED') settle(r);
           })
-          .then((s) => {
-            stop = s;
-          });
+          .then(
+            (s) => {
+              stop = s;
+              if (settled) s();
+            },
+            (error: unknown) => {
+              settled = true;
+              clearTimeout(timer);
+              reject(error);
+            },
+          );
       });
       if (!record) throw notFound(`operation ${request.name} not found`);
       return toOperation(record);

@@ -19,7 +19,9 @@ export function serverStreaming<Req, Res>(fn: (request: Req, call: ServerWritabl
     fn(call.request, call).then(
       () => call.end(),
       (error: unknown) => {
-        if (!call.cancelled) call.destroy(toServiceError(error) as Error);
+        // grpc-js sends the status of an 'error' event when the stream ends; destroy()
+        // would skip that, leaving the client waiting for a status forever.
+        if (!call.cancelled) call.emit('error', toServiceError(error));
       },
     );
   };

@@ -99,6 +99,36 @@ export class DiskBlobStore implements BlobStore {
     return new DiskBlobWriter(this, digest);
   }
 
+  /**
+   * The path of a committed blob's file, refreshing its recency, or undefined when
+   * absent (and for the empty blob, which has no file). For a worker-local cache that
+   * hard-links blobs into input trees: callers must never write to the file.
+   */
+  localPath(digest: Digest): string | undefined {
+    if (isEmptyDigest(digest)) return undefined;
+    const key = digestKey(digest);
+    if (!this.index.touch(key)) return undefined;
+    this.dirty = true;
+    return this.pathOf(key);
+  }
+
+  /** Removes a blob (for example one found modified on disk); true when it was present. */
+  delete(digest: Digest): Promise<boolean> {
+    const key = digestKey(digest);
+    // Serialised with installs, so a concurrent commit of the same blob is not undone halfway.
+    const result = this.installing.then(async () => {
+      const present = this.index.remove(key);
+      await unlink(this.pathOf(key)).catch(() => undefined);
+      if (present) this.dirty = true;
+      return present;
+    });
+    this.installing = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
   /** Saves the index and stops the periodic save. */
   async close(): Promise<void> {
     if (this.saveTimer) clearInterval(this.saveTimer);
@@ -255,7 +285,10 @@ class DiskBlobWriter implements BlobWriter {
         this.handle = undefined;
       } else {
         this.temporaryPath = this.store.temporaryPath();
-        await writeFile(this.temporaryPath, this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks));
+        await writeFile(
+          this.temporaryPath,
+          this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks),
+        );
         this.chunks.length = 0;
       }
       await this.store.install(this.temporaryPath as string, digestKey(this.digest), this.written);

@@ -26,7 +26,7 @@ export interface GranaryProcess {
 }
 
 /** Starts `granary ARGS...` and waits for the line that announces its address. */
-export async function startGranary(args: string[], timeoutMs = 30_000): Promise<GranaryProcess> {
+export async function startGranary(args: string[], timeoutMs = 30_000, ready = /serving on (\S+)/): Promise<GranaryProcess> {
   const child = spawn(process.execPath, [GRANARY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
@@ -34,16 +34,14 @@ export async function startGranary(args: string[], timeoutMs = 30_000): Promise<
     const timer = setTimeout(() => reject(new Error(`granary did not start in time:\n${output}`)), timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /serving on (\S+)/.exec(output);
+      const match = ready.exec(output);
       if (match) {
         clearTimeout(timer);
-        resolveAddress(match[1] as string);
+        resolveAddress(match[1] ?? '');
       }
     };
     child.stdout.on('data', onData);
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
+    child.stderr.on('data', onData);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`granary exited with ${code} before serving:\n${output}`));
@@ -94,6 +92,25 @@ export function bazel(workspace: string, outputRoot: string, command: string, fl
     { cwd: workspace, encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: outputRoot }, maxBuffer: 64 * 1024 * 1024 },
   );
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+/** Like bazel(), without blocking the event loop (for tests that act during a build). */
+export function bazelAsync(workspace: string, outputRoot: string, command: string, flags: string[]): Promise<BazelRun> {
+  return new Promise((resolveRun) => {
+    const child = spawn(
+      'bazel',
+      ['--batch', `--output_user_root=${outputRoot}`, command, '--nosandbox_debug', '--color=no', '--curses=no', ...flags],
+      { cwd: workspace, env: { PATH: '/usr/bin:/bin', HOME: outputRoot } },
+    );
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.on('close', (status) => resolveRun({ status, output }));
+  });
 }
 
 /** Parses Bazel's "INFO: N processes: ..." summary into counts by kind. */

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type Digest, digestKey, digestOf, SHA256 } from '../digest/digest.js';
+import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { type Blob, ForwardingBlobStore, putBuffer } from '../storage/blobStore.js';
+import { MemoryBlobStore } from '../storage/memoryBlobStore.js';
+import { ContentAddressableStorage } from './contentAddressableStorage.js';
+
+class CountingStore extends ForwardingBlobStore {
+  gets = 0;
+  override get(digest: Digest): Promise<Blob | undefined> {
+    this.gets++;
+    return super.get(digest);
+  }
+}
+
+async function storeDirectory(store: MemoryBlobStore, directory: Directory): Promise<Digest> {
+  const data = Buffer.from(Directory.encode(directory).finish());
+  const digest = digestOf(data);
+  await putBuffer(store, digest, data);
+  return digest;
+}
+
+describe('ContentAddressableStorage.treePages', () => {
+  it('walks the tree once however many pages it streams, each directory exactly once', async () => {
+    const memory = new MemoryBlobStore();
+    const children: Digest[] = [];
+    for (let i = 0; i < 300; i++) {
+      children.push(
+        await storeDirectory(memory, Directory.fromPartial({ files: [{ name: `f${i}`, digest: digestOf(`f${i}`) }] })),
+      );
+    }
+    const root = await storeDirectory(
+      memory,
+      Directory.fromPartial({ directories: children.map((digest, i) => ({ name: `d${i}`, digest })) }),
+    );
+    const counting = new CountingStore(memory);
+    const cas = new ContentAddressableStorage(counting, 1024 * 1024);
+    const seen: string[] = [];
+    let pages = 0;
+    let token = 'start';
+    for await (const page of cas.treePages(root, SHA256, 1, '')) {
+      pages++;
+      assert.equal(page.directories.length, 1);
+      seen.push(digestKey(digestOf(Buffer.from(Directory.encode(page.directories[0] as Directory).finish()))));
+      token = page.nextPageToken;
+    }
+    assert.equal(token, '');
+    assert.equal(pages, 301);
+    assert.equal(new Set(seen).size, 301);
+    assert.equal(counting.gets, 301, 'each directory is loaded once');
+
+    const resumed = await cas.getTreePage(root, SHA256, 100, '250');
+    assert.equal(resumed.directories.length, 51);
+    assert.equal(resumed.nextPageToken, '');
+  });
+});

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { digestOf } from '../digest/digest.js';
+import { startTestServer, type TestServer } from '../grpc/testing.js';
+import { readAll } from '../storage/blobStore.js';
+import { GrpcBlobStore } from './grpcBlobStore.js';
+
+let t: TestServer;
+before(async () => {
+  t = await startTestServer();
+});
+after(async () => {
+  await t.close();
+});
+
+describe('GrpcBlobStore', () => {
+  it('uploads and reads back small and large blobs', async () => {
+    const store = new GrpcBlobStore(t.client);
+    const small = randomBytes(1000);
+    const large = randomBytes(3 * 1024 * 1024 + 5);
+    for (const data of [small, large]) {
+      const digest = digestOf(data);
+      await store.upload(digest, data);
+      const blob = await store.get(digest);
+      assert.ok(blob);
+      assert.ok((await readAll(blob)).equals(data));
+    }
+    assert.equal(await store.get(digestOf('absent')), undefined);
+    assert.equal(await store.get(digestOf(randomBytes(1024 * 1024))), undefined);
+  });
+
+  it('finishes a streamed upload of a blob the server already holds, though the server ends the call early', async () => {
+    const store = new GrpcBlobStore(t.client);
+    const data = randomBytes(48 * 1024 * 1024);
+    const digest = digestOf(data);
+    await store.upload(digest, data);
+    await store.upload(digest, data);
+    assert.deepEqual(await store.findMissing([digest]), []);
+  });
+});

@@ -1,0 +1,268 @@
+/**
+ * Executes one REAPI Action on this worker: reads the Action and Command, stages
+ * the input root from the CAS through the local cache, runs the command in the
+ * chosen sandbox with its timeout, collects and uploads outputs, stdout and stderr,
+ * and returns the ExecuteResponse. Action-level outcomes (missing inputs, timeouts,
+ * bad requests, cancellation) come back as the response's status, never as a throw;
+ * the work directory is always removed.
+ */
+import { appendFile, chmod, mkdir, mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Digest, digestFunctionOf, parseDigest } from '../digest/digest.js';
+import {
+  Action,
+  type ActionResult,
+  Command,
+  type ExecutedActionMetadata,
+  type ExecuteResponse,
+  type Platform_Property,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { OK_STATUS, toRpcStatus } from '../grpc/statusCodec.js';
+import type { BlobStore } from '../storage/blobStore.js';
+import { Code, invalidArgument, StatusError, toStatusError } from '../util/status.js';
+import { type LocalCache, missingBlobsError } from './localCache.js';
+import { collectOutputs, createOutputParents, hashFile } from './outputs.js';
+import { ensureDirectoryInRoot, type RootSemantics, rootRelativePath } from './paths.js';
+import { type RunOutcome, runCommand } from './runner.js';
+import { assertSandboxUsable, buildSandboxCommand, type SandboxProfile } from './sandbox.js';
+import { type StagedInputRoot, stageInputRoot } from './staging.js';
+import { nowMs, timestampFromMs } from './time.js';
+import { uploadMissing } from './upload.js';
+
+export type { SandboxProfile } from './sandbox.js';
+
+export interface ExecuteActionRequest {
+  actionDigest: Digest;
+  instanceName?: string;
+}
+
+export interface ExecuteActionDeps {
+  /** The remote CAS. */
+  cas: BlobStore;
+  cache: LocalCache;
+  /** Where per-action directories are made (and removed). */
+  workDirectory: string;
+  /**
+   * The sandbox profile, or a function choosing it from the Action's platform
+   * properties (Action.platform, else the legacy Command.platform), such as
+   * sandboxProfileFor.
+   */
+  sandbox: SandboxProfile | ((properties: readonly Platform_Property[]) => SandboxProfile);
+  defaultTimeoutMs: number;
+  /** Actions asking for a longer timeout are rejected with INVALID_ARGUMENT. */
+  maximumTimeoutMs?: number;
+  signal?: AbortSignal;
+  workerName: string;
+  bwrapPath?: string;
+  /** Time between SIGTERM and SIGKILL on timeout or cancellation; default 2 s. */
+  killGraceMs?: number;
+}
+
+const TRUE_VALUES = new Set(['true', '1', 'yes', 'on']);
+
+/**
+ * The sandbox profile an action's platform asks for: 'hermetic' (the input root is
+ * '/') for `sandbox=hermetic`, `chroot=true`, or BuildStream's `unixUID`/`unixGID`
+ * properties (which only make sense when the input root is the whole file system);
+ * otherwise `fallback`, 'host-tools' by default. Never 'none': running unsandboxed
+ * is the worker operator's choice, not the client's.
+ */
+export function sandboxProfileFor(
+  properties: readonly Platform_Property[],
+  fallback: SandboxProfile = 'host-tools',
+): SandboxProfile {
+  let profile = fallback;
+  for (const { name, value } of properties) {
+    const lowered = value.toLowerCase();
+    if (name === 'sandbox' && (lowered === 'hermetic' || lowered === 'chroot')) return 'hermetic';
+    if (name === 'sandbox' && lowered === 'host-tools') profile = 'host-tools';
+    if (name === 'chroot' && TRUE_VALUES.has(lowered)) return 'hermetic';
+    if (name === 'unixUID' || name === 'unixGID') return 'hermetic';
+  }
+  return profile;
+}
+
+class Cancelled extends Error {}
+
+export async function executeAction(request: ExecuteActionRequest, deps: ExecuteActionDeps): Promise<ExecuteResponse> {
+  const workerStartMs = nowMs();
+  let directory: string | undefined;
+  let response: ExecuteResponse;
+  try {
+    await mkdir(deps.workDirectory, { recursive: true });
+    directory = await realpath(await mkdtemp(join(deps.workDirectory, 'action-')));
+    response = await executeIn(directory, request, deps, workerStartMs);
+  } catch (error) {
+    response = failure(deps.signal?.aborted || error instanceof Cancelled ? cancelledError() : toStatusError(error));
+  } finally {
+    if (directory !== undefined) await removeTree(directory);
+  }
+  const metadata = response.result?.executionMetadata;
+  if (metadata) metadata.workerCompletedTimestamp = timestampFromMs(nowMs());
+  return response;
+}
+
+async function executeIn(
+  directory: string,
+  request: ExecuteActionRequest,
+  deps: ExecuteActionDeps,
+  workerStartMs: number,
+): Promise<ExecuteResponse> {
+  const { cas, cache, signal } = deps;
+  const checkCancelled = () => {
+    if (signal?.aborted) throw new Cancelled();
+  };
+  const fn = digestFunctionOf(request.actionDigest);
+  const actionDigest = parseDigest(request.actionDigest, fn, 'action_digest');
+
+  const inputFetchStartMs = nowMs();
+  const action = decode(Action, await readMessage(cas, cache, actionDigest, 'Action'), 'Action');
+  const commandDigest = parseDigest(action.commandDigest, fn, 'command_digest');
+  const inputRootDigest = parseDigest(action.inputRootDigest, fn, 'input_root_digest');
+  const command = decode(Command, await readMessage(cas, cache, commandDigest, 'Command'), 'Command');
+  const timeoutMs = timeoutOf(action, deps);
+  const platform = action.platform ?? command.platform;
+  const profile = typeof deps.sandbox === 'function' ? deps.sandbox(platform?.properties ?? []) : deps.sandbox;
+  await assertSandboxUsable(profile, deps.bwrapPath);
+  const workingDirectory = rootRelativePath(command.workingDirectory, '', 'working_directory');
+  checkCancelled();
+
+  const root = join(directory, 'root');
+  let staged: StagedInputRoot | undefined;
+  let outcome: RunOutcome;
+  const stdoutPath = join(directory, 'stdout');
+  const stderrPath = join(directory, 'stderr');
+  try {
+    staged = await stageInputRoot({ cas, cache, rootDigest: inputRootDigest, destination: root, signal });
+    const inputFetchCompletedMs = nowMs();
+    checkCancelled();
+    const semantics: RootSemantics = profile === 'hermetic' ? 'chroot' : 'host';
+    await ensureDirectoryInRoot(root, workingDirectory, semantics);
+    await createOutputParents(root, command, semantics);
+    const { plan, program } = await buildSandboxCommand({
+      profile,
+      execRoot: root,
+      workingDirectory,
+      arguments: command.arguments,
+      environment: command.environmentVariables,
+      bwrapPath: deps.bwrapPath,
+    });
+    checkCancelled();
+    await appendFile(stdoutPath, '');
+    if (plan === undefined) {
+      await appendFile(stderrPath, `granary: ${program}: command not found\n`);
+      const now = nowMs();
+      outcome = { exitCode: 127, timedOut: false, cancelled: false, startMs: now, endMs: now };
+    } else {
+      await appendFile(stderrPath, '');
+      outcome = await runCommand({
+        ...plan,
+        stdoutPath,
+        stderrPath,
+        timeoutMs,
+        signal,
+        killGraceMs: deps.killGraceMs,
+      });
+      if (outcome.spawnError) {
+        await appendFile(stderrPath, `granary: cannot run ${plan.file}: ${outcome.spawnError.message}\n`);
+        outcome.exitCode = 127;
+      }
+    }
+    await staged.evictModifiedInputs();
+    staged = undefined;
+    checkCancelled();
+
+    const uploadStartMs = nowMs();
+    const collected = await collectOutputs({ root, command, semantics, digestFunction: fn });
+    const [stdoutDigest, stderrDigest] = await Promise.all([hashFile(stdoutPath, fn), hashFile(stderrPath, fn)]);
+    await uploadMissing(cas, [
+      ...collected.uploads,
+      { digest: stdoutDigest, path: stdoutPath },
+      { digest: stderrDigest, path: stderrPath },
+    ]);
+    const uploadCompletedMs = nowMs();
+
+    const metadata: ExecutedActionMetadata = {
+      worker: deps.workerName,
+      queuedTimestamp: undefined,
+      workerStartTimestamp: timestampFromMs(workerStartMs),
+      workerCompletedTimestamp: undefined,
+      inputFetchStartTimestamp: timestampFromMs(inputFetchStartMs),
+      inputFetchCompletedTimestamp: timestampFromMs(inputFetchCompletedMs),
+      executionStartTimestamp: timestampFromMs(outcome.startMs),
+      executionCompletedTimestamp: timestampFromMs(outcome.endMs),
+      virtualExecutionDuration: undefined,
+      outputUploadStartTimestamp: timestampFromMs(uploadStartMs),
+      outputUploadCompletedTimestamp: timestampFromMs(uploadCompletedMs),
+      auxiliaryMetadata: [],
+    };
+    const result: ActionResult = {
+      ...collected.fields,
+      exitCode: outcome.exitCode,
+      stdoutRaw: Buffer.alloc(0),
+      stdoutDigest,
+      stderrRaw: Buffer.alloc(0),
+      stderrDigest,
+      executionMetadata: metadata,
+    };
+    const status = outcome.timedOut
+      ? { code: Code.DEADLINE_EXCEEDED, message: `the action exceeded its timeout of ${timeoutMs} ms`, details: [] }
+      : OK_STATUS;
+    return { result, cachedResult: false, status, serverLogs: {}, message: '' };
+  } finally {
+    // Also after failures: an action that ran may have written into cached inputs.
+    if (staged) await staged.evictModifiedInputs().catch(() => undefined);
+  }
+}
+
+async function readMessage(cas: BlobStore, cache: LocalCache, digest: Digest, what: string): Promise<Buffer> {
+  const data = await cache.getBuffer(cas, digest);
+  if (data === undefined) throw missingBlobsError([digest], what);
+  return data;
+}
+
+function decode<T>(type: { decode(input: Uint8Array): T }, data: Buffer, what: string): T {
+  try {
+    return type.decode(data);
+  } catch (error) {
+    throw invalidArgument(`the ${what} is not a valid ${what} message: ${(error as Error).message}`);
+  }
+}
+
+function timeoutOf(action: Action, deps: ExecuteActionDeps): number {
+  const requested = action.timeout ? action.timeout.seconds * 1000 + action.timeout.nanos / 1e6 : 0;
+  if (requested < 0)
+    throw invalidArgument('Action.timeout is negative', [{ field: 'timeout', description: 'negative' }]);
+  if (requested === 0) return deps.defaultTimeoutMs;
+  if (deps.maximumTimeoutMs !== undefined && requested > deps.maximumTimeoutMs) {
+    throw invalidArgument(
+      `Action.timeout ${requested} ms exceeds this worker's maximum of ${deps.maximumTimeoutMs} ms`,
+      [{ field: 'timeout', description: 'exceeds the maximum timeout' }],
+    );
+  }
+  return requested;
+}
+
+function cancelledError(): StatusError {
+  return new StatusError(Code.CANCELLED, 'the execution was cancelled');
+}
+
+function failure(error: StatusError): ExecuteResponse {
+  return { result: undefined, cachedResult: false, status: toRpcStatus(error), serverLogs: {}, message: error.message };
+}
+
+/** Removes a directory tree, first making directories writable if the action locked them. */
+async function removeTree(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch {
+    await makeWritable(path);
+    await rm(path, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+async function makeWritable(path: string): Promise<void> {
+  await chmod(path, 0o700).catch(() => undefined);
+  const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) if (entry.isDirectory()) await makeWritable(join(path, entry.name));
+}

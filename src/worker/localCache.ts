@@ -1,0 +1,207 @@
+/**
+ * The worker's own on-disk copy of CAS blobs, so that inputs shared by many
+ * actions (toolchains, headers, sysroots) are fetched once and then hard-linked
+ * into each input root instead of downloaded and copied every time.
+ *
+ * Hard links share one inode, hence one mode: a blob staged as an executable
+ * (0555) and as a plain file (0444) needs two local copies, so the cache keeps two
+ * DiskBlobStores, `executable/` and `plain/`, each with a share of the size limit.
+ * Everything fetched is verified against its digest before it becomes visible
+ * (VerifyingBlobStore around each DiskBlobStore); a blob wanted in one variant and
+ * present in the other is copied locally rather than fetched again.
+ */
+import { chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Digest, digestKey, formatDigest, isEmptyDigest } from '../digest/digest.js';
+import { type Blob, type BlobStore, readAll } from '../storage/blobStore.js';
+import { DiskBlobStore } from '../storage/diskBlobStore.js';
+import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
+import { Code, failedPrecondition, StatusError } from '../util/status.js';
+import { forEachLimit } from './pool.js';
+
+export interface LocalCacheOptions {
+  directory: string;
+  /** Total size limit of both variants together. */
+  maximumSizeBytes: number;
+  /** Share of the limit given to executable copies, between 0 and 1; default 0.5. */
+  executableShare?: number;
+}
+
+/** A blob wanted locally, in its executable or plain variant. */
+export interface LocalBlob {
+  digest: Digest;
+  executable: boolean;
+}
+
+const DEFAULT_FETCH_CONCURRENCY = 16;
+
+/** The REAPI way to report absent blobs: FAILED_PRECONDITION with one MISSING violation each. */
+export function missingBlobsError(digests: readonly Digest[], what = 'blobs'): StatusError {
+  const shown = digests.slice(0, 5).map(formatDigest).join(', ');
+  const more = digests.length > 5 ? ` and ${digests.length - 5} more` : '';
+  return failedPrecondition(
+    `${digests.length} ${what} missing from the CAS: ${shown}${more}`,
+    digests.map((d) => ({ type: 'MISSING', subject: `blobs/${d.hash}/${d.sizeBytes}`, description: '' })),
+  );
+}
+
+class Variant {
+  readonly verifying: VerifyingBlobStore;
+  constructor(
+    readonly disk: DiskBlobStore,
+    readonly mode: number,
+  ) {
+    this.verifying = new VerifyingBlobStore(disk);
+  }
+}
+
+export class LocalCache {
+  /** Fetches in flight, so concurrent stagings of one blob share one download. */
+  private readonly inFlight = new Map<string, Promise<boolean>>();
+
+  private constructor(
+    private readonly plain: Variant,
+    private readonly executable: Variant,
+  ) {}
+
+  static async open(options: LocalCacheOptions): Promise<LocalCache> {
+    const share = options.executableShare ?? 0.5;
+    if (!(share > 0 && share < 1)) throw new RangeError('executableShare must be between 0 and 1');
+    const executableBytes = Math.floor(options.maximumSizeBytes * share);
+    const [plain, executable] = await Promise.all([
+      DiskBlobStore.open({
+        directory: join(options.directory, 'plain'),
+        maximumSizeBytes: options.maximumSizeBytes - executableBytes,
+      }),
+      DiskBlobStore.open({ directory: join(options.directory, 'executable'), maximumSizeBytes: executableBytes }),
+    ]);
+    return new LocalCache(new Variant(plain, 0o444), new Variant(executable, 0o555));
+  }
+
+  /** Bytes held by both variants. */
+  get usedBytes(): number {
+    return this.plain.disk.usedBytes + this.executable.disk.usedBytes;
+  }
+
+  /** The local file of a cached blob (refreshing its recency), or undefined. Never for the empty blob. */
+  localPath(digest: Digest, executable: boolean): string | undefined {
+    return this.variant(executable).disk.localPath(digest);
+  }
+
+  /**
+   * Makes every listed blob present locally, fetching the absent ones from `remote`
+   * with bounded concurrency. Returns the digests the remote does not have (the
+   * empty blob is never fetched nor missing).
+   */
+  async fetchMissing(
+    remote: BlobStore,
+    blobs: readonly LocalBlob[],
+    concurrency = DEFAULT_FETCH_CONCURRENCY,
+  ): Promise<Digest[]> {
+    const unique = new Map<string, LocalBlob>();
+    for (const blob of blobs) {
+      if (isEmptyDigest(blob.digest)) continue;
+      unique.set(`${blob.executable ? 'x' : 'p'}${digestKey(blob.digest)}`, blob);
+    }
+    const absent = [...unique.values()].filter((b) => this.localPath(b.digest, b.executable) === undefined);
+    const missing = new Map<string, Digest>();
+    await forEachLimit(absent, concurrency, async (blob) => {
+      if (!(await this.fetch(remote, blob))) missing.set(digestKey(blob.digest), blob.digest);
+    });
+    return [...missing.values()];
+  }
+
+  /** The local file of a blob, fetching it first if needed; FAILED_PRECONDITION when the remote lacks it. */
+  async pathOf(remote: BlobStore, digest: Digest, executable: boolean): Promise<string> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const path = this.localPath(digest, executable);
+      if (path !== undefined) return path;
+      if (!(await this.fetch(remote, { digest, executable }))) throw missingBlobsError([digest]);
+    }
+    throw new StatusError(
+      Code.RESOURCE_EXHAUSTED,
+      `blob ${formatDigest(digest)} keeps being evicted from the worker cache`,
+    );
+  }
+
+  /** Reads a small blob (a Directory, Command or Action message) through the plain variant. */
+  async getBuffer(remote: BlobStore, digest: Digest): Promise<Buffer | undefined> {
+    if (isEmptyDigest(digest)) return Buffer.alloc(0);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const local = await this.plain.disk.get(digest).catch(() => undefined);
+      if (local) return readAll(local);
+      if (!(await this.fetch(remote, { digest, executable: false }))) return undefined;
+    }
+    throw new StatusError(
+      Code.RESOURCE_EXHAUSTED,
+      `blob ${formatDigest(digest)} keeps being evicted from the worker cache`,
+    );
+  }
+
+  /** Drops a local copy, e.g. one an action modified through a hard link. */
+  async evict(digest: Digest, executable: boolean): Promise<void> {
+    await this.variant(executable).disk.delete(digest);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.plain.disk.close(), this.executable.disk.close()]);
+  }
+
+  private variant(executable: boolean): Variant {
+    return executable ? this.executable : this.plain;
+  }
+
+  /** Installs one blob locally; false when the remote does not have it. */
+  private fetch(remote: BlobStore, blob: LocalBlob): Promise<boolean> {
+    const key = `${blob.executable ? 'x' : 'p'}${digestKey(blob.digest)}`;
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      pending = this.fetchNow(remote, blob).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async fetchNow(remote: BlobStore, { digest, executable }: LocalBlob): Promise<boolean> {
+    const target = this.variant(executable);
+    const sibling = this.variant(!executable);
+    // The other variant's copy is verified again while copying, so a copy an action
+    // corrupted (and that was not evicted yet) falls through to the remote.
+    const local = await sibling.disk.get(digest).catch(() => undefined);
+    if (
+      local &&
+      (await this.install(target, digest, local).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return true;
+    const source = await remote.get(digest);
+    if (!source) return false;
+    try {
+      await this.install(target, digest, source);
+    } catch (error) {
+      if (error instanceof StatusError && error.code === Code.INVALID_ARGUMENT) {
+        throw new StatusError(
+          Code.DATA_LOSS,
+          `the CAS returned corrupt content for blob ${formatDigest(digest)}: ${error.message}`,
+        );
+      }
+      throw error;
+    }
+    return true;
+  }
+
+  private async install(target: Variant, digest: Digest, source: Blob): Promise<void> {
+    const writer = await target.verifying.put(digest);
+    try {
+      for await (const chunk of source.read()) await writer.write(chunk);
+      await writer.commit();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    const path = target.disk.localPath(digest);
+    if (path !== undefined) await chmod(path, target.mode);
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * Declared outputs, before and after the run. Before: the parent directories of
+ * every declared output are created (Bazel's compiles fail without them). After:
+ * whatever exists at the declared paths becomes OutputFile, OutputDirectory (a
+ * Tree, plus Directory messages when the Command asks for root_directory_digest)
+ * or OutputSymlink, following REAPI: Command.output_paths (v2.1) supersedes
+ * output_files/output_directories when non-empty.
+ *
+ * Nothing here ever follows a symlink out of the input root: symlinks in the
+ * middle of an output path are resolved within the root (or the output counts as
+ * absent), an output that is itself a symlink is reported as a symlink, and
+ * symlinks inside output directories become SymlinkNodes.
+ */
+import { constants, type Dirent } from 'node:fs';
+import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Digest, type DigestFunction, digestKey, digestOf } from '../digest/digest.js';
+import {
+  type ActionResult,
+  type Command,
+  Command_OutputDirectoryFormat,
+  Directory,
+  type DirectoryNode,
+  type FileNode,
+  type OutputDirectory,
+  type OutputFile,
+  type OutputSymlink,
+  type SymlinkNode,
+  Tree,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { failedPrecondition } from '../util/status.js';
+import { ensureDirectoryInRoot, type RootSemantics, resolveInRoot, rootRelativePath } from './paths.js';
+import { Semaphore } from './pool.js';
+import type { UploadItem } from './upload.js';
+
+export interface DeclaredOutputs {
+  /** 'paths' when Command.output_paths is used (v2.1), 'legacy' for output_files/output_directories. */
+  mode: 'paths' | 'legacy';
+  paths: string[];
+  files: string[];
+  directories: string[];
+}
+
+export type OutputFields = Pick<
+  ActionResult,
+  'outputFiles' | 'outputDirectories' | 'outputSymlinks' | 'outputFileSymlinks' | 'outputDirectorySymlinks'
+>;
+
+export interface CollectedOutputs {
+  fields: OutputFields;
+  /** Every blob the result refers to (file contents, Trees, Directories), for uploading. */
+  uploads: UploadItem[];
+}
+
+export interface CollectOutputsOptions {
+  /** Real path of the input root. */
+  root: string;
+  command: Command;
+  semantics: RootSemantics;
+  digestFunction: DigestFunction;
+  concurrency?: number;
+}
+
+export function declaredOutputs(command: Command): DeclaredOutputs {
+  if (command.outputPaths.length > 0) return { mode: 'paths', paths: command.outputPaths, files: [], directories: [] };
+  return { mode: 'legacy', paths: [], files: command.outputFiles, directories: command.outputDirectories };
+}
+
+/** Validates every output path (INVALID_ARGUMENT if one leaves the root) and creates its parent directories. */
+export async function createOutputParents(root: string, command: Command, semantics: RootSemantics): Promise<void> {
+  const declared = declaredOutputs(command);
+  const parents = new Set<string>();
+  for (const path of [...declared.paths, ...declared.files, ...declared.directories]) {
+    const relative = rootRelativePath(command.workingDirectory, path, 'output path');
+    const slash = relative.lastIndexOf('/');
+    parents.add(slash < 0 ? '' : relative.slice(0, slash));
+  }
+  for (const parent of [...parents].sort()) await ensureDirectoryInRoot(root, parent, semantics);
+}
+
+type Found =
+  | { kind: 'file'; hostPath: string; executable: boolean }
+  | { kind: 'directory'; hostPath: string }
+  | { kind: 'symlink'; target: string; targetKind: 'file' | 'directory' | 'other' };
+
+export async function collectOutputs(options: CollectOutputsOptions): Promise<CollectedOutputs> {
+  const { root, command, semantics, digestFunction: fn } = options;
+  const limiter = new Semaphore(options.concurrency ?? 16);
+  const uploads: UploadItem[] = [];
+  const fields: OutputFields = {
+    outputFiles: [],
+    outputDirectories: [],
+    outputSymlinks: [],
+    outputFileSymlinks: [],
+    outputDirectorySymlinks: [],
+  };
+  const wantDirectories =
+    command.outputDirectoryFormat === Command_OutputDirectoryFormat.DIRECTORY_ONLY ||
+    command.outputDirectoryFormat === Command_OutputDirectoryFormat.TREE_AND_DIRECTORY;
+
+  const find = async (path: string): Promise<Found | undefined> => {
+    const relative = rootRelativePath(command.workingDirectory, path, 'output path');
+    const hostPath = await resolveInRoot(root, relative, semantics, false);
+    if (hostPath === undefined) return undefined;
+    const stats = await lstat(hostPath).catch(() => undefined);
+    if (!stats) return undefined;
+    if (stats.isFile()) return { kind: 'file', hostPath, executable: (stats.mode & 0o111) !== 0 };
+    if (stats.isDirectory()) return { kind: 'directory', hostPath };
+    if (!stats.isSymbolicLink()) return undefined;
+    const target = await readlink(hostPath);
+    // Classify the target only as the command would see it, never on the host.
+    const resolved = await resolveInRoot(root, relative, semantics, true);
+    const targetStats = resolved === undefined ? undefined : await stat(resolved).catch(() => undefined);
+    const targetKind = targetStats?.isDirectory() ? 'directory' : targetStats?.isFile() ? 'file' : 'other';
+    return { kind: 'symlink', target, targetKind };
+  };
+
+  const addFile = async (path: string, found: { hostPath: string; executable: boolean }) => {
+    const digest = await limiter.run(() => hashFile(found.hostPath, fn));
+    uploads.push({ digest, path: found.hostPath });
+    const output: OutputFile = {
+      path,
+      digest,
+      isExecutable: found.executable,
+      contents: Buffer.alloc(0),
+      nodeProperties: undefined,
+    };
+    fields.outputFiles.push(output);
+  };
+  const addDirectory = async (path: string, hostPath: string) => {
+    const tree = await buildTree(hostPath, fn, limiter, uploads);
+    const output: OutputDirectory = {
+      path,
+      treeDigest: tree.treeDigest,
+      isTopologicallySorted: true,
+      rootDirectoryDigest: wantDirectories ? tree.rootDigest : undefined,
+    };
+    uploads.push({ digest: tree.treeDigest, data: tree.treeData });
+    if (wantDirectories) uploads.push(...tree.directories);
+    fields.outputDirectories.push(output);
+  };
+  const symlinkOf = (path: string, target: string): OutputSymlink => ({ path, target, nodeProperties: undefined });
+
+  const declared = declaredOutputs(command);
+  const work: Promise<void>[] = [];
+  for (const path of declared.paths) {
+    const found = await find(path);
+    if (!found) continue;
+    if (found.kind === 'file') work.push(addFile(path, found));
+    else if (found.kind === 'directory') work.push(addDirectory(path, found.hostPath));
+    else {
+      fields.outputSymlinks.push(symlinkOf(path, found.target));
+      // For v2.0 clients, as the specification recommends.
+      if (found.targetKind === 'file') fields.outputFileSymlinks.push(symlinkOf(path, found.target));
+      if (found.targetKind === 'directory') fields.outputDirectorySymlinks.push(symlinkOf(path, found.target));
+    }
+  }
+  for (const path of declared.files) {
+    const found = await find(path);
+    if (!found) continue;
+    if (found.kind === 'directory' || (found.kind === 'symlink' && found.targetKind === 'directory')) {
+      throw failedPrecondition(`output file "${path}" is a directory`, []);
+    }
+    if (found.kind === 'file') work.push(addFile(path, found));
+    else fields.outputFileSymlinks.push(symlinkOf(path, found.target));
+  }
+  for (const path of declared.directories) {
+    const found = await find(path);
+    if (!found) continue;
+    if (found.kind === 'file' || (found.kind === 'symlink' && found.targetKind === 'file')) {
+      throw failedPrecondition(`output directory "${path}" is not a directory`, []);
+    }
+    if (found.kind === 'directory') work.push(addDirectory(path, found.hostPath));
+    else fields.outputDirectorySymlinks.push(symlinkOf(path, found.target));
+  }
+  await Promise.all(work);
+  // Stable order, so the same outputs always give the same ActionResult.
+  for (const list of Object.values(fields) as Array<Array<{ path: string }>>) {
+    list.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+  return { fields, uploads };
+}
+
+/** Hashes a file without following a symlink at its last component. */
+export async function hashFile(path: string, fn: DigestFunction): Promise<Digest> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const hasher = fn.createHasher();
+    const buffer = Buffer.allocUnsafe(1024 * 1024);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      hasher.update(buffer.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    return { hash: hasher.digest('hex'), sizeBytes: size };
+  } finally {
+    await handle.close();
+  }
+}
+
+interface BuiltDirectory {
+  directory: Directory;
+  digest: Digest;
+  data: Buffer;
+  /** Every directory below this one, each listed before its own children. */
+  descendants: BuiltDirectory[];
+}
+
+interface BuiltTree {
+  treeDigest: Digest;
+  treeData: Buffer;
+  rootDigest: Digest;
+  /** Root and child Directory messages, for DIRECTORY_ONLY / TREE_AND_DIRECTORY. */
+  directories: UploadItem[];
+}
+
+/** Builds the Tree of an output directory: every subdirectory, empty ones too, children topologically sorted. */
+export async function buildTree(
+  hostPath: string,
+  fn: DigestFunction,
+  limiter: Semaphore,
+  uploads: UploadItem[],
+): Promise<BuiltTree> {
+  const root = await buildDirectory(hostPath, fn, limiter, uploads);
+  const children: Directory[] = [];
+  const directories: UploadItem[] = [{ digest: root.digest, data: root.data }];
+  const seen = new Set<string>();
+  for (const child of root.descendants) {
+    const key = digestKey(child.digest);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    children.push(child.directory);
+    directories.push({ digest: child.digest, data: child.data });
+  }
+  const treeData = Buffer.from(Tree.encode({ root: root.directory, children }).finish());
+  return { treeDigest: digestOf(treeData, fn), treeData, rootDigest: root.digest, directories };
+}
+
+async function buildDirectory(
+  hostPath: string,
+  fn: DigestFunction,
+  limiter: Semaphore,
+  uploads: UploadItem[],
+): Promise<BuiltDirectory> {
+  const entries = await limiter.run(() => readdir(hostPath, { withFileTypes: true }));
+  entries.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  const files: Array<Promise<FileNode>> = [];
+  const subdirectories: Array<Promise<[string, BuiltDirectory]>> = [];
+  const symlinks: Array<Promise<SymlinkNode>> = [];
+  for (const entry of entries) {
+    const path = join(hostPath, entry.name);
+    const kind = await entryKind(entry, path);
+    if (kind === 'file') {
+      files.push(
+        limiter.run(async () => {
+          const [digest, stats] = await Promise.all([hashFile(path, fn), lstat(path)]);
+          uploads.push({ digest, path });
+          return { name: entry.name, digest, isExecutable: (stats.mode & 0o111) !== 0, nodeProperties: undefined };
+        }),
+      );
+    } else if (kind === 'directory') {
+      subdirectories.push(buildDirectory(path, fn, limiter, uploads).then((built) => [entry.name, built]));
+    } else if (kind === 'symlink') {
+      symlinks.push(
+        limiter.run(async () => ({ name: entry.name, target: await readlink(path), nodeProperties: undefined })),
+      );
+    }
+    // Sockets, FIFOs and devices cannot be represented and are left out.
+  }
+  const built = await Promise.all(subdirectories);
+  const directories: DirectoryNode[] = built.map(([name, child]) => ({ name, digest: child.digest }));
+  const directory: Directory = {
+    files: await Promise.all(files),
+    directories,
+    symlinks: await Promise.all(symlinks),
+    nodeProperties: undefined,
+  };
+  const data = Buffer.from(Directory.encode(directory).finish());
+  const descendants = built.flatMap(([, child]) => [child, ...child.descendants]);
+  return { directory, digest: digestOf(data, fn), data, descendants };
+}
+
+async function entryKind(entry: Dirent, path: string): Promise<'file' | 'directory' | 'symlink' | 'other'> {
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'directory';
+  if (entry.isSymbolicLink()) return 'symlink';
+  if (!entry.isBlockDevice() && !entry.isCharacterDevice() && !entry.isFIFO() && !entry.isSocket()) {
+    // Some file systems report DT_UNKNOWN: ask lstat.
+    const stats = await lstat(path);
+    if (stats.isFile()) return 'file';
+    if (stats.isDirectory()) return 'directory';
+    if (stats.isSymbolicLink()) return 'symlink';
+  }
+  return 'other';
+}

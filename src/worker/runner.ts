@@ -1,0 +1,98 @@
+/**
+ * Runs one process to completion with a deadline and cancellation. Output goes
+ * straight to files (bounded memory however much the command prints). The child
+ * leads its own process group, and on timeout or abort the whole group gets
+ * SIGTERM, then SIGKILL after a grace period; with bubblewrap's PID namespace and
+ * --die-with-parent that tears down everything the command started.
+ */
+import { spawn } from 'node:child_process';
+import { open } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { nowMs } from './time.js';
+
+export interface RunRequest {
+  file: string;
+  args: readonly string[];
+  env: Record<string, string>;
+  cwd: string;
+  stdoutPath: string;
+  stderrPath: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Time between SIGTERM and SIGKILL; default 2 s. */
+  killGraceMs?: number;
+}
+
+export interface RunOutcome {
+  /** The exit status; 128 + signal number when killed by a signal; -1 when it could not start. */
+  exitCode: number;
+  timedOut: boolean;
+  cancelled: boolean;
+  /** Why the process could not be started, if it could not. */
+  spawnError?: Error;
+  startMs: number;
+  endMs: number;
+}
+
+export async function runCommand(request: RunRequest): Promise<RunOutcome> {
+  const stdout = await open(request.stdoutPath, 'a');
+  const stderr = await open(request.stderrPath, 'a');
+  const startMs = nowMs();
+  try {
+    return await new Promise<RunOutcome>((resolve) => {
+      let timedOut = false;
+      let cancelled = false;
+      let killTimer: NodeJS.Timeout | undefined;
+      const child = spawn(request.file, request.args, {
+        cwd: request.cwd,
+        env: request.env,
+        stdio: ['ignore', stdout.fd, stderr.fd],
+        detached: true,
+      });
+      const killGroup = (signal: NodeJS.Signals) => {
+        if (child.pid === undefined) return;
+        try {
+          process.kill(-child.pid, signal);
+        } catch {
+          // Already gone.
+        }
+      };
+      const stop = () => {
+        killGroup('SIGTERM');
+        killTimer ??= setTimeout(() => killGroup('SIGKILL'), request.killGraceMs ?? 2000);
+      };
+      const deadline = setTimeout(
+        () => {
+          timedOut = true;
+          stop();
+        },
+        Math.max(0, request.timeoutMs),
+      );
+      const onAbort = () => {
+        cancelled = true;
+        stop();
+      };
+      if (request.signal?.aborted) onAbort();
+      request.signal?.addEventListener('abort', onAbort, { once: true });
+      let finished = false;
+      const finish = (outcome: Omit<RunOutcome, 'timedOut' | 'cancelled' | 'startMs' | 'endMs'>) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(deadline);
+        if (killTimer) clearTimeout(killTimer);
+        request.signal?.removeEventListener('abort', onAbort);
+        // Leftovers of an unsandboxed command that did not leave the group die with it.
+        killGroup('SIGKILL');
+        resolve({ ...outcome, timedOut, cancelled, startMs, endMs: nowMs() });
+      };
+      child.once('error', (error) => finish({ exitCode: -1, spawnError: error }));
+      child.once('exit', (code, signal) => {
+        const signalNumber = signal ? (constants.signals[signal] ?? 0) : 0;
+        finish({ exitCode: code ?? 128 + signalNumber });
+      });
+    });
+  } finally {
+    await stdout.close();
+    await stderr.close();
+  }
+}

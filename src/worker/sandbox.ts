@@ -1,0 +1,203 @@
+/**
+ * Turns a Command into the process to spawn, inside bubblewrap when sandboxed.
+ *
+ * Profiles:
+ * - 'host-tools' (default): the host's /usr, /bin, /sbin, /lib* and /etc read-only,
+ *   the exec root bind-mounted writable at its own absolute path (so the relative
+ *   and absolute paths Bazel puts on command lines both work), private /tmp, /proc,
+ *   /dev, and no network, IPC or PID sharing with the host.
+ * - 'hermetic': the staged input root is '/', plus /proc, /dev and a private /tmp;
+ *   nothing of the host (BuildStream's chroot semantics).
+ * - 'none': runs the command directly, unsandboxed; only when the caller says so.
+ *
+ * The environment is exactly the Command's (bubblewrap itself adds only PWD, set
+ * to the working directory). arguments[0] is resolved as most REAPI servers do
+ * (and as v2.3 specifies): with a '/' it is relative to the working directory,
+ * otherwise it is looked up in the Command's own PATH, or, without a PATH, in the
+ * working directory and then in the usual system directories. Resolution happens
+ * against the sandbox's view of the file system.
+ */
+import { spawn } from 'node:child_process';
+import { access, constants, lstat, readlink, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import type { Command_EnvironmentVariable } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { Code, StatusError } from '../util/status.js';
+import { resolveInRoot } from './paths.js';
+
+export type SandboxProfile = 'host-tools' | 'hermetic' | 'none';
+
+export const DEFAULT_BWRAP_PATH = '/usr/bin/bwrap';
+
+/** Host directories shown read-only in the host-tools profile, when present. */
+const HOST_TOOL_DIRECTORIES = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32', '/etc'];
+
+/** PATH used to resolve a bare program name when the Command sets no PATH. */
+const FALLBACK_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface SandboxRequest {
+  profile: SandboxProfile;
+  /** Absolute real path of the staged input root. */
+  execRoot: string;
+  /** Working directory relative to the input root, already validated ('' for the root). */
+  workingDirectory: string;
+  arguments: readonly string[];
+  environment: readonly Command_EnvironmentVariable[];
+  bwrapPath?: string;
+}
+
+/** What to spawn: `file` with `args` in `cwd` with exactly `env`. */
+export interface SpawnPlan {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+}
+
+/** The Command's environment as a spawn env; later duplicates win. */
+export function commandEnvironment(variables: readonly Command_EnvironmentVariable[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const { name, value } of variables) {
+    if (name !== '' && !name.includes('=') && !name.includes('\0') && !value.includes('\0')) env[name] = value;
+  }
+  return env;
+}
+
+/**
+ * Builds the spawn plan. Returns undefined for the program when arguments[0] cannot
+ * be found (the caller reports "command not found" like a shell would).
+ */
+export async function buildSandboxCommand(
+  request: SandboxRequest,
+): Promise<{ plan: SpawnPlan | undefined; program: string }> {
+  const { profile, execRoot, workingDirectory } = request;
+  if (request.arguments.length === 0) throw new StatusError(Code.INVALID_ARGUMENT, 'Command.arguments is empty');
+  const env = commandEnvironment(request.environment);
+  const argv0 = request.arguments[0] as string;
+  const sandboxCwd = profile === 'hermetic' ? posix.join('/', workingDirectory) : join(execRoot, workingDirectory);
+  const visible = visibility(profile, execRoot);
+  const program = await resolveProgram(argv0, sandboxCwd, env.PATH, visible);
+  if (program === undefined) return { plan: undefined, program: argv0 };
+  const args = [program, ...request.arguments.slice(1)];
+  if (profile === 'none') return { plan: { file: program, args: args.slice(1), env, cwd: sandboxCwd }, program };
+
+  const bwrap = request.bwrapPath ?? DEFAULT_BWRAP_PATH;
+  const options = ['--die-with-parent', '--unshare-net', '--unshare-pid', '--unshare-ipc', '--unshare-uts'];
+  if (profile === 'host-tools') {
+    for (const directory of HOST_TOOL_DIRECTORIES) options.push(...(await hostDirectoryMount(directory)));
+    options.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--bind', execRoot, execRoot);
+  } else {
+    options.push('--bind', execRoot, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  }
+  options.push('--chdir', sandboxCwd, '--clearenv');
+  for (const [name, value] of Object.entries(env)) options.push('--setenv', name, value);
+  return { plan: { file: bwrap, args: [...options, '--', ...args], env, cwd: execRoot }, program };
+}
+
+async function hostDirectoryMount(directory: string): Promise<string[]> {
+  try {
+    const stats = await lstat(directory);
+    if (stats.isSymbolicLink()) return ['--symlink', await readlink(directory), directory];
+    if (stats.isDirectory()) return ['--ro-bind', directory, directory];
+  } catch {
+    // Absent on this host (e.g. /lib32).
+  }
+  return [];
+}
+
+/** Maps a path as the sandboxed command sees it to the host path to check, or undefined if invisible. */
+type Visibility = (sandboxPath: string) => Promise<string | undefined>;
+
+function visibility(profile: SandboxProfile, execRoot: string): Visibility {
+  if (profile === 'none') return async (path) => path;
+  if (profile === 'hermetic') return (path) => resolveInRoot(execRoot, path.slice(1), 'chroot', true);
+  return async (path) => {
+    if (path === execRoot || path.startsWith(`${execRoot}/`)) {
+      return resolveInRoot(execRoot, path.slice(execRoot.length + 1), 'host', true);
+    }
+    const shown = HOST_TOOL_DIRECTORIES.some((d) => path.startsWith(`${d}/`));
+    return shown ? path : undefined;
+  };
+}
+
+async function resolveProgram(
+  argv0: string,
+  sandboxCwd: string,
+  pathVariable: string | undefined,
+  visible: Visibility,
+): Promise<string | undefined> {
+  if (argv0 === '') return undefined;
+  if (argv0.includes('/')) return posix.resolve(sandboxCwd, argv0);
+  const candidates: string[] = [];
+  if (pathVariable === undefined) candidates.push(sandboxCwd, ...FALLBACK_PATH.split(':'));
+  else candidates.push(...pathVariable.split(':').map((entry) => posix.resolve(sandboxCwd, entry || '.')));
+  for (const directory of candidates) {
+    const candidate = posix.join(directory, argv0);
+    const hostPath = await visible(candidate);
+    if (hostPath !== undefined && (await isExecutableFile(hostPath))) return candidate;
+  }
+  return undefined;
+}
+
+async function isExecutableFile(path: string): Promise<boolean> {
+  try {
+    if (!(await stat(path)).isFile()) return false;
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const usable = new Map<string, Promise<void>>();
+
+/**
+ * Checks once per bwrap path that bubblewrap can create the namespaces the
+ * sandbox uses here (it cannot, for example, in a plain chroot or where user
+ * namespaces are disabled). Fails with FAILED_PRECONDITION and the reason instead
+ * of letting anything run unsandboxed.
+ */
+export function assertSandboxUsable(profile: SandboxProfile, bwrapPath = DEFAULT_BWRAP_PATH): Promise<void> {
+  if (profile === 'none') return Promise.resolve();
+  let pending = usable.get(bwrapPath);
+  if (!pending) {
+    pending = probe(bwrapPath);
+    usable.set(bwrapPath, pending);
+    // A failed probe is not cached: the environment may be fixed without a restart.
+    pending.catch(() => usable.delete(bwrapPath));
+  }
+  return pending;
+}
+
+function probe(bwrapPath: string): Promise<void> {
+  const args = ['--die-with-parent', '--unshare-net', '--unshare-pid', '--unshare-ipc', '--unshare-uts'];
+  args.push('--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', bwrapPath, '--version');
+  return new Promise((resolve, reject) => {
+    const fail = (reason: string) =>
+      reject(
+        new StatusError(
+          Code.FAILED_PRECONDITION,
+          `the sandbox cannot run on this worker (${bwrapPath}: ${reason.trim() || 'failed'}); ` +
+            'bubblewrap needs to create mount, PID and network namespaces (run as root, or enable ' +
+            'unprivileged user namespaces); refusing to run actions unsandboxed',
+        ),
+      );
+    let stderr = '';
+    const child = spawn(bwrapPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      if (stderr.length < 4096) stderr += text;
+    });
+    child.on('error', (error) => fail(error.message));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve();
+      else fail(stderr || `exit ${code ?? signal}`);
+    });
+  });
+}
+
+/** True when bubblewrap exists and can create its namespaces here (see assertSandboxUsable). */
+export async function bubblewrapAvailable(bwrapPath = DEFAULT_BWRAP_PATH): Promise<boolean> {
+  return assertSandboxUsable('host-tools', bwrapPath).then(
+    () => true,
+    () => false,
+  );
+}
