@@ -3,7 +3,8 @@
 // come from the google-proto-files package; our own build.bazel.* schemas live in
 // src/proto. Output goes to src/gen, which is not committed.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -37,10 +38,6 @@ try {
     'useOptionals=none',
     'unrecognizedEnum=true',
   ];
-  writeFileSync(
-    join(work, 'buf.gen.yaml'),
-    `version: v2\nplugins:\n  - local: ${plugin}\n    out: ${join(root, 'src', 'gen')}\n    opt:\n${options.map((o) => `      - ${o}`).join('\n')}\n`,
-  );
   const paths = [
     'build/bazel',
     'google/bytestream/bytestream.proto',
@@ -51,10 +48,33 @@ try {
   ]
     .filter((p) => p.startsWith('google') || existsSync(join(root, 'src', 'proto', p)))
     .map((p) => (p.startsWith('google') ? `third_party/${p}` : `ours/${p}`));
-  rmSync(join(root, 'src', 'gen'), { recursive: true, force: true });
+  // Skip when nothing changed, and swap the output in whole, so that concurrent
+  // builds never see a half-generated tree.
+  const stamp = createHash('sha256')
+    .update(readFileSync(fileURLToPath(import.meta.url)))
+    .update(JSON.stringify(options));
+  hashTree(join(work, 'ours'), stamp);
+  hashTree(join(work, 'third_party'), stamp);
+  const fingerprint = stamp.digest('hex');
+  const finalDir = join(root, 'src', 'gen');
+  const stampFile = join(finalDir, '.stamp');
+  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === fingerprint) {
+    rmSync(work, { recursive: true, force: true });
+    process.exit(0);
+  }
+  const out = join(root, 'src', `gen.tmp-${process.pid}`);
+  writeFileSync(
+    join(work, 'buf.gen.yaml'),
+    `version: v2\nplugins:\n  - local: ${plugin}\n    out: ${out}\n    opt:\n${options.map((o) => `      - ${o}`).join('\n')}\n`,
+  );
   const buf = join(root, 'node_modules', '.bin', 'buf');
   execFileSync(buf, ['generate', ...paths.flatMap((p) => ['--path', p])], { cwd: work, stdio: 'inherit' });
-  zeroCopyBytes(join(root, 'src', 'gen'));
+  zeroCopyBytes(out);
+  writeFileSync(join(out, '.stamp'), fingerprint);
+  const old = join(root, 'src', `gen.old-${process.pid}`);
+  if (existsSync(finalDir)) renameSync(finalDir, old);
+  renameSync(out, finalDir);
+  rmSync(old, { recursive: true, force: true });
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
@@ -79,5 +99,14 @@ function zeroCopyBytes(dir) {
         `${patched}\nfunction asBuffer(bytes: Uint8Array): Buffer {\n  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);\n}\n`,
       );
     }
+  }
+}
+
+function hashTree(dir, hash) {
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const path = join(dir, entry.name);
+    hash.update(entry.name);
+    if (entry.isDirectory()) hashTree(path, hash);
+    else hash.update(readFileSync(path));
   }
 }

@@ -38,9 +38,10 @@ function botMessage(
   leases: Lease[] = [],
   properties: Record<string, string> = { OSFamily: 'linux' },
   status = BotStatus.OK,
+  botId = 'bot-1',
 ) {
   return BotSession.fromPartial({
-    botId: 'bot-1',
+    botId,
     status,
     worker: { properties: Object.entries(properties).map(([key, value]) => ({ key, value })), devices: [] },
     leases,
@@ -120,11 +121,25 @@ describe('BotSessions', () => {
         deadline(),
       );
       assert.equal(again.leases.length, 3, 'no more while all three slots are busy');
-      const small = await f.sessions.create('', botMessage());
+      const small = await f.sessions.create('', botMessage([], undefined, undefined, 'bot-2'));
       assert.equal(small.leases.length, 1);
-      const smallAgain = await f.sessions.update(small.name, botMessage(small.leases), deadline());
+      const smallAgain = await f.sessions.update(
+        small.name,
+        botMessage(small.leases, undefined, undefined, 'bot-2'),
+        deadline(),
+      );
       assert.equal(smallAgain.leases.length, 1);
       assert.equal((await f.scheduler.list()).filter((o) => o.stage === 'QUEUED').length, 1);
+    });
+
+    it('gives the work of an older session back to the queue when the same bot creates a new one', async () => {
+      const f = await farm();
+      await f.scheduler.submit(actionRequest(1));
+      const first = await f.sessions.create('', botMessage());
+      assert.equal(first.leases.length, 1);
+      const second = await f.sessions.create('', botMessage());
+      assert.equal(second.leases.length, 1, 'the re-queued action is handed to the new session');
+      await assert.rejects(f.sessions.update(first.name, botMessage(first.leases), deadline()), { code: Code.NOT_FOUND });
     });
 
     it('hands out only actions whose platform the bot satisfies, ignoring slots as a property', async () => {
@@ -285,12 +300,17 @@ describe('BotSessions', () => {
       const f = await farm();
       const op = await f.scheduler.submit(actionRequest(1));
       const holder = await f.sessions.create('', botMessage());
-      const other = await f.sessions.create('', botMessage());
+      const other = await f.sessions.create('', botMessage([], undefined, undefined, 'bot-2'));
       const [lease] = holder.leases as [Lease];
       const response = ExecuteResponse.fromPartial({ result: { exitCode: 0 } });
       await f.sessions.update(
         other.name,
-        botMessage([withState(lease, LeaseState.COMPLETED, { result: executeResponseAny(response) })]),
+        botMessage(
+          [withState(lease, LeaseState.COMPLETED, { result: executeResponseAny(response) })],
+          undefined,
+          undefined,
+          'bot-2',
+        ),
         deadline(),
       );
       assert.equal((await f.scheduler.get(op.name))?.stage, 'EXECUTING');

@@ -67,6 +67,14 @@ export class BotSessions {
       leases: new Map(),
       lastUpdateMs: this.now(),
     };
+    // A bot that creates a new session has given up its old ones: their work goes back
+    // to the queue at once instead of when they would expire.
+    for (const [oldName, old] of this.sessions) {
+      if (old.botId !== session.botId) continue;
+      this.sessions.delete(oldName);
+      for (const id of old.leases.keys()) await this.queue.release(oldName, id);
+      await this.queue.removeWorker(oldName);
+    }
     this.sessions.set(name, state);
     await this.queue.heartbeat(name, state.properties);
     return this.respond(state, session.status, false);

@@ -238,7 +238,8 @@ export class EmbeddedScheduler implements Scheduler {
   }
 
   async removeWorker(workerId: string): Promise<void> {
-    this.workers.delete(workerId);
+    // The record stays until the sweeper forgets it, so that couldRun() still counts
+    // a worker that is reconnecting; it no longer takes work under this id.
     for (const entry of this.operations.values()) {
       if (entry.stage === 'EXECUTING' && entry.workerId === workerId) this.requeue(entry);
     }
