@@ -81,9 +81,10 @@ export async function runCommand(request: RunRequest): Promise<RunOutcome> {
         clearTimeout(deadline);
         if (killTimer) clearTimeout(killTimer);
         request.signal?.removeEventListener('abort', onAbort);
-        // Leftovers of an unsandboxed command that did not leave the group die with it.
+        // Leftovers of an unsandboxed command that did not leave the group die with it;
+        // report only once they are gone, so "cancelled" means "stopped".
         killGroup('SIGKILL');
-        resolve({ ...outcome, timedOut, cancelled, startMs, endMs: nowMs() });
+        void waitForGroupExit(child.pid).then(() => resolve({ ...outcome, timedOut, cancelled, startMs, endMs: nowMs() }));
       };
       child.once('error', (error) => finish({ exitCode: -1, spawnError: error }));
       child.once('exit', (code, signal) => {
@@ -94,5 +95,18 @@ export async function runCommand(request: RunRequest): Promise<RunOutcome> {
   } finally {
     await stdout.close();
     await stderr.close();
+  }
+}
+
+/** Polls until no process of the group is left (bounded: a stuck process cannot hang the worker). */
+async function waitForGroupExit(groupId: number | undefined): Promise<void> {
+  if (groupId === undefined) return;
+  for (let i = 0; i < 200; i++) {
+    try {
+      process.kill(-groupId, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
