@@ -1,11 +1,16 @@
 /** Entry point of the `granary` command: dispatches to subcommands. */
 import { UsageError } from './args.js';
+import { buildCommand, checkoutCommand, logCommand, showCommand } from './buildCommands.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<void>; help: string }> = {
   serve: { run: serveCommand, help: 'run the all-in-one farm (storage, execution, workers)' },
   worker: { run: workerCommand, help: 'run a standalone worker for a farm' },
+  build: { run: buildCommand, help: 'build elements of a BuildStream-format project through the farm' },
+  show: { run: showCommand, help: 'show cache keys and states of elements' },
+  checkout: { run: checkoutCommand, help: "write an element's artifact to a directory" },
+  log: { run: logCommand, help: 'print the build log of an element' },
 };
 
 function overview(): string {

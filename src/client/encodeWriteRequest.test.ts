@@ -7,7 +7,12 @@ describe('encodeWriteRequest', () => {
   const cases: WriteRequest[] = [
     { resourceName: '', writeOffset: 0, finishWrite: false, data: Buffer.alloc(0) },
     { resourceName: 'uploads/u/blobs/ab/3', writeOffset: 0, finishWrite: false, data: Buffer.from('abc') },
-    { resourceName: 'inst/ünï/uploads/x/blobs/cd/200', writeOffset: 127, finishWrite: true, data: Buffer.alloc(200, 7) },
+    {
+      resourceName: 'inst/ünï/uploads/x/blobs/cd/200',
+      writeOffset: 127,
+      finishWrite: true,
+      data: Buffer.alloc(200, 7),
+    },
     { resourceName: '', writeOffset: 128, finishWrite: true, data: Buffer.alloc(0) },
     { resourceName: '', writeOffset: 2 ** 40 + 5, finishWrite: false, data: Buffer.alloc(16384, 1) },
     { resourceName: '', writeOffset: Number.MAX_SAFE_INTEGER, finishWrite: false, data: Buffer.alloc(1) },
@@ -15,7 +20,11 @@ describe('encodeWriteRequest', () => {
   ];
   it('produces the same bytes as the generated encoder', () => {
     for (const request of cases) {
-      assert.deepEqual(encodeWriteRequest(request), Buffer.from(WriteRequest.encode(request).finish()), JSON.stringify({ ...request, data: request.data.length }));
+      assert.deepEqual(
+        encodeWriteRequest(request),
+        Buffer.from(WriteRequest.encode(request).finish()),
+        JSON.stringify({ ...request, data: request.data.length }),
+      );
     }
   });
   it('round-trips through the generated decoder', () => {

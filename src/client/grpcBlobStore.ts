@@ -13,8 +13,8 @@ import type {
   FindMissingBlobsResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { ByteStreamService, WriteRequest, type WriteResponse } from '../gen/google/bytestream/bytestream.js';
-import { bufferBlob } from '../storage/memoryBlobStore.js';
 import type { Blob, BlobStore, BlobWriter } from '../storage/blobStore.js';
+import { bufferBlob } from '../storage/memoryBlobStore.js';
 import { Code, invalidArgument, notFound, StatusError } from '../util/status.js';
 import { type Connection, fromServiceError, unary } from './connection.js';
 
@@ -144,7 +144,12 @@ export class GrpcBlobStore implements BlobStore {
         (error, response) => {
           if (error) reject(fromServiceError(error));
           else if (response && response.committedSize !== digest.sizeBytes && response.committedSize !== -1) {
-            reject(new StatusError(Code.DATA_LOSS, `server committed ${response.committedSize} of ${digest.sizeBytes} bytes`));
+            reject(
+              new StatusError(
+                Code.DATA_LOSS,
+                `server committed ${response.committedSize} of ${digest.sizeBytes} bytes`,
+              ),
+            );
           } else resolve();
         },
       );
@@ -157,15 +162,8 @@ export class GrpcBlobStore implements BlobStore {
           offset += data.length;
           if (!stream.write(request)) await new Promise((r) => stream.once('drain', r));
         };
-        // Each chunk is held back until the next one arrives, so that the last one
-        // carries finish_write (as Bazel does) instead of a separate empty message.
-        let held: Buffer | undefined;
-        for await (const data of chunks) {
-          if (data.length === 0) continue;
-          if (held) await send(held, false);
-          held = data;
-        }
-        await send(held ?? Buffer.alloc(0), true);
+        for await (const data of chunks) await send(data, false);
+        await send(Buffer.alloc(0), true);
         stream.end();
       })().catch((error: unknown) => {
         stream.cancel();

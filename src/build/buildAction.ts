@@ -1,0 +1,97 @@
+/**
+ * Turns a build element (manual, make, autotools, cmake) into one REAPI Action:
+ * the input root is the dependencies' artifacts staged at / with the sources at
+ * %{build-root}; the command runs every configure, build, install and strip
+ * command in order, each with `sh -e -c` as BuildStream does, in the build root;
+ * the output is what ends up under %{install-root}. The action asks for the
+ * hermetic sandbox, where the input root is the whole file system.
+ */
+import { posix } from 'node:path';
+import { type Digest, digestOf } from '../digest/digest.js';
+import {
+  Action,
+  Command,
+  Command_OutputDirectoryFormat,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { PlatformProperty } from '../execution/types.js';
+import type { BuildConfig, Element } from './project/index.js';
+
+export const PHASES = [
+  ['configure-commands', 'configureCommands'],
+  ['build-commands', 'buildCommands'],
+  ['install-commands', 'installCommands'],
+  ['strip-commands', 'stripCommands'],
+] as const;
+
+/** Marker lines in the build log that name the command about to run. */
+export const STEP_MARKER = '\u2063granary-step ';
+
+export interface PreparedAction {
+  action: Action;
+  command: Command;
+  actionDigest: Digest;
+  /** Blobs to upload: the encoded Action and Command. */
+  blobs: Array<{ digest: Digest; data: Buffer }>;
+  /** Output path, relative to the working directory, of the install root. */
+  installOutput: string;
+}
+
+export function buildScript(config: BuildConfig, installRoot: string): string {
+  const lines = ['set -e', `mkdir -p ${shellQuote(installRoot)}`];
+  for (const [phase, field] of PHASES) {
+    const commands = config[field];
+    commands.forEach((command, i) => {
+      const label = `${phase} ${i + 1}/${commands.length}`;
+      lines.push(`printf '%s\\n' ${shellQuote(`${STEP_MARKER}${label}: ${command.split('\n')[0]}`)} >&2`);
+      lines.push(`sh -e -c ${shellQuote(command)}`);
+    });
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function prepareBuildAction(element: Element, inputRoot: Digest, platform: PlatformProperty[]): PreparedAction {
+  if (element.config.type !== 'build') throw new Error(`${element.name} is not a build element`);
+  const buildRoot = element.variables['build-root'] ?? `/buildstream/${element.name}`;
+  const installRoot = element.variables['install-root'] ?? '/buildstream-install';
+  const workingDirectory = buildRoot.replace(/^\/+/, '');
+  const installOutput = posix.relative(`/${workingDirectory}`, installRoot);
+  const command: Command = {
+    arguments: ['sh', '-e', '-c', buildScript(element.config, installRoot)],
+    environmentVariables: Object.entries(element.environment)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, value]) => ({ name, value })),
+    outputFiles: [],
+    outputDirectories: [],
+    outputPaths: [installOutput],
+    platform: { properties: platform.map((p) => ({ name: p.name, value: p.value })) },
+    workingDirectory,
+    outputNodeProperties: [],
+    outputDirectoryFormat: Command_OutputDirectoryFormat.TREE_AND_DIRECTORY,
+  };
+  const commandData = Buffer.from(Command.encode(command).finish());
+  const commandDigest = digestOf(commandData);
+  const action: Action = {
+    commandDigest,
+    inputRootDigest: inputRoot,
+    timeout: undefined,
+    doNotCache: false,
+    salt: Buffer.alloc(0),
+    platform: command.platform,
+  };
+  const actionData = Buffer.from(Action.encode(action).finish());
+  const actionDigest = digestOf(actionData);
+  return {
+    action,
+    command,
+    actionDigest,
+    installOutput,
+    blobs: [
+      { digest: commandDigest, data: commandData },
+      { digest: actionDigest, data: actionData },
+    ],
+  };
+}
+
+export function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,244 @@
+/**
+ * Builds elements through the farm. Cache keys are computed first (dependencies
+ * before dependents); an element whose key already has an artifact is never
+ * rebuilt. The rest are built in dependency order, up to `jobs` at a time: build
+ * kinds as one REAPI Action each, import/stack/compose by composing trees in the
+ * CAS. Events report every element's state and current step for the UI.
+ */
+import type { Connection } from '../client/connection.js';
+import { executeRemotely } from '../client/execute.js';
+import type { GrpcBlobStore } from '../client/grpcBlobStore.js';
+import type { Digest } from '../digest/digest.js';
+import type { PlatformProperty } from '../execution/types.js';
+import { getBuffer } from '../storage/blobStore.js';
+import { type Artifact, ArtifactStore } from './artifactStore.js';
+import { prepareBuildAction, STEP_MARKER } from './buildAction.js';
+import { cacheKey } from './cacheKey.js';
+import { composeArtifact } from './compose.js';
+import { buildDependencyNames, sandboxElements } from './graph.js';
+import { type Element, type Project, resolveTargets } from './project/index.js';
+import {
+  EMPTY_DIRECTORY_DIGEST,
+  graftAt,
+  mergeTrees,
+  type SourceDeclaration,
+  sourcesKey,
+  stageSources,
+  subtreeAt,
+} from './sources/index.js';
+
+export type ElementState = 'cached' | 'buildable' | 'waiting' | 'queued' | 'running' | 'built' | 'failed' | 'skipped';
+
+export interface ElementEvent {
+  element: string;
+  state: ElementState;
+  /** What a running element is doing: "staging", "queued on the farm", "configure-commands 1/2", ... */
+  step?: string;
+  /** For failures: the failing command and the tail of the log. */
+  detail?: string;
+}
+
+export interface BuilderOptions {
+  project: Project;
+  connection: Connection;
+  cas: GrpcBlobStore;
+  /** Downloads (tarballs) and scratch space. */
+  cacheDirectory: string;
+  platform: PlatformProperty[];
+  jobs?: number;
+  keepGoing?: boolean;
+  onEvent?: (event: ElementEvent) => void;
+}
+
+export interface PlannedElement {
+  element: Element;
+  key: string;
+  artifact?: Artifact;
+}
+
+export class BuildFailure extends Error {}
+
+export class Builder {
+  readonly artifacts: ArtifactStore;
+  private readonly planned = new Map<string, PlannedElement>();
+
+  constructor(private readonly options: BuilderOptions) {
+    this.artifacts = new ArtifactStore(options.connection, options.cas);
+  }
+
+  /** Computes keys and looks up artifacts of the targets and everything they need. */
+  async plan(targets: readonly string[]): Promise<PlannedElement[]> {
+    const ordered = resolveTargets(this.options.project, targets);
+    for (const element of ordered) {
+      if (this.planned.has(element.name)) continue;
+      const sources = await sourcesKey(this.declarations(element), this.sourceContext());
+      const dependencies = element.dependencies.map((d) => ({
+        name: d.name,
+        type: d.type,
+        key: (this.planned.get(d.name) as PlannedElement).key,
+      }));
+      const key = cacheKey({ element, sources, dependencies, platform: this.options.platform });
+      const artifact = await this.artifacts.lookup(this.options.project.config.name, element.name, key);
+      this.planned.set(element.name, { element, key, artifact });
+    }
+    return ordered.map((e) => this.planned.get(e.name) as PlannedElement);
+  }
+
+  /** The state `granary show` reports: cached, buildable (all build deps cached) or waiting. */
+  stateOf(planned: PlannedElement): ElementState {
+    if (planned.artifact) return 'cached';
+    const deps = sandboxElements(this.options.project, planned.element);
+    return deps.every((d) => this.planned.get(d)?.artifact) ? 'buildable' : 'waiting';
+  }
+
+  /** Builds what is not cached; returns the names that failed. */
+  async build(targets: readonly string[]): Promise<{ failed: string[]; built: string[] }> {
+    const plan = await this.plan(targets);
+    const emit = (event: ElementEvent) => this.options.onEvent?.(event);
+    const pending = new Map<string, PlannedElement>();
+    for (const p of plan) {
+      if (p.artifact) emit({ element: p.element.name, state: 'cached' });
+      else {
+        pending.set(p.element.name, p);
+        emit({ element: p.element.name, state: 'waiting' });
+      }
+    }
+    const failed: string[] = [];
+    const built: string[] = [];
+    const jobs = Math.max(1, this.options.jobs ?? 4);
+    const running = new Map<string, Promise<void>>();
+    let stop = false;
+    const isDone = (name: string) => this.planned.get(name)?.artifact !== undefined;
+    const isBroken = (name: string): boolean =>
+      failed.includes(name) || sandboxElements(this.options.project, (this.planned.get(name) as PlannedElement).element).some((d) => failed.includes(d));
+    while ((pending.size > 0 || running.size > 0) && !(stop && running.size === 0)) {
+      if (!stop) {
+        for (const [name, p] of pending) {
+          if (running.size >= jobs) break;
+          if (isBroken(name)) {
+            pending.delete(name);
+            emit({ element: name, state: 'skipped', detail: 'a dependency failed' });
+            continue;
+          }
+          if (!sandboxElements(this.options.project, p.element).every(isDone)) continue;
+          pending.delete(name);
+          emit({ element: name, state: 'running', step: 'staging' });
+          const job = this.buildOne(p)
+            .then((artifact) => {
+              p.artifact = artifact;
+              built.push(name);
+              emit({ element: name, state: 'built' });
+            })
+            .catch((error: unknown) => {
+              failed.push(name);
+              emit({ element: name, state: 'failed', detail: error instanceof Error ? error.message : String(error) });
+              if (!this.options.keepGoing) stop = true;
+            })
+            .finally(() => running.delete(name));
+          running.set(name, job);
+        }
+      }
+      if (running.size === 0) {
+        // Nothing can start: whatever is left waits on failed elements.
+        for (const name of pending.keys()) emit({ element: name, state: 'skipped', detail: 'a dependency failed' });
+        pending.clear();
+        break;
+      }
+      await Promise.race(running.values());
+    }
+    return { failed, built };
+  }
+
+  private async buildOne(planned: PlannedElement): Promise<Artifact> {
+    const { element, key } = planned;
+    const project = this.options.project.config.name;
+    const emit = (step: string) => this.options.onEvent?.({ element: element.name, state: 'running', step });
+    const cas = this.options.cas;
+    const sources = await stageSources(this.declarations(element), this.sourceContext());
+    const dependencyRoots = sandboxElements(this.options.project, element).map(
+      (name) => (this.planned.get(name)?.artifact as Artifact).root,
+    );
+    let artifact: Artifact;
+    switch (element.config.type) {
+      case 'import': {
+        const picked = element.config.source.replace(/^\/+/, '');
+        const subtree = picked ? await subtreeAt(cas, sources, picked) : sources;
+        if (!subtree) throw new BuildFailure(`${element.file}: import source directory '${element.config.source}' not found in the sources`);
+        artifact = { root: await graftAt(cas, EMPTY_DIRECTORY_DIGEST, element.config.target.replace(/^\/+/, ''), subtree) };
+        break;
+      }
+      case 'stack':
+        artifact = { root: EMPTY_DIRECTORY_DIGEST };
+        break;
+      case 'compose': {
+        const deps = sandboxElements(this.options.project, element).map((name) => this.planned.get(name) as PlannedElement);
+        artifact = { root: await composeArtifact(cas, element.config, deps) };
+        break;
+      }
+      case 'build': {
+        emit('staging');
+        const base = await mergeTrees(cas, dependencyRoots);
+        const buildRoot = (element.variables['build-root'] ?? '').replace(/^\/+/, '');
+        const inputRoot = await graftAt(cas, base, buildRoot, sources);
+        const prepared = prepareBuildAction(element, inputRoot, this.options.platform);
+        for (const blob of prepared.blobs) await cas.upload(blob.digest, blob.data);
+        const response = await executeRemotely(this.options.connection, prepared.actionDigest, {
+          onStage: (stage) => emit(stage === 'QUEUED' ? 'queued on the farm' : stage === 'EXECUTING' ? 'building' : 'collecting'),
+        });
+        const result = response.result;
+        if ((response.status?.code ?? 0) !== 0 || !result || result.exitCode !== 0) {
+          throw new BuildFailure(await this.describeFailure(element, response.status?.message, result));
+        }
+        const output = result.outputDirectories.find((d) => d.path === prepared.installOutput);
+        const root = output?.rootDirectoryDigest ?? EMPTY_DIRECTORY_DIGEST;
+        artifact = { root, stdout: result.stdoutDigest, stderr: result.stderrDigest, actionDigest: prepared.actionDigest };
+        break;
+      }
+    }
+    await this.artifacts.record(project, element.name, key, artifact);
+    return artifact;
+  }
+
+  private async describeFailure(
+    element: Element,
+    statusMessage: string | undefined,
+    result: { exitCode: number; stdoutDigest?: Digest; stderrDigest?: Digest } | undefined,
+  ): Promise<string> {
+    const log = await this.readLog(result?.stdoutDigest, result?.stderrDigest);
+    const lines = log.split('\n');
+    const marker = [...lines].reverse().find((l) => l.startsWith(STEP_MARKER));
+    const tail = lines.filter((l) => !l.startsWith(STEP_MARKER)).slice(-20).join('\n');
+    const what = marker ? `command failed: ${marker.slice(STEP_MARKER.length)}` : (statusMessage ?? 'build failed');
+    const exit = result ? ` (exit code ${result.exitCode})` : '';
+    return `${element.file}: ${what}${exit}${statusMessage && marker ? `\n${statusMessage}` : ''}\n--- last lines of the log ---\n${tail}`;
+  }
+
+  /** The build log of an artifact or result: stdout then stderr. */
+  async readLog(stdout?: Digest, stderr?: Digest): Promise<string> {
+    const parts: string[] = [];
+    for (const digest of [stdout, stderr]) {
+      if (!digest || digest.sizeBytes === 0) continue;
+      const data = await getBuffer(this.options.cas, digest);
+      if (data) parts.push(data.toString('utf8'));
+    }
+    return parts.join('');
+  }
+
+  private declarations(element: Element): SourceDeclaration[] {
+    return element.sources.map((s) => ({
+      config: { kind: s.kind, ...(s.directory !== undefined ? { directory: s.directory } : {}), ...s.config },
+      location: `${s.file}:${s.line}`,
+    }));
+  }
+
+  private sourceContext() {
+    return {
+      projectDir: this.options.project.config.directory,
+      aliases: this.options.project.config.aliases,
+      cas: this.options.cas,
+      cacheDir: this.options.cacheDirectory,
+    };
+  }
+}
+
+export { buildDependencyNames };

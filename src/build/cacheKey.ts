@@ -1,0 +1,53 @@
+/**
+ * Strong cache keys of elements: a SHA-256 over everything that determines the
+ * artifact (kind, configuration, variables, environment, source refs, the keys
+ * of its dependencies, and the platform it builds on). An element whose key has
+ * an artifact is never rebuilt.
+ */
+import { createHash } from 'node:crypto';
+import type { SourceKeyMaterial } from './sources/index.js';
+import type { Element } from './project/index.js';
+import type { PlatformProperty } from '../execution/types.js';
+
+/** Bumped whenever the way Granary builds an element changes its result. */
+export const CACHE_KEY_VERSION = 1;
+
+export interface KeyInputs {
+  element: Element;
+  sources: SourceKeyMaterial[];
+  /** name -> cache key of every direct dependency, with its dependency type. */
+  dependencies: Array<{ name: string; type: string; key: string }>;
+  platform: PlatformProperty[];
+}
+
+export function cacheKey(inputs: KeyInputs): string {
+  const { element } = inputs;
+  const nocache = new Set(element.environmentNocache);
+  const environment = Object.fromEntries(
+    Object.entries(element.environment).filter(([name]) => !nocache.has(name)),
+  );
+  const material = {
+    version: CACHE_KEY_VERSION,
+    kind: element.kind,
+    config: element.config,
+    variables: element.variables,
+    environment,
+    public: element.public,
+    sources: inputs.sources,
+    dependencies: [...inputs.dependencies].sort((a, b) => a.name.localeCompare(b.name)),
+    platform: inputs.platform,
+  };
+  return createHash('sha256').update(canonicalJson(material)).digest('hex');
+}
+
+/** JSON with object keys sorted, so equal values always hash the same. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}

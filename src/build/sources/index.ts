@@ -1,0 +1,129 @@
+/**
+ * Staging an element's sources: each source is validated, staged into the CAS
+ * on its own, then overlaid in order onto one tree (under its `directory:` when
+ * given), as BuildStream stages them into one directory.
+ */
+import type { Digest } from '../../digest/digest.js';
+import { EMPTY_DIRECTORY_DIGEST, TreeEditor } from './directoryBuilder.js';
+import { gitSource } from './git.js';
+import { localSource } from './local.js';
+import {
+  checkRelativePath,
+  optionalString,
+  type SourceConfig,
+  type SourceContext,
+  SourceError,
+  type SourceKeyMaterial,
+  type SourceKind,
+} from './sourceKind.js';
+import { tarSource } from './tar.js';
+
+export {
+  EMPTY_DIRECTORY_DIGEST,
+  graftAt,
+  listTree,
+  mergeTrees,
+  subtreeAt,
+  TreeEditor,
+  treeFromEntries,
+  treeFromPath,
+} from './directoryBuilder.js';
+export type { SourceConfig, SourceContext, SourceKeyMaterial, SourceKind } from './sourceKind.js';
+export { SourceError, translateUrl } from './sourceKind.js';
+export { gitSource, localSource, tarSource };
+
+/** One entry of an element's `sources:` list and where it was written. */
+export interface SourceDeclaration {
+  config: SourceConfig;
+  /** "elements/foo.bst:12" */
+  location: string;
+}
+
+export const BUILTIN_SOURCE_KINDS: readonly SourceKind[] = [localSource, tarSource, gitSource];
+
+export class SourceKindRegistry {
+  private readonly kinds = new Map<string, SourceKind>();
+
+  constructor(kinds: readonly SourceKind[] = BUILTIN_SOURCE_KINDS) {
+    for (const kind of kinds) this.register(kind);
+  }
+
+  register(kind: SourceKind): void {
+    this.kinds.set(kind.kind, kind);
+  }
+
+  /** The kind named by a source's `kind` key, or a located error. */
+  kindOf(config: SourceConfig, location: string): SourceKind {
+    const name = config.kind;
+    if (name === undefined || name === null) throw new SourceError(location, "source has no 'kind'");
+    if (typeof name !== 'string') throw new SourceError(location, "source 'kind' must be a string");
+    const kind = this.kinds.get(name);
+    if (!kind) {
+      throw new SourceError(
+        location,
+        `unknown source kind '${name}' (supported: ${[...this.kinds.keys()].sort().join(', ')})`,
+      );
+    }
+    return kind;
+  }
+}
+
+export const defaultSourceKinds = new SourceKindRegistry();
+
+/** The staging subdirectory of a source ('' for the root). */
+export function directoryOf(config: SourceConfig, location: string): string {
+  const value = optionalString(config, 'directory', String(config.kind), location);
+  return value === undefined ? '' : checkRelativePath(value, "source 'directory'", location);
+}
+
+/** Validates every source of an element: kinds, keys and values. */
+export function validateSources(sources: readonly SourceDeclaration[], registry = defaultSourceKinds): void {
+  for (const { config, location } of sources) {
+    registry.kindOf(config, location).validate(config, location);
+    directoryOf(config, location);
+  }
+}
+
+/**
+ * The cache-key material of an element's sources, in order: each source's
+ * kind, its key material and its directory when it has one.
+ */
+export async function sourcesKey(
+  sources: readonly SourceDeclaration[],
+  context: Omit<SourceContext, 'location'>,
+  registry = defaultSourceKinds,
+): Promise<SourceKeyMaterial[]> {
+  validateSources(sources, registry);
+  const keys: SourceKeyMaterial[] = [];
+  for (const { config, location } of sources) {
+    const kind = registry.kindOf(config, location);
+    const entry: { [key: string]: SourceKeyMaterial } = {
+      kind: kind.kind,
+      key: await kind.key(config, { ...context, location }),
+    };
+    const directory = directoryOf(config, location);
+    if (directory) entry.directory = directory;
+    keys.push(entry);
+  }
+  return keys;
+}
+
+/**
+ * Stages an element's sources in order into one tree and returns its digest.
+ * Later sources overlay earlier ones (files replace, directories merge).
+ * Everything is validated before anything is staged.
+ */
+export async function stageSources(
+  sources: readonly SourceDeclaration[],
+  context: Omit<SourceContext, 'location'>,
+  registry = defaultSourceKinds,
+): Promise<Digest> {
+  validateSources(sources, registry);
+  if (sources.length === 0) return EMPTY_DIRECTORY_DIGEST;
+  const editor = TreeEditor.create(context.cas, context.digestFunction);
+  for (const { config, location } of sources) {
+    const tree = await registry.kindOf(config, location).stage(config, { ...context, location });
+    await editor.merge(tree, directoryOf(config, location));
+  }
+  return editor.finish();
+}
