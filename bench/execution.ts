@@ -9,10 +9,10 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { mapLimited } from '../src/cas/contentAddressableStorage.js';
 import { connect } from '../src/client/connection.js';
 import { executeRemotely } from '../src/client/execute.js';
 import { GrpcBlobStore } from '../src/client/grpcBlobStore.js';
-import { mapLimited } from '../src/cas/contentAddressableStorage.js';
 import { type Digest, digestOf } from '../src/digest/digest.js';
 import { Action, Command, Directory } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { putBuffer } from '../src/storage/blobStore.js';
@@ -38,10 +38,17 @@ export const executionBenchmark: BenchModule = {
     try {
       const emptyRoot = await upload(cas, Buffer.from(Directory.encode(Directory.fromPartial({})).finish()));
       const trivial = async (salt: string) => {
-        const command = await upload(cas, Buffer.from(Command.encode(Command.fromPartial({ arguments: ['true'] })).finish()));
+        const command = await upload(
+          cas,
+          Buffer.from(Command.encode(Command.fromPartial({ arguments: ['true'] })).finish()),
+        );
         return upload(
           cas,
-          Buffer.from(Action.encode(Action.fromPartial({ commandDigest: command, inputRootDigest: emptyRoot, salt: Buffer.from(salt) })).finish()),
+          Buffer.from(
+            Action.encode(
+              Action.fromPartial({ commandDigest: command, inputRootDigest: emptyRoot, salt: Buffer.from(salt) }),
+            ).finish(),
+          ),
         );
       };
 
@@ -128,7 +135,13 @@ async function stagingBenchmark(context: BenchContext, group: string): Promise<v
     const cold = await time('cold');
     const warm: number[] = [];
     for (let i = 0; i < 3; i++) warm.push(await time(`warm-${i}`));
-    context.report.record({ group, name: `stage ${files} files, cold worker cache`, unit: 'ms', value: cold, lowerIsBetter: true });
+    context.report.record({
+      group,
+      name: `stage ${files} files, cold worker cache`,
+      unit: 'ms',
+      value: cold,
+      lowerIsBetter: true,
+    });
     context.report.record({
       group,
       name: `stage ${files} files, warm worker cache`,
@@ -144,7 +157,13 @@ async function stagingBenchmark(context: BenchContext, group: string): Promise<v
   }
 }
 
-function recordLatency(context: BenchContext, group: string, name: string, latencies: number[], targetP50?: number): void {
+function recordLatency(
+  context: BenchContext,
+  group: string,
+  name: string,
+  latencies: number[],
+  targetP50?: number,
+): void {
   const sorted = [...latencies].sort((a, b) => a - b);
   const p50 = sorted[Math.floor(sorted.length * 0.5)] as number;
   const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] as number;

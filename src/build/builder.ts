@@ -6,6 +6,7 @@
  * CAS. Events report every element's state and current step for the UI.
  */
 import type { Connection } from '../client/connection.js';
+import type { AssetService } from '../client/remoteAsset.js';
 import { executeRemotely } from '../client/execute.js';
 import type { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import type { Digest } from '../digest/digest.js';
@@ -22,10 +23,12 @@ import {
   graftAt,
   mergeTrees,
   type SourceDeclaration,
+  type SourceKeyMaterial,
   sourcesKey,
   stageSources,
   subtreeAt,
 } from './sources/index.js';
+import { relativizeSymlinks } from './symlinks.js';
 
 export type ElementState = 'cached' | 'buildable' | 'waiting' | 'queued' | 'running' | 'built' | 'failed' | 'skipped';
 
@@ -48,12 +51,18 @@ export interface BuilderOptions {
   jobs?: number;
   keepGoing?: boolean;
   onEvent?: (event: ElementEvent) => void;
+  /** The farm's Remote Asset service, for sources that fetch assets. */
+  asset?: AssetService;
+  /** Elements built again even when cached: their artifacts and build Actions are not looked up in any cache. */
+  rebuild?: readonly string[];
 }
 
 export interface PlannedElement {
   element: Element;
   key: string;
   artifact?: Artifact;
+  /** The key material of its sources, in order (what the cache key holds of them). */
+  sources?: SourceKeyMaterial[];
 }
 
 export class BuildFailure extends Error {}
@@ -78,8 +87,10 @@ export class Builder {
         key: (this.planned.get(d.name) as PlannedElement).key,
       }));
       const key = cacheKey({ element, sources, dependencies, platform: this.options.platform });
-      const artifact = await this.artifacts.lookup(this.options.project.config.name, element.name, key);
-      this.planned.set(element.name, { element, key, artifact });
+      const artifact = this.options.rebuild?.includes(element.name)
+        ? undefined
+        : await this.artifacts.lookup(this.options.project.config.name, element.name, key);
+      this.planned.set(element.name, { element, key, artifact, sources });
     }
     return ordered.map((e) => this.planned.get(e.name) as PlannedElement);
   }
@@ -110,7 +121,10 @@ export class Builder {
     let stop = false;
     const isDone = (name: string) => this.planned.get(name)?.artifact !== undefined;
     const isBroken = (name: string): boolean =>
-      failed.includes(name) || sandboxElements(this.options.project, (this.planned.get(name) as PlannedElement).element).some((d) => failed.includes(d));
+      failed.includes(name) ||
+      sandboxElements(this.options.project, (this.planned.get(name) as PlannedElement).element).some((d) =>
+        failed.includes(d),
+      );
     while ((pending.size > 0 || running.size > 0) && !(stop && running.size === 0)) {
       if (!stop) {
         for (const [name, p] of pending) {
@@ -146,6 +160,14 @@ export class Builder {
       }
       await Promise.race(running.values());
     }
+    // Stopped after a failure (no --keep-going): what never started is skipped, not left waiting.
+    for (const name of pending.keys()) {
+      emit({
+        element: name,
+        state: 'skipped',
+        detail: isBroken(name) ? 'a dependency failed' : 'the build stopped after a failure',
+      });
+    }
     return { failed, built };
   }
 
@@ -156,42 +178,59 @@ export class Builder {
     const cas = this.options.cas;
     const sources = await stageSources(this.declarations(element), this.sourceContext());
     const dependencyRoots = sandboxElements(this.options.project, element).map(
-      (name) => (this.planned.get(name)?.artifact as Artifact).root,
+      (name) => this.planned.get(name)!.artifact!.root,
     );
     let artifact: Artifact;
     switch (element.config.type) {
       case 'import': {
         const picked = element.config.source.replace(/^\/+/, '');
         const subtree = picked ? await subtreeAt(cas, sources, picked) : sources;
-        if (!subtree) throw new BuildFailure(`${element.file}: import source directory '${element.config.source}' not found in the sources`);
-        artifact = { root: await graftAt(cas, EMPTY_DIRECTORY_DIGEST, element.config.target.replace(/^\/+/, ''), subtree) };
+        if (!subtree)
+          throw new BuildFailure(
+            `${element.file}: import source directory '${element.config.source}' not found in the sources`,
+          );
+        artifact = {
+          root: await graftAt(cas, EMPTY_DIRECTORY_DIGEST, element.config.target.replace(/^\/+/, ''), subtree),
+        };
         break;
       }
       case 'stack':
         artifact = { root: EMPTY_DIRECTORY_DIGEST };
         break;
       case 'compose': {
-        const deps = sandboxElements(this.options.project, element).map((name) => this.planned.get(name) as PlannedElement);
-        artifact = { root: await composeArtifact(cas, element.config, deps) };
+        const deps = sandboxElements(this.options.project, element).map(
+          (name) => this.planned.get(name) as PlannedElement,
+        );
+        // BuildStream links the composed files into place, which makes absolute symlinks relative.
+        artifact = { root: await relativizeSymlinks(cas, await composeArtifact(cas, element.config, deps)) };
         break;
       }
       case 'build': {
         emit('staging');
-        const base = await mergeTrees(cas, dependencyRoots);
+        // As BuildStream stages dependencies: absolute symlinks become relative.
+        const base = await relativizeSymlinks(cas, await mergeTrees(cas, dependencyRoots));
         const buildRoot = (element.variables['build-root'] ?? '').replace(/^\/+/, '');
         const inputRoot = await graftAt(cas, base, buildRoot, sources);
         const prepared = prepareBuildAction(element, inputRoot, this.options.platform);
         for (const blob of prepared.blobs) await cas.upload(blob.digest, blob.data);
         const response = await executeRemotely(this.options.connection, prepared.actionDigest, {
-          onStage: (stage) => emit(stage === 'QUEUED' ? 'queued on the farm' : stage === 'EXECUTING' ? 'building' : 'collecting'),
+          skipCacheLookup: this.options.rebuild?.includes(element.name) ?? false,
+          onStage: (stage) =>
+            emit(stage === 'QUEUED' ? 'queued on the farm' : stage === 'EXECUTING' ? 'building' : 'collecting'),
         });
         const result = response.result;
         if ((response.status?.code ?? 0) !== 0 || !result || result.exitCode !== 0) {
           throw new BuildFailure(await this.describeFailure(element, response.status?.message, result));
         }
         const output = result.outputDirectories.find((d) => d.path === prepared.installOutput);
-        const root = output?.rootDirectoryDigest ?? EMPTY_DIRECTORY_DIGEST;
-        artifact = { root, stdout: result.stdoutDigest, stderr: result.stderrDigest, actionDigest: prepared.actionDigest };
+        // BuildStream collects the install root by linking its files, which makes absolute symlinks relative.
+        const root = await relativizeSymlinks(cas, output?.rootDirectoryDigest ?? EMPTY_DIRECTORY_DIGEST);
+        artifact = {
+          root,
+          stdout: result.stdoutDigest,
+          stderr: result.stderrDigest,
+          actionDigest: prepared.actionDigest,
+        };
         break;
       }
     }
@@ -207,7 +246,10 @@ export class Builder {
     const log = await this.readLog(result?.stdoutDigest, result?.stderrDigest);
     const lines = log.split('\n');
     const marker = [...lines].reverse().find((l) => l.startsWith(STEP_MARKER));
-    const tail = lines.filter((l) => !l.startsWith(STEP_MARKER)).slice(-20).join('\n');
+    const tail = lines
+      .filter((l) => !l.startsWith(STEP_MARKER))
+      .slice(-20)
+      .join('\n');
     const what = marker ? `command failed: ${marker.slice(STEP_MARKER.length)}` : (statusMessage ?? 'build failed');
     const exit = result ? ` (exit code ${result.exitCode})` : '';
     return `${element.file}: ${what}${exit}${statusMessage && marker ? `\n${statusMessage}` : ''}\n--- last lines of the log ---\n${tail}`;
@@ -227,7 +269,7 @@ export class Builder {
   private declarations(element: Element): SourceDeclaration[] {
     return element.sources.map((s) => ({
       config: { kind: s.kind, ...(s.directory !== undefined ? { directory: s.directory } : {}), ...s.config },
-      location: `${s.file}:${s.line}`,
+      location: `${s.file} line ${s.line}`,
     }));
   }
 
@@ -237,6 +279,7 @@ export class Builder {
       aliases: this.options.project.config.aliases,
       cas: this.options.cas,
       cacheDir: this.options.cacheDirectory,
+      asset: this.options.asset,
     };
   }
 }

@@ -10,7 +10,7 @@ import type { Element } from './project/index.js';
 import type { PlatformProperty } from '../execution/types.js';
 
 /** Bumped whenever the way Granary builds an element changes its result. */
-export const CACHE_KEY_VERSION = 1;
+export const CACHE_KEY_VERSION = 2;
 
 export interface KeyInputs {
   element: Element;

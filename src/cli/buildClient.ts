@@ -10,8 +10,10 @@ import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { type Connection, connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
+import { type AssetService, GrpcAssetClient } from '../client/remoteAsset.js';
 import { Builder, type BuilderOptions } from '../build/builder.js';
 import { loadProject, type Project } from '../build/project/index.js';
+import type { PlatformProperty } from '../execution/types.js';
 import { startFarm } from '../server/farm.js';
 import { startWorker } from '../worker/workerProcess.js';
 import { type FlagSpec, flag, type ParsedArgs, UsageError } from './args.js';
@@ -25,12 +27,17 @@ export const CLIENT_FLAGS: Record<string, FlagSpec> = {
   help: { type: 'boolean', help: 'show this help' },
 };
 
-export interface ClientSession {
-  project: Project;
-  builder: Builder;
+/** A farm to talk to: the one named by --remote (or the config file), or an embedded one. */
+export interface FarmSession {
   connection: Connection;
   cas: GrpcBlobStore;
+  asset: AssetService;
   close(): Promise<void>;
+}
+
+export interface ClientSession extends FarmSession {
+  project: Project;
+  builder: Builder;
 }
 
 function cacheHome(): string {
@@ -54,12 +61,14 @@ function readConfig(args: ParsedArgs): { remote?: string; instance?: string } {
   return out;
 }
 
-export async function openClient(
-  args: ParsedArgs,
-  options: Pick<BuilderOptions, 'jobs' | 'keepGoing' | 'onEvent'> = {},
-): Promise<ClientSession> {
+/** The platform of element builds: this host's, in the hermetic sandbox. */
+export function buildPlatform(): PlatformProperty[] {
+  return [...hostPlatform(), { name: 'sandbox', value: 'hermetic' }];
+}
+
+/** Connects to the farm of --remote / --instance / the config file, or starts an embedded one. */
+export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
   const config = readConfig(args);
-  const project = await loadProject(resolve(flag(args, 'project') as string));
   const remote = flag(args, 'remote') ?? config.remote;
   const instance = flag(args, 'instance') ?? config.instance ?? '';
   let closeFarm = async () => {};
@@ -92,25 +101,36 @@ export async function openClient(
     };
   }
   const connection = connect(url, instance);
-  const cas = new GrpcBlobStore(connection);
+  return {
+    connection,
+    cas: new GrpcBlobStore(connection),
+    asset: new GrpcAssetClient(connection),
+    close: async () => {
+      connection.close();
+      await closeFarm();
+    },
+  };
+}
+
+/** Loads the project of --project and opens a Builder on the farm (the given one, or as openFarm does). */
+export async function openClient(
+  args: ParsedArgs,
+  options: Pick<BuilderOptions, 'jobs' | 'keepGoing' | 'onEvent' | 'rebuild'> = {},
+  farmSession?: FarmSession,
+): Promise<ClientSession> {
+  const project = await loadProject(resolve(flag(args, 'project') as string));
+  const farm = farmSession ?? (await openFarm(args));
+  const { connection, cas, asset } = farm;
   const downloads = join(cacheHome(), 'granary', 'downloads');
   await mkdir(downloads, { recursive: true });
   const builder = new Builder({
     project,
     connection,
     cas,
+    asset,
     cacheDirectory: downloads,
-    platform: [...hostPlatform(), { name: 'sandbox', value: 'hermetic' }],
+    platform: buildPlatform(),
     ...options,
   });
-  return {
-    project,
-    builder,
-    connection,
-    cas,
-    close: async () => {
-      connection.close();
-      await closeFarm();
-    },
-  };
+  return { ...farm, project, builder };
 }

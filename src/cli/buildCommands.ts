@@ -1,8 +1,9 @@
 /** `granary build`, `show`, `checkout` and `log`: the meta-build client's commands. */
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { downloadTree } from '../client/downloadTree.js';
 import { ProgressDisplay } from '../build/progress.js';
+import { relativizeSymlinks } from '../build/symlinks.js';
+import { downloadTree } from '../client/downloadTree.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
 import { CLIENT_FLAGS, openClient } from './buildClient.js';
 
@@ -10,24 +11,32 @@ const BUILD_FLAGS: Record<string, FlagSpec> = {
   ...CLIENT_FLAGS,
   jobs: { type: 'string', default: String(cpus().length), help: 'elements built at once' },
   'keep-going': { type: 'boolean', help: 'continue with independent elements after a failure' },
+  rebuild: {
+    type: 'boolean',
+    help: 'build the named elements again even if cached (no artifact or action cache lookups for them)',
+  },
 };
 
 export async function buildCommand(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, BUILD_FLAGS);
-  if (flag(args, 'help')) return void console.log(usage('build ELEMENT... [flags]', 'Builds elements through the farm.', BUILD_FLAGS));
+  if (flag(args, 'help'))
+    return void console.log(usage('build ELEMENT... [flags]', 'Builds elements through the farm.', BUILD_FLAGS));
   if (args.positionals.length === 0) throw new UsageError('name at least one element to build');
   const jobs = Number(flag(args, 'jobs'));
   if (!Number.isSafeInteger(jobs) || jobs < 1) throw new UsageError('--jobs must be a positive integer');
   const display = new ProgressDisplay();
-  const client = await openClient(args, { jobs, keepGoing: flag(args, 'keep-going') === 'true', onEvent: (e) => display.handle(e) });
+  const client = await openClient(args, {
+    jobs,
+    keepGoing: flag(args, 'keep-going') === 'true',
+    rebuild: flag(args, 'rebuild') === 'true' ? args.positionals : undefined,
+    onEvent: (e) => display.handle(e),
+  });
   try {
     const { failed, built } = await client.builder.build(args.positionals);
     display.finish();
     console.log(`granary: ${built.length} element(s) built, ${failed.length} failed`);
-    if (failed.length > 0) {
-      process.exitCode = 1;
-      console.error(`granary: failed: ${failed.join(', ')}`);
-    }
+    // main() turns a thrown error into exit code 1 (setting process.exitCode here would be overwritten).
+    if (failed.length > 0) throw new Error(`failed: ${failed.join(', ')}`);
   } finally {
     await client.close();
   }
@@ -35,7 +44,8 @@ export async function buildCommand(argv: readonly string[]): Promise<void> {
 
 export async function showCommand(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, CLIENT_FLAGS);
-  if (flag(args, 'help')) return void console.log(usage('show ELEMENT... [flags]', 'Shows cache keys and states.', CLIENT_FLAGS));
+  if (flag(args, 'help'))
+    return void console.log(usage('show ELEMENT... [flags]', 'Shows cache keys and states.', CLIENT_FLAGS));
   if (args.positionals.length === 0) throw new UsageError('name at least one element');
   const client = await openClient(args);
   try {
@@ -49,14 +59,22 @@ export async function showCommand(argv: readonly string[]): Promise<void> {
 
 export async function checkoutCommand(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, CLIENT_FLAGS);
-  if (flag(args, 'help')) return void console.log(usage('checkout ELEMENT DIR [flags]', "Writes an element's artifact to DIR.", CLIENT_FLAGS));
+  if (flag(args, 'help'))
+    return void console.log(
+      usage('checkout ELEMENT DIR [flags]', "Writes an element's artifact to DIR.", CLIENT_FLAGS),
+    );
   const [element, directory] = args.positionals;
   if (!element || !directory || args.positionals.length > 2) throw new UsageError('expected ELEMENT DIR');
   const client = await openClient(args);
   try {
     const planned = (await client.builder.plan([element])).at(-1);
-    if (!planned?.artifact) throw new Error(`${element} is not built (its cache key ${planned?.key.slice(0, 16)} has no artifact); run granary build ${element}`);
-    const files = await downloadTree(client.cas, planned.artifact.root, resolve(directory));
+    if (!planned?.artifact)
+      throw new Error(
+        `${element} is not built (its cache key ${planned?.key.slice(0, 16)} has no artifact); run granary build ${element}`,
+      );
+    // Like `bst checkout`, absolute symlinks are made relative, so they stay inside DIR.
+    const root = await relativizeSymlinks(client.cas, planned.artifact.root);
+    const files = await downloadTree(client.cas, root, resolve(directory));
     console.log(`granary: checked out ${element} (${files} files) to ${directory}`);
   } finally {
     await client.close();
@@ -65,7 +83,8 @@ export async function checkoutCommand(argv: readonly string[]): Promise<void> {
 
 export async function logCommand(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, CLIENT_FLAGS);
-  if (flag(args, 'help')) return void console.log(usage('log ELEMENT [flags]', 'Prints the build log of an element.', CLIENT_FLAGS));
+  if (flag(args, 'help'))
+    return void console.log(usage('log ELEMENT [flags]', 'Prints the build log of an element.', CLIENT_FLAGS));
   const [element] = args.positionals;
   if (!element || args.positionals.length > 1) throw new UsageError('expected ELEMENT');
   const client = await openClient(args);

@@ -1,5 +1,6 @@
 /** Entry point of the `granary` command: dispatches to subcommands. */
 import { UsageError } from './args.js';
+import { provenanceCommand, publishCommand, pushDirCommand } from './assetCommands.js';
 import { buildCommand, checkoutCommand, logCommand, showCommand } from './buildCommands.js';
 import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
@@ -11,6 +12,9 @@ const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<void>
   show: { run: showCommand, help: 'show cache keys and states of elements' },
   checkout: { run: checkoutCommand, help: "write an element's artifact to a directory" },
   log: { run: logCommand, help: 'print the build log of an element' },
+  publish: { run: publishCommand, help: "publish an element's artifact as a tarball under a URI (Remote Asset)" },
+  provenance: { run: provenanceCommand, help: 'print (or --rebuild and check) the provenance of a published URI' },
+  'push-dir': { run: pushDirCommand, help: 'upload a directory tree and name it by a URI (Remote Asset)' },
 };
 
 function overview(): string {

@@ -41,7 +41,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const maximumSizeBytes = parseSize(flag(args, 'max-size') as string);
   const retentionGraceMs = parseDuration(flag(args, 'retention-grace') as string);
   await mkdir(data, { recursive: true });
-  // The action cache holds small entries; give it a small slice of the budget.
+  // The action cache and the asset records hold small entries; give each a small slice of the budget.
   const actionCacheBytes = Math.max(16 * 1024 * 1024, Math.floor(maximumSizeBytes / 50));
   const workers = Number(flag(args, 'workers'));
   if (!Number.isSafeInteger(workers) || workers < 0) throw new UsageError('--workers must be a non-negative integer');
@@ -49,8 +49,10 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     stateDirectory: join(data, 'scheduler'),
     workerTimeoutMs: parseDuration(flag(args, 'worker-timeout') as string),
     listen,
-    cas: { disk: { directory: join(data, 'cas'), maximumSizeBytes: maximumSizeBytes - Math.min(actionCacheBytes, maximumSizeBytes / 2) } },
+    cas: { disk: { directory: join(data, 'cas'), maximumSizeBytes: maximumSizeBytes - Math.min(2 * actionCacheBytes, maximumSizeBytes / 2) } },
     actionCache: { disk: { directory: join(data, 'ac'), maximumSizeBytes: actionCacheBytes } },
+    // Remote Asset records are small (a few hundred bytes each): the same small slice.
+    asset: { disk: { directory: join(data, 'asset'), maximumSizeBytes: actionCacheBytes } },
     retentionGraceMs,
   });
   const url = `grpc://${server.address}`;

@@ -12,10 +12,15 @@ import { FLOW_CONTROL_WINDOW_BYTES, tuneHttp2Server } from './tuning.js';
 async function windowsAfterOneCall(options: ChannelOptions, tune: boolean) {
   const server = new Server(options);
   const tuned = tune ? tuneHttp2Server(server) : false;
-  server.addService(CapabilitiesService, capabilitiesServer({ maxBatchTotalSizeBytes: 1024, actionCacheUpdateEnabled: false, supportedCompressors: [] }));
+  server.addService(
+    CapabilitiesService,
+    capabilitiesServer({ maxBatchTotalSizeBytes: 1024, actionCacheUpdateEnabled: false, supportedCompressors: [] }),
+  );
   const sessions: http2.ServerHttp2Session[] = [];
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
   );
   const internals = server as unknown as { http2Servers: Map<http2.Http2Server, unknown> };
   for (const http2Server of internals.http2Servers.keys()) http2Server.on('session', (s) => sessions.push(s));
@@ -38,12 +43,20 @@ async function windowsAfterOneCall(options: ChannelOptions, tune: boolean) {
 describe('tuneHttp2Server', () => {
   it('widens the stream and connection windows of server sessions', async () => {
     const windows = await windowsAfterOneCall({}, true);
-    assert.deepEqual(windows, { tuned: true, streamWindow: FLOW_CONTROL_WINDOW_BYTES, connectionWindow: FLOW_CONTROL_WINDOW_BYTES });
+    assert.deepEqual(windows, {
+      tuned: true,
+      streamWindow: FLOW_CONTROL_WINDOW_BYTES,
+      connectionWindow: FLOW_CONTROL_WINDOW_BYTES,
+    });
   });
 
   it('also works with channelz disabled', async () => {
     const windows = await windowsAfterOneCall({ 'grpc.enable_channelz': 0 }, true);
-    assert.deepEqual(windows, { tuned: true, streamWindow: FLOW_CONTROL_WINDOW_BYTES, connectionWindow: FLOW_CONTROL_WINDOW_BYTES });
+    assert.deepEqual(windows, {
+      tuned: true,
+      streamWindow: FLOW_CONTROL_WINDOW_BYTES,
+      connectionWindow: FLOW_CONTROL_WINDOW_BYTES,
+    });
   });
 
   it('is needed: grpc-js servers default to 64 KiB windows', async () => {

@@ -1,18 +1,23 @@
 /**
- * Wires the storage services (CAS, ByteStream, Action Cache, Capabilities) onto a
- * grpc-js server from a configuration. `granary serve` and the tests use this.
+ * Wires the storage services (CAS, ByteStream, Action Cache, Remote Asset Fetch
+ * and Push, Capabilities) onto a grpc-js server from a configuration. `granary serve` and the tests use this.
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { ActionCache } from '../actioncache/actionCache.js';
+import { RemoteAssetService } from '../asset/assetService.js';
+import { AssetStore } from '../asset/assetStore.js';
+import { Downloader } from '../asset/downloader.js';
 import { ByteStreamBlobs } from '../cas/byteStream.js';
 import { ContentAddressableStorage } from '../cas/contentAddressableStorage.js';
 import { ByteStreamService } from '../gen/google/bytestream/bytestream.js';
+import { FetchService, PushService } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import {
   ActionCacheService,
   CapabilitiesService,
   ContentAddressableStorageService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { actionCacheServer } from '../grpc/actionCacheServer.js';
+import { fetchServer, pushServer } from '../grpc/assetServer.js';
 import { byteStreamServer } from '../grpc/byteStreamServer.js';
 import { type CapabilitiesConfig, capabilitiesServer } from '../grpc/capabilitiesServer.js';
 import { casServer } from '../grpc/casServer.js';
@@ -33,7 +38,16 @@ export interface StorageServerConfig {
   actionCache: StorageConfig;
   /** How long blobs referenced by a served action result are kept (ms). */
   retentionGraceMs?: number;
+  /** Remote Asset records; a small in-memory store when absent. */
+  asset?: StorageConfig;
+  /** How long a push or fetch of an asset protects its content from eviction (ms; capped by expire_at). */
+  assetRetentionMs?: number;
+  /** Where large downloads of the remote downloader are staged; the system's temporary directory when absent. */
+  downloadScratchDirectory?: string;
 }
+
+/** Largest resource the remote downloader fetches (further bounded by the CAS size). */
+export const MAXIMUM_DOWNLOAD_BYTES = 8 * 1024 * 1024 * 1024;
 
 export interface RunningServer {
   /** The bound HOST:PORT. */
@@ -42,6 +56,9 @@ export interface RunningServer {
   grpc: Server;
   cas: BlobStore;
   actionCache: ActionCache;
+  assets: AssetStore;
+  /** Settles when start-up has re-applied retention to the content of live assets (with their count). */
+  assetRetentionRestored: Promise<number>;
   close(): Promise<void>;
 }
 
@@ -53,6 +70,16 @@ export async function startStorageServer(
   const acStorage = await openStorage(config.actionCache);
   const cas = new VerifyingBlobStore(casStorage.store);
   const actionCache = new ActionCache(acStorage.store, cas, { retentionGraceMs: config.retentionGraceMs });
+  const assetStorage = await openStorage(config.asset ?? { memory: { maximumSizeBytes: 16 * 1024 * 1024 } });
+  const assets = new AssetStore(assetStorage.store, cas, { retentionMs: config.assetRetentionMs });
+  // Retention marks are not persisted by the CAS: re-apply them for live assets, in the background.
+  const assetRetentionRestored = assets.restoreRetention().catch(() => 0);
+  const casBytes = 'memory' in config.cas ? config.cas.memory.maximumSizeBytes : config.cas.disk.maximumSizeBytes;
+  const downloader = new Downloader(cas, {
+    maximumBytes: Math.min(MAXIMUM_DOWNLOAD_BYTES, casBytes),
+    scratchDirectory: config.downloadScratchDirectory,
+  });
+  const assetService = new RemoteAssetService(assets, downloader);
   const byteStream = new ByteStreamBlobs(cas);
   const server = new Server({
     'grpc.max_receive_message_length': MAXIMUM_MESSAGE_BYTES,
@@ -62,6 +89,8 @@ export async function startStorageServer(
   server.addService(ContentAddressableStorageService, casServer(new ContentAddressableStorage(cas, MAXIMUM_BATCH_TOTAL_BYTES)));
   server.addService(ByteStreamService, byteStreamServer(byteStream));
   server.addService(ActionCacheService, actionCacheServer(actionCache, true));
+  server.addService(FetchService, fetchServer(assetService));
+  server.addService(PushService, pushServer(assetService));
   const extension = extend ? await extend(server, { cas, actionCache }) : {};
   server.addService(
     CapabilitiesService,
@@ -85,6 +114,8 @@ export async function startStorageServer(
     grpc: server,
     cas,
     actionCache,
+    assets,
+    assetRetentionRestored,
     close: async () => {
       if (closed) return;
       closed = true;
@@ -100,8 +131,10 @@ export async function startStorageServer(
       });
       byteStream.close();
       await extension.close?.();
+      await assetRetentionRestored;
       await casStorage.close();
       await acStorage.close();
+      await assetStorage.close();
     },
   };
 }

@@ -24,6 +24,8 @@ import { bufferBlob } from './memoryBlobStore.js';
 
 /** Blobs up to this size are buffered in memory and written with one call. */
 const SPILL_THRESHOLD_BYTES = 1024 * 1024;
+/** Once spilled, chunks are gathered up to this size and written with one writev call. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
 const INDEX_SAVE_INTERVAL_MS = 30_000;
 
 export interface DiskBlobStoreOptions {
@@ -75,6 +77,11 @@ export class DiskBlobStore implements BlobStore {
     }
     if (missing.length !== digests.length) this.dirty = true;
     return missing;
+  }
+
+  /** Every stored key (for stores keyed by derived digests, such as asset records). */
+  list(): Digest[] {
+    return this.index.digests();
   }
 
   async get(digest: Digest): Promise<Blob | undefined> {
@@ -249,8 +256,11 @@ export class DiskBlobStore implements BlobStore {
 /** Buffers small blobs in memory; spills larger ones to a temporary file as they arrive. */
 class DiskBlobWriter implements BlobWriter {
   private readonly chunks: Buffer[] = [];
+  private bufferedBytes = 0;
   private written = 0;
   private handle: FileHandle | undefined;
+  /** The batch being written to disk, if any; its failure surfaces at the next flush or commit. */
+  private writing: Promise<void> | undefined;
   private temporaryPath: string | undefined;
   private finished = false;
 
@@ -262,18 +272,32 @@ class DiskBlobWriter implements BlobWriter {
   async write(chunk: Buffer): Promise<void> {
     if (this.finished) throw invalidArgument('write after the blob was committed or aborted');
     this.written += chunk.length;
-    if (this.handle) {
-      await this.handle.write(chunk);
-      return;
-    }
     this.chunks.push(chunk);
-    if (this.written > SPILL_THRESHOLD_BYTES) {
+    this.bufferedBytes += chunk.length;
+    // Batching keeps small chunks (Bazel sends 16 KiB) from costing a write call each.
+    const full = this.handle ? this.bufferedBytes >= WRITE_BATCH_BYTES : this.written > SPILL_THRESHOLD_BYTES;
+    if (full) await this.flush();
+  }
+
+  /**
+   * Starts writing the buffered chunks to the temporary file (creating it first if
+   * needed) after the previous batch has been written, and returns without waiting,
+   * so that the caller can hash the next chunk while the disk is busy.
+   */
+  private async flush(): Promise<void> {
+    if (!this.handle) {
       this.temporaryPath = this.store.temporaryPath();
       this.handle = await open(this.temporaryPath, 'w');
-      const buffered = Buffer.concat(this.chunks);
-      this.chunks.length = 0;
-      await this.handle.write(buffered);
     }
+    const handle = this.handle;
+    await this.writing;
+    const chunks = this.chunks.splice(0);
+    const bytes = this.bufferedBytes;
+    this.bufferedBytes = 0;
+    this.writing = handle.writev(chunks).then(({ bytesWritten }) => {
+      if (bytesWritten !== bytes) throw new Error(`short write: ${bytesWritten} of ${bytes} bytes`);
+    });
+    this.writing.catch(() => undefined); // Handled by whoever awaits it next.
   }
 
   async commit(): Promise<void> {
@@ -281,6 +305,8 @@ class DiskBlobWriter implements BlobWriter {
     this.finished = true;
     try {
       if (this.handle) {
+        if (this.chunks.length > 0) await this.flush();
+        await this.writing;
         await this.handle.close();
         this.handle = undefined;
       } else {
@@ -306,6 +332,9 @@ class DiskBlobWriter implements BlobWriter {
 
   private async cleanUp(): Promise<void> {
     this.chunks.length = 0;
+    this.bufferedBytes = 0;
+    await this.writing?.catch(() => undefined);
+    this.writing = undefined;
     const handle = this.handle;
     this.handle = undefined;
     if (handle) await handle.close().catch(() => undefined);

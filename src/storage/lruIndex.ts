@@ -4,6 +4,7 @@
  * entry the least recently used. Entries may be retained until a time, and those
  * are skipped by eviction.
  */
+import type { Digest } from '../digest/digest.js';
 import { resourceExhausted } from '../util/status.js';
 
 export interface LruEntry {
@@ -97,6 +98,16 @@ export class LruIndex {
     }
     for (const key of victims) this.remove(key);
     return victims;
+  }
+
+  /** Every key as the digest it was made from ("hash-size"), least recently used first. */
+  digests(): Digest[] {
+    const digests: Digest[] = [];
+    for (const key of this.entries.keys()) {
+      const dash = key.lastIndexOf('-');
+      digests.push({ hash: key.slice(0, dash), sizeBytes: Number(key.slice(dash + 1)) });
+    }
+    return digests;
   }
 
   /** Keys from least to most recently used, with sizes. */

@@ -26,6 +26,11 @@ export class MemoryBlobStore implements BlobStore {
     return missing;
   }
 
+  /** Every stored key (for stores keyed by derived digests, such as asset records). */
+  list(): Digest[] {
+    return this.index.digests();
+  }
+
   async get(digest: Digest): Promise<Blob | undefined> {
     if (isEmptyDigest(digest)) return bufferBlob(EMPTY);
     const key = digestKey(digest);

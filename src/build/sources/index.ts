@@ -4,9 +4,11 @@
  * given), as BuildStream stages them into one directory.
  */
 import type { Digest } from '../../digest/digest.js';
+import { casSource } from './cas.js';
 import { EMPTY_DIRECTORY_DIGEST, TreeEditor } from './directoryBuilder.js';
 import { gitSource } from './git.js';
 import { localSource } from './local.js';
+import { remoteAssetSource } from './remoteAsset.js';
 import {
   checkRelativePath,
   optionalString,
@@ -30,7 +32,7 @@ export {
 } from './directoryBuilder.js';
 export type { SourceConfig, SourceContext, SourceKeyMaterial, SourceKind } from './sourceKind.js';
 export { SourceError, translateUrl } from './sourceKind.js';
-export { gitSource, localSource, tarSource };
+export { casSource, gitSource, localSource, remoteAssetSource, tarSource };
 
 /** One entry of an element's `sources:` list and where it was written. */
 export interface SourceDeclaration {
@@ -39,7 +41,7 @@ export interface SourceDeclaration {
   location: string;
 }
 
-export const BUILTIN_SOURCE_KINDS: readonly SourceKind[] = [localSource, tarSource, gitSource];
+export const BUILTIN_SOURCE_KINDS: readonly SourceKind[] = [localSource, tarSource, gitSource, remoteAssetSource, casSource];
 
 export class SourceKindRegistry {
   private readonly kinds = new Map<string, SourceKind>();

@@ -8,6 +8,7 @@
 import { isAbsolute, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Digest, DigestFunction } from '../../digest/digest.js';
+import type { AssetService } from '../../client/remoteAsset.js';
 import type { BlobStore } from '../../storage/blobStore.js';
 
 export type SourceConfig = Readonly<Record<string, unknown>>;
@@ -33,6 +34,8 @@ export interface SourceContext {
   /** Where the source was declared, e.g. "elements/hello.bst:7", for errors. */
   location?: string;
   digestFunction?: DigestFunction;
+  /** The farm's Remote Asset service, for the `remote-asset` source kind. */
+  asset?: AssetService;
 }
 
 export interface SourceKind {

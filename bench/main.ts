@@ -1,0 +1,106 @@
+/**
+ * `npm run bench`: measures what this machine can do (raw SHA-256, sequential
+ * disk writes), then runs each benchmark module against a real server over
+ * loopback and prints a summary with the targets. Not part of the tests.
+ *
+ * Flags (after `npm run bench --`):
+ *   --quick           fewer runs, shorter durations
+ *   --in-process      run the server in this process instead of a child process
+ *   --memory-backend  diagnostic: the storage server keeps its CAS in memory, not on disk
+ *   --profile-server  run the server child with --cpu-prof (profiles go to $TMPDIR/granary-bench-profiles)
+ *   --only NAME       run only the named module (storage)
+ *   --keep            keep the temporary directory
+ */
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { measureDiskWrite, measureSha256 } from './baseline.js';
+import type { BenchModule, BenchOptions } from './module.js';
+import { Report, SHA256_GROUP, SHA256_NAME } from './report.js';
+import { storageBenchmark } from './storage.js';
+
+const MODULES: readonly BenchModule[] = [storageBenchmark];
+const PROFILE_DIRECTORY = join(tmpdir(), 'granary-bench-profiles');
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      'in-process': { type: 'boolean', default: false },
+      'memory-backend': { type: 'boolean', default: false },
+      'profile-server': { type: 'boolean', default: false },
+      only: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+  const modules = values.only ? MODULES.filter((m) => m.name === values.only) : MODULES;
+  if (modules.length === 0) {
+    console.error(`unknown module "${values.only}"; known: ${MODULES.map((m) => m.name).join(', ')}`);
+    return 2;
+  }
+  const options: BenchOptions = {
+    quick: values.quick ?? false,
+    inProcess: values['in-process'] ?? false,
+    memoryBackend: values['memory-backend'] ?? false,
+    serverNodeArguments: values['profile-server'] ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIRECTORY}`] : [],
+  };
+  const directory = await mkdtemp(join(tmpdir(), 'granary-bench-'));
+  const report = new Report();
+  const log = (message: string) => console.log(`  # ${message}`);
+  const started = performance.now();
+  try {
+    console.log(
+      `granary bench: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${process.platform}`,
+    );
+    console.log(`temporary directory: ${directory}${options.quick ? '; quick mode' : ''}`);
+    console.log('units: MB/s = 10^6 bytes/s; byte throughputs show their ratio to raw SHA-256 MB/s');
+    console.log(`load average at start: ${formatLoad()} (other processes on this machine skew every figure)`);
+
+    report.section('Machine baseline (same run)');
+    const sha256MBps = await measureSha256();
+    report.setSha256(sha256MBps);
+    report.record({ group: SHA256_GROUP, name: SHA256_NAME, unit: 'MB/s', value: sha256MBps, note: 'best of 5' });
+    const diskWriteMBps = await measureDiskWrite(directory);
+    report.record({
+      group: SHA256_GROUP,
+      name: 'raw sequential disk write (256 MiB + fsync)',
+      unit: 'MB/s',
+      value: diskWriteMBps,
+      note: 'same directory as the server data',
+    });
+
+    for (const module of modules) {
+      report.section(module.title);
+      await module.run({ directory, baseline: { sha256MBps, diskWriteMBps }, report, options, log });
+    }
+    // On some VMs, writing new data into the page cache gets slower as a run goes on;
+    // measuring again shows how much of a low upload figure the disk explains.
+    report.section('Machine baseline, again at the end');
+    report.record({
+      group: SHA256_GROUP,
+      name: 'raw sequential disk write, at the end',
+      unit: 'MB/s',
+      value: await measureDiskWrite(directory),
+    });
+    const allPassed = report.printSummary();
+    console.log('');
+    console.log(
+      `targets: ${allPassed ? 'all met' : 'some missed'}; took ${((performance.now() - started) / 1000).toFixed(0)} s; load average at end: ${formatLoad()}`,
+    );
+    return 0;
+  } finally {
+    if (values['profile-server']) console.log(`server CPU profiles: ${PROFILE_DIRECTORY}`);
+    if (values.keep) console.log(`kept ${directory}`);
+    else await rm(directory, { recursive: true, force: true });
+  }
+}
+
+function formatLoad(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+}
+
+process.exitCode = await main();

@@ -1,0 +1,228 @@
+/**
+ * Downloads http(s) resources from their origin into the CAS for Fetch.FetchBlob
+ * (what Bazel's --experimental_remote_downloader needs).
+ *
+ * URIs are tried in order and the first success wins. The body is hashed while it
+ * streams in (the digest function of the request, and the `checksum.sri`
+ * algorithm when one is given), staged in memory or, past a threshold, in a
+ * scratch file, and only written to the CAS once it is complete and matches the
+ * checksum: a mismatch stores nothing. Downloads are bounded in size and time.
+ *
+ * Failures at the origin are outcomes, not exceptions, because the API reports
+ * them in FetchBlobResponse.status: NOT_FOUND (404, 410 and other client errors),
+ * PERMISSION_DENIED (401, 403, 407), RESOURCE_EXHAUSTED (429, or larger than the
+ * limit), UNAVAILABLE (5xx, connection failures), DEADLINE_EXCEEDED (timeout) and
+ * ABORTED (checksum mismatch: "a failed consistency check"). Failures of the CAS
+ * itself are thrown.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, open, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Digest, DigestFunction } from '../digest/digest.js';
+import type { BlobStore } from '../storage/blobStore.js';
+import { Code } from '../util/status.js';
+import { type SriHash, SriVerifier } from './qualifiers.js';
+
+export interface DownloadTarget {
+  uri: string;
+  /** Position in the request's URI list (reported back). */
+  index: number;
+  headers: Record<string, string>;
+}
+
+export interface DownloadRequest {
+  targets: readonly DownloadTarget[];
+  digestFunction: DigestFunction;
+  /** Expected content (hashes of the strongest algorithm, from parseSri); none: anything. */
+  sri?: readonly SriHash[];
+  timeoutMs: number;
+}
+
+export type DownloadOutcome =
+  | { ok: true; target: DownloadTarget; digest: Digest }
+  | { ok: false; target: DownloadTarget; code: Code; message: string };
+
+export interface DownloaderOptions {
+  /** Largest resource accepted. */
+  maximumBytes: number;
+  /** Where bodies larger than the in-memory threshold are staged. */
+  scratchDirectory?: string;
+  /** Substitutable for tests. */
+  fetch?: typeof fetch;
+}
+
+/** Bodies up to this size are staged in memory. */
+const MEMORY_STAGING_BYTES = 8 * 1024 * 1024;
+const READ_CHUNK_BYTES = 1024 * 1024;
+
+class OriginError extends Error {
+  constructor(
+    readonly code: Code,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class Downloader {
+  private readonly maximumBytes: number;
+  private readonly scratchDirectory: string;
+  private readonly fetch: typeof fetch;
+
+  constructor(
+    private readonly cas: BlobStore,
+    options: DownloaderOptions,
+  ) {
+    this.maximumBytes = options.maximumBytes;
+    this.scratchDirectory = options.scratchDirectory ?? tmpdir();
+    this.fetch = options.fetch ?? globalThis.fetch;
+  }
+
+  /** Tries each target in order; resolves with the first success or the failures. */
+  async download(request: DownloadRequest): Promise<DownloadOutcome> {
+    const deadline = Date.now() + request.timeoutMs;
+    const failures: string[] = [];
+    let last: (DownloadOutcome & { ok: false }) | undefined;
+    for (const target of request.targets) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        last = { ok: false, target, code: Code.DEADLINE_EXCEEDED, message: `${target.uri}: not tried, the ${request.timeoutMs} ms timeout expired` };
+        failures.push(last.message);
+        break;
+      }
+      const staged = new StagedContent(this.scratchDirectory);
+      try {
+        const digest = await this.fetchInto(staged, target, request, remaining);
+        await this.store(staged, digest);
+        return { ok: true, target, digest };
+      } catch (error) {
+        if (!(error instanceof OriginError)) throw error;
+        last = { ok: false, target, code: error.code, message: `${target.uri}: ${error.message}` };
+        failures.push(last.message);
+      } finally {
+        await staged.dispose();
+      }
+    }
+    if (!last || last.ok) throw new Error('download needs at least one target');
+    return failures.length > 1 ? { ...last, message: `every URI failed: ${failures.join('; ')}` } : last;
+  }
+
+  /** Streams the origin's body into `staged`; returns its digest. Origin failures throw OriginError. */
+  private async fetchInto(staged: StagedContent, target: DownloadTarget, request: DownloadRequest, timeoutMs: number): Promise<Digest> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const timedOut = () => new OriginError(Code.DEADLINE_EXCEEDED, `timed out after ${timeoutMs} ms`);
+    let response: Response;
+    try {
+      // Ask for the bytes as stored: a transparently decompressed .tar.gz would not match its checksum.
+      const headers = { 'accept-encoding': 'identity', ...target.headers };
+      response = await this.fetch(target.uri, { headers, redirect: 'follow', signal });
+    } catch (error) {
+      if (signal.aborted) throw timedOut();
+      throw new OriginError(Code.UNAVAILABLE, `request failed: ${describe(error)}`);
+    }
+    if (!response.ok) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new OriginError(httpStatusCode(response.status), `the origin answered HTTP ${response.status} ${response.statusText}`.trim());
+    }
+    const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+    if (declared > this.maximumBytes) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new OriginError(Code.RESOURCE_EXHAUSTED, `${declared} bytes exceed the download limit of ${this.maximumBytes} bytes`);
+    }
+    const hasher = request.digestFunction.createHasher();
+    const verifier = request.sri && request.sri.length > 0 ? new SriVerifier(request.sri) : undefined;
+    let size = 0;
+    try {
+      if (response.body) {
+        for await (const part of response.body as unknown as AsyncIterable<Uint8Array>) {
+          const chunk = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+          size += chunk.length;
+          if (size > this.maximumBytes) {
+            throw new OriginError(Code.RESOURCE_EXHAUSTED, `the body exceeds the download limit of ${this.maximumBytes} bytes`);
+          }
+          hasher.update(chunk);
+          verifier?.update(chunk);
+          await staged.append(chunk);
+        }
+      }
+    } catch (error) {
+      if (error instanceof OriginError) throw error;
+      if (signal.aborted) throw timedOut();
+      throw new OriginError(Code.UNAVAILABLE, `reading the body failed: ${describe(error)}`);
+    }
+    const encoding = response.headers.get('content-encoding');
+    if (Number.isSafeInteger(declared) && (!encoding || encoding === 'identity') && declared !== size) {
+      throw new OriginError(Code.UNAVAILABLE, `the body had ${size} bytes but Content-Length said ${declared}`);
+    }
+    const mismatch = verifier?.mismatch();
+    if (mismatch) throw new OriginError(Code.ABORTED, mismatch);
+    return { hash: hasher.digest('hex'), sizeBytes: size };
+  }
+
+  /** Writes verified content into the CAS (which checks it against the digest again). */
+  private async store(staged: StagedContent, digest: Digest): Promise<void> {
+    if ((await this.cas.findMissing([digest])).length === 0) return;
+    const writer = await this.cas.put(digest);
+    try {
+      for await (const chunk of staged.read()) await writer.write(chunk);
+      await writer.commit();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  }
+}
+
+function httpStatusCode(status: number): Code {
+  if (status === 401 || status === 403 || status === 407) return Code.PERMISSION_DENIED;
+  if (status === 429) return Code.RESOURCE_EXHAUSTED;
+  if (status === 408 || status >= 500) return Code.UNAVAILABLE;
+  return Code.NOT_FOUND;
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = (error as Error & { cause?: unknown }).cause;
+  return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
+}
+
+/** A body being downloaded: in memory while small, then in a scratch file. */
+class StagedContent {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private file: FileHandle | undefined;
+  private path: string | undefined;
+
+  constructor(private readonly directory: string) {}
+
+  async append(chunk: Buffer): Promise<void> {
+    if (!this.file && this.bytes + chunk.length > MEMORY_STAGING_BYTES) {
+      this.path = join(this.directory, `granary-download-${randomBytes(12).toString('hex')}`);
+      this.file = await open(this.path, 'w');
+      for (const buffered of this.chunks) await this.file.write(buffered);
+      this.chunks = [];
+    }
+    if (this.file) await this.file.write(chunk);
+    else this.chunks.push(chunk);
+    this.bytes += chunk.length;
+  }
+
+  async *read(): AsyncGenerator<Buffer> {
+    if (!this.path) {
+      yield* this.chunks;
+      return;
+    }
+    await this.file?.close();
+    this.file = undefined;
+    for await (const chunk of createReadStream(this.path, { highWaterMark: READ_CHUNK_BYTES })) yield chunk as Buffer;
+  }
+
+  async dispose(): Promise<void> {
+    this.chunks = [];
+    await this.file?.close().catch(() => undefined);
+    this.file = undefined;
+    if (this.path) await unlink(this.path).catch(() => undefined);
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Helpers for tests of the Remote Asset API: typed Fetch/Push calls over a
+ * connection, and a local HTTP origin that counts requests and records headers.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { credentials } from '@grpc/grpc-js';
+import { type Connection, unary } from '../client/connection.js';
+import {
+  type FetchBlobRequest,
+  type FetchBlobResponse,
+  FetchClient,
+  type FetchDirectoryRequest,
+  type FetchDirectoryResponse,
+  type PushBlobRequest,
+  PushClient,
+  type PushDirectoryRequest,
+} from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
+import { CLIENT_CHANNEL_OPTIONS } from '../grpc/tuning.js';
+
+export interface AssetCalls {
+  fetchBlob(request: Partial<FetchBlobRequest>): Promise<FetchBlobResponse>;
+  fetchDirectory(request: Partial<FetchDirectoryRequest>): Promise<FetchDirectoryResponse>;
+  pushBlob(request: Partial<PushBlobRequest>): Promise<void>;
+  pushDirectory(request: Partial<PushDirectoryRequest>): Promise<void>;
+}
+
+/** Fetch and Push clients sharing the connection's channel; failures become StatusErrors. */
+export function assetCalls(connection: Connection): AssetCalls {
+  const options = { ...CLIENT_CHANNEL_OPTIONS, channelOverride: connection.cas.getChannel() };
+  const fetch = new FetchClient(connection.target, credentials.createInsecure(), options);
+  const push = new PushClient(connection.target, credentials.createInsecure(), options);
+  const fetchDefaults = { instanceName: '', timeout: undefined, oldestContentAccepted: undefined, uris: [], qualifiers: [], digestFunction: 0 };
+  const pushDefaults = {
+    instanceName: '',
+    uris: [],
+    qualifiers: [],
+    expireAt: undefined,
+    referencesBlobs: [],
+    referencesDirectories: [],
+    digestFunction: 0,
+  };
+  return {
+    fetchBlob: (request) => unary<FetchBlobResponse>((done) => fetch.fetchBlob({ ...fetchDefaults, ...request }, done)),
+    fetchDirectory: (request) =>
+      unary<FetchDirectoryResponse>((done) => fetch.fetchDirectory({ ...fetchDefaults, ...request }, done)),
+    pushBlob: async (request) => {
+      await unary((done) => push.pushBlob({ ...pushDefaults, blobDigest: undefined, ...request }, done));
+    },
+    pushDirectory: async (request) => {
+      await unary((done) => push.pushDirectory({ ...pushDefaults, rootDirectoryDigest: undefined, ...request }, done));
+    },
+  };
+}
+
+export interface OriginRequest {
+  path: string;
+  headers: IncomingHttpHeaders;
+}
+
+export interface Origin {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  requests: OriginRequest[];
+  /** Requests for one path so far. */
+  count(path: string): number;
+  close(): Promise<void>;
+}
+
+export type Route = (response: ServerResponse, request: OriginRequest) => void;
+
+/** A local HTTP server: each path maps to content (served with 200) or a handler; others are 404. */
+export async function startOrigin(routes: Record<string, Buffer | Route>): Promise<Origin> {
+  const requests: OriginRequest[] = [];
+  const server: Server = createServer((request, response) => {
+    const seen = { path: request.url ?? '', headers: request.headers };
+    requests.push(seen);
+    const route = routes[seen.path];
+    if (route === undefined) {
+      response.writeHead(404, 'Not Found').end('no such file');
+    } else if (Buffer.isBuffer(route)) {
+      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': route.length }).end(route);
+    } else {
+      route(response, seen);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    count: (path) => requests.filter((r) => r.path === path).length,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The `checksum.sri` value of content for an algorithm. */
+export function sriOf(data: Buffer, algorithm: 'sha256' | 'sha384' | 'sha512' = 'sha256'): string {
+  return `${algorithm}-${createHash(algorithm).update(data).digest().toString('base64')}`;
+}
