@@ -8,7 +8,7 @@
  *   --in-process      run the server in this process instead of a child process
  *   --memory-backend  diagnostic: the storage server keeps its CAS in memory, not on disk
  *   --profile-server  run the server child with --cpu-prof (profiles go to $TMPDIR/granary-bench-profiles)
- *   --only NAME       run only the named module (storage)
+ *   --only NAME       run only the named module (storage, execution)
  *   --keep            keep the temporary directory
  */
 
@@ -19,9 +19,10 @@ import { parseArgs } from 'node:util';
 import { measureDiskWrite, measureSha256 } from './baseline.js';
 import type { BenchModule, BenchOptions } from './module.js';
 import { Report, SHA256_GROUP, SHA256_NAME } from './report.js';
+import { executionBenchmark } from './execution.js';
 import { storageBenchmark } from './storage.js';
 
-const MODULES: readonly BenchModule[] = [storageBenchmark];
+const MODULES: readonly BenchModule[] = [storageBenchmark, executionBenchmark];
 const PROFILE_DIRECTORY = join(tmpdir(), 'granary-bench-profiles');
 
 async function main(): Promise<number> {

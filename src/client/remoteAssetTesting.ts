@@ -27,7 +27,10 @@ export class MemoryAssetService implements AssetService {
     return this.fetch('blob', uris, qualifiers);
   }
 
-  async fetchDirectory(uris: readonly string[], qualifiers: readonly Qualifier[] = []): Promise<FetchedAsset | undefined> {
+  async fetchDirectory(
+    uris: readonly string[],
+    qualifiers: readonly Qualifier[] = [],
+  ): Promise<FetchedAsset | undefined> {
     return this.fetch('directory', uris, qualifiers);
   }
 
@@ -44,7 +47,11 @@ export class MemoryAssetService implements AssetService {
     for (const uri of uris) this.assets.set(keyOf(kind, uri, options.qualifiers ?? []), digest);
   }
 
-  private fetch(kind: 'blob' | 'directory', uris: readonly string[], qualifiers: readonly Qualifier[]): FetchedAsset | undefined {
+  private fetch(
+    kind: 'blob' | 'directory',
+    uris: readonly string[],
+    qualifiers: readonly Qualifier[],
+  ): FetchedAsset | undefined {
     this.fetches.push({ kind, uris: [...uris], qualifiers: [...qualifiers] });
     for (const uri of uris) {
       const digest = this.assets.get(keyOf(kind, uri, qualifiers));

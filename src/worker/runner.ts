@@ -84,7 +84,11 @@ export async function runCommand(request: RunRequest): Promise<RunOutcome> {
         // Leftovers of an unsandboxed command that did not leave the group die with it;
         // report only once they are gone, so "cancelled" means "stopped".
         killGroup('SIGKILL');
-        void waitForGroupExit(child.pid).then(() => resolve({ ...outcome, timedOut, cancelled, startMs, endMs: nowMs() }));
+        const report = () => resolve({ ...outcome, timedOut, cancelled, startMs, endMs: nowMs() });
+        // After a normal exit the sandbox's namespaces take a second or more to be torn
+        // down by the kernel; only a stopped command waits for that.
+        if (timedOut || cancelled) void waitForGroupExit(child.pid).then(report);
+        else report();
       };
       child.once('error', (error) => finish({ exitCode: -1, spawnError: error }));
       child.once('exit', (code, signal) => {
@@ -101,7 +105,7 @@ export async function runCommand(request: RunRequest): Promise<RunOutcome> {
 /** Polls until no process of the group is left (bounded: a stuck process cannot hang the worker). */
 async function waitForGroupExit(groupId: number | undefined): Promise<void> {
   if (groupId === undefined) return;
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 600; i++) {
     try {
       process.kill(-groupId, 0);
     } catch {
