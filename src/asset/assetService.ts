@@ -42,7 +42,7 @@ import type { Timestamp } from '../gen/google/protobuf/timestamp.js';
 import type { Status } from '../gen/google/rpc/status.js';
 import { Code, failedPrecondition, invalidArgument, notFound } from '../util/status.js';
 import type { AssetKey, AssetKind, AssetRecord, AssetStore } from './assetStore.js';
-import type { DownloadOutcome, Downloader, DownloadTarget } from './downloader.js';
+import type { Downloader, DownloadOutcome, DownloadTarget } from './downloader.js';
 import {
   CHECKSUM_SRI,
   headersOf,
@@ -113,7 +113,8 @@ export class RemoteAssetService {
     }
     const targets: DownloadTarget[] = [];
     parsed.uris.forEach((uri, index) => {
-      if (/^https?:\/\//i.test(uri)) targets.push({ uri, index, headers: headersOf(parsed.perUri[index] as Qualifier[]) });
+      if (/^https?:\/\//i.test(uri))
+        targets.push({ uri, index, headers: headersOf(parsed.perUri[index] as Qualifier[]) });
     });
     if (targets.length === 0 || !this.downloader) throw notFound(missMessage('blob', parsed));
     const result = await this.startDownload(parsed, targets).outcome;
@@ -174,7 +175,9 @@ export class RemoteAssetService {
     validateQualifiers(request.qualifiers, request.uris.length);
     const digestFunction = resolveDigestFunction(request.digestFunction, rawDigest?.hash);
     const digest = parseDigest(rawDigest, digestFunction, field);
-    const referencesBlobs = request.referencesBlobs.map((d, i) => parseDigest(d, digestFunction, `references_blobs[${i}]`));
+    const referencesBlobs = request.referencesBlobs.map((d, i) =>
+      parseDigest(d, digestFunction, `references_blobs[${i}]`),
+    );
     const referencesDirectories = request.referencesDirectories.map((d, i) =>
       parseDigest(d, digestFunction, `references_directories[${i}]`),
     );

@@ -26,7 +26,10 @@ async function put(store: BlobStore, data: Buffer | string): Promise<Digest> {
 async function putTree(store: BlobStore, salt: string) {
   const a = await put(store, `a ${salt}`);
   const b = await put(store, `b ${salt}`);
-  const sub = await put(store, Buffer.from(Directory.encode(Directory.fromPartial({ files: [{ name: 'b.txt', digest: b }] })).finish()));
+  const sub = await put(
+    store,
+    Buffer.from(Directory.encode(Directory.fromPartial({ files: [{ name: 'b.txt', digest: b }] })).finish()),
+  );
   const root = await put(
     store,
     Buffer.from(

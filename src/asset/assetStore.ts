@@ -18,9 +18,16 @@
  * miss when its content is evicted.
  */
 import { mapLimited } from '../cas/contentAddressableStorage.js';
-import { type Digest, type DigestFunction, digestFunctionByName, digestKey, parseDigest, SHA256 } from '../digest/digest.js';
-import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import {
+  type Digest,
+  type DigestFunction,
+  digestFunctionByName,
+  digestKey,
+  parseDigest,
+  SHA256,
+} from '../digest/digest.js';
 import type { Qualifier } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
+import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
 import { StatusError } from '../util/status.js';
 import type { CanonicalQualifiers } from './qualifiers.js';

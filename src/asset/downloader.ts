@@ -66,6 +66,13 @@ class OriginError extends Error {
   }
 }
 
+/** Wraps a failure to stage a body locally, to tell it apart from the origin's failures. */
+class StagingError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('staging failed');
+  }
+}
+
 export class Downloader {
   private readonly maximumBytes: number;
   private readonly scratchDirectory: string;
@@ -88,7 +95,12 @@ export class Downloader {
     for (const target of request.targets) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
-        last = { ok: false, target, code: Code.DEADLINE_EXCEEDED, message: `${target.uri}: not tried, the ${request.timeoutMs} ms timeout expired` };
+        last = {
+          ok: false,
+          target,
+          code: Code.DEADLINE_EXCEEDED,
+          message: `${target.uri}: not tried, the ${request.timeoutMs} ms timeout expired`,
+        };
         failures.push(last.message);
         break;
       }
@@ -110,7 +122,12 @@ export class Downloader {
   }
 
   /** Streams the origin's body into `staged`; returns its digest. Origin failures throw OriginError. */
-  private async fetchInto(staged: StagedContent, target: DownloadTarget, request: DownloadRequest, timeoutMs: number): Promise<Digest> {
+  private async fetchInto(
+    staged: StagedContent,
+    target: DownloadTarget,
+    request: DownloadRequest,
+    timeoutMs: number,
+  ): Promise<Digest> {
     const signal = AbortSignal.timeout(timeoutMs);
     const timedOut = () => new OriginError(Code.DEADLINE_EXCEEDED, `timed out after ${timeoutMs} ms`);
     let response: Response;
@@ -124,12 +141,18 @@ export class Downloader {
     }
     if (!response.ok) {
       await response.body?.cancel().catch(() => undefined);
-      throw new OriginError(httpStatusCode(response.status), `the origin answered HTTP ${response.status} ${response.statusText}`.trim());
+      throw new OriginError(
+        httpStatusCode(response.status),
+        `the origin answered HTTP ${response.status} ${response.statusText}`.trim(),
+      );
     }
     const declared = Number(response.headers.get('content-length') ?? Number.NaN);
     if (declared > this.maximumBytes) {
       await response.body?.cancel().catch(() => undefined);
-      throw new OriginError(Code.RESOURCE_EXHAUSTED, `${declared} bytes exceed the download limit of ${this.maximumBytes} bytes`);
+      throw new OriginError(
+        Code.RESOURCE_EXHAUSTED,
+        `${declared} bytes exceed the download limit of ${this.maximumBytes} bytes`,
+      );
     }
     const hasher = request.digestFunction.createHasher();
     const verifier = request.sri && request.sri.length > 0 ? new SriVerifier(request.sri) : undefined;
@@ -140,15 +163,22 @@ export class Downloader {
           const chunk = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
           size += chunk.length;
           if (size > this.maximumBytes) {
-            throw new OriginError(Code.RESOURCE_EXHAUSTED, `the body exceeds the download limit of ${this.maximumBytes} bytes`);
+            throw new OriginError(
+              Code.RESOURCE_EXHAUSTED,
+              `the body exceeds the download limit of ${this.maximumBytes} bytes`,
+            );
           }
           hasher.update(chunk);
           verifier?.update(chunk);
-          await staged.append(chunk);
+          await staged.append(chunk).catch((error: unknown) => {
+            throw new StagingError(error);
+          });
         }
       }
     } catch (error) {
       if (error instanceof OriginError) throw error;
+      // Our own scratch space failed (disk full, ...): a server error, not the origin's.
+      if (error instanceof StagingError) throw error.cause;
       if (signal.aborted) throw timedOut();
       throw new OriginError(Code.UNAVAILABLE, `reading the body failed: ${describe(error)}`);
     }

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Code, StatusError } from '../util/status.js';
-import { headersOf, parseSri, publicQualifiers, qualifiersForUri, SriVerifier, validateQualifiers } from './qualifiers.js';
+import {
+  headersOf,
+  parseSri,
+  publicQualifiers,
+  qualifiersForUri,
+  SriVerifier,
+  validateQualifiers,
+} from './qualifiers.js';
 
 const q = (name: string, value = '') => ({ name, value });
 
@@ -16,7 +23,7 @@ function code(fn: () => unknown): string {
 }
 
 describe('qualifiers', () => {
-  it('canonical per-URI sets are sorted, fold the URI\'s own headers in and lower-case header names', () => {
+  it("canonical per-URI sets are sorted, fold the URI's own headers in and lower-case header names", () => {
     const request = [
       q('resource_type', 'application/x-tar'),
       q('http_header:Authorization', 'Bearer all'),
@@ -34,22 +41,52 @@ describe('qualifiers', () => {
       q('resource_type', 'application/x-tar'),
     ]);
     assert.deepEqual(headersOf(qualifiersForUri(request, 1, 2)), { authorization: 'Bearer one' });
-    assert.deepEqual(publicQualifiers(qualifiersForUri(request, 1, 2)), [q('checksum.sri', 'sha256-x'), q('resource_type', 'application/x-tar')]);
+    assert.deepEqual(publicQualifiers(qualifiersForUri(request, 1, 2)), [
+      q('checksum.sri', 'sha256-x'),
+      q('resource_type', 'application/x-tar'),
+    ]);
   });
 
   it('order of qualifiers does not matter', () => {
-    assert.deepEqual(qualifiersForUri([q('b', '2'), q('a', '1')], 0, 1), qualifiersForUri([q('a', '1'), q('b', '2')], 0, 1));
+    assert.deepEqual(
+      qualifiersForUri([q('b', '2'), q('a', '1')], 0, 1),
+      qualifiersForUri([q('a', '1'), q('b', '2')], 0, 1),
+    );
   });
 
   it('rejects repeated names, empty names and malformed header qualifiers; accepts unknown names', () => {
-    assert.equal(code(() => validateQualifiers([q('a'), q('a')], 1)), 'INVALID_ARGUMENT');
-    assert.equal(code(() => validateQualifiers([q('')], 1)), 'INVALID_ARGUMENT');
-    assert.equal(code(() => validateQualifiers([q('http_header_url:1:X')], 1)), 'INVALID_ARGUMENT');
-    assert.equal(code(() => validateQualifiers([q('http_header_url:x:X')], 1)), 'INVALID_ARGUMENT');
-    assert.equal(code(() => validateQualifiers([q('http_header:')], 1)), 'INVALID_ARGUMENT');
-    assert.equal(code(() => validateQualifiers([q('checksum.sri', 'md5-abc')], 1)), 'INVALID_ARGUMENT');
-    assert.equal(code(() => validateQualifiers([q('vcs.commit', 'abc'), q('bazel.canonical_id', 'x'), q('made.up', 'y')], 1)), 'OK');
-    assert.equal(code(() => validateQualifiers([q('http_header_url:0:X', 'v')], 1)), 'OK');
+    assert.equal(
+      code(() => validateQualifiers([q('a'), q('a')], 1)),
+      'INVALID_ARGUMENT',
+    );
+    assert.equal(
+      code(() => validateQualifiers([q('')], 1)),
+      'INVALID_ARGUMENT',
+    );
+    assert.equal(
+      code(() => validateQualifiers([q('http_header_url:1:X')], 1)),
+      'INVALID_ARGUMENT',
+    );
+    assert.equal(
+      code(() => validateQualifiers([q('http_header_url:x:X')], 1)),
+      'INVALID_ARGUMENT',
+    );
+    assert.equal(
+      code(() => validateQualifiers([q('http_header:')], 1)),
+      'INVALID_ARGUMENT',
+    );
+    assert.equal(
+      code(() => validateQualifiers([q('checksum.sri', 'md5-abc')], 1)),
+      'INVALID_ARGUMENT',
+    );
+    assert.equal(
+      code(() => validateQualifiers([q('vcs.commit', 'abc'), q('bazel.canonical_id', 'x'), q('made.up', 'y')], 1)),
+      'OK',
+    );
+    assert.equal(
+      code(() => validateQualifiers([q('http_header_url:0:X', 'v')], 1)),
+      'OK',
+    );
   });
 
   it('parses SRI values and checks content against the strongest algorithm', () => {
@@ -57,7 +94,10 @@ describe('qualifiers', () => {
     const b64 = (alg: string, d: Buffer) => createHash(alg).update(d).digest('base64');
     const sri = `sha256-${b64('sha256', Buffer.from('other'))} sha512-${b64('sha512', data)}`;
     const hashes = parseSri(sri);
-    assert.deepEqual(hashes.map((h) => h.algorithm), ['sha512']);
+    assert.deepEqual(
+      hashes.map((h) => h.algorithm),
+      ['sha512'],
+    );
     const ok = new SriVerifier(hashes);
     ok.update(data);
     assert.equal(ok.mismatch(), undefined);

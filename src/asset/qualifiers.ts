@@ -38,7 +38,8 @@ export type CanonicalQualifiers = ReadonlyArray<Readonly<Qualifier>>;
 export function validateQualifiers(qualifiers: readonly Qualifier[], uriCount: number): void {
   const seen = new Set<string>();
   for (const { name, value } of qualifiers) {
-    if (name === '') throw invalidArgument('a qualifier has an empty name', [{ field: 'qualifiers.name', description: 'empty name' }]);
+    if (name === '')
+      throw invalidArgument('a qualifier has an empty name', [{ field: 'qualifiers.name', description: 'empty name' }]);
     if (seen.has(name)) {
       throw invalidArgument(`qualifier "${name}" appears more than once; qualifier names must be unique`, [
         { field: 'qualifiers.name', description: `"${name}" repeated` },
@@ -47,7 +48,9 @@ export function validateQualifiers(qualifiers: readonly Qualifier[], uriCount: n
     seen.add(name);
     if (name.startsWith(HTTP_HEADER_URL_PREFIX)) parseUrlHeaderName(name, uriCount);
     else if (name.startsWith(HTTP_HEADER_PREFIX) && name.length === HTTP_HEADER_PREFIX.length) {
-      throw invalidArgument(`qualifier "${name}" names no header`, [{ field: 'qualifiers.name', description: `"${name}" malformed` }]);
+      throw invalidArgument(`qualifier "${name}" names no header`, [
+        { field: 'qualifiers.name', description: `"${name}" malformed` },
+      ]);
     }
     if (name === CHECKSUM_SRI) parseSri(value);
   }
@@ -74,7 +77,8 @@ export function qualifiersForUri(qualifiers: readonly Qualifier[], index: number
   const byName = new Map<string, string>();
   for (const { name, value } of qualifiers) {
     if (name.startsWith(HTTP_HEADER_URL_PREFIX)) continue;
-    if (name.startsWith(HTTP_HEADER_PREFIX)) byName.set(HTTP_HEADER_PREFIX + name.slice(HTTP_HEADER_PREFIX.length).toLowerCase(), value);
+    if (name.startsWith(HTTP_HEADER_PREFIX))
+      byName.set(HTTP_HEADER_PREFIX + name.slice(HTTP_HEADER_PREFIX.length).toLowerCase(), value);
     else byName.set(name, value);
   }
   for (const { name, value } of qualifiers) {
@@ -87,7 +91,7 @@ export function qualifiersForUri(qualifiers: readonly Qualifier[], index: number
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** HTTP request headers for the `index`-th URI, from its canonical qualifiers. */
+/** HTTP request headers of one URI, from its canonical qualifiers (header names in lower case). */
 export function headersOf(canonical: CanonicalQualifiers): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const { name, value } of canonical) {
@@ -123,7 +127,9 @@ export function parseSri(value: string): SriHash[] {
     if (token === '') continue;
     const match = /^(sha256|sha384|sha512)-([A-Za-z0-9+/_-]+={0,2})(\?.*)?$/.exec(token);
     const algorithm = match?.[1] as SriHash['algorithm'] | undefined;
-    const digest = match ? Buffer.from((match[2] as string).replace(/-/g, '+').replace(/_/g, '/'), 'base64') : undefined;
+    const digest = match
+      ? Buffer.from((match[2] as string).replace(/-/g, '+').replace(/_/g, '/'), 'base64')
+      : undefined;
     if (!algorithm || !digest || digest.length !== SRI_LENGTHS[algorithm]) {
       throw invalidArgument(
         `checksum.sri "${value.slice(0, 200)}" is not a Subresource Integrity value (sha256-, sha384- or sha512- followed by the base64 digest)`,
@@ -133,7 +139,9 @@ export function parseSri(value: string): SriHash[] {
     hashes.push({ algorithm, digest });
   }
   if (hashes.length === 0) {
-    throw invalidArgument('checksum.sri is empty', [{ field: 'qualifiers.value', description: 'malformed checksum.sri' }]);
+    throw invalidArgument('checksum.sri is empty', [
+      { field: 'qualifiers.value', description: 'malformed checksum.sri' },
+    ]);
   }
   const strongest = Math.max(...hashes.map((h) => SRI_STRENGTH[h.algorithm]));
   return hashes.filter((h) => SRI_STRENGTH[h.algorithm] === strongest);

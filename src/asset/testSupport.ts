@@ -31,7 +31,14 @@ export function assetCalls(connection: Connection): AssetCalls {
   const options = { ...CLIENT_CHANNEL_OPTIONS, channelOverride: connection.cas.getChannel() };
   const fetch = new FetchClient(connection.target, credentials.createInsecure(), options);
   const push = new PushClient(connection.target, credentials.createInsecure(), options);
-  const fetchDefaults = { instanceName: '', timeout: undefined, oldestContentAccepted: undefined, uris: [], qualifiers: [], digestFunction: 0 };
+  const fetchDefaults = {
+    instanceName: '',
+    timeout: undefined,
+    oldestContentAccepted: undefined,
+    uris: [],
+    qualifiers: [],
+    digestFunction: 0,
+  };
   const pushDefaults = {
     instanceName: '',
     uris: [],
@@ -80,7 +87,9 @@ export async function startOrigin(routes: Record<string, Buffer | Route>): Promi
     if (route === undefined) {
       response.writeHead(404, 'Not Found').end('no such file');
     } else if (Buffer.isBuffer(route)) {
-      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': route.length }).end(route);
+      response
+        .writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': route.length })
+        .end(route);
     } else {
       route(response, seen);
     }

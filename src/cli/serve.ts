@@ -17,6 +17,11 @@ const FLAGS: Record<string, FlagSpec> = {
     default: '3h',
     help: 'keep blobs referenced by a served action result at least this long',
   },
+  'asset-retention': {
+    type: 'string',
+    default: '24h',
+    help: 'content of a Remote Asset is kept at least this long after each push or fetch (or until it expires)',
+  },
   workers: {
     type: 'string',
     default: String(cpus().length),
@@ -53,6 +58,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     actionCache: { disk: { directory: join(data, 'ac'), maximumSizeBytes: actionCacheBytes } },
     // Remote Asset records are small (a few hundred bytes each): the same small slice.
     asset: { disk: { directory: join(data, 'asset'), maximumSizeBytes: actionCacheBytes } },
+    assetRetentionMs: parseDuration(flag(args, 'asset-retention') as string),
     retentionGraceMs,
   });
   const url = `grpc://${server.address}`;
@@ -60,6 +66,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   console.log('granary: use it from Bazel with:');
   console.log(`  remote cache:     --remote_cache=${url}`);
   console.log(`  remote execution: --remote_executor=${url} --spawn_strategy=remote`);
+  console.log(`  downloads:        --experimental_remote_downloader=${url} --remote_cache=${url}`);
   const worker =
     workers > 0
       ? startEmbeddedWorker(url, workers, join(data, 'worker'), flag(args, 'sandbox') as string, args.flags.get('worker-platform') ?? [])

@@ -1,6 +1,7 @@
 /**
  * Wires the storage services (CAS, ByteStream, Action Cache, Remote Asset Fetch
- * and Push, Capabilities) onto a grpc-js server from a configuration. `granary serve` and the tests use this.
+ * and Push, Capabilities) onto a grpc-js server from a configuration.
+ * `granary serve` and the tests use this.
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { ActionCache } from '../actioncache/actionCache.js';
@@ -9,13 +10,13 @@ import { AssetStore } from '../asset/assetStore.js';
 import { Downloader } from '../asset/downloader.js';
 import { ByteStreamBlobs } from '../cas/byteStream.js';
 import { ContentAddressableStorage } from '../cas/contentAddressableStorage.js';
-import { ByteStreamService } from '../gen/google/bytestream/bytestream.js';
 import { FetchService, PushService } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import {
   ActionCacheService,
   CapabilitiesService,
   ContentAddressableStorageService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { ByteStreamService } from '../gen/google/bytestream/bytestream.js';
 import { actionCacheServer } from '../grpc/actionCacheServer.js';
 import { fetchServer, pushServer } from '../grpc/assetServer.js';
 import { byteStreamServer } from '../grpc/byteStreamServer.js';

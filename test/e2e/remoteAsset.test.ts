@@ -15,7 +15,7 @@ import type { FindMissingBlobsResponse } from '../../src/gen/build/bazel/remote/
 import { readResource } from '../../src/grpc/testing.js';
 import { Code } from '../../src/util/status.js';
 import {
-  bazel,
+  bazelAsync,
   copyFixture,
   type GranaryProcess,
   removeQuietly,
@@ -49,7 +49,15 @@ describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, (
         else response.writeHead(403, 'Forbidden').end();
       },
     });
-    server = await startGranary(['serve', '--listen', '127.0.0.1:0', '--data', join(scratch, 'data'), '--workers', '0']);
+    server = await startGranary([
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data',
+      join(scratch, 'data'),
+      '--workers',
+      '0',
+    ]);
     connection = connect(server.url);
     calls = assetCalls(connection);
   });
@@ -63,7 +71,10 @@ describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, (
 
   test('proxies a tarball with a verified checksum, caches it, and never stores a mismatch', async () => {
     const uri = `${origin.url}/pkg.tar.gz`;
-    const wrong = await calls.fetchBlob({ uris: [uri], qualifiers: [{ name: 'checksum.sri', value: sriOf(Buffer.from('not it')) }] });
+    const wrong = await calls.fetchBlob({
+      uris: [uri],
+      qualifiers: [{ name: 'checksum.sri', value: sriOf(Buffer.from('not it')) }],
+    });
     assert.equal(wrong.status?.code, Code.ABORTED, wrong.status?.message);
     assert.match(wrong.status?.message ?? '', /checksum mismatch/);
     const missing = await unary<FindMissingBlobsResponse>((done) =>
@@ -89,13 +100,18 @@ describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, (
     const denied = await calls.fetchBlob({ uris: [uri] });
     assert.equal(denied.status?.code, Code.PERMISSION_DENIED);
     assert.match(denied.status?.message ?? '', /403/);
-    const allowed = await calls.fetchBlob({ uris: [uri], qualifiers: [{ name: 'http_header:X-Token', value: 'letmein' }] });
+    const allowed = await calls.fetchBlob({
+      uris: [uri],
+      qualifiers: [{ name: 'http_header:X-Token', value: 'letmein' }],
+    });
     assert.equal(allowed.status?.code ?? 0, 0, allowed.status?.message);
     assert.deepEqual(allowed.blobDigest, digestOf('private'));
     assert.equal(origin.requests.at(-1)?.headers['x-token'], 'letmein');
   });
 
-  test('Bazel 4.2.3 downloads http_archive and http_file through Granary, also with the origin gone', { skip: requireCommand('bazel') }, async () => {
+  test('Bazel 4.2.3 downloads http_archive and http_file through Granary, also with the origin gone', {
+    skip: requireCommand('bazel'),
+  }, async () => {
     const workspace = copyFixture('cc-workspace', join(scratch, 'bazel'));
     const sha256 = (data: Buffer) => digestOf(data).hash;
     writeFileSync(
@@ -138,7 +154,8 @@ genrule(
       '//:external_files',
     ];
     const before = { archive: origin.count('/pkg.tar.gz'), file: origin.count('/file.txt') };
-    const first = bazel(workspace, join(scratch, 'root-1'), 'build', flags);
+    // Asynchronously: the origin runs in this process and must keep answering.
+    const first = await bazelAsync(workspace, join(scratch, 'root-1'), 'build', flags);
     assert.equal(first.status, 0, first.output);
     const expected = 'packed in a tarball\na file fetched with http_file\n';
     assert.equal(readFileSync(join(workspace, 'bazel-bin', 'external_files.txt'), 'utf8'), expected);
@@ -150,7 +167,7 @@ genrule(
 
     // With the origin gone, a fresh output root (no local repository cache) still fetches both.
     await origin.close();
-    const second = bazel(workspace, join(scratch, 'root-2'), 'build', flags);
+    const second = await bazelAsync(workspace, join(scratch, 'root-2'), 'build', flags);
     assert.equal(second.status, 0, second.output);
     assert.equal(readFileSync(join(workspace, 'bazel-bin', 'external_files.txt'), 'utf8'), expected);
   });
