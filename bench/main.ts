@@ -17,9 +17,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { measureDiskWrite, measureSha256 } from './baseline.js';
+import { executionBenchmark } from './execution.js';
 import type { BenchModule, BenchOptions } from './module.js';
 import { Report, SHA256_GROUP, SHA256_NAME } from './report.js';
-import { executionBenchmark } from './execution.js';
 import { storageBenchmark } from './storage.js';
 
 const MODULES: readonly BenchModule[] = [storageBenchmark, executionBenchmark];

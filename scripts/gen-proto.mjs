@@ -4,7 +4,17 @@
 // src/proto. Output goes to src/gen, which is not committed.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -23,10 +33,7 @@ try {
   }
   cpSync(join(root, 'src', 'proto'), join(work, 'ours'), { recursive: true });
   const plugin = join(root, 'node_modules', '.bin', 'protoc-gen-ts_proto');
-  writeFileSync(
-    join(work, 'buf.yaml'),
-    'version: v2\nmodules:\n  - path: ours\n  - path: third_party\n',
-  );
+  writeFileSync(join(work, 'buf.yaml'), 'version: v2\nmodules:\n  - path: ours\n  - path: third_party\n');
   const options = [
     'esModuleInterop=true',
     'importSuffix=.js',

@@ -139,7 +139,9 @@ describe('BotSessions', () => {
       assert.equal(first.leases.length, 1);
       const second = await f.sessions.create('', botMessage());
       assert.equal(second.leases.length, 1, 'the re-queued action is handed to the new session');
-      await assert.rejects(f.sessions.update(first.name, botMessage(first.leases), deadline()), { code: Code.NOT_FOUND });
+      await assert.rejects(f.sessions.update(first.name, botMessage(first.leases), deadline()), {
+        code: Code.NOT_FOUND,
+      });
     });
 
     it('hands out only actions whose platform the bot satisfies, ignoring slots as a property', async () => {

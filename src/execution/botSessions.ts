@@ -10,8 +10,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ActionResult, Digest, ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import {
+  type BotSession,
+  BotStatus,
+  type Lease,
+  LeaseState,
+} from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import type { Any } from '../gen/google/protobuf/any.js';
-import { type BotSession, BotStatus, type Lease, LeaseState } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { Code, invalidArgument, notFound } from '../util/status.js';
 import type { WorkerQueue } from './scheduler.js';
 import type { OperationRecord, PlatformProperty } from './types.js';
@@ -49,7 +54,10 @@ export class BotSessions {
   ) {
     this.now = options.now ?? Date.now;
     // Sweep often enough that a short session timeout is enforced close to on time.
-    this.sweeper = setInterval(() => void this.expireSessions(), Math.min(1000, Math.max(10, this.sessionTimeoutMs / 2)));
+    this.sweeper = setInterval(
+      () => void this.expireSessions(),
+      Math.min(1000, Math.max(10, this.sessionTimeoutMs / 2)),
+    );
     this.sweeper.unref();
   }
 
@@ -80,7 +88,12 @@ export class BotSessions {
     return this.respond(state, session.status, false);
   }
 
-  async update(name: string, session: BotSession | undefined, deadlineMs: number, signal?: AbortSignal): Promise<BotSession> {
+  async update(
+    name: string,
+    session: BotSession | undefined,
+    deadlineMs: number,
+    signal?: AbortSignal,
+  ): Promise<BotSession> {
     const state = this.sessions.get(name);
     if (!state) throw notFound(`bot session ${name} not found (expired?); create a new one`);
     if (!session) throw invalidArgument('bot_session is required');
@@ -133,7 +146,11 @@ export class BotSessions {
     const healthy = status === BotStatus.OK || status === BotStatus.BOT_STATUS_UNSPECIFIED;
     if (healthy) {
       let assigned = await this.assign(state);
-      const waitMs = Math.min(this.options.longPollMs ?? 5000, this.sessionTimeoutMs / 3, deadlineMs - this.now() - 1000);
+      const waitMs = Math.min(
+        this.options.longPollMs ?? 5000,
+        this.sessionTimeoutMs / 3,
+        deadlineMs - this.now() - 1000,
+      );
       if (assigned === 0 && mayWait && waitMs > 0 && state.leases.size < state.slots) {
         await this.queue.waitForWork(waitMs, signal);
         // A cancelled call would lose whatever it assigned: the bot is about to call again.
@@ -197,7 +214,11 @@ export class BotSessions {
       response.status = { code: Code.INTERNAL, message: 'the worker sent an undecodable lease result', details: [] };
     }
     if (!response.result && (response.status?.code ?? 0) === Code.OK) {
-      response.status = { code: Code.INTERNAL, message: 'the worker completed the lease without a result', details: [] };
+      response.status = {
+        code: Code.INTERNAL,
+        message: 'the worker completed the lease without a result',
+        details: [],
+      };
     }
     const record = await this.options.lookup?.(lease.id);
     if (record && response.result?.executionMetadata) {

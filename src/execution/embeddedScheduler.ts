@@ -87,7 +87,8 @@ export class EmbeddedScheduler implements Scheduler {
       const entry = existing ? this.operations.get(existing) : undefined;
       if (entry && entry.stage !== 'COMPLETED') {
         // A more urgent waiter raises the shared operation's priority.
-        if (request.priority < entry.request.priority && entry.stage === 'QUEUED') entry.request.priority = request.priority;
+        if (request.priority < entry.request.priority && entry.stage === 'QUEUED')
+          entry.request.priority = request.priority;
         return snapshot(entry);
       }
     }
@@ -376,7 +377,12 @@ export class EmbeddedScheduler implements Scheduler {
       const records = parsed?.operations ?? [];
       if (!Array.isArray(records)) throw new Error('"operations" is not a list');
       const entries = records.map((raw): Entry => {
-        if (!raw || typeof raw.name !== 'string' || !raw.request?.actionDigest || !['QUEUED', 'EXECUTING', 'COMPLETED'].includes(raw.stage)) {
+        if (
+          !raw ||
+          typeof raw.name !== 'string' ||
+          !raw.request?.actionDigest ||
+          !['QUEUED', 'EXECUTING', 'COMPLETED'].includes(raw.stage)
+        ) {
           throw new Error('malformed operation record');
         }
         return {
@@ -391,7 +397,8 @@ export class EmbeddedScheduler implements Scheduler {
         }
         entry.arrival = this.arrivals++;
         this.operations.set(entry.name, entry);
-        if (entry.stage !== 'COMPLETED' && !entry.request.doNotCache) this.inFlight.set(dedupeKey(entry.request), entry.name);
+        if (entry.stage !== 'COMPLETED' && !entry.request.doNotCache)
+          this.inFlight.set(dedupeKey(entry.request), entry.name);
         this.clientSequence.set(
           entry.request.clientKey,
           Math.max(this.clientSequence.get(entry.request.clientKey) ?? 0, entry.fairSequence),

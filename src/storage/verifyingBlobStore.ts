@@ -5,7 +5,7 @@
  */
 import { type Digest, type DigestFunction, digestFunctionOf, formatDigest } from '../digest/digest.js';
 import { invalidArgument } from '../util/status.js';
-import { type BlobWriter, ForwardingBlobStore, type BlobStore } from './blobStore.js';
+import { type BlobStore, type BlobWriter, ForwardingBlobStore } from './blobStore.js';
 
 export class VerifyingBlobStore extends ForwardingBlobStore {
   constructor(

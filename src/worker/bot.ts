@@ -6,16 +6,16 @@
  * `granary serve` starts, so the embedded farm exercises the real protocol.
  */
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { PlatformProperty } from '../execution/types.js';
 import { Digest, ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   type BotSession,
-  BotsClient,
   BotStatus,
+  BotsClient,
   type Lease,
   LeaseState,
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { CLIENT_CHANNEL_OPTIONS } from '../grpc/tuning.js';
-import type { PlatformProperty } from '../execution/types.js';
 import { Code } from '../util/status.js';
 
 const EXECUTE_RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';
@@ -58,7 +58,10 @@ export class Bot {
     let backoffMs = 200;
     while (!this.stopped) {
       try {
-        let session = await this.call('createBotSession', { parent: this.options.instanceName ?? '', botSession: this.sessionMessage('') });
+        let session = await this.call('createBotSession', {
+          parent: this.options.instanceName ?? '',
+          botSession: this.sessionMessage(''),
+        });
         this.log(`granary worker: connected as ${session.name} (${this.options.slots} slots)`);
         backoffMs = 200;
         while (!this.stopped) {
@@ -103,7 +106,11 @@ export class Bot {
         continue;
       }
       if (known || lease.state !== LeaseState.PENDING) continue;
-      const entry: RunningLease = { lease: { ...lease, state: LeaseState.ACTIVE }, abort: new AbortController(), done: false };
+      const entry: RunningLease = {
+        lease: { ...lease, state: LeaseState.ACTIVE },
+        abort: new AbortController(),
+        done: false,
+      };
       this.running.set(lease.id, entry);
       void this.execute(entry);
     }
@@ -120,7 +127,13 @@ export class Bot {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const code = (error as { code?: number }).code ?? Code.INTERNAL;
-      response = { result: undefined, cachedResult: false, status: { code, message, details: [] }, serverLogs: {}, message };
+      response = {
+        result: undefined,
+        cachedResult: false,
+        status: { code, message, details: [] },
+        serverLogs: {},
+        message,
+      };
     }
     entry.lease = {
       ...entry.lease,
@@ -140,7 +153,11 @@ export class Bot {
   /** Completed leases were reported in the last update; the server has them now. */
   private forgetReported(session: BotSession): void {
     for (const [id, entry] of this.running) {
-      if (entry.done && entry.lease.state === LeaseState.COMPLETED && !session.leases.some((l) => l.id === id && l.state === LeaseState.PENDING)) {
+      if (
+        entry.done &&
+        entry.lease.state === LeaseState.COMPLETED &&
+        !session.leases.some((l) => l.id === id && l.state === LeaseState.PENDING)
+      ) {
         this.running.delete(id);
       }
     }
@@ -196,12 +213,14 @@ export class Bot {
   private call(method: 'createBotSession', request: object): Promise<BotSession> {
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + 30_000);
-      (this.client[method] as (r: object, m: Metadata, o: object, cb: (e: ServiceError | null, s: BotSession) => void) => void)(
-        request,
-        new Metadata(),
-        { deadline },
-        (error, session) => (error ? reject(error) : resolve(session)),
-      );
+      (
+        this.client[method] as (
+          r: object,
+          m: Metadata,
+          o: object,
+          cb: (e: ServiceError | null, s: BotSession) => void,
+        ) => void
+      )(request, new Metadata(), { deadline }, (error, session) => (error ? reject(error) : resolve(session)));
     });
   }
 }

@@ -62,7 +62,9 @@ describe('cancelling an operation that a real worker is running', { timeout: 60_
     };
     const marker = `${20 + Math.random()}`.slice(0, 9);
     const root = await upload(Buffer.from(Directory.encode(Directory.fromPartial({})).finish()));
-    const command = await upload(Buffer.from(Command.encode(Command.fromPartial({ arguments: ['sleep', marker] })).finish()));
+    const command = await upload(
+      Buffer.from(Command.encode(Command.fromPartial({ arguments: ['sleep', marker] })).finish()),
+    );
     const action = await upload(
       Buffer.from(Action.encode(Action.fromPartial({ commandDigest: command, inputRootDigest: root })).finish()),
     );
@@ -77,7 +79,10 @@ describe('cancelling an operation that a real worker is running', { timeout: 60_
     }
     assert.ok(await processWithArgumentExists(marker), 'the command should be running on the worker');
     const operations = await unary<ListOperationsResponse>((done) =>
-      connection.operations.listOperations({ name: '', filter: '', pageSize: 0, pageToken: '', returnPartialSuccess: false }, done),
+      connection.operations.listOperations(
+        { name: '', filter: '', pageSize: 0, pageToken: '', returnPartialSuccess: false },
+        done,
+      ),
     );
     const running = operations.operations.find((o) => !o.done);
     assert.ok(running, 'the operation is listed as running');

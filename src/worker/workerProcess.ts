@@ -43,7 +43,10 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   }
   const connection = connect(config.server, config.instanceName);
   const cas = new GrpcBlobStore(connection);
-  const cache = await LocalCache.open({ directory: join(config.workDirectory, 'cache'), maximumSizeBytes: config.cacheSizeBytes });
+  const cache = await LocalCache.open({
+    directory: join(config.workDirectory, 'cache'),
+    maximumSizeBytes: config.cacheSizeBytes,
+  });
   const builds = join(config.workDirectory, 'builds');
   await rm(builds, { recursive: true, force: true });
   await mkdir(builds, { recursive: true });

@@ -54,7 +54,9 @@ describe('Bazel 4.2.3 with --remote_cache', { skip, timeout: 15 * 60_000 }, () =
     const second = bazel(workspace, outputRoot, 'test', [...cacheFlags(), '//...']);
     assert.equal(second.status, 0, second.output);
     const summary = processSummary(second.output);
-    const executed = Object.entries(summary).filter(([kind]) => !['total', 'internal', 'remote cache hit'].includes(kind));
+    const executed = Object.entries(summary).filter(
+      ([kind]) => !['total', 'internal', 'remote cache hit'].includes(kind),
+    );
     assert.deepEqual(executed, [], `every action should be a remote cache hit: ${second.output}`);
     assert.ok((summary['remote cache hit'] ?? 0) >= 9, second.output);
     assert.match(second.output, /\/\/:greet_test\s+\(cached\) PASSED/);
@@ -73,7 +75,9 @@ describe('Bazel 4.2.3 with --remote_cache', { skip, timeout: 15 * 60_000 }, () =
     assert.equal(second.status, 0, second.output);
     const summary = processSummary(second.output);
     assert.ok((summary['remote cache hit'] ?? 0) >= 7, second.output);
-    const executed = Object.entries(summary).filter(([kind]) => !['total', 'internal', 'remote cache hit'].includes(kind));
+    const executed = Object.entries(summary).filter(
+      ([kind]) => !['total', 'internal', 'remote cache hit'].includes(kind),
+    );
     assert.deepEqual(executed, [], second.output);
     // A later build that wants the bytes (Bazel 4's `run` does not fetch them under
     // --remote_download_minimal) downloads them from the CAS.

@@ -25,7 +25,9 @@ const skip = requireCommand('bazel');
 const remote = (url: string) => [`--remote_executor=${url}`, '--spawn_strategy=remote', '--remote_timeout=120'];
 
 function executedKinds(output: string): string[] {
-  return Object.keys(processSummary(output)).filter((k) => !['total', 'internal', 'remote', 'remote cache hit'].includes(k));
+  return Object.keys(processSummary(output)).filter(
+    (k) => !['total', 'internal', 'remote', 'remote cache hit'].includes(k),
+  );
 }
 
 describe('Bazel 4.2.3 with --remote_executor on the embedded farm', { skip, timeout: 15 * 60_000 }, () => {
@@ -34,7 +36,15 @@ describe('Bazel 4.2.3 with --remote_executor on the embedded farm', { skip, time
 
   before(async () => {
     scratch = scratchDirectory('bazel-exec');
-    server = await startGranary(['serve', '--listen', '127.0.0.1:0', '--data', join(scratch, 'data'), '--workers', '2']);
+    server = await startGranary([
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data',
+      join(scratch, 'data'),
+      '--workers',
+      '2',
+    ]);
   });
 
   after(async () => {
@@ -68,7 +78,19 @@ describe('Bazel 4.2.3 with standalone workers in two pools', { skip, timeout: 15
 
   const startWorker = async (name: string, pool: string) => {
     const worker = await startGranary(
-      ['worker', '--server', server.url, '--slots', '1', '--platform', `pool=${pool}`, '--work-dir', join(scratch, name), '--bot-id', name],
+      [
+        'worker',
+        '--server',
+        server.url,
+        '--slots',
+        '1',
+        '--platform',
+        `pool=${pool}`,
+        '--work-dir',
+        join(scratch, name),
+        '--bot-id',
+        name,
+      ],
       30_000,
       /connected as/,
     );

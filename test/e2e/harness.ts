@@ -26,7 +26,11 @@ export interface GranaryProcess {
 }
 
 /** Starts `granary ARGS...` and waits for the line that announces its address. */
-export async function startGranary(args: string[], timeoutMs = 30_000, ready = /serving on (\S+)/): Promise<GranaryProcess> {
+export async function startGranary(
+  args: string[],
+  timeoutMs = 30_000,
+  ready = /serving on (\S+)/,
+): Promise<GranaryProcess> {
   const child = spawn(process.execPath, [GRANARY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
@@ -88,7 +92,15 @@ export interface BazelRun {
 export function bazel(workspace: string, outputRoot: string, command: string, flags: string[]): BazelRun {
   const result = spawnSync(
     'bazel',
-    ['--batch', `--output_user_root=${outputRoot}`, command, '--nosandbox_debug', '--color=no', '--curses=no', ...flags],
+    [
+      '--batch',
+      `--output_user_root=${outputRoot}`,
+      command,
+      '--nosandbox_debug',
+      '--color=no',
+      '--curses=no',
+      ...flags,
+    ],
     { cwd: workspace, encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: outputRoot }, maxBuffer: 64 * 1024 * 1024 },
   );
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
@@ -99,7 +111,15 @@ export function bazelAsync(workspace: string, outputRoot: string, command: strin
   return new Promise((resolveRun) => {
     const child = spawn(
       'bazel',
-      ['--batch', `--output_user_root=${outputRoot}`, command, '--nosandbox_debug', '--color=no', '--curses=no', ...flags],
+      [
+        '--batch',
+        `--output_user_root=${outputRoot}`,
+        command,
+        '--nosandbox_debug',
+        '--color=no',
+        '--curses=no',
+        ...flags,
+      ],
       { cwd: workspace, env: { PATH: '/usr/bin:/bin', HOME: outputRoot } },
     );
     let output = '';
