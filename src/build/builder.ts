@@ -6,9 +6,9 @@
  * CAS. Events report every element's state and current step for the UI.
  */
 import type { Connection } from '../client/connection.js';
-import type { AssetService } from '../client/remoteAsset.js';
 import { executeRemotely } from '../client/execute.js';
 import type { GrpcBlobStore } from '../client/grpcBlobStore.js';
+import type { AssetService } from '../client/remoteAsset.js';
 import type { Digest } from '../digest/digest.js';
 import type { PlatformProperty } from '../execution/types.js';
 import { getBuffer } from '../storage/blobStore.js';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProgressDisplay } from '../build/progress.js';
-import { parseProvenance, type ProvenanceSummary } from '../build/publish/provenance.js';
+import { type ProvenanceSummary, parseProvenance } from '../build/publish/provenance.js';
 import { fetchProvenance, publish, tarballDigest } from '../build/publish/publish.js';
 import { listTree, treeFromPath } from '../build/sources/directoryBuilder.js';
 import type { Connection } from '../client/connection.js';
@@ -27,7 +27,10 @@ const FARM_FLAGS: Record<string, FlagSpec> = {
 
 const PUBLISH_FLAGS: Record<string, FlagSpec> = {
   ...CLIENT_FLAGS,
-  uri: { type: 'string', help: 'the URI to publish under (e.g. https://artifacts.example/foo.tar); need not be reachable' },
+  uri: {
+    type: 'string',
+    help: 'the URI to publish under (e.g. https://artifacts.example/foo.tar); need not be reachable',
+  },
 };
 
 const PROVENANCE_FLAGS: Record<string, FlagSpec> = {
@@ -35,6 +38,10 @@ const PROVENANCE_FLAGS: Record<string, FlagSpec> = {
   rebuild: {
     type: 'boolean',
     help: 'rebuild the element of the record from --project, bypassing the caches, and check the artifact is the same',
+  },
+  record: {
+    type: 'string',
+    help: 'read the record from FILE (as printed by granary provenance) instead of from the farm; for --rebuild on another farm',
   },
 };
 
@@ -78,7 +85,9 @@ export async function publishCommand(argv: readonly string[]): Promise<void> {
     const plan = await client.builder.plan([element]);
     const target = plan.at(-1);
     if (!target?.artifact) {
-      throw new Error(`${element} is not built (its cache key ${target?.key.slice(0, 16)} has no artifact); run granary build ${element}`);
+      throw new Error(
+        `${element} is not built (its cache key ${target?.key.slice(0, 16)} has no artifact); run granary build ${element}`,
+      );
     }
     const result = await publish({
       project: client.project.config,
@@ -96,7 +105,9 @@ export async function publishCommand(argv: readonly string[]): Promise<void> {
     console.log(`  artifact   ${formatDigest(result.artifactRoot)}`);
     console.log(`  provenance ${formatDigest(result.provenance)} (granary provenance ${uri})`);
     console.log('');
-    console.log(`# In a Bazel WORKSPACE; fetch through Granary with --experimental_remote_downloader=grpc://${client.connection.target}`);
+    console.log(
+      `# In a Bazel WORKSPACE; fetch through Granary with --experimental_remote_downloader=grpc://${client.connection.target}`,
+    );
     console.log(result.snippet);
   } finally {
     await client.close();
@@ -108,7 +119,7 @@ export async function provenanceCommand(argv: readonly string[]): Promise<void> 
   if (flag(args, 'help')) {
     return void console.log(
       usage(
-        'provenance URI [flags]',
+        'provenance URI [flags] | provenance --record FILE --rebuild [flags]',
         'Prints the provenance record (in-toto Statement, SLSA Provenance v1) published with URI.\n' +
           'With --rebuild, rebuilds its element from the project (--project) and checks the artifact matches.',
         PROVENANCE_FLAGS,
@@ -116,17 +127,25 @@ export async function provenanceCommand(argv: readonly string[]): Promise<void> 
     );
   }
   const [uri] = args.positionals;
-  if (!uri || args.positionals.length > 1) throw new UsageError('expected one URI');
+  const recordFile = flag(args, 'record');
+  if (args.positionals.length > 1 || (!uri && !recordFile)) throw new UsageError('expected one URI (or --record FILE)');
   const farm = await openFarm(args);
   let closeFarm = true;
   try {
-    const found = await fetchProvenance(farm.asset, farm.cas, uri);
-    if (!found) throw new Error(`no provenance record is published for ${uri}`);
+    let data: Buffer;
+    if (recordFile) {
+      data = readFileSync(recordFile);
+    } else {
+      const found = await fetchProvenance(farm.asset, farm.cas, uri as string);
+      if (!found) throw new Error(`no provenance record is published for ${uri}`);
+      data = found.data;
+    }
     if (flag(args, 'rebuild') !== 'true') {
-      process.stdout.write(found.data);
+      process.stdout.write(data);
       return;
     }
-    const record = parseProvenance(found.data);
+    const record = parseProvenance(data);
+    if (uri && record.uri !== uri) throw new Error(`the record is of ${record.uri}, not ${uri}`);
     const display = new ProgressDisplay();
     const client = await openClient(args, { rebuild: [record.element], onEvent: (e) => display.handle(e) }, farm);
     closeFarm = false;
@@ -141,7 +160,11 @@ export async function provenanceCommand(argv: readonly string[]): Promise<void> 
 }
 
 /** Rebuilds the element of a record (dependencies from the cache) and compares the artifact and tarball. */
-async function rebuildFromRecord(client: ClientSession, record: ProvenanceSummary, finishDisplay: () => void): Promise<void> {
+async function rebuildFromRecord(
+  client: ClientSession,
+  record: ProvenanceSummary,
+  finishDisplay: () => void,
+): Promise<void> {
   const { builder, project } = client;
   if (record.project !== project.config.name) {
     throw new Error(`the record is of project '${record.project}', but --project is '${project.config.name}'`);
@@ -150,9 +173,13 @@ async function rebuildFromRecord(client: ClientSession, record: ProvenanceSummar
   const plan = await builder.plan([record.element]);
   const mismatches: string[] = [];
   for (const planned of plan) {
-    const expected = planned.element.name === record.element ? record.cacheKey : record.dependencies.get(planned.element.name)?.cacheKey;
+    const expected =
+      planned.element.name === record.element
+        ? record.cacheKey
+        : record.dependencies.get(planned.element.name)?.cacheKey;
     if (expected === undefined) mismatches.push(`${planned.element.name} is not in the record`);
-    else if (expected !== planned.key) mismatches.push(`${planned.element.name}: cache key ${planned.key} but the record has ${expected}`);
+    else if (expected !== planned.key)
+      mismatches.push(`${planned.element.name}: cache key ${planned.key} but the record has ${expected}`);
   }
   if (mismatches.length > 0) {
     throw new Error(`the project does not match the record, so it cannot rebuild it:\n  ${mismatches.join('\n  ')}`);
@@ -161,14 +188,27 @@ async function rebuildFromRecord(client: ClientSession, record: ProvenanceSummar
   const { failed } = await builder.build([record.element]);
   finishDisplay();
   if (failed.length > 0) throw new Error(`the rebuild failed: ${failed.join(', ')}`);
-  const rebuilt = (await builder.plan([record.element])).at(-1);
-  const root = rebuilt?.artifact?.root as Digest;
+  const after = await builder.plan([record.element]);
+  for (const planned of after.slice(0, -1)) {
+    const recorded = record.dependencies.get(planned.element.name)?.artifactRoot;
+    const actual = planned.artifact?.root;
+    if (recorded && actual && formatDigest(recorded) !== formatDigest(actual)) {
+      console.log(
+        `granary: note: dependency ${planned.element.name} has artifact ${formatDigest(actual)} here, ${formatDigest(recorded)} in the record`,
+      );
+    }
+  }
+  const root = after.at(-1)?.artifact?.root as Digest;
   await compareArtifacts(client, record, root);
   const tarball = await tarballDigest(client.cas, root);
   if (tarball.hash !== record.subject.sha256) {
-    throw new Error(`the rebuilt artifact is the same tree, but its tarball is ${tarball.hash}, not ${record.subject.sha256}`);
+    throw new Error(
+      `the rebuilt artifact is the same tree, but its tarball is ${tarball.hash}, not ${record.subject.sha256}`,
+    );
   }
-  console.log(`granary: reproduced ${record.element}: artifact ${formatDigest(root)}, ${record.subject.name} sha256 ${tarball.hash}`);
+  console.log(
+    `granary: reproduced ${record.element}: artifact ${formatDigest(root)}, ${record.subject.name} sha256 ${tarball.hash}`,
+  );
 }
 
 async function compareArtifacts(client: ClientSession, record: ProvenanceSummary, root: Digest): Promise<void> {
@@ -179,11 +219,17 @@ async function compareArtifacts(client: ClientSession, record: ProvenanceSummary
     const describe = async (digest: Digest) =>
       new Set(
         (await listTree(client.cas, digest)).map((e) =>
-          e.kind === 'file' ? `${e.path} ${formatDigest(e.digest)}${e.executable ? ' x' : ''}` : e.kind === 'symlink' ? `${e.path} -> ${e.target}` : `${e.path}/`,
+          e.kind === 'file'
+            ? `${e.path} ${formatDigest(e.digest)}${e.executable ? ' x' : ''}`
+            : e.kind === 'symlink'
+              ? `${e.path} -> ${e.target}`
+              : `${e.path}/`,
         ),
       );
     const [before, after] = [await describe(record.artifactRoot), await describe(root)];
-    const changed = [...after].filter((e) => !before.has(e)).concat([...before].filter((e) => !after.has(e)).map((e) => `(was) ${e}`));
+    const changed = [...after]
+      .filter((e) => !before.has(e))
+      .concat([...before].filter((e) => !after.has(e)).map((e) => `(was) ${e}`));
     detail = `\n  ${changed.slice(0, 20).join('\n  ')}`;
   } catch {
     detail = ' (the recorded tree is no longer in the CAS to compare with)';

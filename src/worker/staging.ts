@@ -12,7 +12,7 @@
  * whose content no longer matches when only their ctime changed.
  */
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, link, lstat, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type Digest,
@@ -55,20 +55,13 @@ const DEFAULT_CONCURRENCY = 32;
 /** Directories may be shared within a tree; this bounds the expanded size of a hostile one. */
 const MAX_STAGED_ENTRIES = 10_000_000;
 const EXECUTABLE_MODE = 0o555;
+const MTIME_MARGIN_MS = 100;
 const PLAIN_MODE = 0o444;
 
 interface PlacedFile extends LocalBlob {
   path: string;
 }
 
-interface LinkedSource extends LocalBlob {
-  ino: bigint;
-  size: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  mode: bigint;
-  nlink: bigint;
-}
 
 /** Reads every Directory of a tree (breadth first, each level in parallel), validated. */
 export async function fetchInputTree(
@@ -179,30 +172,17 @@ export async function stageInputRoot(options: StageInputRootOptions): Promise<St
   });
   await forEachLimit(symlinks, concurrency, ({ path, target }) => symlink(target, path));
 
-  const sources = new Map<string, LinkedSource>();
-  await forEachLimit(linked, concurrency, async ([path, blob]) => {
-    const mode = blob.executable ? EXECUTABLE_MODE : PLAIN_MODE;
-    let stats = await stat(path, { bigint: true });
-    if (Number(stats.mode & 0o7777n) !== mode) {
-      await chmod(path, mode);
-      stats = await stat(path, { bigint: true });
-    }
-    sources.set(path, {
-      ...blob,
-      ino: stats.ino,
-      size: stats.size,
-      mtimeNs: stats.mtimeNs,
-      ctimeNs: stats.ctimeNs,
-      mode: stats.mode,
-      nlink: stats.nlink,
-    });
-  });
+  // Anything written through a link from now on has a later mtime than this. File
+  // times come from the kernel's coarse clock, which lags by a few milliseconds, so
+  // keep a margin: a blob fetched just before may look suspect and is then checked
+  // by content; a real modification is never missed.
+  const linkedAtNs = BigInt(Date.now() - MTIME_MARGIN_MS) * 1_000_000n;
 
   return {
     root: destination,
     fileCount: files.length,
     directoryCount: directoryPaths.reduce((n, level) => n + level.length, 0),
-    evictModifiedInputs: () => evictModified(cache, sources, concurrency),
+    evictModifiedInputs: () => evictModified(cache, linked, linkedAtNs, concurrency),
   };
 }
 
@@ -235,27 +215,26 @@ async function placeFile(cas: BlobStore, cache: LocalCache, file: PlacedFile): P
 
 async function evictModified(
   cache: LocalCache,
-  sources: Map<string, LinkedSource>,
+  linked: Map<string, LocalBlob>,
+  linkedAtNs: bigint,
   concurrency: number,
 ): Promise<Digest[]> {
   const evicted: Digest[] = [];
-  await forEachLimit(sources, concurrency, async ([path, before]) => {
-    let after: Awaited<ReturnType<typeof lstat>> & { ctimeNs: bigint; mtimeNs: bigint };
+  await forEachLimit(linked, concurrency, async ([path, blob]) => {
+    let after: Awaited<ReturnType<typeof lstat>> & { mtimeNs: bigint };
     try {
       after = await lstat(path, { bigint: true });
     } catch {
       return; // Evicted meanwhile: nothing left to poison.
     }
-    if (after.ino !== before.ino) return; // Replaced by a fresh install.
-    let modified = after.size !== before.size || after.mtimeNs !== before.mtimeNs || after.mode !== before.mode;
-    // Linking and unlinking by concurrent stagings also change ctime, with nlink;
-    // a ctime change alone is checked by content.
-    if (!modified && after.ctimeNs !== before.ctimeNs && after.nlink === before.nlink) {
-      modified = !(await contentMatches(path, before.digest));
-    }
-    if (modified) {
-      await cache.evict(before.digest, before.executable);
-      evicted.push(before.digest);
+    // Content changes move mtime (or size); ctime is no guide, as concurrent
+    // stagings linking the same blob change it too. An action that rewrites a file
+    // and forges its mtime back is not detected.
+    const modeChanged = Number(after.mode & 0o7777n) !== (blob.executable ? EXECUTABLE_MODE : PLAIN_MODE);
+    const suspect = after.mtimeNs > linkedAtNs || after.size !== BigInt(blob.digest.sizeBytes);
+    if (modeChanged || (suspect && !(await contentMatches(path, blob.digest)))) {
+      await cache.evict(blob.digest, blob.executable);
+      evicted.push(blob.digest);
     }
   });
   return evicted;

@@ -7,11 +7,11 @@
  * the CAS next to the tarball, so anyone holding the URI can check where an
  * artifact came from and rebuild it (`granary provenance URI --rebuild`).
  */
-import { formatDigest, type Digest } from '../../digest/digest.js';
+import { type Digest, formatDigest } from '../../digest/digest.js';
 import type { PlatformProperty } from '../../execution/types.js';
 import type { PlannedElement } from '../builder.js';
 import { CACHE_KEY_VERSION } from '../cacheKey.js';
-import { translateUrl, type SourceKeyMaterial } from '../sources/index.js';
+import { type SourceKeyMaterial, translateUrl } from '../sources/index.js';
 
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
@@ -67,7 +67,8 @@ function digestSet(digest: Digest): Record<string, string> {
 }
 
 function keyDigest(key: SourceKeyMaterial | undefined): string | undefined {
-  const text = typeof key === 'string' ? key : key && typeof key === 'object' && !Array.isArray(key) ? key.digest : undefined;
+  const text =
+    typeof key === 'string' ? key : key && typeof key === 'object' && !Array.isArray(key) ? key.digest : undefined;
   return typeof text === 'string' ? text : undefined;
 }
 
@@ -82,7 +83,8 @@ function sourceDescriptors(planned: PlannedElement, aliases: Readonly<Record<str
     if (url) descriptor.uri = translateUrl(url, aliases);
     const keyObject = key && typeof key === 'object' && !Array.isArray(key) ? key : undefined;
     if (source.kind === 'tar' && typeof config.ref === 'string') descriptor.digest = { sha256: config.ref };
-    else if (source.kind === 'git' && typeof keyObject?.ref === 'string') descriptor.digest = { gitCommit: keyObject.ref };
+    else if (source.kind === 'git' && typeof keyObject?.ref === 'string')
+      descriptor.digest = { gitCommit: keyObject.ref };
     else {
       const text = keyDigest(key);
       const hash = text ? /^([0-9a-f]+)\/\d+$/.exec(text)?.[1] : undefined;
@@ -113,6 +115,7 @@ export function provenanceStatement(input: ProvenanceInput): ProvenanceStatement
     const descriptor: ResourceDescriptor = {
       name: planned.element.name,
       uri: `urn:granary:artifact:${input.project.name}/${planned.element.name}/${planned.key}`,
+      ...(planned.artifact ? { digest: digestSet(planned.artifact.root) } : {}),
       annotations: {
         element: planned.element.name,
         dependency: direct.get(planned.element.name) ?? 'indirect',
@@ -121,7 +124,6 @@ export function provenanceStatement(input: ProvenanceInput): ProvenanceStatement
         ...(planned.artifact?.actionDigest ? { action: formatDigest(planned.artifact.actionDigest) } : {}),
       },
     };
-    if (planned.artifact) descriptor.digest = digestSet(planned.artifact.root);
     resolvedDependencies.push(descriptor);
   }
   const byproducts: ResourceDescriptor[] = [
@@ -206,11 +208,18 @@ export function parseProvenance(data: Buffer | string): ProvenanceSummary {
     throw new Error(`the provenance record is not JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (statement?._type !== STATEMENT_TYPE) throw new Error(`the provenance record is not an in-toto Statement v1`);
-  if (statement.predicateType !== SLSA_PROVENANCE_V1) throw new Error(`the provenance record's predicate is not SLSA Provenance v1`);
+  if (statement.predicateType !== SLSA_PROVENANCE_V1)
+    throw new Error(`the provenance record's predicate is not SLSA Provenance v1`);
   const definition = statement.predicate?.buildDefinition;
-  if (definition?.buildType !== BUILD_TYPE) throw new Error(`the provenance record is of build type ${String(definition?.buildType)}, not ${BUILD_TYPE}`);
+  if (definition?.buildType !== BUILD_TYPE)
+    throw new Error(`the provenance record is of build type ${String(definition?.buildType)}, not ${BUILD_TYPE}`);
   const { project, element, cacheKey, uri } = definition.externalParameters ?? {};
-  if (typeof project !== 'string' || typeof element !== 'string' || typeof cacheKey !== 'string' || typeof uri !== 'string') {
+  if (
+    typeof project !== 'string' ||
+    typeof element !== 'string' ||
+    typeof cacheKey !== 'string' ||
+    typeof uri !== 'string'
+  ) {
     throw new Error('provenance record: externalParameters must name project, element, cacheKey and uri');
   }
   const artifact = statement.predicate.runDetails?.byproducts?.find((b) => b.name === 'artifact');
@@ -222,7 +231,9 @@ export function parseProvenance(data: Buffer | string): ProvenanceSummary {
     if (!annotations || typeof annotations.cacheKey !== 'string' || typeof annotations.element !== 'string') continue;
     dependencies.set(annotations.element, {
       cacheKey: annotations.cacheKey,
-      ...(annotations.artifactRoot ? { artifactRoot: parseDigestText(annotations.artifactRoot, `the artifact of ${annotations.element}`) } : {}),
+      ...(annotations.artifactRoot
+        ? { artifactRoot: parseDigestText(annotations.artifactRoot, `the artifact of ${annotations.element}`) }
+        : {}),
     });
   }
   return {

@@ -11,7 +11,13 @@ import { loadProject } from '../project/index.js';
 import { removeProjects, writeProject } from '../project/testing.js';
 import { treeFromEntries } from '../sources/directoryBuilder.js';
 import { sourcesKey } from '../sources/index.js';
-import { BUILD_TYPE, parseProvenance, type ProvenanceStatement, SLSA_PROVENANCE_V1, STATEMENT_TYPE } from './provenance.js';
+import {
+  BUILD_TYPE,
+  type ProvenanceStatement,
+  parseProvenance,
+  SLSA_PROVENANCE_V1,
+  STATEMENT_TYPE,
+} from './provenance.js';
 import {
   fetchProvenance,
   httpArchiveSnippet,
@@ -108,7 +114,10 @@ describe('publishing an artifact', () => {
       assert.deepEqual(push.options.referencesBlobs, [result.provenance]);
     }
     // What Bazel 4.2.3 asks for an http_archive with sha256:
-    assert.equal(formatDigest((await asset.fetchBlob([URI], [{ name: 'checksum.sri', value: sri }]))?.digest as Digest), formatDigest(result.tarball));
+    assert.equal(
+      formatDigest((await asset.fetchBlob([URI], [{ name: 'checksum.sri', value: sri }]))?.digest as Digest),
+      formatDigest(result.tarball),
+    );
 
     const found = await fetchProvenance(asset, cas, URI);
     assert.ok(found);
@@ -123,7 +132,12 @@ describe('publishing an artifact', () => {
     assert.deepEqual(statement.subject, [{ name: 'libgreet.tar', uri: URI, digest: { sha256: expected.sha256 } }]);
     const definition = statement.predicate.buildDefinition;
     assert.equal(definition.buildType, BUILD_TYPE);
-    assert.deepEqual(definition.externalParameters, { project: 'demo', element: 'libgreet.bst', cacheKey: 'c'.repeat(64), uri: URI });
+    assert.deepEqual(definition.externalParameters, {
+      project: 'demo',
+      element: 'libgreet.bst',
+      cacheKey: 'c'.repeat(64),
+      uri: URI,
+    });
     const byName = new Map(definition.resolvedDependencies.map((d) => [d.name, d]));
     // Sources with their refs: the tar source's sha256 and translated URL, the local source's tree digest.
     assert.deepEqual(byName.get('base.bst#sources[0]')?.digest, { sha256: TAR_REF });
@@ -155,18 +169,41 @@ describe('publishing an artifact', () => {
   test('publishing the same artifact again gives the same tarball and the same record', async () => {
     const { project, cas, plan } = await fixture();
     const run = () =>
-      publish({ project: project.config, plan, uri: URI, cas, asset: new MemoryAssetService(), builderId: 'b', instanceName: '', platform: [] });
+      publish({
+        project: project.config,
+        plan,
+        uri: URI,
+        cas,
+        asset: new MemoryAssetService(),
+        builderId: 'b',
+        instanceName: '',
+        platform: [],
+      });
     const [a, b] = [await run(), await run()];
     assert.equal(a.sha256, b.sha256);
     assert.equal(formatDigest(a.provenance), formatDigest(b.provenance));
-    assert.equal(createHash('sha256').update((await getBuffer(cas, a.provenance)) as Buffer).digest('hex'), a.provenance.hash);
+    assert.equal(
+      createHash('sha256')
+        .update((await getBuffer(cas, a.provenance)) as Buffer)
+        .digest('hex'),
+      a.provenance.hash,
+    );
   });
 
   test('refuses an element that is not built', async () => {
     const { project, cas, plan } = await fixture();
     const unbuilt = plan.map((p) => ({ ...p, artifact: undefined }));
     await assert.rejects(
-      publish({ project: project.config, plan: unbuilt, uri: URI, cas, asset: new MemoryAssetService(), builderId: 'b', instanceName: '', platform: [] }),
+      publish({
+        project: project.config,
+        plan: unbuilt,
+        uri: URI,
+        cas,
+        asset: new MemoryAssetService(),
+        builderId: 'b',
+        instanceName: '',
+        platform: [],
+      }),
       /libgreet\.bst is not built/,
     );
   });

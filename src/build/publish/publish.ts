@@ -8,12 +8,12 @@
  * other blob, so the two stay in the CAS together.
  */
 import { createHash } from 'node:crypto';
-import { formatDigest, type Digest } from '../../digest/digest.js';
-import type { PlatformProperty } from '../../execution/types.js';
 import { type AssetService, type Qualifier, sha256Sri } from '../../client/remoteAsset.js';
+import { type Digest, formatDigest } from '../../digest/digest.js';
+import type { PlatformProperty } from '../../execution/types.js';
 import { type BlobStore, getBuffer } from '../../storage/blobStore.js';
-import { listTree } from '../sources/directoryBuilder.js';
 import type { PlannedElement } from '../builder.js';
+import { listTree } from '../sources/directoryBuilder.js';
 import {
   PROVENANCE_MEDIA_TYPE,
   type ProvenanceStatement,
@@ -49,7 +49,11 @@ export function tarballName(uri: string, element: string): string {
 
 /** A Bazel repository name for an element: "libs/foo.bst" -> "foo". */
 export function repositoryName(element: string): string {
-  const base = element.replace(/\.bst$/, '').split('/').pop() ?? element;
+  const base =
+    element
+      .replace(/\.bst$/, '')
+      .split('/')
+      .pop() ?? element;
   const name = base.replace(/[^A-Za-z0-9_]/g, '_');
   return /^[A-Za-z]/.test(name) ? name : `_${name}`;
 }
@@ -137,7 +141,11 @@ export async function publish(input: PublishInput): Promise<PublishResult> {
 }
 
 /** Reads the provenance record published for URI; undefined when there is none. */
-export async function fetchProvenance(asset: AssetService, cas: BlobStore, uri: string): Promise<{ digest: Digest; data: Buffer } | undefined> {
+export async function fetchProvenance(
+  asset: AssetService,
+  cas: BlobStore,
+  uri: string,
+): Promise<{ digest: Digest; data: Buffer } | undefined> {
   const found = await asset.fetchBlob([uri], PROVENANCE_QUALIFIERS);
   if (!found) return undefined;
   const data = await getBuffer(cas, found.digest);
@@ -150,7 +158,12 @@ export async function fetchProvenance(asset: AssetService, cas: BlobStore, uri: 
  * everything, and when the artifact holds static libraries, a cc_library over
  * them and the headers under usr/include.
  */
-export function httpArchiveSnippet(options: { name: string; uri: string; sha256: string; files: readonly string[] }): string {
+export function httpArchiveSnippet(options: {
+  name: string;
+  uri: string;
+  sha256: string;
+  files: readonly string[];
+}): string {
   const staticLibraries = options.files.filter((f) => /(^|\/)lib\/(.*\/)?lib[^/]+\.a$/.test(f)).sort();
   const headers = options.files.some((f) => f.startsWith('usr/include/'));
   const build: string[] = [];

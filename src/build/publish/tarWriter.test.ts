@@ -26,7 +26,9 @@ const ENTRIES: TreeEntry[] = [
   { path: 'unicode/grüße.txt', kind: 'file', data: 'hallo\n' },
 ];
 
-async function tarOf(entries: readonly TreeEntry[]): Promise<{ cas: BlobStore; root: Digest; data: Buffer; sha256: string }> {
+async function tarOf(
+  entries: readonly TreeEntry[],
+): Promise<{ cas: BlobStore; root: Digest; data: Buffer; sha256: string }> {
   const cas = new MemoryBlobStore();
   const root = await treeFromEntries(cas, entries);
   const { data, sha256 } = await artifactTarball(cas, root);
@@ -49,7 +51,9 @@ describe('the deterministic tar writer', () => {
     const { data } = await tarOf(ENTRIES);
     await withTempDir(async (dir) => {
       await writeFile(join(dir, 'a.tar'), data);
-      const listing = run('tar', ['--numeric-owner', '--full-time', '-tvf', 'a.tar'], dir, { TZ: 'UTC' }).trim().split('\n');
+      const listing = run('tar', ['--numeric-owner', '--full-time', '-tvf', 'a.tar'], dir, { TZ: 'UTC' })
+        .trim()
+        .split('\n');
       assert.ok(listing.length >= ENTRIES.length);
       for (const line of listing) {
         assert.match(line, /^[-dl]rw[-x]r[-w-][-x]r[-w-][-x] 0\/0 +\d+ 1970-01-01 00:00:00 /, line);
@@ -62,15 +66,20 @@ describe('the deterministic tar writer', () => {
     // Raw header fields: uname and gname empty, ustar magic.
     const first = data.subarray(0, 512);
     assert.equal(first.toString('latin1', 257, 265), 'ustar\x0000');
-    assert.equal(first.subarray(265, 265 + 64).every((b) => b === 0), true);
+    assert.equal(
+      first.subarray(265, 265 + 64).every((b) => b === 0),
+      true,
+    );
   });
 
   test('entries come depth first with names in byte order, the tree root at the top level', async () => {
     const { data } = await tarOf(ENTRIES);
     const names: string[] = [];
-    for await (const member of readTar((async function* () {
-      yield data;
-    })())) {
+    for await (const member of readTar(
+      (async function* () {
+        yield data;
+      })(),
+    )) {
       names.push(member.header.name);
       for await (const _ of member.body) void _;
     }
@@ -91,7 +100,10 @@ describe('the deterministic tar writer', () => {
     const b = await tarOf([...ENTRIES].reverse());
     assert.equal(a.sha256, b.sha256);
     assert.ok(a.data.equals(b.data));
-    const changed = await tarOf([...ENTRIES, { path: 'usr/bin/tool', kind: 'file', data: '#!/bin/sh\necho hi\n', executable: false }]);
+    const changed = await tarOf([
+      ...ENTRIES,
+      { path: 'usr/bin/tool', kind: 'file', data: '#!/bin/sh\necho hi\n', executable: false },
+    ]);
     assert.notEqual(changed.sha256, a.sha256, 'the executable bit is part of the tarball');
   });
 
@@ -107,19 +119,36 @@ describe('the deterministic tar writer', () => {
       assert.equal(Number(/^(\d+) /.exec(record.toString())?.[1]), record.length, `value of ${length} bytes`);
       assert.ok(record.toString().endsWith('\n'));
     }
-    assert.equal(Number(/^(\d+) /.exec(paxRecord('path', 'ü'.repeat(10)).toString())?.[1]), paxRecord('path', 'ü'.repeat(10)).length);
+    assert.equal(
+      Number(/^(\d+) /.exec(paxRecord('path', 'ü'.repeat(10)).toString())?.[1]),
+      paxRecord('path', 'ü'.repeat(10)).length,
+    );
   });
 
   test('names that fit in ustar get no pax header', () => {
-    const plain = entryHeader({ kind: 'file', path: 'usr/lib/libgreet.a', size: 3, executable: false, content: () => [] });
+    const plain = entryHeader({
+      kind: 'file',
+      path: 'usr/lib/libgreet.a',
+      size: 3,
+      executable: false,
+      content: () => [],
+    });
     assert.equal(plain.length, 512);
-    const long = entryHeader({ kind: 'file', path: `${'a'.repeat(101)}`, size: 3, executable: false, content: () => [] });
+    const long = entryHeader({
+      kind: 'file',
+      path: `${'a'.repeat(101)}`,
+      size: 3,
+      executable: false,
+      content: () => [],
+    });
     assert.equal(long.length, 512 * 3);
     assert.equal(long.toString('latin1', 156, 157), 'x');
   });
 
   test('a file whose content does not match its size is an error', async () => {
-    const entries = [{ kind: 'file' as const, path: 'f', size: 5, executable: false, content: () => [Buffer.from('abc')] }];
+    const entries = [
+      { kind: 'file' as const, path: 'f', size: 5, executable: false, content: () => [Buffer.from('abc')] },
+    ];
     await assert.rejects(async () => {
       for await (const _ of writeTar(entries)) void _;
     }, /3 bytes of 5/);

@@ -83,7 +83,13 @@ export function entryHeader(entry: TarWriterEntry): Buffer {
   if (size > MAX_OCTAL_SIZE) records.push(paxRecord('size', String(size)));
   const typeflag = entry.kind === 'file' ? '0' : entry.kind === 'directory' ? '5' : '2';
   const mode = entry.kind === 'directory' ? 0o755 : entry.kind === 'symlink' ? 0o777 : entry.executable ? 0o755 : 0o644;
-  const main = header(asciiFallback(name, 100), typeflag, Math.min(size, MAX_OCTAL_SIZE), mode, asciiFallback(linkName, 100));
+  const main = header(
+    asciiFallback(name, 100),
+    typeflag,
+    Math.min(size, MAX_OCTAL_SIZE),
+    mode,
+    asciiFallback(linkName, 100),
+  );
   if (records.length === 0) return main;
   const body = Buffer.concat(records);
   const paxName = asciiFallback(`PaxHeaders/${name.replace(/\/$/, '').split('/').pop() ?? ''}`, 100);
@@ -97,7 +103,9 @@ function asciiFallback(text: string, length: number): string {
 }
 
 /** The archive's bytes, entry by entry, ending with two zero blocks. */
-export async function* writeTar(entries: AsyncIterable<TarWriterEntry> | Iterable<TarWriterEntry>): AsyncGenerator<Buffer> {
+export async function* writeTar(
+  entries: AsyncIterable<TarWriterEntry> | Iterable<TarWriterEntry>,
+): AsyncGenerator<Buffer> {
   for await (const entry of entries) {
     yield entryHeader(entry);
     if (entry.kind !== 'file') continue;

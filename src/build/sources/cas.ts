@@ -59,7 +59,10 @@ async function checkPresent(root: Digest, context: SourceContext): Promise<void>
     try {
       directory = Directory.decode(data);
     } catch (error) {
-      throw new SourceError(context.location, `cas source ${formatDigest(root)}: ${key} is not a Directory: ${describeError(error)}`);
+      throw new SourceError(
+        context.location,
+        `cas source ${formatDigest(root)}: ${key} is not a Directory: ${describeError(error)}`,
+      );
     }
     for (const file of directory.files) if (file.digest) files.set(formatDigest(file.digest), file.digest);
     for (const child of directory.directories) {

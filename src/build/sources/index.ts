@@ -41,7 +41,13 @@ export interface SourceDeclaration {
   location: string;
 }
 
-export const BUILTIN_SOURCE_KINDS: readonly SourceKind[] = [localSource, tarSource, gitSource, remoteAssetSource, casSource];
+export const BUILTIN_SOURCE_KINDS: readonly SourceKind[] = [
+  localSource,
+  tarSource,
+  gitSource,
+  remoteAssetSource,
+  casSource,
+];
 
 export class SourceKindRegistry {
   private readonly kinds = new Map<string, SourceKind>();

@@ -16,7 +16,14 @@ const LOCATION = 'elements/tool.bst line 4';
 const URI = 'https://artifacts.invalid/tool';
 
 function context(dir: string, cas: BlobStore, asset?: MemoryAssetService): SourceContext {
-  return { projectDir: dir, aliases: {}, cas, cacheDir: join(dir, 'cache'), location: LOCATION, ...(asset ? { asset } : {}) };
+  return {
+    projectDir: dir,
+    aliases: {},
+    cas,
+    cacheDir: join(dir, 'cache'),
+    location: LOCATION,
+    ...(asset ? { asset } : {}),
+  };
 }
 
 async function paths(cas: BlobStore, root: Digest): Promise<string[]> {
@@ -55,7 +62,10 @@ describe('the remote-asset source', () => {
       const tree = await treeFromEntries(cas, [{ path: 'a', kind: 'file', data: 'a' }]);
       await asset.pushDirectory([URI], tree, { qualifiers: [{ name: 'vcs.branch', value: 'main' }] });
       const ok = remote({ uri: URI, type: 'directory', qualifiers: { 'vcs.branch': 'main' } });
-      assert.equal((await remoteAssetSource.key(ok, context(dir, cas, asset)) as { digest: string }).digest, formatDigest(tree));
+      assert.equal(
+        ((await remoteAssetSource.key(ok, context(dir, cas, asset))) as { digest: string }).digest,
+        formatDigest(tree),
+      );
       await assert.rejects(
         remoteAssetSource.key(remote({ uri: URI, type: 'directory' }), context(dir, cas, asset)),
         located(/the farm has no directory asset https:\/\/artifacts\.invalid\/tool$/),
@@ -78,7 +88,10 @@ describe('the remote-asset source', () => {
         await w.commit();
       });
       await asset.pushBlob([URI], blob);
-      const stripped = await stageSources([{ config: remote({ uri: URI, type: 'tarball' }), location: LOCATION }], context(dir, cas, asset));
+      const stripped = await stageSources(
+        [{ config: remote({ uri: URI, type: 'tarball' }), location: LOCATION }],
+        context(dir, cas, asset),
+      );
       assert.deepEqual(await paths(cas, stripped), ['README', 'bin/', 'bin/tool']);
       const whole = await remoteAssetSource.stage(remote({ uri: URI, 'base-dir': '' }), context(dir, cas, asset));
       assert.deepEqual(await paths(cas, whole), ['tool-1.0/', 'tool-1.0/README', 'tool-1.0/bin/', 'tool-1.0/bin/tool']);
@@ -150,7 +163,10 @@ describe('the cas source', () => {
 
   test('refuses a malformed digest', () => {
     for (const digest of ['abc', 'abc/12', `${'a'.repeat(64)}`, `${'A'.repeat(64)}/3`, `${'a'.repeat(64)}/-1`]) {
-      assert.throws(() => casSource.validate({ kind: 'cas', digest }, LOCATION), located(/must be the digest of a Directory as HASH\/SIZE/));
+      assert.throws(
+        () => casSource.validate({ kind: 'cas', digest }, LOCATION),
+        located(/must be the digest of a Directory as HASH\/SIZE/),
+      );
     }
     assert.throws(() => casSource.validate({ kind: 'cas' }, LOCATION), located(/missing required key 'digest'/));
   });
@@ -159,11 +175,17 @@ describe('the cas source', () => {
     await withTempDir(async (dir) => {
       const full = new MemoryBlobStore();
       const tree = await treeFromEntries(full, [{ path: 'sub/file', kind: 'file', data: 'content' }]);
-      await assert.rejects(casSource.stage({ kind: 'cas', digest: formatDigest(tree) }, context(dir, new MemoryBlobStore())), located(/\(the root\).*is not in the CAS/));
+      await assert.rejects(
+        casSource.stage({ kind: 'cas', digest: formatDigest(tree) }, context(dir, new MemoryBlobStore())),
+        located(/\(the root\).*is not in the CAS/),
+      );
       // Only the Directory messages, not the file.
       const partial = new MemoryBlobStore();
       await treeFromEntries(partial, [{ path: 'sub/file', kind: 'file', digest: digestOf('content') }]);
-      await assert.rejects(casSource.stage({ kind: 'cas', digest: formatDigest(tree) }, context(dir, partial)), located(/1 file blob\(s\) of the tree are not in the CAS/));
+      await assert.rejects(
+        casSource.stage({ kind: 'cas', digest: formatDigest(tree) }, context(dir, partial)),
+        located(/1 file blob\(s\) of the tree are not in the CAS/),
+      );
     });
   });
 });

@@ -11,11 +11,11 @@
  * resolution within the same client session, so what is built is what was keyed.
  */
 import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { qualifiersFrom, type AssetService, type Qualifier } from '../../client/remoteAsset.js';
+import { type AssetService, type Qualifier, qualifiersFrom } from '../../client/remoteAsset.js';
 import { type Digest, formatDigest } from '../../digest/digest.js';
 import {
   checkKeys,
@@ -99,7 +99,11 @@ function resolve(parsed: RemoteAssetConfig, context: SourceContext): Promise<Res
   return pending;
 }
 
-async function fetchAsset(asset: AssetService, parsed: RemoteAssetConfig, location: string | undefined): Promise<Resolved> {
+async function fetchAsset(
+  asset: AssetService,
+  parsed: RemoteAssetConfig,
+  location: string | undefined,
+): Promise<Resolved> {
   const describe = () =>
     parsed.qualifiers.length > 0
       ? `${parsed.uri} (qualifiers ${parsed.qualifiers.map((q) => `${q.name}=${q.value}`).join(', ')})`

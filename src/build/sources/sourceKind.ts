@@ -7,8 +7,8 @@
  */
 import { isAbsolute, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Digest, DigestFunction } from '../../digest/digest.js';
 import type { AssetService } from '../../client/remoteAsset.js';
+import type { Digest, DigestFunction } from '../../digest/digest.js';
 import type { BlobStore } from '../../storage/blobStore.js';
 
 export type SourceConfig = Readonly<Record<string, unknown>>;

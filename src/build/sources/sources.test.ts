@@ -419,7 +419,10 @@ describe('stageSources', () => {
         assert.throws(() => validateSources(sources), located(pattern));
         await assert.rejects(stageSources(sources, shared), located(pattern));
       };
-      await check({ kind: 'bzr', url: 'x' }, /unknown source kind 'bzr' \(supported: cas, git, local, remote-asset, tar\)/);
+      await check(
+        { kind: 'bzr', url: 'x' },
+        /unknown source kind 'bzr' \(supported: cas, git, local, remote-asset, tar\)/,
+      );
       await check({ url: 'x' }, /source has no 'kind'/);
       await check({ kind: 'local', path: 'x', directory: '../up' }, /'directory' "..\/up" must not contain/);
       await check({ kind: 'local', path: 'x', directory: '/abs' }, /must be a relative path/);
