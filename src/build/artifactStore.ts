@@ -12,7 +12,7 @@ import type { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import { type Digest, digestOf } from '../digest/digest.js';
 import { type ActionResult, Directory, Tree } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { getBuffer } from '../storage/blobStore.js';
-import { Code, StatusError, notFound } from '../util/status.js';
+import { Code, notFound, StatusError } from '../util/status.js';
 
 export interface Artifact {
   root: Digest;
@@ -60,7 +60,13 @@ export class ArtifactStore {
       outputFiles: [],
       outputFileSymlinks: [],
       outputSymlinks: artifact.actionDigest
-        ? [{ path: 'build-action', target: `${artifact.actionDigest.hash}/${artifact.actionDigest.sizeBytes}`, nodeProperties: undefined }]
+        ? [
+            {
+              path: 'build-action',
+              target: `${artifact.actionDigest.hash}/${artifact.actionDigest.sizeBytes}`,
+              nodeProperties: undefined,
+            },
+          ]
         : [],
       outputDirectories: [
         { path: 'artifact', treeDigest, isTopologicallySorted: false, rootDirectoryDigest: artifact.root },

@@ -8,12 +8,12 @@
  */
 import { posix } from 'node:path';
 import { type Digest, digestOf } from '../digest/digest.js';
+import type { PlatformProperty } from '../execution/types.js';
 import {
   Action,
   Command,
   Command_OutputDirectoryFormat,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import type { PlatformProperty } from '../execution/types.js';
 import type { BuildConfig, Element } from './project/index.js';
 
 export const PHASES = [

@@ -5,9 +5,9 @@
  * an artifact is never rebuilt.
  */
 import { createHash } from 'node:crypto';
-import type { SourceKeyMaterial } from './sources/index.js';
-import type { Element } from './project/index.js';
 import type { PlatformProperty } from '../execution/types.js';
+import type { Element } from './project/index.js';
+import type { SourceKeyMaterial } from './sources/index.js';
 
 /** Bumped whenever the way Granary builds an element changes its result. */
 export const CACHE_KEY_VERSION = 2;
@@ -23,9 +23,7 @@ export interface KeyInputs {
 export function cacheKey(inputs: KeyInputs): string {
   const { element } = inputs;
   const nocache = new Set(element.environmentNocache);
-  const environment = Object.fromEntries(
-    Object.entries(element.environment).filter(([name]) => !nocache.has(name)),
-  );
+  const environment = Object.fromEntries(Object.entries(element.environment).filter(([name]) => !nocache.has(name)));
   const material = {
     version: CACHE_KEY_VERSION,
     kind: element.kind,

@@ -6,11 +6,15 @@
  */
 import type { Digest } from '../digest/digest.js';
 import type { BlobStore } from '../storage/blobStore.js';
-import type { ComposeConfig } from './project/index.js';
 import type { PlannedElement } from './builder.js';
+import type { ComposeConfig } from './project/index.js';
 import { EMPTY_DIRECTORY_DIGEST, listTree, mergeTrees, TreeEditor } from './sources/index.js';
 
-export async function composeArtifact(cas: BlobStore, config: ComposeConfig, dependencies: PlannedElement[]): Promise<Digest> {
+export async function composeArtifact(
+  cas: BlobStore,
+  config: ComposeConfig,
+  dependencies: PlannedElement[],
+): Promise<Digest> {
   const roots = dependencies.map((d) => d.artifact?.root ?? EMPTY_DIRECTORY_DIGEST);
   const merged = await mergeTrees(cas, roots);
   if (config.include.length === 0 && config.exclude.length === 0 && config.includeOrphans) return merged;
@@ -22,7 +26,8 @@ export async function composeArtifact(cas: BlobStore, config: ComposeConfig, dep
       rules.set(domain, list);
     }
   }
-  const domainsOf = (path: string) => [...rules].filter(([, res]) => res.some((re) => re.test(`/${path}`))).map(([d]) => d);
+  const domainsOf = (path: string) =>
+    [...rules].filter(([, res]) => res.some((re) => re.test(`/${path}`))).map(([d]) => d);
   const editor = TreeEditor.open(cas, merged);
   for (const entry of await listTree(cas, merged)) {
     if (entry.kind === 'directory') continue;

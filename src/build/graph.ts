@@ -14,7 +14,12 @@ export function runtimeDependencyNames(element: Element): string[] {
 }
 
 /** The element itself and everything it needs at run time, transitively, in dependency order. */
-export function runtimeClosure(project: Project, name: string, into: string[] = [], seen = new Set<string>()): string[] {
+export function runtimeClosure(
+  project: Project,
+  name: string,
+  into: string[] = [],
+  seen = new Set<string>(),
+): string[] {
   if (seen.has(name)) return into;
   seen.add(name);
   const element = project.elements.get(name);

@@ -1,8 +1,9 @@
 /** `granary serve`: the all-in-one farm on local disk. */
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFarm } from '../server/farm.js';
 import { formatSize, parseSize } from '../util/size.js';
@@ -54,7 +55,12 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     stateDirectory: join(data, 'scheduler'),
     workerTimeoutMs: parseDuration(flag(args, 'worker-timeout') as string),
     listen,
-    cas: { disk: { directory: join(data, 'cas'), maximumSizeBytes: maximumSizeBytes - Math.min(2 * actionCacheBytes, maximumSizeBytes / 2) } },
+    cas: {
+      disk: {
+        directory: join(data, 'cas'),
+        maximumSizeBytes: maximumSizeBytes - Math.min(2 * actionCacheBytes, maximumSizeBytes / 2),
+      },
+    },
     actionCache: { disk: { directory: join(data, 'ac'), maximumSizeBytes: actionCacheBytes } },
     // Remote Asset records are small (a few hundred bytes each): the same small slice.
     asset: { disk: { directory: join(data, 'asset'), maximumSizeBytes: actionCacheBytes } },
@@ -69,7 +75,13 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   console.log(`  downloads:        --experimental_remote_downloader=${url} --remote_cache=${url}`);
   const worker =
     workers > 0
-      ? startEmbeddedWorker(url, workers, join(data, 'worker'), flag(args, 'sandbox') as string, args.flags.get('worker-platform') ?? [])
+      ? startEmbeddedWorker(
+          url,
+          workers,
+          join(data, 'worker'),
+          flag(args, 'sandbox') as string,
+          args.flags.get('worker-platform') ?? [],
+        )
       : undefined;
   console.log('granary: press Ctrl-C to stop');
   await new Promise<void>((resolveStop) => {
@@ -79,10 +91,11 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       stopping = true;
       console.log(`granary: ${signal} received, finishing in-flight requests`);
       stopChild(worker)
-        .then(() => server.close()).then(resolveStop, (error: unknown) => {
-        console.error('granary: error while stopping:', error);
-        resolveStop();
-      });
+        .then(() => server.close())
+        .then(resolveStop, (error: unknown) => {
+          console.error('granary: error while stopping:', error);
+          resolveStop();
+        });
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
@@ -91,9 +104,27 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
 }
 
 /** Runs the embedded worker as a child process through the same code as `granary worker`. */
-function startEmbeddedWorker(url: string, slots: number, workDirectory: string, sandbox: string, platform: string[]): ChildProcess {
+function startEmbeddedWorker(
+  url: string,
+  slots: number,
+  workDirectory: string,
+  sandbox: string,
+  platform: string[],
+): ChildProcess {
   const bin = fileURLToPath(new URL('../../../bin/granary.js', import.meta.url));
-  const args = ['worker', '--server', url, '--slots', String(slots), '--work-dir', workDirectory, '--sandbox', sandbox, '--bot-id', 'embedded'];
+  const args = [
+    'worker',
+    '--server',
+    url,
+    '--slots',
+    String(slots),
+    '--work-dir',
+    workDirectory,
+    '--sandbox',
+    sandbox,
+    '--bot-id',
+    'embedded',
+  ];
   for (const p of platform) args.push('--platform', p);
   const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
   child.on('exit', (code, signal) => {

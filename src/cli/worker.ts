@@ -2,8 +2,8 @@
 import { cpus, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { PlatformProperty } from '../execution/types.js';
-import { type SandboxChoice, startWorker } from '../worker/workerProcess.js';
 import { parseSize } from '../util/size.js';
+import { type SandboxChoice, startWorker } from '../worker/workerProcess.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -45,7 +45,8 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
   const slots = Number(flag(args, 'slots'));
   if (!Number.isSafeInteger(slots) || slots < 1) throw new UsageError('--slots must be a positive integer');
   const sandbox = flag(args, 'sandbox') as SandboxChoice;
-  if (!['auto', 'bubblewrap', 'none'].includes(sandbox)) throw new UsageError('--sandbox must be auto, bubblewrap or none');
+  if (!['auto', 'bubblewrap', 'none'].includes(sandbox))
+    throw new UsageError('--sandbox must be auto, bubblewrap or none');
   const explicit = parsePlatform(args.flags.get('platform') ?? []);
   // Explicit properties replace the host defaults of the same name.
   const platform = [...hostPlatform().filter((p) => !explicit.some((e) => e.name === p.name)), ...explicit];

@@ -16,6 +16,7 @@ import {
   type Lease,
   LeaseState,
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
+import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker.js';
 import type { Any } from '../gen/google/protobuf/any.js';
 import { Code, invalidArgument, notFound } from '../util/status.js';
 import type { WorkerQueue } from './scheduler.js';
@@ -30,6 +31,8 @@ interface SessionState {
   botId: string;
   properties: PlatformProperty[];
   slots: number;
+  /** The bot's description of itself, echoed in every response. */
+  worker: Worker | undefined;
   /** Leases handed to the bot and not yet finished, by lease id (= operation name). */
   leases: Map<string, Lease>;
   lastUpdateMs: number;
@@ -72,6 +75,7 @@ export class BotSessions {
       name,
       botId: session.botId,
       ...propertiesOf(session),
+      worker: session.worker,
       leases: new Map(),
       lastUpdateMs: this.now(),
     };
@@ -98,7 +102,12 @@ export class BotSessions {
     if (!state) throw notFound(`bot session ${name} not found (expired?); create a new one`);
     if (!session) throw invalidArgument('bot_session is required');
     state.lastUpdateMs = this.now();
-    Object.assign(state, propertiesOf(session));
+    // BuildBox's buildbox-worker sends back the session of the previous response, whose
+    // worker it does not fill in again: an update without properties keeps the known ones.
+    const updated = propertiesOf(session);
+    if (updated.properties.length > 0 || updated.slots !== 1 || state.properties.length === 0) {
+      Object.assign(state, updated, { worker: session.worker });
+    }
     await this.queue.heartbeat(name, state.properties);
     let reported = false;
     const seen = new Set<string>();
@@ -171,7 +180,7 @@ export class BotSessions {
       name: state.name,
       botId: state.botId,
       status,
-      worker: undefined,
+      worker: state.worker,
       leases,
       expireTime: toTimestamp(state.lastUpdateMs + this.sessionTimeoutMs),
       version: '',
