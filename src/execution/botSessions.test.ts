@@ -160,6 +160,35 @@ describe('BotSessions', () => {
       assert.equal((await f.scheduler.get(slots.name))?.stage, 'QUEUED');
     });
 
+    it('keeps a bot’s properties when its updates omit them, and echoes its worker, as buildbox-worker needs', async () => {
+      const f = await farm();
+      const created = await f.sessions.create('', botMessage([], { OSFamily: 'linux', ISA: 'x86-64' }));
+      assert.deepEqual(
+        created.worker?.properties.map((p) => `${p.key}=${p.value}`),
+        ['OSFamily=linux', 'ISA=x86-64'],
+      );
+      // buildbox-worker sends back the session it was answered, with worker.configs only.
+      const bare = BotSession.fromPartial({
+        name: created.name,
+        botId: 'bot-1',
+        status: BotStatus.OK,
+        worker: { configs: [{ key: 'capacity', value: '1' }] },
+      });
+      const op = await f.scheduler.submit(
+        actionRequest('x', {
+          platform: [
+            { name: 'ISA', value: 'x86-64' },
+            { name: 'OSFamily', value: 'linux' },
+          ],
+        }),
+      );
+      const update = await f.sessions.update(created.name, bare, deadline());
+      assert.deepEqual(
+        update.leases.map((l) => l.id),
+        [op.name],
+      );
+    });
+
     it('gives an unhealthy bot no new leases', async () => {
       const f = await farm();
       await f.scheduler.submit(actionRequest(1));

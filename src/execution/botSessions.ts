@@ -102,8 +102,10 @@ export class BotSessions {
     if (!state) throw notFound(`bot session ${name} not found (expired?); create a new one`);
     if (!session) throw invalidArgument('bot_session is required');
     state.lastUpdateMs = this.now();
-    // BuildBox's buildbox-worker sends back the session of the previous response, whose
-    // worker it does not fill in again: an update without properties keeps the known ones.
+    // buildbox-worker builds each update from the session of the previous response, adding
+    // only worker.configs: the response echoes the worker, and an update whose worker has
+    // no properties keeps the known ones (else the bot would match no action after its
+    // first update).
     const updated = propertiesOf(session);
     if (updated.properties.length > 0 || updated.slots !== 1 || state.properties.length === 0) {
       Object.assign(state, updated, { worker: session.worker });
