@@ -1,6 +1,8 @@
 /** `granary worker`: a standalone Remote Workers API bot that runs actions. */
+
+import { existsSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { PlatformProperty } from '../execution/types.js';
 import { parseSize } from '../util/size.js';
 import { type SandboxChoice, startWorker } from '../worker/workerProcess.js';
@@ -16,6 +18,10 @@ const FLAGS: Record<string, FlagSpec> = {
   sandbox: { type: 'string', default: 'auto', help: 'bubblewrap (auto uses it when installed) or none' },
   'default-timeout': { type: 'string', default: '15m', help: 'timeout of actions that set none' },
   'bot-id': { type: 'string', help: 'bot id (default HOSTNAME-PID)' },
+  'execution-root': {
+    type: 'list',
+    help: 'NAME=DIR: actions asking for execution-root=NAME see DIR/usr, /bin, /lib*, /etc (repeatable)',
+  },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -60,6 +66,7 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     cacheSizeBytes: parseSize(flag(args, 'cache-size') as string),
     sandbox,
     defaultTimeoutMs: parseDuration(flag(args, 'default-timeout') as string),
+    executionRoots: parseExecutionRoots(args.flags.get('execution-root') ?? []),
   });
   await new Promise<void>((resolveStop) => {
     const stop = () => {
@@ -68,4 +75,17 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+}
+
+function parseExecutionRoots(values: readonly string[]): Record<string, string> {
+  const roots: Record<string, string> = {};
+  for (const text of values) {
+    const eq = text.indexOf('=');
+    if (eq <= 0 || eq === text.length - 1) throw new UsageError(`--execution-root expects NAME=DIR, got "${text}"`);
+    const directory = resolve(text.slice(eq + 1));
+    if (!existsSync(join(directory, 'usr')))
+      throw new UsageError(`--execution-root ${text}: ${directory}/usr does not exist`);
+    roots[text.slice(0, eq)] = directory;
+  }
+  return roots;
 }

@@ -48,6 +48,8 @@ export interface ExecuteActionDeps {
    * sandboxProfileFor.
    */
   sandbox: SandboxProfile | ((properties: readonly Platform_Property[]) => SandboxProfile);
+  /** The execution root (system directories for host-tools) an action's platform selects; '/' when none. */
+  systemRootFor?: (properties: readonly Platform_Property[]) => string;
   defaultTimeoutMs: number;
   /** Actions asking for a longer timeout are rejected with INVALID_ARGUMENT. */
   maximumTimeoutMs?: number;
@@ -123,6 +125,7 @@ async function executeIn(
   const timeoutMs = timeoutOf(action, deps);
   const platform = action.platform ?? command.platform;
   const profile = typeof deps.sandbox === 'function' ? deps.sandbox(platform?.properties ?? []) : deps.sandbox;
+  const systemRoot = deps.systemRootFor?.(platform?.properties ?? []) ?? '/';
   await assertSandboxUsable(profile, deps.bwrapPath);
   const workingDirectory = rootRelativePath(command.workingDirectory, '', 'working_directory');
   checkCancelled();
@@ -146,6 +149,7 @@ async function executeIn(
       arguments: command.arguments,
       environment: command.environmentVariables,
       bwrapPath: deps.bwrapPath,
+      systemRoot,
     });
     checkCancelled();
     await appendFile(stdoutPath, '');

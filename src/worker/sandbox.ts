@@ -43,6 +43,12 @@ export interface SandboxRequest {
   arguments: readonly string[];
   environment: readonly Command_EnvironmentVariable[];
   bwrapPath?: string;
+  /**
+   * Where the host-tools profile takes /usr, /bin, /lib* and /etc from: '/' (the
+   * host) by default, or an execution root such as a Debian sid tree, so that an
+   * action sees the same toolchain as the client that made it.
+   */
+  systemRoot?: string;
 }
 
 /** What to spawn: `file` with `args` in `cwd` with exactly `env`. */
@@ -74,7 +80,11 @@ export async function buildSandboxCommand(
   const env = commandEnvironment(request.environment);
   const argv0 = request.arguments[0] as string;
   const sandboxCwd = profile === 'hermetic' ? posix.join('/', workingDirectory) : join(execRoot, workingDirectory);
-  const visible = visibility(profile, execRoot);
+  const systemRoot = request.systemRoot ?? '/';
+  if (profile === 'none' && systemRoot !== '/') {
+    throw new StatusError(Code.FAILED_PRECONDITION, 'an execution root needs the bubblewrap sandbox');
+  }
+  const visible = visibility(profile, execRoot, systemRoot);
   const program = await resolveProgram(argv0, sandboxCwd, env.PATH, visible);
   if (program === undefined) return { plan: undefined, program: argv0 };
   const args = [program, ...request.arguments.slice(1)];
@@ -83,7 +93,7 @@ export async function buildSandboxCommand(
   const bwrap = request.bwrapPath ?? DEFAULT_BWRAP_PATH;
   const options = ['--die-with-parent', '--unshare-net', '--unshare-pid', '--unshare-ipc', '--unshare-uts'];
   if (profile === 'host-tools') {
-    for (const directory of HOST_TOOL_DIRECTORIES) options.push(...(await hostDirectoryMount(directory)));
+    for (const directory of HOST_TOOL_DIRECTORIES) options.push(...(await hostDirectoryMount(directory, systemRoot)));
     options.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--bind', execRoot, execRoot);
   } else {
     options.push('--bind', execRoot, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
@@ -93,11 +103,12 @@ export async function buildSandboxCommand(
   return { plan: { file: bwrap, args: [...options, '--', ...args], env, cwd: execRoot }, program };
 }
 
-async function hostDirectoryMount(directory: string): Promise<string[]> {
+async function hostDirectoryMount(directory: string, systemRoot: string): Promise<string[]> {
+  const source = join(systemRoot, directory);
   try {
-    const stats = await lstat(directory);
-    if (stats.isSymbolicLink()) return ['--symlink', await readlink(directory), directory];
-    if (stats.isDirectory()) return ['--ro-bind', directory, directory];
+    const stats = await lstat(source);
+    if (stats.isSymbolicLink()) return ['--symlink', await readlink(source), directory];
+    if (stats.isDirectory()) return ['--ro-bind', source, directory];
   } catch {
     // Absent on this host (e.g. /lib32).
   }
@@ -107,7 +118,7 @@ async function hostDirectoryMount(directory: string): Promise<string[]> {
 /** Maps a path as the sandboxed command sees it to the host path to check, or undefined if invisible. */
 type Visibility = (sandboxPath: string) => Promise<string | undefined>;
 
-function visibility(profile: SandboxProfile, execRoot: string): Visibility {
+function visibility(profile: SandboxProfile, execRoot: string, systemRoot: string): Visibility {
   if (profile === 'none') return async (path) => path;
   if (profile === 'hermetic') return (path) => resolveInRoot(execRoot, path.slice(1), 'chroot', true);
   return async (path) => {
@@ -115,7 +126,8 @@ function visibility(profile: SandboxProfile, execRoot: string): Visibility {
       return resolveInRoot(execRoot, path.slice(execRoot.length + 1), 'host', true);
     }
     const shown = HOST_TOOL_DIRECTORIES.some((d) => path.startsWith(`${d}/`));
-    return shown ? path : undefined;
+    if (!shown) return undefined;
+    return systemRoot === '/' ? path : resolveInRoot(systemRoot, path.slice(1), 'chroot', true);
   };
 }
 

@@ -25,8 +25,17 @@ export interface WorkerConfig {
   cacheSizeBytes: number;
   sandbox: SandboxChoice;
   defaultTimeoutMs: number;
+  /**
+   * Execution roots by name: actions whose platform asks for `execution-root=NAME`
+   * (or `container-image=NAME`) see NAME's /usr, /bin, /lib* and /etc instead of
+   * the host's. The property is part of the Action, so roots never share cache entries.
+   */
+  executionRoots?: Record<string, string>;
   log?: (message: string) => void;
 }
+
+/** Platform property names that select an execution root. */
+export const EXECUTION_ROOT_PROPERTIES = ['execution-root', 'container-image'];
 
 export interface RunningWorker {
   stop(): Promise<void>;
@@ -50,6 +59,13 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const builds = join(config.workDirectory, 'builds');
   await rm(builds, { recursive: true, force: true });
   await mkdir(builds, { recursive: true });
+  const roots = config.executionRoots ?? {};
+  if (Object.keys(roots).length > 0 && !useBubblewrap) {
+    throw new Error('execution roots need the bubblewrap sandbox');
+  }
+  const rootProperties = Object.keys(roots).flatMap((name) =>
+    EXECUTION_ROOT_PROPERTIES.map((property) => ({ name: property, value: name })),
+  );
   const bot = new Bot({
     target: parseTarget(config.server),
     botId: config.botId,
@@ -57,7 +73,12 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     slots: config.slots,
     // A sandboxing worker offers both profiles; actions pick one with `sandbox=...`.
     platform: useBubblewrap
-      ? [...config.platform, { name: 'sandbox', value: 'host-tools' }, { name: 'sandbox', value: 'hermetic' }]
+      ? [
+          ...config.platform,
+          ...rootProperties,
+          { name: 'sandbox', value: 'host-tools' },
+          { name: 'sandbox', value: 'hermetic' },
+        ]
       : config.platform,
     log,
     execute: (actionDigest, signal) =>
@@ -68,6 +89,10 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
           cache,
           workDirectory: builds,
           sandbox: useBubblewrap ? (properties) => sandboxProfileFor(properties) : 'none',
+          systemRootFor: (properties) => {
+            const wanted = properties.find((p) => EXECUTION_ROOT_PROPERTIES.includes(p.name));
+            return wanted ? (roots[wanted.value] ?? '/') : '/';
+          },
           defaultTimeoutMs: config.defaultTimeoutMs,
           signal,
           workerName: config.botId,

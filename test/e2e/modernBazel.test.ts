@@ -130,3 +130,79 @@ describe('Bazel 7.7.1 (Debian sid) with --remote_cache', { skip: sid.skip, timeo
     assert.equal(readFileSync(join(workspace, 'bazel-bin', 'banner.txt'), 'utf8'), 'BUILT BY BAZEL 7\n');
   });
 });
+
+describe('Bazel 7.7.1 remote execution on a Granary worker with the sid root as its execution root', {
+  skip: sid.skip,
+  timeout: 20 * 60_000,
+}, () => {
+  let scratch: string;
+  let server: GranaryProcess;
+  let worker: GranaryProcess;
+
+  before(async () => {
+    assert.equal(sid.error, '', sid.error);
+    scratch = scratchDirectory('modern-bazel-exec');
+    server = await startGranary([
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data',
+      join(scratch, 'data'),
+      '--workers',
+      '0',
+    ]);
+    worker = await startGranary(
+      [
+        'worker',
+        '--server',
+        server.url,
+        '--slots',
+        '2',
+        '--work-dir',
+        join(scratch, 'worker'),
+        '--execution-root',
+        `debian-sid=${sid.root}`,
+        '--bot-id',
+        'granary-sid',
+      ],
+      30_000,
+      /connected as/,
+    );
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await server?.stop();
+    if (scratch) removeQuietly(scratch);
+  });
+
+  test('C++ builds and tests with the same toolchain as the client; the rebuild is all cache hits', async () => {
+    const workspace = join(scratch, 'ws');
+    cpSync(join(SIDROOT_SCRIPTS, 'bazel7-workspace'), workspace, { recursive: true });
+    const outputRoot = join(scratch, 'out');
+    const flags = [
+      `--remote_executor=${server.url}`,
+      '--spawn_strategy=remote',
+      '--remote_timeout=120',
+      '--remote_default_exec_properties=execution-root=debian-sid',
+    ];
+    const first = await bazel7(sid.root, scratch, workspace, outputRoot, 'test', [...flags, '//...']);
+    assert.equal(first.status, 0, first.output);
+    const summary = processSummary(first.output);
+    assert.deepEqual(
+      executedLocally(summary).filter(([kind]) => kind !== 'remote'),
+      [],
+      first.output,
+    );
+    assert.ok((summary.remote ?? 0) >= 8, `actions should run on the Granary worker: ${first.output}`);
+    assert.ok(worker.output().includes('executing'), 'the Granary worker ran them');
+
+    const clean = await bazel7(sid.root, scratch, workspace, outputRoot, 'clean', ['--expunge']);
+    assert.equal(clean.status, 0, clean.output);
+    const second = await bazel7(sid.root, scratch, workspace, outputRoot, 'test', [...flags, '//...']);
+    assert.equal(second.status, 0, second.output);
+    const hits = processSummary(second.output);
+    assert.equal(hits.remote ?? 0, 0, second.output);
+    assert.ok((hits['remote cache hit'] ?? 0) >= 8, second.output);
+  });
+});
