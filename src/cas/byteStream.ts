@@ -4,9 +4,18 @@
  * name (some clients reuse one upload id for every blob), so that a client whose
  * stream broke can ask QueryWriteStatus and continue from the committed offset.
  * Nothing reaches the CAS before the whole blob has arrived and been verified.
+ *
+ * Compressed uploads (compressed-blobs/zstd) are decompressed as they arrive and
+ * verified against the uncompressed digest like any other. Their offsets follow
+ * REAPI: a call's first write_offset is an offset into the uncompressed blob (0, or
+ * where a resumed upload continues), later ones add the compressed bytes sent in
+ * the call, and the committed size of a finished call is counted the same way.
+ * QueryWriteStatus reports uncompressed bytes, from where a client resumes with a
+ * fresh compressed stream of the rest.
  */
-import { type Blob, type BlobStore, type BlobWriter } from '../storage/blobStore.js';
+import { DecompressingWriter } from '../compression/blobs.js';
 import { digestKey } from '../digest/digest.js';
+import type { Blob, BlobStore, BlobWriter } from '../storage/blobStore.js';
 import { invalidArgument, notFound, outOfRange } from '../util/status.js';
 import { type Compressor, parseReadResourceName, parseWriteResourceName, type UploadResource } from './resourceName.js';
 
@@ -26,9 +35,15 @@ export interface ByteStreamOptions {
 
 /** One upload in progress. The gRPC adapter feeds it the WriteRequests of one call. */
 export class Upload {
+  /** Uncompressed bytes handed to the writer: where a resumed upload continues. */
   private committed = 0;
   private busy = true;
   lastActivityMs: number;
+  /** Where the current call started (uncompressed) and the bytes it sent (compressed if the upload is). */
+  private callStart = 0;
+  private callBytes = 0;
+  /** The current call's decoder for a compressed upload; a resumed call starts a new stream. */
+  private decompressing: DecompressingWriter | undefined;
 
   constructor(
     readonly resource: UploadResource,
@@ -36,6 +51,7 @@ export class Upload {
     private readonly now: () => number,
   ) {
     this.lastActivityMs = now();
+    this.beginCall();
   }
 
   get committedSizeBytes(): number {
@@ -50,27 +66,58 @@ export class Upload {
   claim(): void {
     this.busy = true;
     this.lastActivityMs = this.now();
+    this.beginCall();
+  }
+
+  private beginCall(): void {
+    this.callStart = this.committed;
+    this.callBytes = 0;
+    this.decompressing =
+      this.resource.compressor === 'identity'
+        ? undefined
+        : new DecompressingWriter(this.writer, this.resource.digest, this.committed);
   }
 
   async write(writeOffset: number, data: Buffer): Promise<void> {
-    if (writeOffset !== this.committed) {
-      throw invalidArgument(`write_offset ${writeOffset} does not match the ${this.committed} bytes committed so far`);
+    const expected = this.callStart + this.callBytes;
+    if (writeOffset !== expected) {
+      throw invalidArgument(
+        this.decompressing
+          ? `write_offset ${writeOffset} does not match ${expected} (the call's first offset plus the compressed bytes sent since)`
+          : `write_offset ${writeOffset} does not match the ${this.committed} bytes committed so far`,
+      );
     }
     this.lastActivityMs = this.now();
     if (data.length === 0) return;
-    await this.writer.write(data);
-    this.committed += data.length;
+    if (this.decompressing) {
+      await this.decompressing.write(data);
+      this.committed = this.decompressing.writtenBytes;
+    } else {
+      await this.writer.write(data);
+      this.committed += data.length;
+    }
+    this.callBytes += data.length;
   }
 
+  /** Commits the blob; returns the committed size of the call (see the header for compressed uploads). */
   async finish(): Promise<number> {
+    if (this.decompressing) {
+      await this.decompressing.end();
+      this.committed = this.decompressing.writtenBytes;
+    }
     await this.writer.commit();
-    return this.committed;
+    return this.callStart + this.callBytes;
   }
 
-  /** The call ended without finish_write; keep what was written for a retry. */
+  /**
+   * The call ended without finish_write; keep what was written for a retry. A
+   * compressed upload drops its decoder: output it still held was not committed,
+   * and the retry resends it in a new stream.
+   */
   suspend(): void {
     this.busy = false;
     this.lastActivityMs = this.now();
+    this.decompressing = undefined;
   }
 
   abort(): Promise<void> {
@@ -102,9 +149,19 @@ export class ByteStreamBlobs {
   }
 
   /** Opens a blob for a Read call, validating offset and limit. */
-  async openRead(resourceName: string, readOffset: number, readLimit: number): Promise<{ blob: Blob; offset: number; limit: number | undefined }> {
+  /**
+   * For a compressed read, offset counts uncompressed bytes and the caller
+   * compresses the blob from there; REAPI requires read_limit 0 then.
+   */
+  async openRead(
+    resourceName: string,
+    readOffset: number,
+    readLimit: number,
+  ): Promise<{ blob: Blob; offset: number; limit: number | undefined; compressor: Compressor }> {
     const resource = parseReadResourceName(resourceName, this.compressors);
-    if (resource.compressor !== 'identity') throw invalidArgument('compressed reads are not supported');
+    if (resource.compressor !== 'identity' && readLimit !== 0) {
+      throw invalidArgument(`read_limit must be 0 when reading compressed-blobs (got ${readLimit})`);
+    }
     if (readLimit < 0) throw invalidArgument(`read_limit ${readLimit} must not be negative`);
     if (readOffset < 0) throw outOfRange(`read_offset ${readOffset} must not be negative`);
     const blob = await this.store.get(resource.digest);
@@ -112,20 +169,25 @@ export class ByteStreamBlobs {
     if (readOffset > blob.sizeBytes) {
       throw outOfRange(`read_offset ${readOffset} is beyond the end of the ${blob.sizeBytes}-byte blob`);
     }
-    return { blob, offset: readOffset, limit: readLimit === 0 ? undefined : readLimit };
+    return {
+      blob,
+      offset: readOffset,
+      limit: readLimit === 0 ? undefined : readLimit,
+      compressor: resource.compressor,
+    };
   }
 
   /**
    * Handles the first WriteRequest of a call. A blob the CAS already holds ends the
-   * call at once; otherwise the upload starts at offset 0 or resumes where a
-   * previous call stopped.
+   * call at once (with committed_size -1 for a compressed upload, as REAPI says);
+   * otherwise the upload starts at offset 0 or resumes where a previous call stopped.
    */
   async startWrite(resourceName: string, writeOffset: number): Promise<WriteStart> {
     const resource = parseWriteResourceName(resourceName, this.compressors);
-    if (resource.compressor !== 'identity') throw invalidArgument('compressed uploads are not supported');
     if (writeOffset < 0) throw invalidArgument(`write_offset ${writeOffset} must not be negative`);
     if ((await this.store.findMissing([resource.digest])).length === 0) {
-      return { kind: 'exists', status: { committedSizeBytes: resource.digest.sizeBytes, complete: true } };
+      const committedSizeBytes = resource.compressor === 'identity' ? resource.digest.sizeBytes : -1;
+      return { kind: 'exists', status: { committedSizeBytes, complete: true } };
     }
     const existing = this.uploads.get(resourceName);
     if (writeOffset > 0) {

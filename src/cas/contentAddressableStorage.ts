@@ -4,14 +4,19 @@
  * generated protobuf types; validation of digests happens here so every front end
  * (gRPC, CLI, tests) gets the same errors.
  */
+import { putCompressedBuffer } from '../compression/blobs.js';
 import { type Digest, type DigestFunction, digestKey, isEmptyDigest, parseDigest } from '../digest/digest.js';
 import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
 import { invalidArgument, notFound, type StatusError, toStatusError } from '../util/status.js';
+import type { Compressor } from './resourceName.js';
 
 export interface BatchUpdateItem {
   digest: { hash: string; sizeBytes: number } | undefined;
+  /** The blob, or its compressed form when `compressor` says so. */
   data: Buffer;
+  /** Absent means identity. The caller checks that the compressor is supported. */
+  compressor?: Compressor;
 }
 
 export interface BatchItemResult {
@@ -54,6 +59,11 @@ export class ContentAddressableStorage {
       const echo = item.digest ?? { hash: '', sizeBytes: 0 };
       try {
         const digest = parseDigest(item.digest, fn, `requests[${i}].digest`);
+        if (item.compressor === 'zstd') {
+          // Decompressed into the store, which verifies it before it becomes visible.
+          await putCompressedBuffer(this.store, digest, item.data);
+          return { digest: echo };
+        }
         if (item.data.length !== digest.sizeBytes) {
           throw invalidArgument(
             `requests[${i}]: ${item.data.length} bytes of data but the digest declares ${digest.sizeBytes}`,
@@ -184,4 +194,3 @@ export async function mapLimited<T, R>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
 }
-

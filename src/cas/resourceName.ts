@@ -29,7 +29,15 @@ export interface UploadResource extends BlobResource {
   uploadId: string;
 }
 
-const RESERVED = new Set(['blobs', 'uploads', 'compressed-blobs', 'actions', 'actionResults', 'operations', 'capabilities']);
+const RESERVED = new Set([
+  'blobs',
+  'uploads',
+  'compressed-blobs',
+  'actions',
+  'actionResults',
+  'operations',
+  'capabilities',
+]);
 
 export function parseReadResourceName(name: string, supportedCompressors: readonly Compressor[]): BlobResource {
   const segments = name.split('/');
@@ -82,7 +90,9 @@ function parseBlobPart(
   if (rest.length >= 3 && !/^[0-9a-f]+$/.test(rest[0] ?? '')) {
     explicit = digestFunctionByName(rest[0] as string);
     if (!explicit) {
-      throw invalidArgument(`resource name "${clip(name)}": digest function "${clip(rest[0] as string)}" is not supported`);
+      throw invalidArgument(
+        `resource name "${clip(name)}": digest function "${clip(rest[0] as string)}" is not supported`,
+      );
     }
     rest = rest.slice(1);
   }

@@ -63,7 +63,9 @@ export function connect(url: string, instanceName = ''): Connection {
  * Turns a callback-style unary call into a promise; failures become StatusErrors.
  * Usage: `await unary<Res>((done) => client.method(request, done))`.
  */
-export function unary<Res>(invoke: (done: (error: ServiceError | null, response?: Res) => void) => unknown): Promise<Res> {
+export function unary<Res>(
+  invoke: (done: (error: ServiceError | null, response?: Res) => void) => unknown,
+): Promise<Res> {
   return new Promise((resolve, reject) => {
     invoke((error, response) => {
       if (error) reject(fromServiceError(error));

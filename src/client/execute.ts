@@ -20,7 +20,11 @@ export interface ExecuteOptions {
   onStage?: (stage: 'QUEUED' | 'EXECUTING' | 'COMPLETED') => void;
 }
 
-export async function executeRemotely(connection: Connection, actionDigest: Digest, options: ExecuteOptions = {}): Promise<ExecuteResponse> {
+export async function executeRemotely(
+  connection: Connection,
+  actionDigest: Digest,
+  options: ExecuteOptions = {},
+): Promise<ExecuteResponse> {
   let operationName: string | undefined;
   for (let attempt = 0; attempt < 5; attempt++) {
     const stream: ClientReadableStream<Operation> = operationName

@@ -1,5 +1,6 @@
 /** gRPC adapter for the ActionCache service. */
 import type { ActionCache } from '../actioncache/actionCache.js';
+import { validateActionResult } from '../actioncache/validateActionResult.js';
 import { parseDigest, resolveDigestFunction } from '../digest/digest.js';
 import type {
   ActionCacheServer,
@@ -8,7 +9,6 @@ import type {
   UpdateActionResultRequest,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { invalidArgument, notFound } from '../util/status.js';
-import { validateActionResult } from '../actioncache/validateActionResult.js';
 import { unary } from './handlers.js';
 
 export function actionCacheServer(cache: ActionCache, updateEnabled: boolean): ActionCacheServer {

@@ -1,6 +1,7 @@
 /** gRPC adapter for google.bytestream.ByteStream over the CAS. */
-import type { sendUnaryData, ServerReadableStream } from '@grpc/grpc-js';
+import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { ByteStreamBlobs, Upload } from '../cas/byteStream.js';
+import { createCompressStream } from '../compression/zstd.js';
 import type {
   ByteStreamServer,
   QueryWriteStatusRequest,
@@ -16,8 +17,15 @@ import { toServiceError } from './statusCodec.js';
 export function byteStreamServer(blobs: ByteStreamBlobs): ByteStreamServer {
   return {
     read: serverStreaming(async (request: ReadRequest, call) => {
-      const { blob, offset, limit } = await blobs.openRead(request.resourceName, request.readOffset, request.readLimit);
-      for await (const data of blob.read(offset, limit)) {
+      const { blob, offset, limit, compressor } = await blobs.openRead(
+        request.resourceName,
+        request.readOffset,
+        request.readLimit,
+      );
+      let chunks: AsyncIterable<Buffer> = blob.read(offset, limit);
+      // Compressed reads compress on the fly, from the requested uncompressed offset.
+      if (compressor === 'zstd') chunks = createCompressStream({ pledgedSizeBytes: blob.sizeBytes - offset })(chunks);
+      for await (const data of chunks) {
         if (call.cancelled) return;
         await writeWithBackpressure<ReadResponse>(call, { data });
       }
@@ -35,7 +43,10 @@ export function byteStreamServer(blobs: ByteStreamBlobs): ByteStreamServer {
   };
 }
 
-async function handleWrite(blobs: ByteStreamBlobs, call: ServerReadableStream<WriteRequest, WriteResponse>): Promise<number> {
+async function handleWrite(
+  blobs: ByteStreamBlobs,
+  call: ServerReadableStream<WriteRequest, WriteResponse>,
+): Promise<number> {
   let upload: Upload | undefined;
   let resourceName = '';
   let finished = false;

@@ -12,7 +12,10 @@ import { unary } from './handlers.js';
 export interface CapabilitiesConfig {
   maxBatchTotalSizeBytes: number;
   actionCacheUpdateEnabled: boolean;
+  /** Compressors of ByteStream compressed-blobs (identity is implied). */
   supportedCompressors: Compressor_Value[];
+  /** Compressors accepted by BatchUpdateBlobs; none when absent. */
+  supportedBatchUpdateCompressors?: Compressor_Value[];
   /** Present when this server runs actions. */
   execution?: ExecutionCapabilities;
 }
@@ -30,7 +33,7 @@ export function serverCapabilities(config: CapabilitiesConfig): ServerCapabiliti
       maxBatchTotalSizeBytes: config.maxBatchTotalSizeBytes,
       symlinkAbsolutePathStrategy: SymlinkAbsolutePathStrategy_Value.ALLOWED,
       supportedCompressors: config.supportedCompressors,
-      supportedBatchUpdateCompressors: [],
+      supportedBatchUpdateCompressors: config.supportedBatchUpdateCompressors ?? [],
       maxCasBlobSizeBytes: 0,
       blobSplitSupport: false,
       blobSpliceSupport: false,

@@ -1,6 +1,8 @@
 /** gRPC adapter for ContentAddressableStorage: validates wire messages and delegates. */
-import { resolveDigestFunction } from '../digest/digest.js';
 import type { ContentAddressableStorage } from '../cas/contentAddressableStorage.js';
+import type { Compressor } from '../cas/resourceName.js';
+import { compressBuffer } from '../compression/zstd.js';
+import { resolveDigestFunction } from '../digest/digest.js';
 import type {
   BatchReadBlobsRequest,
   BatchReadBlobsResponse,
@@ -17,7 +19,19 @@ import { invalidArgument, unimplemented } from '../util/status.js';
 import { serverStreaming, unary, writeWithBackpressure } from './handlers.js';
 import { OK_STATUS, toRpcStatus } from './statusCodec.js';
 
-export function casServer(cas: ContentAddressableStorage): ContentAddressableStorageServer {
+/** Batch reads compress blobs from this size on (when the client accepts zstd), and keep the result if smaller. */
+const COMPRESS_BATCH_READS_FROM_BYTES = 512;
+
+export interface CasServerOptions {
+  /** Compressors accepted in BatchUpdateBlobs and used for BatchReadBlobs (besides identity). */
+  compressors?: readonly Compressor[];
+}
+
+export function casServer(
+  cas: ContentAddressableStorage,
+  options: CasServerOptions = {},
+): ContentAddressableStorageServer {
+  const zstd = options.compressors?.includes('zstd') ?? false;
   return {
     findMissingBlobs: unary(async (request: FindMissingBlobsRequest): Promise<FindMissingBlobsResponse> => {
       const fn = resolveDigestFunction(request.digestFunction, request.blobDigests[0]?.hash);
@@ -25,12 +39,16 @@ export function casServer(cas: ContentAddressableStorage): ContentAddressableSto
     }),
     batchUpdateBlobs: unary(async (request: BatchUpdateBlobsRequest): Promise<BatchUpdateBlobsResponse> => {
       const fn = resolveDigestFunction(request.digestFunction, request.requests[0]?.digest?.hash);
-      for (const [i, r] of request.requests.entries()) {
-        if (r.compressor !== Compressor_Value.IDENTITY) {
-          throw invalidArgument(`requests[${i}]: compressor ${Compressor_Value[r.compressor] ?? r.compressor} is not supported`);
+      const items = request.requests.map((r, i) => {
+        if (r.compressor === Compressor_Value.IDENTITY) return { digest: r.digest, data: r.data };
+        if (r.compressor === Compressor_Value.ZSTD && zstd) {
+          return { digest: r.digest, data: r.data, compressor: 'zstd' as const };
         }
-      }
-      const results = await cas.batchUpdate(request.requests, fn);
+        throw invalidArgument(
+          `requests[${i}]: compressor ${Compressor_Value[r.compressor] ?? r.compressor} is not supported`,
+        );
+      });
+      const results = await cas.batchUpdate(items, fn);
       return {
         responses: results.map((r) => ({ digest: r.digest, status: r.error ? toRpcStatus(r.error) : OK_STATUS })),
       };
@@ -38,13 +56,20 @@ export function casServer(cas: ContentAddressableStorage): ContentAddressableSto
     batchReadBlobs: unary(async (request: BatchReadBlobsRequest): Promise<BatchReadBlobsResponse> => {
       const fn = resolveDigestFunction(request.digestFunction, request.digests[0]?.hash);
       const results = await cas.batchRead(request.digests, fn);
+      const compress = zstd && request.acceptableCompressors.includes(Compressor_Value.ZSTD);
       return {
-        responses: results.map((r) => ({
-          digest: r.digest,
-          data: r.data ?? Buffer.alloc(0),
-          compressor: Compressor_Value.IDENTITY,
-          status: r.error ? toRpcStatus(r.error) : OK_STATUS,
-        })),
+        responses: results.map((r) => {
+          let data = r.data ?? Buffer.alloc(0);
+          let compressor = Compressor_Value.IDENTITY;
+          if (compress && data.length >= COMPRESS_BATCH_READS_FROM_BYTES) {
+            const compressed = compressBuffer(data);
+            if (compressed.length < data.length) {
+              data = compressed;
+              compressor = Compressor_Value.ZSTD;
+            }
+          }
+          return { digest: r.digest, data, compressor, status: r.error ? toRpcStatus(r.error) : OK_STATUS };
+        }),
       };
     }),
     getTree: serverStreaming(async (request: GetTreeRequest, call) => {

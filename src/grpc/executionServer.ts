@@ -1,7 +1,11 @@
 /** gRPC adapters for the Execution and google.longrunning.Operations services. */
 import type { ExecutionService } from '../execution/executionService.js';
 import type { ClientQueue } from '../execution/scheduler.js';
-import type { ExecuteRequest, ExecutionServer, WaitExecutionRequest } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type {
+  ExecuteRequest,
+  ExecutionServer,
+  WaitExecutionRequest,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Operation, OperationsServer } from '../gen/google/longrunning/operations.js';
 import { invalidArgument, notFound } from '../util/status.js';
 import { serverStreaming, unary } from './handlers.js';
@@ -61,9 +65,12 @@ export function operationsServer(queue: ClientQueue): OperationsServer {
           stop?.();
           resolve(result);
         };
-        const timer = setTimeout(() => {
-          void queue.get(request.name).then(settle, reject);
-        }, Math.max(0, Math.min(timeoutMs, 10 * 60_000)));
+        const timer = setTimeout(
+          () => {
+            void queue.get(request.name).then(settle, reject);
+          },
+          Math.max(0, Math.min(timeoutMs, 10 * 60_000)),
+        );
         queue
           .watch(request.name, (r) => {
             if (r.stage === 'COMPLETED') settle(r);

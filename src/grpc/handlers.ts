@@ -2,7 +2,7 @@
  * Helpers that wrap async domain calls as grpc-js handlers, so every adapter maps
  * thrown StatusErrors to wire statuses the same way and never crashes the server.
  */
-import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import { toServiceError } from './statusCodec.js';
 
 export function unary<Req, Res>(fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
@@ -28,7 +28,10 @@ export function serverStreaming<Req, Res>(fn: (request: Req, call: ServerWritabl
 }
 
 /** Writes a message, waiting when the stream's buffer is full. */
-export async function writeWithBackpressure<Res>(call: ServerWritableStream<unknown, Res>, message: Res): Promise<void> {
+export async function writeWithBackpressure<Res>(
+  call: ServerWritableStream<unknown, Res>,
+  message: Res,
+): Promise<void> {
   if (call.write(message)) return;
   await new Promise<void>((resolve, reject) => {
     const cleanup = () => {

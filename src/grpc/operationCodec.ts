@@ -1,5 +1,5 @@
 /** Converts scheduler operations into google.longrunning.Operation messages. */
-import { type Metadata, type ServerWritableStream } from '@grpc/grpc-js';
+import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
 import type { OperationRecord, Stage } from '../execution/types.js';
 import {
   ExecuteOperationMetadata,

@@ -5,9 +5,9 @@
  * per-item results in batch responses and operations.
  */
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { Any } from '../gen/google/protobuf/any.js';
 import { BadRequest, PreconditionFailure } from '../gen/google/rpc/error_details.js';
 import { Status } from '../gen/google/rpc/status.js';
-import type { Any } from '../gen/google/protobuf/any.js';
 import { Code, type StatusError, toStatusError } from '../util/status.js';
 
 const TYPE_PREFIX = 'type.googleapis.com/';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { SHA256, SUPPORTED_DIGEST_FUNCTIONS } from '../digest/digest.js';
 import { BotSessions } from '../execution/botSessions.js';
 import { EmbeddedScheduler } from '../execution/embeddedScheduler.js';
-import { DEFAULT_EXECUTION_OPTIONS, ExecutionService, type ExecutionOptions } from '../execution/executionService.js';
+import { DEFAULT_EXECUTION_OPTIONS, type ExecutionOptions, ExecutionService } from '../execution/executionService.js';
 import { ExecutionService as ExecutionServiceDefinition } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { BotsService } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { OperationsService } from '../gen/google/longrunning/operations.js';

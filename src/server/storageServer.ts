@@ -10,10 +10,13 @@ import { AssetStore } from '../asset/assetStore.js';
 import { Downloader } from '../asset/downloader.js';
 import { ByteStreamBlobs } from '../cas/byteStream.js';
 import { ContentAddressableStorage } from '../cas/contentAddressableStorage.js';
+import type { Compressor } from '../cas/resourceName.js';
+import { zstdAvailable } from '../compression/zstd.js';
 import { FetchService, PushService } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import {
   ActionCacheService,
   CapabilitiesService,
+  Compressor_Value,
   ContentAddressableStorageService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { ByteStreamService } from '../gen/google/bytestream/bytestream.js';
@@ -45,6 +48,11 @@ export interface StorageServerConfig {
   assetRetentionMs?: number;
   /** Where large downloads of the remote downloader are staged; the system's temporary directory when absent. */
   downloadScratchDirectory?: string;
+  /**
+   * Serve and advertise zstd compressed-blobs and compressed batches (default true);
+   * only where the zstd codec is installed.
+   */
+  compression?: boolean;
 }
 
 /** Largest resource the remote downloader fetches (further bounded by the CAS size). */
@@ -65,7 +73,10 @@ export interface RunningServer {
 
 export async function startStorageServer(
   config: StorageServerConfig,
-  extend?: (server: Server, parts: { cas: BlobStore; actionCache: ActionCache }) => Promise<Partial<CapabilitiesConfig> & { close?: () => Promise<void> }>,
+  extend?: (
+    server: Server,
+    parts: { cas: BlobStore; actionCache: ActionCache },
+  ) => Promise<Partial<CapabilitiesConfig> & { close?: () => Promise<void> }>,
 ): Promise<RunningServer> {
   const casStorage = await openStorage(config.cas);
   const acStorage = await openStorage(config.actionCache);
@@ -81,13 +92,18 @@ export async function startStorageServer(
     scratchDirectory: config.downloadScratchDirectory,
   });
   const assetService = new RemoteAssetService(assets, downloader);
-  const byteStream = new ByteStreamBlobs(cas);
+  const compressors: Compressor[] = config.compression !== false && zstdAvailable() ? ['zstd'] : [];
+  const wireCompressors = compressors.map(() => Compressor_Value.ZSTD);
+  const byteStream = new ByteStreamBlobs(cas, { supportedCompressors: compressors });
   const server = new Server({
     'grpc.max_receive_message_length': MAXIMUM_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAXIMUM_MESSAGE_BYTES,
   });
   tuneHttp2Server(server);
-  server.addService(ContentAddressableStorageService, casServer(new ContentAddressableStorage(cas, MAXIMUM_BATCH_TOTAL_BYTES)));
+  server.addService(
+    ContentAddressableStorageService,
+    casServer(new ContentAddressableStorage(cas, MAXIMUM_BATCH_TOTAL_BYTES), { compressors }),
+  );
   server.addService(ByteStreamService, byteStreamServer(byteStream));
   server.addService(ActionCacheService, actionCacheServer(actionCache, true));
   server.addService(FetchService, fetchServer(assetService));
@@ -98,7 +114,8 @@ export async function startStorageServer(
     capabilitiesServer({
       maxBatchTotalSizeBytes: MAXIMUM_BATCH_TOTAL_BYTES,
       actionCacheUpdateEnabled: true,
-      supportedCompressors: [],
+      supportedCompressors: wireCompressors,
+      supportedBatchUpdateCompressors: wireCompressors,
       ...extension,
     }),
   );

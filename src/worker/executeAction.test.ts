@@ -375,6 +375,43 @@ describe('executeAction', () => {
     assert.equal(await blobText(h.cas, response.result!.outputFiles[0]!.digest), 'hermetic\n');
   });
 
+  test(
+    'an input root with its own /bin/sh runs hermetic without any platform property (BuildStream 2)',
+    needsBwrap,
+    async () => {
+      const entries = await minimalShellRoot();
+      const spec = {
+        // BuildStream installs to an absolute path and lists it as an output relative to the working directory.
+        arguments: ['sh', '-c', 'echo built > /install/file; pwd'],
+        env: { PATH: '/usr/bin:/bin' },
+        inputs: { ...entries, build: dir({ element: dir() }), install: dir() },
+        workingDirectory: 'build/element',
+        outputPaths: ['../../install'],
+      };
+      const response = await run(spec, { sandbox: sandboxProfileFor });
+      assert.equal(response.status?.code, Code.OK, response.status?.message);
+      assert.equal(response.result!.exitCode, 0, await stderrOf(response));
+      assert.equal(await stdoutOf(response), '/build/element\n');
+      const tree = await readTree(h.cas, response.result!.outputDirectories[0]!.treeDigest!);
+      assert.deepEqual(
+        tree.root!.files.map((f) => f.name),
+        ['file'],
+      );
+
+      // A platform that names a profile keeps it.
+      const hostTools = await run(
+        { ...spec, platform: [{ name: 'sandbox', value: 'host-tools' }] },
+        { sandbox: sandboxProfileFor },
+      );
+      assert.notEqual(await stdoutOf(hostTools), '/build/element\n');
+
+      // Never unsandboxed: such actions rm -rf absolute paths.
+      const refused = await run(spec, { sandbox: 'none' });
+      assert.equal(refused.status?.code, Code.FAILED_PRECONDITION);
+      assert.match(refused.status!.message, /unsandboxed/);
+    },
+  );
+
   test('an unusable sandbox fails the action with FAILED_PRECONDITION instead of running it unsandboxed', async () => {
     const response = await run({ arguments: ['true'] }, { bwrapPath: '/nonexistent/bwrap' });
     assert.equal(response.status?.code, Code.FAILED_PRECONDITION);

@@ -6,7 +6,7 @@
  * bad requests, cancellation) come back as the response's status, never as a throw;
  * the work directory is always removed.
  */
-import { appendFile, chmod, mkdir, mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
+import { access, appendFile, chmod, constants, mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Digest, digestFunctionOf, parseDigest } from '../digest/digest.js';
 import {
@@ -19,10 +19,10 @@ import {
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { OK_STATUS, toRpcStatus } from '../grpc/statusCodec.js';
 import type { BlobStore } from '../storage/blobStore.js';
-import { Code, invalidArgument, StatusError, toStatusError } from '../util/status.js';
+import { Code, failedPrecondition, invalidArgument, StatusError, toStatusError } from '../util/status.js';
 import { type LocalCache, missingBlobsError } from './localCache.js';
 import { collectOutputs, createOutputParents, hashFile } from './outputs.js';
-import { ensureDirectoryInRoot, type RootSemantics, rootRelativePath } from './paths.js';
+import { ensureDirectoryInRoot, type RootSemantics, resolveInRoot, rootRelativePath } from './paths.js';
 import { type RunOutcome, runCommand } from './runner.js';
 import { assertSandboxUsable, buildSandboxCommand, type SandboxProfile } from './sandbox.js';
 import { type StagedInputRoot, stageInputRoot } from './staging.js';
@@ -84,6 +84,25 @@ export function sandboxProfileFor(
   return profile;
 }
 
+/** Whether the platform picks the sandbox profile or an execution root itself (see sandboxProfileFor). */
+function choosesSandbox(properties: readonly Platform_Property[], systemRoot: string): boolean {
+  if (systemRoot !== '/') return true;
+  return properties.some(({ name }) => ['sandbox', 'chroot', 'unixUID', 'unixGID'].includes(name));
+}
+
+/** Whether a staged input root has an executable /bin/sh of its own (following its symlinks as a chroot would). */
+async function isRootFileSystem(root: string): Promise<boolean> {
+  const shell = await resolveInRoot(root, 'bin/sh', 'chroot', true);
+  if (shell === undefined) return false;
+  try {
+    if (!(await stat(shell)).isFile()) return false;
+    await access(shell, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 class Cancelled extends Error {}
 
 export async function executeAction(request: ExecuteActionRequest, deps: ExecuteActionDeps): Promise<ExecuteResponse> {
@@ -124,7 +143,7 @@ async function executeIn(
   const command = decode(Command, await readMessage(cas, cache, commandDigest, 'Command'), 'Command');
   const timeoutMs = timeoutOf(action, deps);
   const platform = action.platform ?? command.platform;
-  const profile = typeof deps.sandbox === 'function' ? deps.sandbox(platform?.properties ?? []) : deps.sandbox;
+  let profile = typeof deps.sandbox === 'function' ? deps.sandbox(platform?.properties ?? []) : deps.sandbox;
   const systemRoot = deps.systemRootFor?.(platform?.properties ?? []) ?? '/';
   await assertSandboxUsable(profile, deps.bwrapPath);
   const workingDirectory = rootRelativePath(command.workingDirectory, '', 'working_directory');
@@ -139,6 +158,22 @@ async function executeIn(
     staged = await stageInputRoot({ cas, cache, rootDigest: inputRootDigest, destination: root, signal });
     const inputFetchCompletedMs = nowMs();
     checkCancelled();
+    // BuildStream 2 sends a whole root file system as the input root and expects it
+    // to be '/' (its install root is an absolute path), with no platform property
+    // saying so: an input root with its own /bin/sh gets the hermetic sandbox unless
+    // the platform chose a profile or an execution root, and never runs unsandboxed.
+    if (profile !== 'hermetic' && !choosesSandbox(platform?.properties ?? [], systemRoot)) {
+      if (await isRootFileSystem(root)) {
+        if (profile === 'none') {
+          throw failedPrecondition(
+            'the input root is a whole root file system (it has /bin/sh), to be run as / in a sandbox; ' +
+              'this worker runs actions unsandboxed and refuses it',
+            [{ type: 'SANDBOX', subject: 'bin/sh', description: 'needs a worker with the bubblewrap sandbox' }],
+          );
+        }
+        profile = 'hermetic';
+      }
+    }
     const semantics: RootSemantics = profile === 'hermetic' ? 'chroot' : 'host';
     await ensureDirectoryInRoot(root, workingDirectory, semantics);
     await createOutputParents(root, command, semantics);
