@@ -62,7 +62,6 @@ interface PlacedFile extends LocalBlob {
   path: string;
 }
 
-
 /** Reads every Directory of a tree (breadth first, each level in parallel), validated. */
 export async function fetchInputTree(
   cas: BlobStore,
