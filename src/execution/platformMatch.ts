@@ -23,9 +23,9 @@ import type { PlatformProperty } from './types.js';
  *   the value.
  *
  * `network` is deliberately not a hint: Granary's sandboxes never give actions the
- * network, so an action asking for `network=on` (BuildStream only does for
- * non-isolated `bst shell`) matches only workers that advertise it and otherwise
- * fails at once instead of running offline.
+ * network, and a sandboxing worker advertises `network=off`; an action asking for
+ * `network=on` (BuildStream only does for non-isolated `bst shell`) matches only
+ * workers that advertise it and otherwise fails at once instead of running offline.
  */
 export const WORKER_HINT_PROPERTIES: ReadonlyMap<string, PlatformProperty> = new Map([
   ['unixUID', { name: 'sandbox', value: 'hermetic' }],

@@ -78,6 +78,8 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
           ...rootProperties,
           { name: 'sandbox', value: 'host-tools' },
           { name: 'sandbox', value: 'hermetic' },
+          // Its sandboxes never give actions the network; `network=on` matches no Granary worker.
+          { name: 'network', value: 'off' },
         ]
       : config.platform,
     log,
