@@ -7,7 +7,7 @@
  * made; in CI a missing root is a failure.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type GranaryProcess, processSummary, removeQuietly, scratchDirectory, startGranary } from './harness.js';
@@ -91,6 +91,14 @@ describe('Bazel 7.7.1 (Debian sid) with --remote_cache', { skip: sid.skip, timeo
     const hello = inSidroot(sid.root, [join(bin, 'hello')], { binds: [scratch] });
     assert.equal(hello.status, 0, hello.output);
     assert.equal(hello.stdout.trim(), 'Hello, Granary!');
+
+    // A later build that needs an intermediate output it never downloaded: relinking
+    // hello after a change to hello.cc takes greet's objects from the remote cache.
+    appendFileSync(join(workspace, 'hello.cc'), '\n// changed after the cached build\n');
+    const third = await bazel7(sid.root, scratch, workspace, outputRoot, 'build', [...cacheFlags(), '//:hello']);
+    assert.equal(third.status, 0, third.output);
+    const relinked = inSidroot(sid.root, [join(bin, 'hello')], { binds: [scratch] });
+    assert.equal(relinked.stdout.trim(), 'Hello, Granary!', relinked.output);
   });
 
   test('--remote_download_minimal, then bazel run fetches the binary from the cache', async () => {
