@@ -84,7 +84,7 @@ const badReadNameMakers: Array<() => string> = [
   () => `blobs/${hex(64)}/10/trailing`,
   () => `blobs/blake3/${hex(64)}/10`,
   () => `blobs/sha512/${hex(64)}/10`,
-  () => `compressed-blobs/zstd/${hex(64)}/10`,
+  () => `compressed-blobs/brotli/${hex(64)}/10`,
   () => `compressed-blobs/identity/${hex(64)}/10`,
   () => `uploads/blobs/${hex(64)}/10`,
   () => `a//blobs/${hex(64)}/10`,
@@ -105,7 +105,7 @@ const badWriteNameMakers: Array<() => string> = [
   () => `uploads/${randomUUID()}/blobs/${'q'.repeat(64)}/3`,
   () => `uploads/${randomUUID()}/blobs/${hex(62)}/3`,
   () => `uploads/${randomUUID()}/blobs/blake3/${hex(64)}/3`,
-  () => `uploads/${randomUUID()}/compressed-blobs/zstd/${hex(64)}/3`,
+  () => `uploads/${randomUUID()}/compressed-blobs/brotli/${hex(64)}/3`,
   () => `blobs/uploads/${randomUUID()}/blobs/${hex(64)}/3`,
   () => `x//uploads/${randomUUID()}/blobs/${hex(64)}/3`,
 ];
