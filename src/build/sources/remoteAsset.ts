@@ -27,8 +27,7 @@ import {
   SourceError,
   type SourceKind,
 } from './sourceKind.js';
-import { selectBaseDir } from './tar.js';
-import { importTar, openArchive } from './tarReader.js';
+import { stageTarball } from './tar.js';
 
 const KIND = 'remote-asset';
 const TYPES = ['directory', 'tarball'] as const;
@@ -156,25 +155,13 @@ async function stageRemoteAsset(config: SourceConfig, context: SourceContext): P
     // FetchDirectory guarantees the tree is in the CAS.
     return resolved.digest;
   }
-  let imported: Awaited<ReturnType<typeof importTar>>;
+  let path: string;
   try {
-    const path = await download(resolved.digest, context);
-    imported = await importTar(context.cas, openArchive(path), {
-      digestFunction: context.digestFunction,
-      tempDir: context.cacheDir,
-    });
+    path = await download(resolved.digest, context);
   } catch (error) {
     throw new SourceError(context.location, `${KIND} source ${parsed.uri}: ${describeError(error)}`);
   }
-  const base = selectBaseDir(await imported.editor.directoryPaths(), parsed.baseDir);
-  if (base === undefined) {
-    throw new SourceError(
-      context.location,
-      `${KIND} source ${parsed.uri}: no directory in the tarball matches base-dir '${parsed.baseDir}'` +
-        (parsed.baseDir === '*' ? " (the default); set base-dir: '' to stage the whole tarball" : ''),
-    );
-  }
-  return imported.editor.finish(base);
+  return stageTarball(path, parsed.baseDir, `${KIND} source ${parsed.uri}`, context);
 }
 
 export const remoteAssetSource: SourceKind = {

@@ -164,9 +164,22 @@ export function selectBaseDir(directories: readonly string[], pattern: string): 
 }
 
 async function stageTar(config: SourceConfig, context: SourceContext): Promise<Digest> {
-  const { location } = context;
-  const parsed = parse(config, location);
+  const parsed = parse(config, context.location);
   const path = await obtain(parsed, context);
+  return stageTarball(path, parsed.baseDir, `tar source ${parsed.url}`, context);
+}
+
+/**
+ * Imports a local tarball into the CAS and returns the tree under its base-dir
+ * (BuildStream's glob; '*' strips the single top directory). Shared by the tar
+ * and remote-asset sources. `what` names the source in errors.
+ */
+export async function stageTarball(
+  path: string,
+  baseDir: string,
+  what: string,
+  context: SourceContext,
+): Promise<Digest> {
   let imported: Awaited<ReturnType<typeof importTar>>;
   try {
     imported = await importTar(context.cas, openArchive(path), {
@@ -174,14 +187,14 @@ async function stageTar(config: SourceConfig, context: SourceContext): Promise<D
       tempDir: context.cacheDir,
     });
   } catch (error) {
-    throw new SourceError(location, `tar source ${parsed.url}: ${describeError(error)}`);
+    throw new SourceError(context.location, `${what}: ${describeError(error)}`);
   }
-  const base = selectBaseDir(await imported.editor.directoryPaths(), parsed.baseDir);
+  const base = selectBaseDir(await imported.editor.directoryPaths(), baseDir);
   if (base === undefined) {
     throw new SourceError(
-      location,
-      `tar source ${parsed.url}: no directory in the tarball matches base-dir '${parsed.baseDir}'` +
-        (parsed.baseDir === '*' ? " (the default); set base-dir: '' to stage the whole tarball" : ''),
+      context.location,
+      `${what}: no directory in the tarball matches base-dir '${baseDir}'` +
+        (baseDir === '*' ? " (the default); set base-dir: '' to stage the whole tarball" : ''),
     );
   }
   return imported.editor.finish(base);
