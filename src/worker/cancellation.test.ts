@@ -18,7 +18,7 @@ import { Code, StatusError } from '../util/status.js';
 import { processWithArgumentExists } from './testSupport.js';
 import { type RunningWorker, startWorker } from './workerProcess.js';
 
-describe('cancelling an operation that a real worker is running', { timeout: 60_000 }, () => {
+describe('a real worker under the farm: cancellation and platform properties', { timeout: 60_000 }, () => {
   let scratch: string;
   let farm: RunningFarm;
   let worker: RunningWorker;
@@ -96,5 +96,31 @@ describe('cancelling an operation that a real worker is running', { timeout: 60_
       if (!gone) await new Promise((r) => setTimeout(r, 50));
     }
     assert.ok(gone, 'the worker must stop the cancelled process');
+  });
+
+  test('a bubblewrap worker takes actions asking for network=off, and network=on fails fast', async () => {
+    const cas = new GrpcBlobStore(connection);
+    const upload = async (data: Buffer): Promise<Digest> => {
+      const digest = digestOf(data);
+      await cas.upload(digest, data);
+      return digest;
+    };
+    const root = await upload(Buffer.from(Directory.encode(Directory.fromPartial({})).finish()));
+    const command = await upload(Buffer.from(Command.encode(Command.fromPartial({ arguments: ['true'] })).finish()));
+    const actionWith = (network: string) =>
+      upload(
+        Buffer.from(
+          Action.encode(
+            Action.fromPartial({
+              commandDigest: command,
+              inputRootDigest: root,
+              platform: { properties: [{ name: 'network', value: network }] },
+            }),
+          ).finish(),
+        ),
+      );
+    const offline = await executeRemotely(connection, await actionWith('off'));
+    assert.equal(offline.result?.exitCode, 0, offline.status?.message);
+    await assert.rejects(executeRemotely(connection, await actionWith('on')), { code: Code.FAILED_PRECONDITION });
   });
 });
