@@ -77,7 +77,7 @@ async function startChild(options: BenchServerOptions): Promise<BenchServer> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     const address = await waitForAddress(child);
-    const command = ['node', ...nodeArguments, 'dist/bench/serverProcess.js'].join(' ');
+    const command = ['node', ...nodeArguments, 'dist-test/bench/serverProcess.js'].join(' ');
     return {
       address,
       description: `child process running startStorageServer (${backendText(backend)}): ${command}`,

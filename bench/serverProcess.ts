@@ -1,6 +1,6 @@
 /**
  * The storage server of the benchmark when it runs in its own process:
- * `node dist/bench/serverProcess.js DATA_DIRECTORY CAS_BYTES [disk|memory]`
+ * `node dist-test/bench/serverProcess.js DATA_DIRECTORY CAS_BYTES [disk|memory]`
  * starts startStorageServer on 127.0.0.1:0 (see benchServerConfig), prints
  * "serving on HOST:PORT", and shuts down cleanly on SIGTERM (so that --cpu-prof
  * profiles get written).

@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { type AssetCalls, assetCalls, type Origin, sriOf, startOrigin } from '../../test/support/asset.js';
+import { readResource, startTestServer, type TestServer } from '../../test/support/grpc.js';
+import { rejectsWithCode } from '../../test/support/status.js';
 import { unary } from '../client/connection.js';
 import { type Digest, digestOf, SHA512 } from '../digest/digest.js';
 import { PushClient } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
@@ -17,9 +20,7 @@ import {
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { PreconditionFailure } from '../gen/google/rpc/error_details.js';
 import { Status } from '../gen/google/rpc/status.js';
-import { readResource, rejectsWithCode, startTestServer, type TestServer } from '../grpc/testing.js';
 import { Code } from '../util/status.js';
-import { type AssetCalls, assetCalls, type Origin, sriOf, startOrigin } from './testSupport.js';
 
 let t: TestServer;
 let calls: AssetCalls;

@@ -8,13 +8,13 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ProgressDisplay } from '../build/progress.js';
-import { type ProvenanceSummary, parseProvenance } from '../build/publish/provenance.js';
-import { fetchProvenance, publish, tarballDigest } from '../build/publish/publish.js';
-import { listTree, treeFromPath } from '../build/sources/directoryBuilder.js';
 import type { Connection } from '../client/connection.js';
 import { qualifiersFrom } from '../client/remoteAsset.js';
 import { type Digest, formatDigest } from '../digest/digest.js';
+import { ProgressDisplay } from '../metabuild/progress.js';
+import { type ProvenanceSummary, parseProvenance } from '../metabuild/publish/provenance.js';
+import { fetchProvenance, publish, tarballDigest } from '../metabuild/publish/publish.js';
+import { listTree, treeFromPath } from '../metabuild/sources/directoryBuilder.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
 import { buildPlatform, CLIENT_FLAGS, type ClientSession, openClient, openFarm } from './buildClient.js';
 

@@ -1,9 +1,9 @@
 /** `granary build`, `show`, `checkout` and `log`: the meta-build client's commands. */
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { ProgressDisplay } from '../build/progress.js';
-import { relativizeSymlinks } from '../build/symlinks.js';
 import { downloadTree } from '../client/downloadTree.js';
+import { ProgressDisplay } from '../metabuild/progress.js';
+import { relativizeSymlinks } from '../metabuild/symlinks.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
 import { CLIENT_FLAGS, openClient } from './buildClient.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { startTestServer, type TestServer } from '../../test/support/grpc.js';
 import { digestOf } from '../digest/digest.js';
-import { startTestServer, type TestServer } from '../grpc/testing.js';
 import { readAll } from '../storage/blobStore.js';
 import { GrpcBlobStore } from './grpcBlobStore.js';
 

@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
+import { compressibleData } from '../../test/support/compression.js';
 import { Code, StatusError } from '../util/status.js';
-import { compressibleData } from './testSupport.js';
 import {
   compressBuffer,
   createCompressStream,

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { actionRequest } from '../../test/support/schedulerContract.js';
 import { ActionResult, Digest, ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { BotSession, BotStatus, type Lease, LeaseState } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { Code, StatusError } from '../util/status.js';
 import { BotSessions, type BotSessionsOptions } from './botSessions.js';
 import { EmbeddedScheduler, type EmbeddedSchedulerOptions } from './embeddedScheduler.js';
-import { actionRequest } from './schedulerContract.js';
 
 const DIGEST_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.Digest';
 const EXECUTE_RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';

@@ -3,9 +3,9 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
+import { actionRequest, schedulerContract, successResponse } from '../../test/support/schedulerContract.js';
 import { Code } from '../util/status.js';
 import { EmbeddedScheduler, type EmbeddedSchedulerOptions } from './embeddedScheduler.js';
-import { actionRequest, schedulerContract, successResponse } from './schedulerContract.js';
 import type { OperationRecord } from './types.js';
 
 const temporaryDirectories: string[] = [];

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { startTestServer, type TestServer } from '../../test/support/grpc.js';
+import { rejectsWithCode } from '../../test/support/status.js';
 import { unary } from '../client/connection.js';
 import { type Digest, digestOf } from '../digest/digest.js';
 import {
@@ -12,7 +14,6 @@ import {
   type UpdateActionResultRequest,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Code } from '../util/status.js';
-import { rejectsWithCode, startTestServer, type TestServer } from './testing.js';
 
 let t: TestServer;
 before(async () => {

@@ -2,19 +2,13 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { openWrite, readResource, startTestServer, type TestServer, writeResource } from '../../test/support/grpc.js';
+import { rejectsWithCode } from '../../test/support/status.js';
 import { unary } from '../client/connection.js';
 import { type Digest, digestOf } from '../digest/digest.js';
 import type { FindMissingBlobsResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { QueryWriteStatusResponse } from '../gen/google/bytestream/bytestream.js';
 import { Code } from '../util/status.js';
-import {
-  openWrite,
-  readResource,
-  rejectsWithCode,
-  startTestServer,
-  type TestServer,
-  writeResource,
-} from './testing.js';
 
 let t: TestServer;
 before(async () => {

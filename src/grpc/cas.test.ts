@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { startTestServer, type TestServer } from '../../test/support/grpc.js';
+import { rejectsWithCode } from '../../test/support/status.js';
 import { unary } from '../client/connection.js';
 import { type Digest, digestKey, digestOf, SHA256, SHA512 } from '../digest/digest.js';
 import {
@@ -17,7 +19,6 @@ import {
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { MAXIMUM_BATCH_TOTAL_BYTES, MAXIMUM_MESSAGE_BYTES } from '../server/storageServer.js';
 import { Code, StatusError } from '../util/status.js';
-import { rejectsWithCode, startTestServer, type TestServer } from './testing.js';
 
 let t: TestServer;
 before(async () => {

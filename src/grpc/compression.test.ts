@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { compressibleData } from '../../test/support/compression.js';
+import { chunks, openWrite, readResource, startTestServer, type TestServer } from '../../test/support/grpc.js';
+import { rejectsWithCode } from '../../test/support/status.js';
 import { connect, unary } from '../client/connection.js';
-import { compressibleData } from '../compression/testSupport.js';
 import {
   compressBuffer,
   decompressBuffer,
@@ -22,7 +24,6 @@ import {
 import type { QueryWriteStatusResponse, WriteResponse } from '../gen/google/bytestream/bytestream.js';
 import { startStorageServer } from '../server/storageServer.js';
 import { Code } from '../util/status.js';
-import { chunks, openWrite, readResource, rejectsWithCode, startTestServer, type TestServer } from './testing.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

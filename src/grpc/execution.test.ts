@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type ClientUnaryCall, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { rejectsWithCode } from '../../test/support/status.js';
 import { type Connection, connect, unary } from '../client/connection.js';
 import { type Digest, digestKey, digestOf } from '../digest/digest.js';
 import {
@@ -34,7 +35,6 @@ import { PreconditionFailure, type PreconditionFailure_Violation } from '../gen/
 import { Status } from '../gen/google/rpc/status.js';
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { Code } from '../util/status.js';
-import { rejectsWithCode } from './testing.js';
 
 const EXECUTE_RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';
 const OUTPUT = Buffer.from('the output file\n');

@@ -4,10 +4,11 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { blobStoreContract, testBlob, writeInChunks } from '../../test/support/blobStoreContract.js';
+import { rejectsWithCode } from '../../test/support/status.js';
 import { type Digest, digestKey } from '../digest/digest.js';
 import { Code } from '../util/status.js';
 import { getBuffer, putBuffer } from './blobStore.js';
-import { blobStoreContract, rejectsWithCode, testBlob, writeInChunks } from './blobStoreContract.js';
 import { DiskBlobStore } from './diskBlobStore.js';
 import { VerifyingBlobStore } from './verifyingBlobStore.js';
 

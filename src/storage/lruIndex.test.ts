@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { rejectsWithCode } from '../../test/support/status.js';
 import { Code } from '../util/status.js';
-import { rejectsWithCode } from './blobStoreContract.js';
 import { LruIndex } from './lruIndex.js';
 
 function keys(index: LruIndex): string[] {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { blobStoreContract, testBlob } from '../../test/support/blobStoreContract.js';
+import { rejectsWithCode } from '../../test/support/status.js';
 import { Code } from '../util/status.js';
 import { putBuffer } from './blobStore.js';
-import { blobStoreContract, rejectsWithCode, testBlob } from './blobStoreContract.js';
 import { MemoryBlobStore } from './memoryBlobStore.js';
 
 blobStoreContract('MemoryBlobStore', async () => ({

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { blobStoreContract, testData, writeInChunks } from '../../test/support/blobStoreContract.js';
+import { rejectsWithCode } from '../../test/support/status.js';
 import { type Digest, type DigestFunction, digestOf, SHA256, SHA384, SHA512 } from '../digest/digest.js';
 import { Code } from '../util/status.js';
 import { getBuffer, putBuffer } from './blobStore.js';
-import { blobStoreContract, rejectsWithCode, testData, writeInChunks } from './blobStoreContract.js';
 import { MemoryBlobStore } from './memoryBlobStore.js';
 import { VerifyingBlobStore } from './verifyingBlobStore.js';
 

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { processWithArgumentExists } from '../../test/support/worker.js';
 import { type Connection, connect, unary } from '../client/connection.js';
 import { executeRemotely } from '../client/execute.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
@@ -15,7 +16,6 @@ import { Action, Command, Directory } from '../gen/build/bazel/remote/execution/
 import type { ListOperationsResponse } from '../gen/google/longrunning/operations.js';
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { Code, StatusError } from '../util/status.js';
-import { processWithArgumentExists } from './testSupport.js';
 import { type RunningWorker, startWorker } from './workerProcess.js';
 
 describe('a real worker under the farm: cancellation and platform properties', { timeout: 60_000 }, () => {

@@ -4,17 +4,6 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { digestOf, formatDigest } from '../digest/digest.js';
-import {
-  Command_OutputDirectoryFormat,
-  type ExecuteResponse,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import type { Timestamp } from '../gen/google/protobuf/timestamp.js';
-import { PreconditionFailure } from '../gen/google/rpc/error_details.js';
-import { getBuffer } from '../storage/blobStore.js';
-import { Code } from '../util/status.js';
-import { type ExecuteActionDeps, executeAction, sandboxProfileFor } from './executeAction.js';
-import { bubblewrapAvailable } from './sandbox.js';
 import {
   type ActionSpec,
   blobText,
@@ -29,7 +18,18 @@ import {
   treeFromPaths,
   uploadAction,
   uploadTree,
-} from './testSupport.js';
+} from '../../test/support/worker.js';
+import { digestOf, formatDigest } from '../digest/digest.js';
+import {
+  Command_OutputDirectoryFormat,
+  type ExecuteResponse,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Timestamp } from '../gen/google/protobuf/timestamp.js';
+import { PreconditionFailure } from '../gen/google/rpc/error_details.js';
+import { getBuffer } from '../storage/blobStore.js';
+import { Code } from '../util/status.js';
+import { type ExecuteActionDeps, executeAction, sandboxProfileFor } from './executeAction.js';
+import { bubblewrapAvailable } from './sandbox.js';
 
 const bwrapUsable = await bubblewrapAvailable();
 const needsBwrap = { skip: bwrapUsable ? false : 'bubblewrap cannot create namespaces here' };

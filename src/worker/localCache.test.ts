@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { CountingBlobStore, newHarness, putBlob } from '../../test/support/worker.js';
 import { digestOf } from '../digest/digest.js';
 import { putBuffer } from '../storage/blobStore.js';
 import { MemoryBlobStore } from '../storage/memoryBlobStore.js';
 import { Code, StatusError } from '../util/status.js';
 import { LocalCache } from './localCache.js';
-import { CountingBlobStore, newHarness, putBlob } from './testSupport.js';
 
 describe('LocalCache', () => {
   test('fetches only blobs that are not cached locally yet', async () => {

@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { processWithArgumentExists } from '../../test/support/worker.js';
 import { type RunRequest, runCommand } from './runner.js';
-import { processWithArgumentExists } from './testSupport.js';
 
 describe('runCommand', () => {
   let directory: string;

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { lstat, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { dir, file, link, newHarness, putBlob, uploadTree } from '../../test/support/worker.js';
 import { digestOf } from '../digest/digest.js';
 import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Code, StatusError } from '../util/status.js';
 import { stageInputRoot } from './staging.js';
-import { dir, file, link, newHarness, putBlob, uploadTree } from './testSupport.js';
 
 describe('stageInputRoot', () => {
   test('stages nested directories, executables, symlinks, empty files and duplicate files', async () => {

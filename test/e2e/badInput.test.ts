@@ -21,8 +21,9 @@ import {
   type ServerCapabilities,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { QueryWriteStatusResponse } from '../../src/gen/google/bytestream/bytestream.js';
-import { openWrite, readResource, rejectsWithCode, writeResource } from '../../src/grpc/testing.js';
 import { Code, StatusError } from '../../src/util/status.js';
+import { openWrite, readResource, writeResource } from '../support/grpc.js';
+import { rejectsWithCode } from '../support/status.js';
 import { type GranaryProcess, removeQuietly, scratchDirectory, startGranary } from './harness.js';
 
 const CONCURRENCY = 32;

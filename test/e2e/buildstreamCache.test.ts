@@ -23,8 +23,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { assetCalls } from '../../src/asset/testSupport.js';
 import { connect } from '../../src/client/connection.js';
+import { assetCalls } from '../support/asset.js';
 import { type GranaryProcess, removeQuietly, requireCommand, scratchDirectory, startGranary } from './harness.js';
 
 const skip = requireCommand('bst');

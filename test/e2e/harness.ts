@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Repository root (tests run from dist/test/e2e). */
+/** Repository root (tests run from dist-test/test/e2e). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const GRANARY_BIN = join(REPO_ROOT, 'bin', 'granary.js');
 

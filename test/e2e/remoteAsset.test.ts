@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type AssetCalls, assetCalls, type Origin, sriOf, startOrigin } from '../../src/asset/testSupport.js';
 import { type Connection, connect, unary } from '../../src/client/connection.js';
 import { digestOf } from '../../src/digest/digest.js';
 import type { FindMissingBlobsResponse } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { readResource } from '../../src/grpc/testing.js';
 import { Code } from '../../src/util/status.js';
+import { type AssetCalls, assetCalls, type Origin, sriOf, startOrigin } from '../support/asset.js';
+import { readResource } from '../support/grpc.js';
 import {
   bazelAsync,
   copyFixture,

@@ -10,8 +10,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { mergeTrees, TreeEditor, treeFromEntries } from '../../../src/build/sources/directoryBuilder.js';
-import { tarSource } from '../../../src/build/sources/tar.js';
+import { mergeTrees, TreeEditor, treeFromEntries } from '../../../src/metabuild/sources/directoryBuilder.js';
+import { tarSource } from '../../../src/metabuild/sources/tar.js';
 import { MemoryBlobStore } from '../../../src/storage/memoryBlobStore.js';
 
 const tarball =

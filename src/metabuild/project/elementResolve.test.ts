@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { throwsAt } from '../../../test/support/project.js';
 import { parseElement } from './elementFile.js';
 import { resolveElement } from './elementResolve.js';
 import { ProjectError } from './errors.js';
 import { parseProjectConf } from './projectConf.js';
-import { throwsAt } from './testing.js';
 import { parseYaml } from './yamlTree.js';
 
 const resolve = (projectConf: string, element: string, name = 'e.bst') =>

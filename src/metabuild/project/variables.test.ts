@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { throwsAt } from './testing.js';
+import { throwsAt } from '../../../test/support/project.js';
 import { Variables } from './variables.js';
 import { parseYaml } from './yamlTree.js';
 

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { chmod, link, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { chunksOf, makeTar, type RawMember, run, withTempDir } from '../../../test/support/sources.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
 import { listTree, treeFromPath } from './directoryBuilder.js';
 import { importTar, openArchive, readTar, TarError } from './tarReader.js';
-import { chunksOf, makeTar, type RawMember, run, withTempDir } from './testSupport.js';
 
 async function importBuffer(data: Buffer, chunk = 700) {
   const cas = new MemoryBlobStore();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { rejectsAt, removeProjects, throwsAt, writeProject } from '../../../test/support/project.js';
 import { loadProjectConf, parseProjectConf, translateAlias } from './projectConf.js';
-import { rejectsAt, removeProjects, throwsAt, writeProject } from './testing.js';
 import { parseYaml, toPlain } from './yamlTree.js';
 
 after(removeProjects);

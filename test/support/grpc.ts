@@ -2,12 +2,10 @@
  * Helpers for tests of the gRPC services: an in-process server with a real
  * grpc-js client, status assertions and ByteStream transfers.
  */
-import assert from 'node:assert/strict';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
-import { type Connection, connect, fromServiceError } from '../client/connection.js';
-import type { WriteRequest, WriteResponse } from '../gen/google/bytestream/bytestream.js';
-import { type RunningServer, startStorageServer } from '../server/storageServer.js';
-import { Code, StatusError } from '../util/status.js';
+import { type Connection, connect, fromServiceError } from '../../src/client/connection.js';
+import type { WriteRequest, WriteResponse } from '../../src/gen/google/bytestream/bytestream.js';
+import { type RunningServer, startStorageServer } from '../../src/server/storageServer.js';
 
 export interface TestServer {
   server: RunningServer;
@@ -30,22 +28,6 @@ export async function startTestServer(casBytes = 256 * 1024 * 1024): Promise<Tes
       await server.close();
     },
   };
-}
-
-/** Awaits a promise that must fail with the given status code; returns the error. */
-export async function rejectsWithCode(promise: Promise<unknown>, code: Code, message?: string): Promise<StatusError> {
-  try {
-    await promise;
-  } catch (thrown) {
-    const error = thrown instanceof StatusError ? thrown : fromServiceError(thrown as ServiceError);
-    assert.equal(
-      Code[error.code],
-      Code[code],
-      `${message ? `${message}: ` : ''}expected ${Code[code]}, got ${Code[error.code]} (${error.message})`,
-    );
-    return error;
-  }
-  assert.fail(`${message ? `${message}: ` : ''}expected ${Code[code]}, but the call succeeded`);
 }
 
 export function* chunks(data: Buffer, size: number): Generator<Buffer> {

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, describe, test } from 'node:test';
+import { removeProjects, writeProject } from '../../../test/support/project.js';
+import { MemoryAssetService } from '../../../test/support/remoteAssetService.js';
 import { sha256Sri } from '../../client/remoteAsset.js';
-import { MemoryAssetService } from '../../client/remoteAssetTesting.js';
 import { type Digest, digestOf, formatDigest } from '../../digest/digest.js';
 import { getBuffer, putBuffer } from '../../storage/blobStore.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
 import type { PlannedElement } from '../builder.js';
 import { loadProject } from '../project/index.js';
-import { removeProjects, writeProject } from '../project/testing.js';
 import { treeFromEntries } from '../sources/directoryBuilder.js';
 import { sourcesKey } from '../sources/index.js';
 import {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ProjectError } from './errors.js';
+import { ProjectError } from '../../src/metabuild/project/errors.js';
 
 const created: string[] = [];
 

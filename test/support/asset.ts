@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { credentials } from '@grpc/grpc-js';
-import { type Connection, unary } from '../client/connection.js';
+import { type Connection, unary } from '../../src/client/connection.js';
 import {
   type FetchBlobRequest,
   type FetchBlobResponse,
@@ -16,8 +16,8 @@ import {
   type PushBlobRequest,
   PushClient,
   type PushDirectoryRequest,
-} from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
-import { CLIENT_CHANNEL_OPTIONS } from '../grpc/tuning.js';
+} from '../../src/gen/build/bazel/remote/asset/v1/remote_asset.js';
+import { CLIENT_CHANNEL_OPTIONS } from '../../src/grpc/tuning.js';
 
 export interface AssetCalls {
   fetchBlob(request: Partial<FetchBlobRequest>): Promise<FetchBlobResponse>;

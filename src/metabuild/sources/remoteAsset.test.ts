@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { MemoryAssetService } from '../../client/remoteAssetTesting.js';
+import { MemoryAssetService } from '../../../test/support/remoteAssetService.js';
+import { makeTar, withTempDir } from '../../../test/support/sources.js';
 import { type Digest, digestOf, formatDigest } from '../../digest/digest.js';
 import type { BlobStore } from '../../storage/blobStore.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
@@ -10,7 +11,6 @@ import { listTree, treeFromEntries } from './directoryBuilder.js';
 import { SourceError, sourcesKey, stageSources, validateSources } from './index.js';
 import { remoteAssetSource } from './remoteAsset.js';
 import type { SourceConfig, SourceContext } from './sourceKind.js';
-import { makeTar, withTempDir } from './testSupport.js';
 
 const LOCATION = 'elements/tool.bst line 4';
 const URI = 'https://artifacts.invalid/tool';

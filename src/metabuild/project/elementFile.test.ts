@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { throwsAt } from '../../../test/support/project.js';
 import { parseElement } from './elementFile.js';
-import { throwsAt } from './testing.js';
 
 const FILE = 'elements/app.bst';
 const parse = (text: string) => parseElement(text, 'app.bst', FILE);

@@ -12,10 +12,11 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { type Digest, digestOf, SHA256, SHA384, SHA512 } from '../digest/digest.js';
-import { Code } from '../util/status.js';
-import { type BlobStore, type BlobWriter, getBuffer, putBuffer, readAll } from './blobStore.js';
-import { VerifyingBlobStore } from './verifyingBlobStore.js';
+import { type Digest, digestOf, SHA256, SHA384, SHA512 } from '../../src/digest/digest.js';
+import { type BlobStore, type BlobWriter, getBuffer, putBuffer, readAll } from '../../src/storage/blobStore.js';
+import { VerifyingBlobStore } from '../../src/storage/verifyingBlobStore.js';
+import { Code } from '../../src/util/status.js';
+import { rejectsWithCode } from './status.js';
 
 export interface ContractStore {
   store: BlobStore;
@@ -54,14 +55,6 @@ export async function writeInChunks(writer: BlobWriter, data: Buffer, chunkSizes
     await writer.write(data.subarray(position, position + size));
     position += size;
   }
-}
-
-/** Asserts that a promise rejects with a StatusError of the given code. */
-export async function rejectsWithCode(promise: Promise<unknown>, code: Code): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.equal((error as { code?: unknown }).code, code, `expected ${Code[code]}, got ${String(error)}`);
-    return true;
-  });
 }
 
 async function readRange(store: BlobStore, digest: Digest, offset?: number, limit?: number): Promise<Buffer> {

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { run, withTempDir } from '../../../test/support/sources.js';
 import { type Digest, formatDigest } from '../../digest/digest.js';
 import type { BlobStore } from '../../storage/blobStore.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
 import { type TreeEntry, treeFromEntries, treeFromPath } from '../sources/directoryBuilder.js';
 import { readTar } from '../sources/tarReader.js';
-import { run, withTempDir } from '../sources/testSupport.js';
 import { artifactTarball, entryHeader, paxRecord, writeTar } from './tarWriter.js';
 
 const LONG_DIRECTORY = `deep/${'d'.repeat(60)}/${'e'.repeat(60)}`;

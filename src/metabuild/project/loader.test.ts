@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { after, before, describe, it } from 'node:test';
+import { rejectsAt, removeProjects, throwsAt, writeProject } from '../../../test/support/project.js';
 import type { BuildConfig } from './kinds.js';
 import { loadProject, type Project, resolveTargets } from './loader.js';
-import { rejectsAt, removeProjects, throwsAt, writeProject } from './testing.js';
 
 after(removeProjects);
 

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { makeTar, run, withTempDir } from '../../../test/support/sources.js';
 import { type Digest, formatDigest } from '../../digest/digest.js';
 import type { BlobStore } from '../../storage/blobStore.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
@@ -16,7 +17,6 @@ import { SourceError, sourcesKey, stageSources, validateSources } from './index.
 import { localSource } from './local.js';
 import type { SourceConfig, SourceContext } from './sourceKind.js';
 import { globToRegExp, selectBaseDir, tarSource } from './tar.js';
-import { makeTar, run, withTempDir } from './testSupport.js';
 
 const LOCATION = 'elements/hello.bst:7';
 

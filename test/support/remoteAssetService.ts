@@ -3,8 +3,9 @@
  * URI and the exact qualifier set, as Granary's server matches them; it records
  * every push so tests can check qualifiers and references.
  */
-import type { Digest } from '../digest/digest.js';
-import type { AssetService, FetchedAsset, PushOptions, Qualifier } from './remoteAsset.js';
+
+import type { AssetService, FetchedAsset, PushOptions, Qualifier } from '../../src/client/remoteAsset.js';
+import type { Digest } from '../../src/digest/digest.js';
 
 export interface RecordedPush {
   kind: 'blob' | 'directory';

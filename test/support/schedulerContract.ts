@@ -10,11 +10,11 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { digestOf } from '../digest/digest.js';
-import { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { Code, StatusError } from '../util/status.js';
-import type { Scheduler } from './scheduler.js';
-import type { ActionRequest, OperationRecord, PlatformProperty } from './types.js';
+import { digestOf } from '../../src/digest/digest.js';
+import type { Scheduler } from '../../src/execution/scheduler.js';
+import type { ActionRequest, OperationRecord, PlatformProperty } from '../../src/execution/types.js';
+import { ExecuteResponse } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { Code, StatusError } from '../../src/util/status.js';
 
 export interface ContractScheduler {
   scheduler: Scheduler;

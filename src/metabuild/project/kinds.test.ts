@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { throwsAt } from '../../../test/support/project.js';
 import { composite } from './composite.js';
 import { ELEMENT_KINDS, isElementKind, kindDefaults, resolveElementConfig } from './kinds.js';
-import { throwsAt } from './testing.js';
 import { Variables } from './variables.js';
 import { emptyMap, parseYaml, toPlain, type YMap } from './yamlTree.js';
 

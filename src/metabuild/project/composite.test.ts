@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { throwsAt } from '../../../test/support/project.js';
 import { assertNoDirectives, composite, compositeAll } from './composite.js';
-import { throwsAt } from './testing.js';
 import { parseYaml, toPlain } from './yamlTree.js';
 
 const base = (text: string) => parseYaml(text, 'base.yaml');

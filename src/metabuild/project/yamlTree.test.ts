@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { throwsAt } from './testing.js';
+import { throwsAt } from '../../../test/support/project.js';
 import { expectBool, parseYaml, rejectUnsupportedDirectives, toPlain } from './yamlTree.js';
 
 describe('parseYaml', () => {

@@ -5,7 +5,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Digest, digestOf } from '../digest/digest.js';
+import { type Digest, digestOf } from '../../src/digest/digest.js';
 import {
   Action,
   Command,
@@ -13,11 +13,11 @@ import {
   Directory,
   type Platform_Property,
   Tree,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
-import { MemoryBlobStore } from '../storage/memoryBlobStore.js';
-import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
-import { LocalCache } from './localCache.js';
+} from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { type BlobStore, getBuffer, putBuffer } from '../../src/storage/blobStore.js';
+import { MemoryBlobStore } from '../../src/storage/memoryBlobStore.js';
+import { VerifyingBlobStore } from '../../src/storage/verifyingBlobStore.js';
+import { LocalCache } from '../../src/worker/localCache.js';
 
 export type Entry =
   | { kind: 'file'; data: Buffer; executable: boolean }
