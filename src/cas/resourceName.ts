@@ -41,8 +41,7 @@ const RESERVED = new Set([
 
 export function parseReadResourceName(name: string, supportedCompressors: readonly Compressor[]): BlobResource {
   const segments = name.split('/');
-  const at = segments.findIndex((s) => s === 'blobs' || s === 'compressed-blobs');
-  if (at < 0) throw malformed(name, 'expected "blobs" or "compressed-blobs"');
+  const at = readAnchor(segments, name);
   const instanceName = instanceOf(segments.slice(0, at), name);
   const blob = parseBlobPart(segments.slice(at), name, supportedCompressors);
   if (blob.trailing.length > 0) throw malformed(name, 'unexpected segments after the size');
@@ -51,14 +50,41 @@ export function parseReadResourceName(name: string, supportedCompressors: readon
 
 export function parseWriteResourceName(name: string, supportedCompressors: readonly Compressor[]): UploadResource {
   const segments = name.split('/');
-  const at = segments.indexOf('uploads');
-  if (at < 0) throw malformed(name, 'expected "{instance}/uploads/{uuid}/blobs/..."');
+  const at = writeAnchor(segments, name);
   const instanceName = instanceOf(segments.slice(0, at), name);
   const uploadId = segments[at + 1];
   if (!uploadId) throw malformed(name, 'missing upload id');
   const blob = parseBlobPart(segments.slice(at + 2), name, supportedCompressors);
   // Anything after the size is optional metadata that the specification lets us ignore.
   return { instanceName, uploadId, ...blob.resource };
+}
+
+/**
+ * The instance name of a read resource name, found exactly as parseReadResourceName
+ * finds it: the gRPC edge needs it (for the request context and authorization)
+ * before the rest of the name is interpreted.
+ */
+export function instanceNameOfReadResource(name: string): string {
+  const segments = name.split('/');
+  return instanceOf(segments.slice(0, readAnchor(segments, name)), name);
+}
+
+/** The instance name of an upload resource name, found exactly as parseWriteResourceName finds it. */
+export function instanceNameOfWriteResource(name: string): string {
+  const segments = name.split('/');
+  return instanceOf(segments.slice(0, writeAnchor(segments, name)), name);
+}
+
+function readAnchor(segments: string[], name: string): number {
+  const at = segments.findIndex((s) => s === 'blobs' || s === 'compressed-blobs');
+  if (at < 0) throw malformed(name, 'expected "blobs" or "compressed-blobs"');
+  return at;
+}
+
+function writeAnchor(segments: string[], name: string): number {
+  const at = segments.indexOf('uploads');
+  if (at < 0) throw malformed(name, 'expected "{instance}/uploads/{uuid}/blobs/..."');
+  return at;
 }
 
 function instanceOf(segments: string[], name: string): string {

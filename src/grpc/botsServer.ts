@@ -1,5 +1,4 @@
 /** gRPC adapter for the Remote Workers API Bots service. */
-import type { ServerUnaryCall } from '@grpc/grpc-js';
 import type { BotSessions } from '../execution/botSessions.js';
 import type {
   BotsServer,
@@ -7,25 +6,26 @@ import type {
   UpdateBotSessionRequest,
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { unary } from './handlers.js';
+import { botParentInstance, botSessionInstance } from './instanceNames.js';
+
+/** How long an UpdateBotSession without a deadline may wait for work. */
+const DEFAULT_UPDATE_WAIT_MS = 60_000;
 
 export function botsServer(sessions: BotSessions): BotsServer {
   return {
-    createBotSession: unary(async (request: CreateBotSessionRequest) =>
-      sessions.create(request.parent, request.botSession),
+    createBotSession: unary(
+      async (request: CreateBotSessionRequest) => sessions.create(request.parent, request.botSession),
+      { instanceName: botParentInstance },
     ),
     updateBotSession: unary(
-      async (request: UpdateBotSessionRequest, call: ServerUnaryCall<UpdateBotSessionRequest, unknown>) => {
-        const deadline = call.getDeadline();
-        const deadlineMs =
-          deadline instanceof Date
-            ? deadline.getTime()
-            : Number.isFinite(deadline)
-              ? Number(deadline)
-              : Date.now() + 60_000;
-        const abort = new AbortController();
-        call.on('cancelled', () => abort.abort());
-        return sessions.update(request.name, request.botSession, deadlineMs, abort.signal);
-      },
+      async (request: UpdateBotSessionRequest, context) =>
+        sessions.update(
+          request.name,
+          request.botSession,
+          context.deadlineMs ?? Date.now() + DEFAULT_UPDATE_WAIT_MS,
+          context.signal,
+        ),
+      { instanceName: botSessionInstance },
     ),
   };
 }

@@ -1,7 +1,7 @@
 /** gRPC adapter for google.bytestream.ByteStream over the CAS. */
-import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { ByteStreamBlobs, Upload } from '../cas/byteStream.js';
 import { createCompressStream } from '../compression/zstd.js';
+import type { RequestContext } from '../context/requestContext.js';
 import type {
   ByteStreamServer,
   QueryWriteStatusRequest,
@@ -11,47 +11,54 @@ import type {
   WriteResponse,
 } from '../gen/google/bytestream/bytestream.js';
 import { invalidArgument } from '../util/status.js';
-import { serverStreaming, unary, writeWithBackpressure } from './handlers.js';
-import { toServiceError } from './statusCodec.js';
+import { clientStreaming, serverStreaming, unary, writeWithBackpressure } from './handlers.js';
+import { readResourceInstance, writeResourceInstance } from './instanceNames.js';
 
 export function byteStreamServer(blobs: ByteStreamBlobs): ByteStreamServer {
   return {
-    read: serverStreaming(async (request: ReadRequest, call) => {
-      const { blob, offset, limit, compressor } = await blobs.openRead(
-        request.resourceName,
-        request.readOffset,
-        request.readLimit,
-      );
-      let chunks: AsyncIterable<Buffer> = blob.read(offset, limit);
-      // Compressed reads compress on the fly, from the requested uncompressed offset.
-      if (compressor === 'zstd') chunks = createCompressStream({ pledgedSizeBytes: blob.sizeBytes - offset })(chunks);
-      for await (const data of chunks) {
-        if (call.cancelled) return;
-        await writeWithBackpressure<ReadResponse>(call, { data });
-      }
-    }),
-    write: (call: ServerReadableStream<WriteRequest, WriteResponse>, callback: sendUnaryData<WriteResponse>) => {
-      handleWrite(blobs, call).then(
-        (committedSize) => callback(null, { committedSize }),
-        (error: unknown) => callback(toServiceError(error)),
-      );
-    },
-    queryWriteStatus: unary(async (request: QueryWriteStatusRequest) => {
-      const status = await blobs.queryWriteStatus(request.resourceName);
-      return { committedSize: status.committedSizeBytes, complete: status.complete };
-    }),
+    read: serverStreaming(
+      async (request: ReadRequest, context, call) => {
+        const { blob, offset, limit, compressor } = await blobs.openRead(
+          request.resourceName,
+          request.readOffset,
+          request.readLimit,
+        );
+        let chunks: AsyncIterable<Buffer> = blob.read(offset, limit);
+        // Compressed reads compress on the fly, from the requested uncompressed offset.
+        if (compressor === 'zstd') chunks = createCompressStream({ pledgedSizeBytes: blob.sizeBytes - offset })(chunks);
+        for await (const data of chunks) {
+          if (context.signal.aborted) return;
+          await writeWithBackpressure<ReadResponse>(call, { data });
+        }
+      },
+      { instanceName: readResourceInstance },
+    ),
+    write: clientStreaming(
+      async (requests: AsyncIterable<WriteRequest>, context): Promise<WriteResponse> => ({
+        committedSize: await handleWrite(blobs, requests, context),
+      }),
+      { instanceName: writeResourceInstance },
+    ),
+    queryWriteStatus: unary(
+      async (request: QueryWriteStatusRequest) => {
+        const status = await blobs.queryWriteStatus(request.resourceName);
+        return { committedSize: status.committedSizeBytes, complete: status.complete };
+      },
+      { instanceName: writeResourceInstance },
+    ),
   };
 }
 
 async function handleWrite(
   blobs: ByteStreamBlobs,
-  call: ServerReadableStream<WriteRequest, WriteResponse>,
+  requests: AsyncIterable<WriteRequest>,
+  context: RequestContext,
 ): Promise<number> {
   let upload: Upload | undefined;
   let resourceName = '';
   let finished = false;
   try {
-    for await (const request of call as AsyncIterable<WriteRequest>) {
+    for await (const request of requests) {
       if (!upload) {
         resourceName = request.resourceName;
         if (resourceName === '') throw invalidArgument('the first WriteRequest must name the resource');
@@ -78,7 +85,7 @@ async function handleWrite(
     return upload.committedSizeBytes;
   } catch (error) {
     if (upload && !finished) {
-      if (call.cancelled) {
+      if (context.signal.aborted) {
         await blobs.suspend(resourceName, upload);
       } else {
         blobs.release(resourceName, upload);

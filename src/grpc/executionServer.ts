@@ -13,13 +13,14 @@ import { clientKeyOf, streamOperation, toOperation } from './operationCodec.js';
 
 export function executionServer(service: ExecutionService, queue: ClientQueue): ExecutionServer {
   return {
-    execute: serverStreaming<ExecuteRequest, Operation>(async (request, call) => {
-      const record = await service.execute(request, clientKeyOf(call.metadata, call.getPeer()));
-      await streamOperation((onChange) => queue.watch(record.name, onChange), call);
+    execute: serverStreaming<ExecuteRequest, Operation>(async (request, context, call) => {
+      const record = await service.execute(request, clientKeyOf(context.metadata, call.getPeer()));
+      await streamOperation((onChange) => queue.watch(record.name, onChange), call, context.signal);
     }),
-    waitExecution: serverStreaming<WaitExecutionRequest, Operation>(async (request, call) => {
+    // Operation names are global (`operations/{id}`): WaitExecution runs in the default instance's context.
+    waitExecution: serverStreaming<WaitExecutionRequest, Operation>(async (request, context, call) => {
       if (!(await queue.get(request.name))) throw notFound(`operation ${request.name} not found`);
-      await streamOperation((onChange) => queue.watch(request.name, onChange), call);
+      await streamOperation((onChange) => queue.watch(request.name, onChange), call, context.signal);
     }),
   };
 }

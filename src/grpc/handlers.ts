@@ -1,28 +1,127 @@
 /**
- * Helpers that wrap async domain calls as grpc-js handlers, so every adapter maps
- * thrown StatusErrors to wire statuses the same way and never crashes the server.
+ * Wraps async domain calls as grpc-js handlers. Each wrapper builds the call's
+ * RequestContext once (deadline, cancellation, instance name, principal, client
+ * metadata), asks the server's authorizer, hands `(request, context, call)` to
+ * the adapter, and maps thrown StatusErrors to wire statuses the same way
+ * everywhere, so no adapter crashes the server or builds a context of its own.
  */
-import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
+import type { ServerReadableStream, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
+import { type RequestContext, throwIfAborted } from '../context/requestContext.js';
+import { authorizationRequestOf } from './authorization.js';
+import { type CallContext, type ContextSource, contextForCall } from './callContext.js';
+import { callSecurityOf } from './callSecurity.js';
+import { type InstanceNameOf, instanceNameField } from './instanceNames.js';
 import { toServiceError } from './statusCodec.js';
 
-export function unary<Req, Res>(fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+/** What every kind of grpc-js server call offers the wrappers. */
+type SurfaceCall = ContextSource & { getPath(): string };
+
+/** How a handler finds its request's instance name; `instance_name` when not given. */
+export interface HandlerOptions<Req> {
+  instanceName?: InstanceNameOf<Req>;
+}
+
+/** Builds and authorizes the context of a call whose (first) request is `request`. */
+async function establishContext<Req>(
+  call: SurfaceCall,
+  request: Req,
+  options: HandlerOptions<Req>,
+): Promise<CallContext> {
+  const security = callSecurityOf(call.metadata);
+  const instanceName = (options.instanceName ?? instanceNameField)(request);
+  const established = contextForCall(call, instanceName, security.principal);
+  try {
+    await security.authorizer(established.context, authorizationRequestOf(call.getPath()));
+  } catch (error) {
+    established.dispose();
+    throw error;
+  }
+  return established;
+}
+
+/** Runs `fn` in the call's context and releases the context when it settles. */
+async function runInContext<Req, Result>(
+  call: SurfaceCall,
+  request: Req,
+  options: HandlerOptions<Req>,
+  fn: (context: RequestContext) => Promise<Result>,
+): Promise<Result> {
+  const established = await establishContext(call, request, options);
+  try {
+    const result = await fn(established.context);
+    // Work that stopped because the call was abandoned must not end as a short success.
+    throwIfAborted(established.context);
+    return result;
+  } finally {
+    established.dispose();
+  }
+}
+
+export function unary<Req, Res>(
+  fn: (request: Req, context: RequestContext, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+  options: HandlerOptions<Req> = {},
+) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    fn(call.request, call).then(
+    runInContext(call, call.request, options, (context) => fn(call.request, context, call)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toServiceError(error)),
     );
   };
 }
 
-export function serverStreaming<Req, Res>(fn: (request: Req, call: ServerWritableStream<Req, Res>) => Promise<void>) {
+export function serverStreaming<Req, Res>(
+  fn: (request: Req, context: RequestContext, call: ServerWritableStream<Req, Res>) => Promise<void>,
+  options: HandlerOptions<Req> = {},
+) {
   return (call: ServerWritableStream<Req, Res>) => {
-    fn(call.request, call).then(
+    runInContext(call, call.request, options, (context) => fn(call.request, context, call)).then(
       () => call.end(),
       (error: unknown) => {
         // grpc-js sends the status of an 'error' event when the stream ends; destroy()
         // would skip that, leaving the client waiting for a status forever.
         if (!call.cancelled) call.emit('error', toServiceError(error));
       },
+    );
+  };
+}
+
+/**
+ * A client-streaming handler: the context is built from the first request (where
+ * ByteStream Write names its resource); `requests` yields every request, the
+ * first included. A call with no request gets the default instance's context.
+ */
+export function clientStreaming<Req, Res>(
+  fn: (requests: AsyncIterable<Req>, context: RequestContext, call: ServerReadableStream<Req, Res>) => Promise<Res>,
+  options: HandlerOptions<Req> = {},
+) {
+  return (call: ServerReadableStream<Req, Res>, callback: sendUnaryData<Res>) => {
+    const run = async (): Promise<Res> => {
+      const iterator = (call as AsyncIterable<Req>)[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      const requests: AsyncIterable<Req> = {
+        [Symbol.asyncIterator]: async function* () {
+          if (first.done) return;
+          let exhausted = false;
+          try {
+            yield first.value;
+            for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+            exhausted = true;
+          } finally {
+            // A handler that stops reading early closes the call's stream, as a plain for-await would.
+            if (!exhausted) await iterator.return?.();
+          }
+        },
+      };
+      const contextOptions: HandlerOptions<Req | undefined> = first.done
+        ? { instanceName: () => '' }
+        : (options as HandlerOptions<Req | undefined>);
+      return runInContext<Req | undefined, Res>(call, first.done ? undefined : first.value, contextOptions, (context) =>
+        fn(requests, context, call),
+      );
+    };
+    run().then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(toServiceError(error)),
     );
   };
 }

@@ -1,11 +1,11 @@
 /** Converts scheduler operations into google.longrunning.Operation messages. */
-import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import type { ClientMetadata } from '../context/requestContext.js';
 import type { OperationRecord, Stage } from '../execution/types.js';
 import {
   ExecuteOperationMetadata,
   ExecuteResponse,
   ExecutionStage_Value,
-  RequestMetadata,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Operation } from '../gen/google/longrunning/operations.js';
 
@@ -44,24 +44,16 @@ export function toOperation(record: OperationRecord): Operation {
  * Identifies the client for fair sharing: Bazel's invocation id from the
  * request metadata header when present, otherwise the peer address.
  */
-export function clientKeyOf(metadata: Metadata, peer: string): string {
-  const raw = metadata.get('build.bazel.remote.execution.v2.requestmetadata-bin')[0];
-  if (raw instanceof Buffer) {
-    try {
-      const parsed = RequestMetadata.decode(raw);
-      const id = parsed.correlatedInvocationsId || parsed.toolInvocationId;
-      if (id) return `${parsed.toolDetails?.toolName ?? 'client'}:${id}`;
-    } catch {
-      // Malformed metadata is not worth failing the call over.
-    }
-  }
-  return peer;
+export function clientKeyOf(metadata: ClientMetadata, peer: string): string {
+  const id = metadata.correlatedInvocationsId ?? metadata.toolInvocationId;
+  return id ? `${metadata.toolName ?? 'client'}:${id}` : peer;
 }
 
-/** Streams an operation's changes until it completes or the call ends. */
+/** Streams an operation's changes until it completes, the call's context aborts or the call ends. */
 export function streamOperation(
   watch: (onChange: (record: OperationRecord) => void) => Promise<() => void>,
   call: ServerWritableStream<unknown, Operation>,
+  signal: AbortSignal,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let unwatch: (() => void) | undefined;
@@ -69,10 +61,12 @@ export function streamOperation(
     const finish = () => {
       if (finished) return;
       finished = true;
+      signal.removeEventListener('abort', finish);
       unwatch?.();
       resolve();
     };
-    call.on('cancelled', finish);
+    if (signal.aborted) finish();
+    signal.addEventListener('abort', finish, { once: true });
     call.on('close', finish);
     watch((record) => {
       if (finished) return;

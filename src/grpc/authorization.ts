@@ -1,0 +1,73 @@
+/**
+ * Authorization at the gRPC edge: which Scope each method needs, and the hook
+ * that decides whether a request's principal may call it on its instance. The
+ * handlers call the hook once per call, right after the request context is
+ * built (so the instance name is known); the default allows everything, which
+ * is how Granary behaves until authentication is configured.
+ */
+import type { RequestContext, Scope } from '../context/requestContext.js';
+
+/** A method of a gRPC service, as in the call's path `/{service}/{method}`. */
+export interface MethodName {
+  readonly service: string;
+  readonly method: string;
+}
+
+/** What the authorizer is asked about: the method, the scope it needs (undefined: not in the table). */
+export interface AuthorizationRequest extends MethodName {
+  readonly scope: Scope | undefined;
+}
+
+/**
+ * Decides whether `context.principal` may make this call on `context.instanceName`;
+ * throws a StatusError (PERMISSION_DENIED) when not.
+ */
+export type Authorizer = (context: RequestContext, request: AuthorizationRequest) => void | Promise<void>;
+
+/** Allows every call: the behaviour without authentication. */
+export const allowEverything: Authorizer = () => {};
+
+const REAPI = 'build.bazel.remote.execution.v2';
+const ASSET = 'build.bazel.remote.asset.v1';
+
+/**
+ * The scope each served method needs. Fetch is a read even though it may download
+ * into the CAS: it only ever stores content that matches a checksum the caller
+ * could not have forged. Listing every operation is an operator's view.
+ */
+export const METHOD_SCOPES: Readonly<Record<string, Readonly<Record<string, Scope>>>> = {
+  [`${REAPI}.Capabilities`]: { GetCapabilities: 'read' },
+  [`${REAPI}.ContentAddressableStorage`]: {
+    FindMissingBlobs: 'read',
+    BatchReadBlobs: 'read',
+    GetTree: 'read',
+    SplitBlob: 'read',
+    BatchUpdateBlobs: 'cas-write',
+    SpliceBlob: 'cas-write',
+  },
+  'google.bytestream.ByteStream': { Read: 'read', Write: 'cas-write', QueryWriteStatus: 'cas-write' },
+  [`${REAPI}.ActionCache`]: { GetActionResult: 'read', UpdateActionResult: 'ac-write' },
+  [`${REAPI}.Execution`]: { Execute: 'execute', WaitExecution: 'execute' },
+  'google.longrunning.Operations': {
+    GetOperation: 'execute',
+    WaitOperation: 'execute',
+    CancelOperation: 'execute',
+    DeleteOperation: 'execute',
+    ListOperations: 'admin',
+  },
+  [`${ASSET}.Fetch`]: { FetchBlob: 'read', FetchDirectory: 'read' },
+  [`${ASSET}.Push`]: { PushBlob: 'asset-write', PushDirectory: 'asset-write' },
+  'google.devtools.remoteworkers.v1test2.Bots': { CreateBotSession: 'bots', UpdateBotSession: 'bots' },
+};
+
+/** Splits a grpc-js call path (`/pkg.Service/Method`) into service and method. */
+export function methodOfPath(path: string): MethodName {
+  const at = path.lastIndexOf('/');
+  return { service: path.slice(path.startsWith('/') ? 1 : 0, Math.max(at, 0)), method: path.slice(at + 1) };
+}
+
+/** The authorization request for a call path, with the scope from METHOD_SCOPES. */
+export function authorizationRequestOf(path: string): AuthorizationRequest {
+  const name = methodOfPath(path);
+  return { ...name, scope: METHOD_SCOPES[name.service]?.[name.method] };
+}
