@@ -24,7 +24,7 @@ import { type LocalCache, missingBlobsError } from './localCache.js';
 import { collectOutputs, createOutputParents, hashFile } from './outputs.js';
 import { ensureDirectoryInRoot, type RootSemantics, resolveInRoot, rootRelativePath } from './paths.js';
 import { type RunOutcome, runCommand } from './runner.js';
-import { assertSandboxUsable, buildSandboxCommand, type SandboxProfile } from './sandbox.js';
+import { assertSandboxUsable, buildSandboxCommand, type SandboxProfile, visibility } from './sandbox.js';
 import { type StagedInputRoot, stageInputRoot } from './staging.js';
 import { nowMs, timestampFromMs } from './time.js';
 import { uploadMissing } from './upload.js';
@@ -212,7 +212,13 @@ async function executeIn(
     checkCancelled();
 
     const uploadStartMs = nowMs();
-    const collected = await collectOutputs({ root, command, semantics, digestFunction: fn });
+    const collected = await collectOutputs({
+      root,
+      command,
+      semantics,
+      digestFunction: fn,
+      sandboxView: visibility(profile, root, systemRoot),
+    });
     const [stdoutDigest, stderrDigest] = await Promise.all([hashFile(stdoutPath, fn), hashFile(stderrPath, fn)]);
     await uploadMissing(cas, [
       ...collected.uploads,

@@ -164,6 +164,61 @@ describe('outputs', () => {
     });
   });
 
+  test('with output_paths, absolute symlinks fill the legacy fields by what the sandbox shows at their target', async () => {
+    await withRoot(async (root) => {
+      await symlink('/etc/passwd', join(root, 'abs-file'));
+      await symlink('/usr/bin', join(root, 'abs-dir'));
+      await symlink('/usr/../var/lib', join(root, 'abs-hidden'));
+      await symlink('/usr/no-such-thing', join(root, 'abs-dangling'));
+      const looked: string[] = [];
+      // A host-tools-like view: /usr and /etc are shown, nothing else of the host.
+      const sandboxView = async (path: string) => {
+        looked.push(path);
+        return path.startsWith('/usr/') || path.startsWith('/etc/') ? path : undefined;
+      };
+      const outputs = ['abs-file', 'abs-dir', 'abs-hidden', 'abs-dangling'];
+      const { fields, uploads } = await collectOutputs({
+        root,
+        command: command({ outputPaths: outputs }),
+        semantics: 'host',
+        digestFunction: SHA256,
+        sandboxView,
+      });
+      assert.deepEqual(
+        fields.outputSymlinks.map((s) => s.path),
+        ['abs-dangling', 'abs-dir', 'abs-file', 'abs-hidden'],
+      );
+      assert.deepEqual(
+        fields.outputFileSymlinks.map((s) => `${s.path} -> ${s.target}`),
+        ['abs-file -> /etc/passwd'],
+      );
+      assert.deepEqual(
+        fields.outputDirectorySymlinks.map((s) => `${s.path} -> ${s.target}`),
+        ['abs-dir -> /usr/bin'],
+      );
+      // '..' is resolved before asking the view, so /usr/.. never reaches the host's /var.
+      assert.ok(looked.includes('/var/lib'), looked.join(', '));
+      assert.deepEqual(uploads, []);
+      // Outputs named the v2.0 way keep today's lists, and never fill output_symlinks.
+      const legacy = await collectOutputs({
+        root,
+        command: command({ outputFiles: ['abs-file'], outputDirectories: ['abs-dir'] }),
+        semantics: 'host',
+        digestFunction: SHA256,
+        sandboxView,
+      });
+      assert.deepEqual(
+        legacy.fields.outputFileSymlinks.map((s) => s.path),
+        ['abs-file'],
+      );
+      assert.deepEqual(
+        legacy.fields.outputDirectorySymlinks.map((s) => s.path),
+        ['abs-dir'],
+      );
+      assert.deepEqual(legacy.fields.outputSymlinks, []);
+    });
+  });
+
   test('output files record digest and executable bit, relative to the working directory', async () => {
     await withRoot(async (root) => {
       await mkdir(join(root, 'wd'));

@@ -10,10 +10,21 @@
  * middle of an output path are resolved within the root (or the output counts as
  * absent), an output that is itself a symlink is reported as a symlink, and
  * symlinks inside output directories become SymlinkNodes.
+ *
+ * A symlink named by output_paths goes in output_symlinks (v2.1) and, because
+ * v2.0 readers know only the older lists and the specification asks servers to
+ * keep filling them, also in output_file_symlinks or output_directory_symlinks by
+ * what it leads to as the command saw it: within the input root, or for an
+ * absolute target outside it, through the sandbox's view (never more of the host
+ * than the command could see). A dangling symlink, or one whose target the command
+ * could not see, links to neither a file nor a directory, which v2.0 cannot say: it
+ * is only in output_symlinks. Outputs named through output_files and
+ * output_directories keep the v2.0 lists alone (output_symlinks is only for
+ * output_paths, says the specification).
  */
 import { constants, type Dirent } from 'node:fs';
 import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { type Digest, type DigestFunction, digestKey, digestOf } from '../digest/digest.js';
 import {
   type ActionResult,
@@ -59,6 +70,12 @@ export interface CollectOutputsOptions {
   semantics: RootSemantics;
   digestFunction: DigestFunction;
   concurrency?: number;
+  /**
+   * The sandbox's view (see sandbox.ts `visibility`), to tell whether an output
+   * symlink to an absolute path outside the input root leads to a file or a
+   * directory. Without it such symlinks are reported in output_symlinks only.
+   */
+  sandboxView?: (sandboxPath: string) => Promise<string | undefined>;
 }
 
 export function declaredOutputs(command: Command): DeclaredOutputs {
@@ -114,6 +131,13 @@ export async function collectOutputs(options: CollectOutputsOptions): Promise<Co
     const targetKind = targetStats?.isDirectory() ? 'directory' : targetStats?.isFile() ? 'file' : 'other';
     return { kind: 'symlink', target, targetKind };
   };
+  /** What a symlink named by output_paths leads to, looking outside the root only through the sandbox's view. */
+  const pathsSymlinkKind = async (found: { target: string; targetKind: 'file' | 'directory' | 'other' }) => {
+    if (found.targetKind !== 'other' || !found.target.startsWith('/') || !options.sandboxView) return found.targetKind;
+    const hostPath = await options.sandboxView(posix.normalize(found.target));
+    const targetStats = hostPath === undefined ? undefined : await stat(hostPath).catch(() => undefined);
+    return targetStats?.isDirectory() ? 'directory' : targetStats?.isFile() ? 'file' : 'other';
+  };
 
   const addFile = async (path: string, found: { hostPath: string; executable: boolean }) => {
     const digest = await limiter.run(() => hashFile(found.hostPath, fn));
@@ -151,8 +175,9 @@ export async function collectOutputs(options: CollectOutputsOptions): Promise<Co
     else {
       fields.outputSymlinks.push(symlinkOf(path, found.target));
       // For v2.0 clients, as the specification recommends.
-      if (found.targetKind === 'file') fields.outputFileSymlinks.push(symlinkOf(path, found.target));
-      if (found.targetKind === 'directory') fields.outputDirectorySymlinks.push(symlinkOf(path, found.target));
+      const targetKind = await pathsSymlinkKind(found);
+      if (targetKind === 'file') fields.outputFileSymlinks.push(symlinkOf(path, found.target));
+      if (targetKind === 'directory') fields.outputDirectorySymlinks.push(symlinkOf(path, found.target));
     }
   }
   for (const path of declared.files) {

@@ -115,17 +115,22 @@ async function hostDirectoryMount(directory: string, systemRoot: string): Promis
   return [];
 }
 
-/** Maps a path as the sandboxed command sees it to the host path to check, or undefined if invisible. */
-type Visibility = (sandboxPath: string) => Promise<string | undefined>;
+/** Maps an absolute path as the sandboxed command sees it to the host path to check, or undefined if invisible. */
+export type Visibility = (sandboxPath: string) => Promise<string | undefined>;
 
-function visibility(profile: SandboxProfile, execRoot: string, systemRoot: string): Visibility {
+/**
+ * The sandbox's view of the file system, for looking at what a command named (its
+ * program, the target of an absolute output symlink) without ever looking at more
+ * of the host than the command itself could see.
+ */
+export function visibility(profile: SandboxProfile, execRoot: string, systemRoot: string): Visibility {
   if (profile === 'none') return async (path) => path;
   if (profile === 'hermetic') return (path) => resolveInRoot(execRoot, path.slice(1), 'chroot', true);
   return async (path) => {
     if (path === execRoot || path.startsWith(`${execRoot}/`)) {
       return resolveInRoot(execRoot, path.slice(execRoot.length + 1), 'host', true);
     }
-    const shown = HOST_TOOL_DIRECTORIES.some((d) => path.startsWith(`${d}/`));
+    const shown = HOST_TOOL_DIRECTORIES.some((d) => path === d || path.startsWith(`${d}/`));
     if (!shown) return undefined;
     return systemRoot === '/' ? path : resolveInRoot(systemRoot, path.slice(1), 'chroot', true);
   };
