@@ -4,13 +4,11 @@
  * over loopback. Every upload uses blobs the server has not seen.
  */
 import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
 import { connect, unary } from '../src/client/connection.js';
 import { chunked, GrpcBlobStore } from '../src/client/grpcBlobStore.js';
 import { type Digest, digestOf } from '../src/digest/digest.js';
 import { ActionCacheClient, ActionResult } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { CLIENT_CHANNEL_OPTIONS } from '../src/grpc/tuning.js';
-import { putChunks } from '../src/storage/blobStore.js';
+import { dial } from '../src/grpc/dial.js';
 import type { BenchContext, BenchModule } from './module.js';
 import { formatPercent, type Unit } from './report.js';
 import { startBenchServer } from './server.js';
@@ -72,10 +70,10 @@ class StorageBench {
     const blobs = new FreshBlobs(8 * MiB);
     for (let i = 0; i < 3; i++) {
       const { digest, data } = blobs.next();
-      await putChunks(this.store, digest, chunked(data, MiB));
+      await this.store.streamUpload(digest, chunked(data, MiB));
       await this.readAll(digest);
     }
-    await this.store.putBatch(randomBlobs(50, 4 * KiB));
+    await this.store.batchUpload(randomBlobs(50, 4 * KiB));
     await this.store.findMissing([absentDigest()]);
   }
 
@@ -91,7 +89,7 @@ class StorageBench {
     for (let run = 0; run < this.runs; run++) {
       const blobs = randomBlobs(smallPerRun, MiB);
       const seconds = await timeSeconds(async () => {
-        for (const { digest, data } of blobs) await putChunks(this.store, digest, [data]);
+        for (const { digest, data } of blobs) await this.store.streamUpload(digest, [data]);
       });
       this.smallUploaded.push(...blobs.map((b) => b.digest));
       rates.small.push((smallPerRun * MiB) / 1e6 / seconds);
@@ -100,7 +98,7 @@ class StorageBench {
         [16 * KiB, rates.large16KiB],
       ] as const) {
         const { digest, data } = large.next();
-        const elapsed = await timeSeconds(() => putChunks(this.store, digest, chunked(data, chunkBytes)));
+        const elapsed = await timeSeconds(() => this.store.streamUpload(digest, chunked(data, chunkBytes)));
         this.largeUploaded.push(digest);
         into.push(data.length / 1e6 / elapsed);
       }
@@ -152,7 +150,7 @@ class StorageBench {
     const rates: number[] = [];
     for (let i = 0; i < batches; i++) {
       const blobs = randomBlobs(batchSize, 4 * KiB);
-      const seconds = await timeSeconds(() => this.store.putBatch(blobs));
+      const seconds = await timeSeconds(() => this.store.batchUpload(blobs));
       this.batchUploaded.push(...blobs.map((b) => b.digest));
       rates.push(batchSize / seconds);
     }
@@ -191,7 +189,7 @@ class StorageBench {
   async getActionResult(address: string): Promise<void> {
     this.context.report.section('GetActionResult');
     const outputs = randomBlobs(4, 2 * KiB);
-    await this.store.putBatch(outputs);
+    await this.store.batchUpload(outputs);
     const actionDigest = digestOf(`bench action ${Date.now()} ${Math.random()}`);
     const result = ActionResult.fromPartial({
       outputFiles: outputs
@@ -205,10 +203,9 @@ class StorageBench {
       { length: clients },
       // A local subchannel pool gives each client its own HTTP/2 connection.
       () =>
-        new ActionCacheClient(address, credentials.createInsecure(), {
-          ...CLIENT_CHANNEL_OPTIONS,
-          'grpc.use_local_subchannel_pool': 1,
-        }),
+        dial(`grpc://${address}`, { channelOptions: { 'grpc.use_local_subchannel_pool': 1 } }).client(
+          ActionCacheClient,
+        ),
     );
     try {
       const first = connections[0] as ActionCacheClient;

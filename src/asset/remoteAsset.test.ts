@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import { type AssetCalls, assetCalls, type Origin, sriOf, startOrigin } from '../../test/support/asset.js';
 import { readResource, startTestServer, type TestServer } from '../../test/support/grpc.js';
 import { rejectsWithCode } from '../../test/support/status.js';
@@ -110,9 +110,7 @@ describe('Remote Asset API: validation', () => {
     const leaf = digestOf('leaf not uploaded');
     const [root] = await upload(encode({ files: [{ name: 'leaf', digest: leaf }] }));
     // Read the PreconditionFailure detail with a raw client (unary() keeps only code and message).
-    const client = new PushClient(t.client.target, credentials.createInsecure(), {
-      channelOverride: t.client.cas.getChannel(),
-    });
+    const client = t.client.channel.client(PushClient);
     const raw = await new Promise<ServiceError>((resolve) => {
       client.pushDirectory(
         {

@@ -60,8 +60,14 @@ function packageVersion(): string | undefined {
   }
 }
 
+/** The farm's address in the canonical form of `--remote` (grpc:// or grpcs://). */
+function farmUrl(connection: Connection): string {
+  const { address, tls } = connection.channel.target;
+  return `${tls ? 'grpcs' : 'grpc'}://${address}`;
+}
+
 function builderId(connection: Connection): string {
-  return `grpc://${connection.target}${connection.instanceName ? `/${connection.instanceName}` : ''}`;
+  return `${farmUrl(connection)}${connection.instanceName ? `/${connection.instanceName}` : ''}`;
 }
 
 export async function publishCommand(argv: readonly string[]): Promise<void> {
@@ -80,7 +86,7 @@ export async function publishCommand(argv: readonly string[]): Promise<void> {
   if (!element || args.positionals.length > 1) throw new UsageError('expected one ELEMENT');
   const uri = flag(args, 'uri');
   if (!uri) throw new UsageError('--uri is required');
-  const client = await openClient(args, { targets: [element] });
+  const client = await openClient(args);
   try {
     const plan = await client.builder.plan([element]);
     const target = plan.at(-1);
@@ -106,7 +112,7 @@ export async function publishCommand(argv: readonly string[]): Promise<void> {
     console.log(`  provenance ${formatDigest(result.provenance)} (granary provenance ${uri})`);
     console.log('');
     console.log(
-      `# In a Bazel WORKSPACE; fetch through Granary with --experimental_remote_downloader=grpc://${client.connection.target}`,
+      `# In a Bazel WORKSPACE; fetch through Granary with --experimental_remote_downloader=${farmUrl(client.connection)}`,
     );
     console.log(result.snippet);
   } finally {
@@ -147,11 +153,7 @@ export async function provenanceCommand(argv: readonly string[]): Promise<void> 
     const record = parseProvenance(data);
     if (uri && record.uri !== uri) throw new Error(`the record is of ${record.uri}, not ${uri}`);
     const display = new ProgressDisplay();
-    const client = await openClient(
-      args,
-      { rebuild: [record.element], targets: [record.element], onEvent: (e) => display.handle(e) },
-      farm,
-    );
+    const client = await openClient(args, { rebuild: [record.element], onEvent: (e) => display.handle(e) }, farm);
     closeFarm = false;
     try {
       await rebuildFromRecord(client, record, () => display.finish());

@@ -3,7 +3,7 @@
  * service, plus promise wrappers for unary calls. Used by the CLI, the worker,
  * benchmarks and tests.
  */
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import {
   ActionCacheClient,
   CapabilitiesClient,
@@ -12,11 +12,12 @@ import {
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { ByteStreamClient } from '../gen/google/bytestream/bytestream.js';
 import { OperationsClient } from '../gen/google/longrunning/operations.js';
-import { CLIENT_CHANNEL_OPTIONS } from '../grpc/tuning.js';
+import { type DialedChannel, type DialOptions, dial } from '../grpc/dial.js';
 import { Code, StatusError } from '../util/status.js';
 
 export interface Connection {
-  target: string;
+  /** The channel every client below shares; make clients of other services with `channel.client(...)`. */
+  channel: DialedChannel;
   instanceName: string;
   cas: InstanceType<typeof ContentAddressableStorageClient>;
   byteStream: InstanceType<typeof ByteStreamClient>;
@@ -27,35 +28,19 @@ export interface Connection {
   close(): void;
 }
 
-/** Accepts grpc://HOST:PORT, http://HOST:PORT or HOST:PORT. */
-export function parseTarget(url: string): string {
-  const match = /^(?:grpc|http):\/\/([^/]+)\/?$/.exec(url) ?? /^([^/:]+:\d+)$/.exec(url);
-  if (!match) throw new Error(`invalid server address "${url}" (expected grpc://HOST:PORT)`);
-  return match[1] as string;
-}
-
-export function connect(url: string, instanceName = ''): Connection {
-  const target = parseTarget(url);
-  const creds = credentials.createInsecure();
-  const options = { ...CLIENT_CHANNEL_OPTIONS };
-  const cas = new ContentAddressableStorageClient(target, creds, options);
-  // Share one channel between all clients.
-  const shared = { channelOverride: cas.getChannel() };
-  const byteStream = new ByteStreamClient(target, creds, { ...options, ...shared });
-  const actionCache = new ActionCacheClient(target, creds, { ...options, ...shared });
-  const capabilities = new CapabilitiesClient(target, creds, { ...options, ...shared });
-  const execution = new ExecutionClient(target, creds, { ...options, ...shared });
-  const operations = new OperationsClient(target, creds, { ...options, ...shared });
+/** Connects to a server address (see parseDialTarget for the forms accepted). */
+export function connect(url: string, instanceName = '', options: DialOptions = {}): Connection {
+  const channel = dial(url, options);
   return {
-    target,
+    channel,
     instanceName,
-    cas,
-    byteStream,
-    actionCache,
-    capabilities,
-    execution,
-    operations,
-    close: () => cas.close(),
+    cas: channel.client(ContentAddressableStorageClient),
+    byteStream: channel.client(ByteStreamClient),
+    actionCache: channel.client(ActionCacheClient),
+    capabilities: channel.client(CapabilitiesClient),
+    execution: channel.client(ExecutionClient),
+    operations: channel.client(OperationsClient),
+    close: () => channel.close(),
   };
 }
 

@@ -5,7 +5,6 @@
  * fetches them. AssetService is the narrow view the rest of the client uses, so
  * tests can stand in an in-memory implementation.
  */
-import { credentials } from '@grpc/grpc-js';
 import { type Digest, digestFunctionOf } from '../digest/digest.js';
 import {
   type FetchBlobResponse,
@@ -14,7 +13,6 @@ import {
   PushClient,
   type Qualifier,
 } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
-import { CLIENT_CHANNEL_OPTIONS } from '../grpc/tuning.js';
 import { Code, StatusError } from '../util/status.js';
 import { type Connection, unary } from './connection.js';
 
@@ -63,9 +61,8 @@ export class GrpcAssetClient implements AssetService {
   private readonly push: InstanceType<typeof PushClient>;
 
   constructor(private readonly connection: Connection) {
-    const shared = { ...CLIENT_CHANNEL_OPTIONS, channelOverride: connection.cas.getChannel() };
-    this.fetch = new FetchClient(connection.target, credentials.createInsecure(), shared);
-    this.push = new PushClient(connection.target, credentials.createInsecure(), shared);
+    this.fetch = connection.channel.client(FetchClient);
+    this.push = connection.channel.client(PushClient);
   }
 
   fetchBlob(uris: readonly string[], qualifiers: readonly Qualifier[] = []): Promise<FetchedAsset | undefined> {

@@ -8,6 +8,7 @@ import { unary } from '../client/connection.js';
 import { type Digest, digestOf } from '../digest/digest.js';
 import type { FindMissingBlobsResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { QueryWriteStatusResponse } from '../gen/google/bytestream/bytestream.js';
+import type { Blob } from '../storage/blobStore.js';
 import { Code } from '../util/status.js';
 
 let t: TestServer;
@@ -302,5 +303,50 @@ describe('ByteStream Write and Read', () => {
       committedSize: 5000,
       complete: true,
     });
+  });
+});
+
+describe('ByteStream Read cancellation', () => {
+  it('stops reading the blob from storage when the client cancels a long read', async () => {
+    const { data, digest } = testBlob(48 * MiB);
+    await writeResource(t.client, uploadName(digest), data, { chunkSize: MiB });
+    // Watch what the server reads from storage for this blob (whatever the store's signature).
+    const store = t.server.cas as unknown as { get: (...args: unknown[]) => Promise<Blob | undefined> };
+    const originalGet = store.get;
+    let bytesFromStorage = 0;
+    let storageReadEnded!: () => void;
+    const ended = new Promise<void>((resolve) => {
+      storageReadEnded = resolve;
+    });
+    store.get = async function (this: unknown, ...args: unknown[]) {
+      const blob = await originalGet.apply(this, args);
+      if (!blob || blob.sizeBytes !== data.length) return blob;
+      return {
+        sizeBytes: blob.sizeBytes,
+        read: async function* (offset?: number, limit?: number) {
+          try {
+            for await (const chunk of blob.read(offset, limit)) {
+              bytesFromStorage += chunk.length;
+              yield chunk;
+            }
+          } finally {
+            storageReadEnded();
+          }
+        },
+      };
+    };
+    try {
+      const stream = t.client.byteStream.read({ resourceName: readName(digest), readOffset: 0, readLimit: 0 });
+      stream.on('error', () => {});
+      await new Promise((resolve) => stream.once('data', resolve));
+      stream.cancel();
+      await ended;
+      assert.ok(
+        bytesFromStorage < data.length,
+        `the server stopped reading after ${bytesFromStorage} of ${data.length} bytes`,
+      );
+    } finally {
+      store.get = originalGet;
+    }
   });
 });

@@ -4,8 +4,8 @@ import { describe, it } from 'node:test';
 import { Metadata } from '@grpc/grpc-js';
 import { RequestMetadata } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Code, StatusError } from '../util/status.js';
+import { ANONYMOUS_PRINCIPAL } from './authentication.js';
 import { contextForCall, deadlineMsOf } from './callContext.js';
-import { ANONYMOUS_PRINCIPAL } from './callSecurity.js';
 import { REQUEST_METADATA_HEADER } from './requestMetadata.js';
 
 /** A stand-in for a grpc-js server call: metadata, a deadline and the 'cancelled' event. */

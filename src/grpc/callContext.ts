@@ -19,8 +19,18 @@ export interface ContextSource {
 
 /** setTimeout's longest delay; later deadlines rely on grpc-js cancelling the call. */
 const LONGEST_TIMER_MS = 2 ** 31 - 1;
-/** grpc-js's own deadline timer may fire a moment before ours: treat a cancel this close to the deadline as the deadline. */
-const DEADLINE_TOLERANCE_MS = 20;
+/**
+ * A client gives up at its deadline and resets the stream a moment before the
+ * server's copy of the deadline (taken when the headers arrived) passes; a
+ * cancellation this close to the deadline is the deadline.
+ */
+const DEADLINE_TOLERANCE_MS = 250;
+
+/** Whether a call ending now ended because of its deadline. */
+export function isPastDeadline(deadline: Date | number, nowMs = Date.now()): boolean {
+  const deadlineMs = deadlineMsOf(deadline);
+  return deadlineMs !== undefined && nowMs + DEADLINE_TOLERANCE_MS >= deadlineMs;
+}
 
 /** A call's context, and the release of its timer and listener once the handler is done. */
 export interface CallContext {
@@ -48,9 +58,8 @@ export function contextForCall(
   const controller = new AbortController();
   const deadlineMs = deadlineMsOf(call.getDeadline());
   const onCancelled = () => {
-    const pastDeadline = deadlineMs !== undefined && Date.now() + DEADLINE_TOLERANCE_MS >= deadlineMs;
     controller.abort(
-      pastDeadline
+      isPastDeadline(call.getDeadline())
         ? new StatusError(Code.DEADLINE_EXCEEDED, 'deadline exceeded')
         : new StatusError(Code.CANCELLED, 'the client cancelled the call'),
     );

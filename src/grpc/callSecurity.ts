@@ -5,24 +5,15 @@
  * object is the one thing both see, so the record is keyed by it.
  */
 import type { Metadata } from '@grpc/grpc-js';
-import type { Principal, Scope } from '../context/requestContext.js';
-import { type Authorizer, allowEverything } from './authorization.js';
+import type { Principal } from '../context/requestContext.js';
+import { Code, StatusError } from '../util/status.js';
+import type { Authorizer } from './authorization.js';
 
 /** The caller of a call, and who decides what it may do. */
 export interface CallSecurity {
   readonly principal: Principal;
   readonly authorizer: Authorizer;
 }
-
-/** The caller when no authentication is configured: anyone reaching the port may do anything. */
-export const ANONYMOUS_PRINCIPAL: Principal = {
-  name: 'anonymous',
-  kind: 'anonymous',
-  scopes: new Set<Scope>(['read', 'cas-write', 'ac-write', 'asset-write', 'execute', 'bots', 'admin']),
-  instances: ['*'],
-};
-
-const UNAUTHENTICATED_SECURITY: CallSecurity = { principal: ANONYMOUS_PRINCIPAL, authorizer: allowEverything };
 
 const securityByMetadata = new WeakMap<Metadata, CallSecurity>();
 
@@ -31,7 +22,18 @@ export function recordCallSecurity(metadata: Metadata, security: CallSecurity): 
   securityByMetadata.set(metadata, security);
 }
 
-/** The security of a call; anonymous and unrestricted when no interceptor recorded any. */
+/**
+ * The security of a call. A call no interceptor vouched for is refused: a handler
+ * served without the authentication interceptor (a server not built by
+ * createGrpcServer) must fail closed, not let everyone in.
+ */
 export function callSecurityOf(metadata: Metadata): CallSecurity {
-  return securityByMetadata.get(metadata) ?? UNAUTHENTICATED_SECURITY;
+  const security = securityByMetadata.get(metadata);
+  if (!security) throw new StatusError(Code.UNAUTHENTICATED, 'the call was not authenticated by the server');
+  return security;
+}
+
+/** The security recorded for a call, if any; for observers that report the caller. */
+export function peekCallSecurity(metadata: Metadata): CallSecurity | undefined {
+  return securityByMetadata.get(metadata);
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type ClientUnaryCall, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type ClientUnaryCall, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { rejectsWithCode } from '../../test/support/status.js';
 import { type Connection, connect, unary } from '../client/connection.js';
 import { type Digest, digestKey, digestOf } from '../digest/digest.js';
@@ -35,6 +35,7 @@ import { PreconditionFailure, type PreconditionFailure_Violation } from '../gen/
 import { Status } from '../gen/google/rpc/status.js';
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { Code } from '../util/status.js';
+import { dial } from './dial.js';
 
 const EXECUTE_RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';
 const OUTPUT = Buffer.from('the output file\n');
@@ -68,7 +69,7 @@ class FakeBot {
     target: string,
     private readonly slots = 4,
   ) {
-    this.client = new BotsClient(target, credentials.createInsecure());
+    this.client = dial(target).client(BotsClient);
   }
 
   async start(): Promise<void> {
@@ -207,7 +208,7 @@ before(async () => {
     actionCache: { memory: { maximumSizeBytes: 1 << 26 } },
   });
   client = connect(`grpc://${farm.address}`);
-  bot = new FakeBot(farm.address);
+  bot = new FakeBot(`grpc://${farm.address}`);
   await bot.start();
   await upload([OUTPUT, INPUT]);
 });

@@ -5,12 +5,18 @@ import { type ChannelOptions, Server, ServerCredentials } from '@grpc/grpc-js';
 import { connect, unary } from '../client/connection.js';
 import type { ServerCapabilities } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { CapabilitiesService } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { anonymousAuthenticator, authenticationInterceptor } from './authentication.js';
+import { allowEverything } from './authorization.js';
 import { capabilitiesServer } from './capabilitiesServer.js';
 import { FLOW_CONTROL_WINDOW_BYTES, tuneHttp2Server } from './tuning.js';
 
 /** Starts a server, makes one call, and returns the server session's local windows. */
 async function windowsAfterOneCall(options: ChannelOptions, tune: boolean) {
-  const server = new Server(options);
+  // The handlers refuse calls nobody authenticated; let everyone in, as createGrpcServer does by default.
+  const server = new Server({
+    ...options,
+    interceptors: [authenticationInterceptor(anonymousAuthenticator, allowEverything)],
+  });
   const tuned = tune ? tuneHttp2Server(server) : false;
   server.addService(
     CapabilitiesService,

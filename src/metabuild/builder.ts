@@ -7,10 +7,11 @@
  */
 import type { Connection } from '../client/connection.js';
 import { executeRemotely } from '../client/execute.js';
+import type { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import type { AssetService } from '../client/remoteAsset.js';
 import type { Digest } from '../digest/digest.js';
 import type { PlatformProperty } from '../execution/types.js';
-import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
+import { getBuffer } from '../storage/blobStore.js';
 import { type Artifact, ArtifactStore } from './artifactStore.js';
 import { prepareBuildAction, STEP_MARKER } from './buildAction.js';
 import { cacheKey } from './cacheKey.js';
@@ -43,7 +44,7 @@ export interface ElementEvent {
 export interface BuilderOptions {
   project: Project;
   connection: Connection;
-  cas: BlobStore;
+  cas: GrpcBlobStore;
   /** Downloads (tarballs) and scratch space. */
   cacheDirectory: string;
   platform: PlatformProperty[];
@@ -79,7 +80,7 @@ export class Builder {
     const ordered = resolveTargets(this.options.project, targets);
     for (const element of ordered) {
       if (this.planned.has(element.name)) continue;
-      const sources = await sourcesKey(this.declarations(element), this.sourceContext(element));
+      const sources = await sourcesKey(this.declarations(element), this.sourceContext());
       const dependencies = element.dependencies.map((d) => ({
         name: d.name,
         type: d.type,
@@ -88,7 +89,7 @@ export class Builder {
       const key = cacheKey({ element, sources, dependencies, platform: this.options.platform });
       const artifact = this.options.rebuild?.includes(element.name)
         ? undefined
-        : await this.artifacts.lookup(element.project.name, element.name, key);
+        : await this.artifacts.lookup(this.options.project.config.name, element.name, key);
       this.planned.set(element.name, { element, key, artifact, sources });
     }
     return ordered.map((e) => this.planned.get(e.name) as PlannedElement);
@@ -172,12 +173,10 @@ export class Builder {
 
   private async buildOne(planned: PlannedElement): Promise<Artifact> {
     const { element, key } = planned;
-    const project = element.project.name;
-    // BuildStream 1 makes absolute symlinks relative wherever it links files; BuildStream 2 keeps them.
-    const relativize = (root: Digest) => (element.format === 1 ? relativizeSymlinks(cas, root) : Promise.resolve(root));
+    const project = this.options.project.config.name;
     const emit = (step: string) => this.options.onEvent?.({ element: element.name, state: 'running', step });
     const cas = this.options.cas;
-    const sources = await stageSources(this.declarations(element), this.sourceContext(element));
+    const sources = await stageSources(this.declarations(element), this.sourceContext());
     const dependencyRoots = sandboxElements(this.options.project, element).map(
       (name) => this.planned.get(name)!.artifact!.root,
     );
@@ -203,17 +202,17 @@ export class Builder {
           (name) => this.planned.get(name) as PlannedElement,
         );
         // BuildStream links the composed files into place, which makes absolute symlinks relative.
-        artifact = { root: await relativize(await composeArtifact(cas, element.config, deps)) };
+        artifact = { root: await relativizeSymlinks(cas, await composeArtifact(cas, element.config, deps)) };
         break;
       }
       case 'build': {
         emit('staging');
         // As BuildStream stages dependencies: absolute symlinks become relative.
-        const base = await relativize(await mergeTrees(cas, dependencyRoots));
+        const base = await relativizeSymlinks(cas, await mergeTrees(cas, dependencyRoots));
         const buildRoot = (element.variables['build-root'] ?? '').replace(/^\/+/, '');
         const inputRoot = await graftAt(cas, base, buildRoot, sources);
         const prepared = prepareBuildAction(element, inputRoot, this.options.platform);
-        for (const blob of prepared.blobs) await putBuffer(cas, blob.digest, blob.data);
+        for (const blob of prepared.blobs) await cas.upload(blob.digest, blob.data);
         const response = await executeRemotely(this.options.connection, prepared.actionDigest, {
           skipCacheLookup: this.options.rebuild?.includes(element.name) ?? false,
           onStage: (stage) =>
@@ -225,7 +224,7 @@ export class Builder {
         }
         const output = result.outputDirectories.find((d) => d.path === prepared.installOutput);
         // BuildStream collects the install root by linking its files, which makes absolute symlinks relative.
-        const root = await relativize(output?.rootDirectoryDigest ?? EMPTY_DIRECTORY_DIGEST);
+        const root = await relativizeSymlinks(cas, output?.rootDirectoryDigest ?? EMPTY_DIRECTORY_DIGEST);
         artifact = {
           root,
           stdout: result.stdoutDigest,
@@ -234,8 +233,6 @@ export class Builder {
         };
         break;
       }
-      default:
-        throw new BuildFailure(`${element.file}: building '${element.kind}' elements is not supported yet`);
     }
     await this.artifacts.record(project, element.name, key, artifact);
     return artifact;
@@ -276,11 +273,10 @@ export class Builder {
     }));
   }
 
-  /** Where an element's sources are resolved: its own project's directory and aliases. */
-  private sourceContext(element: Element) {
+  private sourceContext() {
     return {
-      projectDir: element.project.directory,
-      aliases: element.project.aliases,
+      projectDir: this.options.project.config.directory,
+      aliases: this.options.project.config.aliases,
       cas: this.options.cas,
       cacheDir: this.options.cacheDirectory,
       asset: this.options.asset,

@@ -3,7 +3,6 @@
  * and Push, Capabilities) onto a grpc-js server from a configuration.
  * `granary serve` and the tests use this.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { ActionCache } from '../actioncache/actionCache.js';
 import { RemoteAssetService } from '../asset/assetService.js';
 import { AssetStore } from '../asset/assetStore.js';
@@ -25,7 +24,7 @@ import { fetchServer, pushServer } from '../grpc/assetServer.js';
 import { byteStreamServer } from '../grpc/byteStreamServer.js';
 import { type CapabilitiesConfig, capabilitiesServer } from '../grpc/capabilitiesServer.js';
 import { casServer } from '../grpc/casServer.js';
-import { tuneHttp2Server } from '../grpc/tuning.js';
+import { createGrpcServer, type GrpcServer, type GrpcServerOptions, type ServerTlsOptions } from '../grpc/server.js';
 import type { BlobStore } from '../storage/blobStore.js';
 import { openStorage, type StorageConfig } from '../storage/storageConfig.js';
 import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
@@ -35,9 +34,16 @@ export const MAXIMUM_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Advertised batch limit: well below the message limit, leaving room for per-blob overhead. */
 export const MAXIMUM_BATCH_TOTAL_BYTES = 4 * 1024 * 1024;
 
+/** The edge hooks of a server: who calls, what they may do, who observes the calls. */
+export type ServerHooks = Pick<GrpcServerOptions, 'authenticator' | 'authorizer' | 'interceptors'>;
+
 export interface StorageServerConfig {
-  /** HOST:PORT; port 0 picks a free port. */
+  /** HOST:PORT (port 0 picks a free port) or unix:PATH. */
   listen: string;
+  /** Serve TLS on `listen`; plain text when absent. */
+  tls?: ServerTlsOptions;
+  /** Authentication, authorization and call observers; anonymous, unrestricted and unobserved when absent. */
+  hooks?: ServerHooks;
   cas: StorageConfig;
   actionCache: StorageConfig;
   /** How long blobs referenced by a served action result are kept (ms). */
@@ -62,7 +68,6 @@ export interface RunningServer {
   /** The bound HOST:PORT. */
   address: string;
   port: number;
-  grpc: Server;
   cas: BlobStore;
   actionCache: ActionCache;
   assets: AssetStore;
@@ -74,7 +79,7 @@ export interface RunningServer {
 export async function startStorageServer(
   config: StorageServerConfig,
   extend?: (
-    server: Server,
+    server: GrpcServer,
     parts: { cas: BlobStore; actionCache: ActionCache },
   ) => Promise<Partial<CapabilitiesConfig> & { close?: () => Promise<void> }>,
 ): Promise<RunningServer> {
@@ -86,19 +91,20 @@ export async function startStorageServer(
   const assets = new AssetStore(assetStorage.store, cas, { retentionMs: config.assetRetentionMs });
   // Retention marks are not persisted by the CAS: re-apply them for live assets, in the background.
   const assetRetentionRestored = assets.restoreRetention().catch(() => 0);
+  const casBytes = 'memory' in config.cas ? config.cas.memory.maximumSizeBytes : config.cas.disk.maximumSizeBytes;
   const downloader = new Downloader(cas, {
-    maximumBytes: Math.min(MAXIMUM_DOWNLOAD_BYTES, cas.usage?.().maximumBytes ?? MAXIMUM_DOWNLOAD_BYTES),
+    maximumBytes: Math.min(MAXIMUM_DOWNLOAD_BYTES, casBytes),
     scratchDirectory: config.downloadScratchDirectory,
   });
   const assetService = new RemoteAssetService(assets, downloader);
   const compressors: Compressor[] = config.compression !== false && zstdAvailable() ? ['zstd'] : [];
   const wireCompressors = compressors.map(() => Compressor_Value.ZSTD);
   const byteStream = new ByteStreamBlobs(cas, { supportedCompressors: compressors });
-  const server = new Server({
-    'grpc.max_receive_message_length': MAXIMUM_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAXIMUM_MESSAGE_BYTES,
+  const server = createGrpcServer({
+    listeners: [{ address: config.listen, tls: config.tls }],
+    maximumMessageBytes: MAXIMUM_MESSAGE_BYTES,
+    ...config.hooks,
   });
-  tuneHttp2Server(server);
   server.addService(
     ContentAddressableStorageService,
     casServer(new ContentAddressableStorage(cas, MAXIMUM_BATCH_TOTAL_BYTES), { compressors }),
@@ -118,17 +124,12 @@ export async function startStorageServer(
       ...extension,
     }),
   );
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(config.listen, ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    );
-  });
-  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+  const [listener] = await server.listen();
+  const { address, port } = listener as { address: string; port: number };
   let closed = false;
   return {
-    address: `${host}:${port}`,
+    address,
     port,
-    grpc: server,
     cas,
     actionCache,
     assets,
@@ -136,16 +137,7 @@ export async function startStorageServer(
     close: async () => {
       if (closed) return;
       closed = true;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 5000);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await server.close();
       byteStream.close();
       await extension.close?.();
       await assetRetentionRestored;

@@ -5,7 +5,7 @@
  * ExecuteResponse. The same loop serves `granary worker` and the workers that
  * `granary serve` starts, so the embedded farm exercises the real protocol.
  */
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { PlatformProperty } from '../execution/types.js';
 import { Digest, ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
@@ -15,7 +15,7 @@ import {
   type Lease,
   LeaseState,
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
-import { CLIENT_CHANNEL_OPTIONS } from '../grpc/tuning.js';
+import { type DialOptions, dial } from '../grpc/dial.js';
 import { Code } from '../util/status.js';
 
 const EXECUTE_RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';
@@ -23,8 +23,10 @@ const EXECUTE_RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.
 export type LeaseExecutor = (actionDigest: Digest, signal: AbortSignal) => Promise<ExecuteResponse>;
 
 export interface BotOptions {
-  /** HOST:PORT of the Bots service. */
-  target: string;
+  /** Address of the Bots service (grpc://HOST:PORT, grpcs://..., see parseDialTarget). */
+  server: string;
+  /** TLS settings for a grpcs:// server. */
+  dial?: DialOptions;
   botId: string;
   instanceName?: string;
   slots: number;
@@ -49,7 +51,7 @@ export class Bot {
   private readonly log: (message: string) => void;
 
   constructor(private readonly options: BotOptions) {
-    this.client = new BotsClient(options.target, credentials.createInsecure(), { ...CLIENT_CHANNEL_OPTIONS });
+    this.client = dial(options.server, options.dial).client(BotsClient);
     this.log = options.log ?? ((m) => console.error(m));
   }
 

@@ -5,7 +5,7 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect, parseTarget } from '../client/connection.js';
+import { connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import type { PlatformProperty } from '../execution/types.js';
 import { Bot } from './bot.js';
@@ -67,7 +67,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     EXECUTION_ROOT_PROPERTIES.map((property) => ({ name: property, value: name })),
   );
   const bot = new Bot({
-    target: parseTarget(config.server),
+    server: config.server,
     botId: config.botId,
     instanceName: config.instanceName,
     slots: config.slots,

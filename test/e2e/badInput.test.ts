@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { type Connection, connect, unary } from '../../src/client/connection.js';
 import { type Digest, digestKey, digestOf, SHA256 } from '../../src/digest/digest.js';
 import {
@@ -21,6 +21,7 @@ import {
   type ServerCapabilities,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { QueryWriteStatusResponse } from '../../src/gen/google/bytestream/bytestream.js';
+import { dial } from '../../src/grpc/dial.js';
 import { Code, StatusError } from '../../src/util/status.js';
 import { openWrite, readResource, writeResource } from '../support/grpc.js';
 import { rejectsWithCode } from '../support/status.js';
@@ -143,7 +144,7 @@ describe('granary serve under a flood of bad requests', { timeout: 120_000 }, ()
     scratch = scratchDirectory('bad-input');
     server = await startGranary(['serve', '--listen', '127.0.0.1:0', '--data', join(scratch, 'data')]);
     client = connect(server.url);
-    raw = new Client(server.address, credentials.createInsecure());
+    raw = dial(server.url).client(Client);
   });
 
   after(async () => {

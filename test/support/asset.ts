@@ -5,7 +5,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { credentials } from '@grpc/grpc-js';
 import { type Connection, unary } from '../../src/client/connection.js';
 import {
   type FetchBlobRequest,
@@ -17,7 +16,6 @@ import {
   PushClient,
   type PushDirectoryRequest,
 } from '../../src/gen/build/bazel/remote/asset/v1/remote_asset.js';
-import { CLIENT_CHANNEL_OPTIONS } from '../../src/grpc/tuning.js';
 
 export interface AssetCalls {
   fetchBlob(request: Partial<FetchBlobRequest>): Promise<FetchBlobResponse>;
@@ -28,9 +26,8 @@ export interface AssetCalls {
 
 /** Fetch and Push clients sharing the connection's channel; failures become StatusErrors. */
 export function assetCalls(connection: Connection): AssetCalls {
-  const options = { ...CLIENT_CHANNEL_OPTIONS, channelOverride: connection.cas.getChannel() };
-  const fetch = new FetchClient(connection.target, credentials.createInsecure(), options);
-  const push = new PushClient(connection.target, credentials.createInsecure(), options);
+  const fetch = connection.channel.client(FetchClient);
+  const push = connection.channel.client(PushClient);
   const fetchDefaults = {
     instanceName: '',
     timeout: undefined,

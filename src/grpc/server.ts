@@ -1,0 +1,130 @@
+/**
+ * The one way Granary serves gRPC: a server factory that binds its listeners
+ * (HOST:PORT or unix:PATH, plain text or TLS), applies the HTTP/2 tuning and
+ * message limits, and puts every call through the edge: observation for
+ * metrics and logs (innermost, so refused calls are counted), authentication,
+ * then the handlers of handlers.ts, which build the request context and ask the
+ * authorizer. The storage server and the farm build their servers here.
+ */
+import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { type Authenticator, anonymousAuthenticator, authenticationInterceptor } from './authentication.js';
+import { type Authorizer, allowEverything } from './authorization.js';
+import { type CallInterceptor, countMessageBytes, observationInterceptor } from './callObservation.js';
+import { tuneHttp2Server } from './tuning.js';
+
+/** Largest gRPC message a server accepts or sends unless told otherwise. */
+export const DEFAULT_MAXIMUM_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** How long close() lets calls in flight finish before cancelling them. */
+const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+
+/** A listener's certificate (PEM), and the CA that client certificates must chain to for mTLS. */
+export interface ServerTlsOptions {
+  readonly certificateChainPem: Buffer;
+  readonly privateKeyPem: Buffer;
+  /** When set, every client must present a certificate signed by this CA (mTLS). */
+  readonly clientCertificateAuthorityPem?: Buffer;
+}
+
+export interface ListenerOptions {
+  /** HOST:PORT (port 0 picks a free port) or unix:PATH. */
+  readonly address: string;
+  /** Serve TLS with this certificate; plain text when absent. */
+  readonly tls?: ServerTlsOptions;
+}
+
+export interface GrpcServerOptions {
+  readonly listeners: readonly ListenerOptions[];
+  /** Who is calling; every caller is ANONYMOUS_PRINCIPAL (allowed everything) when absent. */
+  readonly authenticator?: Authenticator;
+  /** What a caller may do, per method and instance; everything when absent. */
+  readonly authorizer?: Authorizer;
+  /** Told about every finished call (metrics, access logs). */
+  readonly interceptors?: readonly CallInterceptor[];
+  readonly maximumMessageBytes?: number;
+}
+
+/** A bound listener: the address clients dial (with the port picked for port 0). */
+export interface BoundListener {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** A gRPC server whose calls all pass through Granary's edge. */
+export interface GrpcServer {
+  addService<Implementation>(definition: ServiceDefinition<Implementation>, implementation: Implementation): void;
+  /** Binds every listener, in order; rejects (leaving nothing bound) when one fails. */
+  listen(): Promise<BoundListener[]>;
+  /** Lets calls in flight finish for up to `graceMs`, then cancels the rest. Idempotent. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Builds a server; add services, then listen(). */
+export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
+  const maximumMessageBytes = options.maximumMessageBytes ?? DEFAULT_MAXIMUM_MESSAGE_BYTES;
+  const server = new Server({
+    'grpc.max_receive_message_length': maximumMessageBytes,
+    'grpc.max_send_message_length': maximumMessageBytes,
+    interceptors: [
+      observationInterceptor(options.interceptors ?? []),
+      authenticationInterceptor(options.authenticator ?? anonymousAuthenticator, options.authorizer ?? allowEverything),
+    ],
+  });
+  tuneHttp2Server(server);
+  const observing = (options.interceptors?.length ?? 0) > 0;
+  let closing: Promise<void> | undefined;
+  return {
+    addService: (definition, implementation) => {
+      server.addService(observing ? countMessageBytes(definition) : definition, implementation as never);
+    },
+    listen: async () => {
+      const bound: BoundListener[] = [];
+      try {
+        for (const listener of options.listeners) bound.push(await bind(server, listener));
+      } catch (error) {
+        for (const done of bound) server.unbind(done.address);
+        throw error;
+      }
+      return bound;
+    },
+    close: (graceMs = DEFAULT_SHUTDOWN_GRACE_MS) => {
+      closing ??= new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}
+
+function credentialsOf(tls: ServerTlsOptions | undefined): ServerCredentials {
+  if (!tls) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(
+    tls.clientCertificateAuthorityPem ?? null,
+    [{ cert_chain: tls.certificateChainPem, private_key: tls.privateKeyPem }],
+    tls.clientCertificateAuthorityPem !== undefined,
+  );
+}
+
+function bind(server: Server, listener: ListenerOptions): Promise<BoundListener> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(listener.address, credentialsOf(listener.tls), (error, port) => {
+      if (error) {
+        reject(new Error(`cannot listen on ${listener.address}: ${error.message}`));
+        return;
+      }
+      if (listener.address.startsWith('unix:')) {
+        resolve({ address: listener.address, port });
+        return;
+      }
+      const host = listener.address.slice(0, listener.address.lastIndexOf(':'));
+      resolve({ address: `${host}:${port}`, port });
+    });
+  });
+}
