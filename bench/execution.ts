@@ -4,11 +4,8 @@
  * action (p50, p99), throughput of 1,000 independent trivial actions, and the
  * worker's staging time for a 10,000-file input tree with a cold and a warm cache.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { mapLimited } from '../src/cas/contentAddressableStorage.js';
 import { connect } from '../src/client/connection.js';
 import { executeRemotely } from '../src/client/execute.js';
@@ -19,9 +16,8 @@ import { putBuffer } from '../src/storage/blobStore.js';
 import { MemoryBlobStore } from '../src/storage/memoryBlobStore.js';
 import { LocalCache } from '../src/worker/localCache.js';
 import { stageInputRoot } from '../src/worker/staging.js';
+import { startGranaryServe } from './granaryServe.js';
 import type { BenchContext, BenchModule } from './module.js';
-
-const GRANARY = fileURLToPath(new URL('../../bin/granary.js', import.meta.url));
 
 export const CACHED_EXECUTE_TARGET_P50_MS = 2;
 export const WARM_STAGING_TARGET_MS = 500;
@@ -32,7 +28,7 @@ export const executionBenchmark: BenchModule = {
   async run(context: BenchContext): Promise<void> {
     const { report, options } = context;
     const group = 'execution';
-    const server = await startServe(join(context.directory, 'exec-data'));
+    const server = await startGranaryServe({ dataDirectory: join(context.directory, 'exec-data') });
     const connection = connect(`grpc://${server.address}`);
     const cas = new GrpcBlobStore(connection);
     try {
@@ -188,33 +184,4 @@ async function upload(cas: GrpcBlobStore, data: Buffer): Promise<Digest> {
   const digest = digestOf(data);
   await cas.upload(digest, data);
   return digest;
-}
-
-interface Serve {
-  address: string;
-  close(): Promise<void>;
-}
-
-async function startServe(data: string): Promise<Serve> {
-  const child: ChildProcess = spawn(process.execPath, [GRANARY, 'serve', '--listen', '127.0.0.1:0', '--data', data], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const address = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    lines.on('line', (line) => {
-      const match = /serving on (\S+)/.exec(line);
-      if (match) resolve(match[1] as string);
-    });
-    child.once('exit', (code) => reject(new Error(`granary serve exited with ${code}`)));
-  });
-  // Give the embedded worker a moment to connect.
-  await new Promise((r) => setTimeout(r, 1500));
-  return {
-    address,
-    close: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }

@@ -4,11 +4,16 @@
  * loopback and prints a summary with the targets. Not part of the tests.
  *
  * Flags (after `npm run bench --`):
+ *   --against [LABEL=]grpc://HOST:PORT[/INSTANCE]
+ *                     (repeatable) another REAPI server for the side-by-side table
+ *   --rounds N        interleaved rounds of the side-by-side benchmark (best of N; default 3)
+ *   --granary-sandbox auto|bubblewrap|none
+ *                     sandbox of the side-by-side Granary's embedded worker (default: granary's own)
  *   --quick           fewer runs, shorter durations
  *   --in-process      run the server in this process instead of a child process
  *   --memory-backend  diagnostic: the storage server keeps its CAS in memory, not on disk
  *   --profile-server  run the server child with --cpu-prof (profiles go to $TMPDIR/granary-bench-profiles)
- *   --only NAME       run only the named module (storage, execution)
+ *   --only NAME       run only the named module (side-by-side, storage, execution)
  *   --keep            keep the temporary directory
  */
 
@@ -16,13 +21,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseAgainstList } from './against.js';
 import { measureDiskWrite, measureSha256 } from './baseline.js';
 import { executionBenchmark } from './execution.js';
 import type { BenchModule, BenchOptions } from './module.js';
 import { Report, SHA256_GROUP, SHA256_NAME } from './report.js';
+import { sideBySideBenchmark } from './sideBySide.js';
 import { storageBenchmark } from './storage.js';
 
-const MODULES: readonly BenchModule[] = [storageBenchmark, executionBenchmark];
+const MODULES: readonly BenchModule[] = [sideBySideBenchmark, storageBenchmark, executionBenchmark];
 const PROFILE_DIRECTORY = join(tmpdir(), 'granary-bench-profiles');
 
 async function main(): Promise<number> {
@@ -34,6 +41,9 @@ async function main(): Promise<number> {
       'profile-server': { type: 'boolean', default: false },
       only: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      against: { type: 'string', multiple: true, default: [] },
+      rounds: { type: 'string' },
+      'granary-sandbox': { type: 'string' },
     },
   });
   const modules = values.only ? MODULES.filter((m) => m.name === values.only) : MODULES;
@@ -41,11 +51,26 @@ async function main(): Promise<number> {
     console.error(`unknown module "${values.only}"; known: ${MODULES.map((m) => m.name).join(', ')}`);
     return 2;
   }
+  const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
+  if (rounds !== undefined && !(Number.isSafeInteger(rounds) && rounds > 0)) {
+    console.error(`--rounds must be a positive integer, got "${values.rounds}"`);
+    return 2;
+  }
+  let against: BenchOptions['against'];
+  try {
+    against = parseAgainstList(values.against ?? []);
+  } catch (error) {
+    console.error((error as Error).message);
+    return 2;
+  }
   const options: BenchOptions = {
     quick: values.quick ?? false,
     inProcess: values['in-process'] ?? false,
     memoryBackend: values['memory-backend'] ?? false,
     serverNodeArguments: values['profile-server'] ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIRECTORY}`] : [],
+    against,
+    rounds,
+    granarySandbox: values['granary-sandbox'],
   };
   const directory = await mkdtemp(join(tmpdir(), 'granary-bench-'));
   const report = new Report();

@@ -2,8 +2,9 @@
  * The shape of one benchmark module. main.ts measures the machine's baseline,
  * then runs each module in turn; a module starts whatever servers it needs and
  * records its figures in the shared report. The storage benchmark is one module;
- * an execution benchmark can be added as another.
+ * the execution and side-by-side benchmarks are others.
  */
+import type { AgainstServer } from './against.js';
 import type { Baseline } from './baseline.js';
 import type { Report } from './report.js';
 
@@ -16,6 +17,12 @@ export interface BenchOptions {
   memoryBackend: boolean;
   /** Extra node flags for server child processes (e.g. --cpu-prof). */
   serverNodeArguments: string[];
+  /** Other REAPI servers the side-by-side benchmark measures beside Granary. */
+  against: AgainstServer[];
+  /** Interleaved rounds of the side-by-side benchmark (each figure is the best round); a default when absent. */
+  rounds?: number;
+  /** `--sandbox` of the embedded worker of the side-by-side Granary; granary's default (auto) when absent. */
+  granarySandbox?: string;
 }
 
 export interface BenchContext {

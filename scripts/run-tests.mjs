@@ -17,7 +17,7 @@ function collect(dir) {
 }
 
 const only = process.env.GRANARY_TESTS; // optional: "unit" or "e2e"
-const unit = only === 'e2e' ? [] : collect(join(dist, 'src'));
+const unit = only === 'e2e' ? [] : [...collect(join(dist, 'src')), ...collect(join(dist, 'bench'))];
 const e2e = only === 'unit' ? [] : collect(join(dist, 'test'));
 const files = [...unit.sort(), ...e2e.sort()].map((f) => relative(root, f));
 const result = spawnSync(

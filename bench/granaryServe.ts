@@ -1,0 +1,88 @@
+/**
+ * Starts `granary serve` (the all-in-one farm: storage, scheduler and the
+ * embedded worker) as a child process on a free loopback port, for the
+ * benchmarks that measure what a user runs. Node flags such as --cpu-prof
+ * apply to the server process (the worker is its own child process).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const GRANARY = fileURLToPath(new URL('../../bin/granary.js', import.meta.url));
+const STARTUP_TIMEOUT_MS = 60_000;
+/** Time for the embedded worker to connect before the first action is sent. */
+const WORKER_CONNECT_MS = 1500;
+/** The embedded worker logs every action it starts; a benchmark runs thousands. */
+const PER_ACTION_LINE = /^granary worker: executing [0-9a-f]+\/\d+$/;
+
+export interface GranaryServeOptions {
+  dataDirectory: string;
+  /** `--sandbox` of the embedded worker (auto, bubblewrap or none); granary's default when absent. */
+  sandbox?: string;
+  /** Extra node flags for the server process, e.g. --cpu-prof. */
+  nodeArguments?: readonly string[];
+}
+
+export interface GranaryServe {
+  address: string;
+  /** The command line, for the report. */
+  command: string;
+  close(): Promise<void>;
+}
+
+export async function startGranaryServe(options: GranaryServeOptions): Promise<GranaryServe> {
+  const serveArguments = ['serve', '--listen', '127.0.0.1:0', '--data', options.dataDirectory];
+  if (options.sandbox) serveArguments.push('--sandbox', options.sandbox);
+  const nodeArguments = options.nodeArguments ?? [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArguments, GRANARY, ...serveArguments], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  forwardStderr(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    const address = await waitForAddress(child);
+    await new Promise((resolve) => setTimeout(resolve, WORKER_CONNECT_MS));
+    return {
+      address,
+      command: ['node', ...nodeArguments, 'bin/granary.js', ...serveArguments].join(' '),
+      close: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(timer);
+      },
+    };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+}
+
+/** Passes the server's and worker's stderr through, except the worker's line per action. */
+function forwardStderr(child: ChildProcess): void {
+  const lines = createInterface({ input: child.stderr as NodeJS.ReadableStream });
+  lines.on('line', (line) => {
+    if (!PER_ACTION_LINE.test(line)) console.error(line);
+  });
+}
+
+function waitForAddress(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const timer = setTimeout(() => reject(new Error('granary serve did not start within 60 s')), STARTUP_TIMEOUT_MS);
+    let found = false;
+    lines.on('line', (line) => {
+      // Keep draining stdout so the child never blocks on a full pipe.
+      const match = /serving on (\S+:\d+)/.exec(line);
+      if (match && !found) {
+        found = true;
+        clearTimeout(timer);
+        resolve(match[1] as string);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (!found) reject(new Error(`granary serve exited before serving (code ${code}, signal ${signal})`));
+    });
+  });
+}

@@ -1,0 +1,119 @@
+/**
+ * The Go load client of the side-by-side benchmark (bench/reapi-load): built
+ * with `go build` at bench time (its dependencies come from the Go module
+ * proxy), then run once per measurement so that every server gets a fresh
+ * client process, and once as the null sink that shows the client's ceiling.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const SOURCE_DIRECTORY = fileURLToPath(new URL('../../bench/reapi-load', import.meta.url));
+const BUILD_TIMEOUT_MS = 15 * 60_000;
+const MEASURE_TIMEOUT_MS = 10 * 60_000;
+const run = promisify(execFile);
+
+export interface LoadClient {
+  path: string;
+  /** `go version`, for the report. */
+  goVersion: string;
+}
+
+/** One figure measured once against one server, as reapi-load prints it. */
+export interface FigureResult {
+  figure: string;
+  unit: string;
+  value: number;
+  seconds: number;
+  /** CPU seconds the client process used while measuring (1.0 per second = one core). */
+  clientCpuSeconds: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  detail: string;
+}
+
+export interface FigureOptions {
+  durationMs: number;
+  /** 64 MiB blobs per ByteStream run. */
+  largeBlobs: number;
+  /** Actions per execute run. */
+  actions: number;
+  /** A short unrecorded run that warms both sides up. */
+  warmUp?: boolean;
+}
+
+export interface ServerCapabilities {
+  executionEnabled: boolean;
+  lowApiVersion: string;
+  highApiVersion: string;
+}
+
+/** Builds the client into `outputDirectory`; says why not when Go is missing or the build fails. */
+export async function buildLoadClient(outputDirectory: string): Promise<LoadClient | { unavailable: string }> {
+  const path = join(outputDirectory, 'reapi-load');
+  try {
+    const { stdout } = await run('go', ['version'], { cwd: SOURCE_DIRECTORY });
+    await run('go', ['build', '-o', path, '.'], { cwd: SOURCE_DIRECTORY, timeout: BUILD_TIMEOUT_MS });
+    return { path, goVersion: stdout.trim() };
+  } catch (error) {
+    const failure = error as NodeJS.ErrnoException & { stderr?: string };
+    if (failure.code === 'ENOENT') return { unavailable: 'Go is not installed (no `go` on PATH)' };
+    return { unavailable: `go build in ${SOURCE_DIRECTORY} failed: ${failure.stderr?.trim() || failure.message}` };
+  }
+}
+
+export async function serverCapabilities(client: LoadClient, url: string): Promise<ServerCapabilities> {
+  return JSON.parse(await runClient(client, ['capabilities', '--target', url])) as ServerCapabilities;
+}
+
+export async function measureFigure(
+  client: LoadClient,
+  url: string,
+  figure: string,
+  options: FigureOptions,
+): Promise<FigureResult> {
+  const args = ['measure', '--target', url, '--figure', figure, '--duration-ms', String(options.durationMs)];
+  args.push('--blobs', String(options.largeBlobs), '--actions', String(options.actions));
+  if (options.warmUp) args.push('--warm-up');
+  return JSON.parse(await runClient(client, args)) as FigureResult;
+}
+
+async function runClient(client: LoadClient, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(client.path, args, { timeout: MEASURE_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
+    return stdout;
+  } catch (error) {
+    const failure = error as Error & { stderr?: string };
+    throw new Error(failure.stderr?.trim() || failure.message);
+  }
+}
+
+export interface NullSink {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts `reapi-load sink` on a free loopback port. */
+export async function startNullSink(client: LoadClient): Promise<NullSink> {
+  const child: ChildProcess = spawn(client.path, ['sink', '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const address = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      const match = /serving on (\S+:\d+)/.exec(line);
+      if (match) resolve(match[1] as string);
+    });
+    child.once('exit', (code) => reject(new Error(`the null sink exited with ${code}`)));
+  });
+  return {
+    url: `grpc://${address}`,
+    close: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
