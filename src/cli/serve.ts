@@ -5,6 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parsePlatformMatchRules } from '../execution/platformMatch.js';
 import { startFarm } from '../server/farm.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
@@ -31,6 +32,10 @@ const FLAGS: Record<string, FlagSpec> = {
   'worker-platform': { type: 'list', help: 'extra platform property KEY=VALUE of the embedded worker' },
   'worker-timeout': { type: 'string', default: '30s', help: 'a worker silent this long loses its actions (re-queued)' },
   sandbox: { type: 'string', default: 'auto', help: 'embedded worker sandbox: auto, bubblewrap or none' },
+  'platform-match': {
+    type: 'list',
+    help: 'how a platform property is matched, NAME=exact|minimum|priority|ignore (default exact)',
+  },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -51,8 +56,15 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const actionCacheBytes = Math.max(16 * 1024 * 1024, Math.floor(maximumSizeBytes / 50));
   const workers = Number(flag(args, 'workers'));
   if (!Number.isSafeInteger(workers) || workers < 0) throw new UsageError('--workers must be a non-negative integer');
+  let platformMatch: ReturnType<typeof parsePlatformMatchRules>;
+  try {
+    platformMatch = parsePlatformMatchRules(args.flags.get('platform-match') ?? []);
+  } catch (error) {
+    throw new UsageError(`--platform-match: ${(error as Error).message}`);
+  }
   const server = await startFarm({
     stateDirectory: join(data, 'scheduler'),
+    platformMatch,
     workerTimeoutMs: parseDuration(flag(args, 'worker-timeout') as string),
     listen,
     cas: {

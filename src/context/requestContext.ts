@@ -46,6 +46,12 @@ export interface RequestContext {
   /** The caller; undefined only for work that no caller asked for. */
   readonly principal: Principal | undefined;
   readonly metadata: ClientMetadata;
+  /**
+   * The client's transport address as the server saw it (e.g. `ipv4:10.0.0.5:51234`),
+   * when a connection caused the call: for logs, and to tell apart clients that send
+   * no RequestMetadata when they share the farm.
+   */
+  readonly peer?: string;
 }
 
 const NEVER_ABORTED = new AbortController().signal;

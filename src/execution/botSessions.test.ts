@@ -1,18 +1,22 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { actionRequest } from '../../test/support/schedulerContract.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { ActionResult, Digest, ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { BotSession, BotStatus, type Lease, LeaseState } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { Code, StatusError } from '../util/status.js';
 import { BotSessions, type BotSessionsOptions } from './botSessions.js';
-import { EmbeddedScheduler, type EmbeddedSchedulerOptions } from './embeddedScheduler.js';
+import { openScheduler, type SchedulerSettings } from './openScheduler.js';
+import type { OperationScheduler } from './operationScheduler.js';
+
+const ctx = backgroundContext();
 
 const DIGEST_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.Digest';
 const EXECUTE_RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';
 const ACTION_RESULT_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ActionResult';
 
 interface Farm {
-  scheduler: EmbeddedScheduler;
+  scheduler: OperationScheduler;
   sessions: BotSessions;
 }
 
@@ -25,9 +29,9 @@ afterEach(async () => {
 });
 
 /** A scheduler and bot sessions; long polls are short unless a test asks otherwise. */
-async function farm(options: BotSessionsOptions = {}, schedulerOptions: EmbeddedSchedulerOptions = {}): Promise<Farm> {
-  const scheduler = await EmbeddedScheduler.open(schedulerOptions);
-  const sessions = new BotSessions(scheduler, { longPollMs: 30, lookup: (name) => scheduler.get(name), ...options });
+async function farm(options: BotSessionsOptions = {}, schedulerOptions: SchedulerSettings = {}): Promise<Farm> {
+  const scheduler = await openScheduler(schedulerOptions);
+  const sessions = new BotSessions(scheduler, { longPollMs: 30, ...options });
   const made = { scheduler, sessions };
   running.push(made);
   return made;
@@ -59,7 +63,7 @@ function executeResponseAny(response: ExecuteResponse) {
 }
 
 async function oneLease(f: Farm, name: string): Promise<Lease> {
-  const session = await f.sessions.update(name, botMessage(), deadline());
+  const session = await f.sessions.update(ctx, name, botMessage(), deadline());
   assert.equal(session.leases.length, 1);
   return session.leases[0] as Lease;
 }
@@ -68,27 +72,27 @@ describe('BotSessions', () => {
   describe('handing out leases', () => {
     it('gives a bot a PENDING lease whose payload is the action digest as an Any of Digest', async () => {
       const f = await farm();
-      const session = await f.sessions.create('', botMessage());
+      const session = await f.sessions.create(ctx, '', botMessage());
       assert.match(session.name, /botSessions\//);
       assert.equal(session.botId, 'bot-1');
       assert.deepEqual(session.leases, []);
       assert.ok(session.expireTime && session.expireTime.seconds * 1000 > Date.now());
       const request = actionRequest(1);
-      const op = await f.scheduler.submit(request);
+      const op = await f.scheduler.submit(ctx, request);
       const lease = await oneLease(f, session.name);
       assert.equal(lease.id, op.name);
       assert.equal(lease.state, LeaseState.PENDING);
       assert.equal(lease.payload?.typeUrl, DIGEST_TYPE);
       assert.deepEqual(Digest.decode(lease.payload?.value ?? Buffer.alloc(0)), request.actionDigest);
-      const record = await f.scheduler.get(op.name);
+      const record = await f.scheduler.get(ctx, op.name);
       assert.equal(record?.stage, 'EXECUTING');
       assert.equal(record?.workerId, session.name);
     });
 
     it('hands out work already queued when the session is created', async () => {
       const f = await farm();
-      const op = await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage());
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
       assert.deepEqual(
         session.leases.map((l) => [l.id, l.state]),
         [[op.name, LeaseState.PENDING]],
@@ -97,13 +101,13 @@ describe('BotSessions', () => {
 
     it('names sessions under the parent given at creation', async () => {
       const f = await farm();
-      const session = await f.sessions.create('farms/main', botMessage());
+      const session = await f.sessions.create(ctx, 'farms/main', botMessage());
       assert.match(session.name, /^farms\/main\/botSessions\/./);
     });
 
     it('refuses a session without a bot id', async () => {
       const f = await farm();
-      await assert.rejects(f.sessions.create('', BotSession.fromPartial({ botId: '' })), (error: unknown) => {
+      await assert.rejects(f.sessions.create(ctx, '', BotSession.fromPartial({ botId: '' })), (error: unknown) => {
         assert.ok(error instanceof StatusError);
         assert.equal(error.code, Code.INVALID_ARGUMENT);
         return true;
@@ -112,34 +116,36 @@ describe('BotSessions', () => {
 
     it('gives a bot advertising slots=3 up to three leases, and one without slots a single lease', async () => {
       const f = await farm();
-      for (let i = 0; i < 5; i++) await f.scheduler.submit(actionRequest(i));
-      const big = await f.sessions.create('', botMessage([], { OSFamily: 'linux', slots: '3' }));
+      for (let i = 0; i < 5; i++) await f.scheduler.submit(ctx, actionRequest(i));
+      const big = await f.sessions.create(ctx, '', botMessage([], { OSFamily: 'linux', slots: '3' }));
       assert.equal(big.leases.length, 3);
       const again = await f.sessions.update(
+        ctx,
         big.name,
         botMessage(big.leases, { OSFamily: 'linux', slots: '3' }),
         deadline(),
       );
       assert.equal(again.leases.length, 3, 'no more while all three slots are busy');
-      const small = await f.sessions.create('', botMessage([], undefined, undefined, 'bot-2'));
+      const small = await f.sessions.create(ctx, '', botMessage([], undefined, undefined, 'bot-2'));
       assert.equal(small.leases.length, 1);
       const smallAgain = await f.sessions.update(
+        ctx,
         small.name,
         botMessage(small.leases, undefined, undefined, 'bot-2'),
         deadline(),
       );
       assert.equal(smallAgain.leases.length, 1);
-      assert.equal((await f.scheduler.list()).filter((o) => o.stage === 'QUEUED').length, 1);
+      assert.equal((await f.scheduler.list(ctx)).operations.filter((o) => o.stage === 'QUEUED').length, 1);
     });
 
     it('gives the work of an older session back to the queue when the same bot creates a new one', async () => {
       const f = await farm();
-      await f.scheduler.submit(actionRequest(1));
-      const first = await f.sessions.create('', botMessage());
+      await f.scheduler.submit(ctx, actionRequest(1));
+      const first = await f.sessions.create(ctx, '', botMessage());
       assert.equal(first.leases.length, 1);
-      const second = await f.sessions.create('', botMessage());
+      const second = await f.sessions.create(ctx, '', botMessage());
       assert.equal(second.leases.length, 1, 'the re-queued action is handed to the new session');
-      await assert.rejects(f.sessions.update(first.name, botMessage(first.leases), deadline()), {
+      await assert.rejects(f.sessions.update(ctx, first.name, botMessage(first.leases), deadline()), {
         code: Code.NOT_FOUND,
       });
     });
@@ -147,22 +153,26 @@ describe('BotSessions', () => {
     it('hands out only actions whose platform the bot satisfies, ignoring slots as a property', async () => {
       const f = await farm();
       const windows = await f.scheduler.submit(
+        ctx,
         actionRequest('w', { platform: [{ name: 'OSFamily', value: 'Windows' }] }),
       );
-      const slots = await f.scheduler.submit(actionRequest('s', { platform: [{ name: 'slots', value: '2' }] }));
-      const linux = await f.scheduler.submit(actionRequest('l', { platform: [{ name: 'OSFamily', value: 'linux' }] }));
-      const session = await f.sessions.create('', botMessage([], { OSFamily: 'linux', slots: '2' }));
+      const slots = await f.scheduler.submit(ctx, actionRequest('s', { platform: [{ name: 'slots', value: '2' }] }));
+      const linux = await f.scheduler.submit(
+        ctx,
+        actionRequest('l', { platform: [{ name: 'OSFamily', value: 'linux' }] }),
+      );
+      const session = await f.sessions.create(ctx, '', botMessage([], { OSFamily: 'linux', slots: '2' }));
       assert.deepEqual(
         session.leases.map((l) => l.id),
         [linux.name],
       );
-      assert.equal((await f.scheduler.get(windows.name))?.stage, 'QUEUED');
-      assert.equal((await f.scheduler.get(slots.name))?.stage, 'QUEUED');
+      assert.equal((await f.scheduler.get(ctx, windows.name))?.stage, 'QUEUED');
+      assert.equal((await f.scheduler.get(ctx, slots.name))?.stage, 'QUEUED');
     });
 
     it('keeps a bot’s properties when its updates omit them, and echoes its worker, as buildbox-worker needs', async () => {
       const f = await farm();
-      const created = await f.sessions.create('', botMessage([], { OSFamily: 'linux', ISA: 'x86-64' }));
+      const created = await f.sessions.create(ctx, '', botMessage([], { OSFamily: 'linux', ISA: 'x86-64' }));
       assert.deepEqual(
         created.worker?.properties.map((p) => `${p.key}=${p.value}`),
         ['OSFamily=linux', 'ISA=x86-64'],
@@ -175,6 +185,7 @@ describe('BotSessions', () => {
         worker: { configs: [{ key: 'capacity', value: '1' }] },
       });
       const op = await f.scheduler.submit(
+        ctx,
         actionRequest('x', {
           platform: [
             { name: 'ISA', value: 'x86-64' },
@@ -182,7 +193,7 @@ describe('BotSessions', () => {
           ],
         }),
       );
-      const update = await f.sessions.update(created.name, bare, deadline());
+      const update = await f.sessions.update(ctx, created.name, bare, deadline());
       assert.deepEqual(
         update.leases.map((l) => l.id),
         [op.name],
@@ -191,10 +202,11 @@ describe('BotSessions', () => {
 
     it('gives an unhealthy bot no new leases', async () => {
       const f = await farm();
-      await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage([], undefined, BotStatus.UNHEALTHY));
+      await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage([], undefined, BotStatus.UNHEALTHY));
       assert.deepEqual(session.leases, []);
       const update = await f.sessions.update(
+        ctx,
         session.name,
         botMessage([], undefined, BotStatus.BOT_TERMINATING),
         deadline(),
@@ -206,10 +218,11 @@ describe('BotSessions', () => {
   describe('results', () => {
     it('completes the operation with the ExecuteResponse of a COMPLETED lease and fills in queued_timestamp', async () => {
       const f = await farm();
-      const session = await f.sessions.create('', botMessage());
-      const op = await f.scheduler.submit(actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
       const lease = await oneLease(f, session.name);
       const active = await f.sessions.update(
+        ctx,
         session.name,
         botMessage([withState(lease, LeaseState.ACTIVE)]),
         deadline(),
@@ -218,13 +231,14 @@ describe('BotSessions', () => {
         active.leases.map((l) => l.state),
         [LeaseState.ACTIVE],
       );
-      assert.equal((await f.scheduler.get(op.name))?.stage, 'EXECUTING');
+      assert.equal((await f.scheduler.get(ctx, op.name))?.stage, 'EXECUTING');
       const response = ExecuteResponse.fromPartial({
         result: { exitCode: 3, executionMetadata: { worker: 'bot-1' } },
         status: { code: Code.OK },
         message: 'ran it',
       });
       const done = await f.sessions.update(
+        ctx,
         session.name,
         botMessage([
           withState(lease, LeaseState.COMPLETED, {
@@ -235,7 +249,7 @@ describe('BotSessions', () => {
         deadline(),
       );
       assert.deepEqual(done.leases, []);
-      const record = await f.scheduler.get(op.name);
+      const record = await f.scheduler.get(ctx, op.name);
       assert.equal(record?.stage, 'COMPLETED');
       assert.equal(record?.response?.result?.exitCode, 3);
       assert.equal(record?.response?.message, 'ran it');
@@ -248,27 +262,29 @@ describe('BotSessions', () => {
 
     it('leaves execution metadata out when the bot sent none', async () => {
       const f = await farm();
-      const op = await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage());
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
       const [lease] = session.leases as [Lease];
       const response = ExecuteResponse.fromPartial({ result: { exitCode: 0 }, status: { code: Code.OK } });
       await f.sessions.update(
+        ctx,
         session.name,
         botMessage([withState(lease, LeaseState.COMPLETED, { result: executeResponseAny(response) })]),
         deadline(),
       );
-      const record = await f.scheduler.get(op.name);
+      const record = await f.scheduler.get(ctx, op.name);
       assert.equal(record?.stage, 'COMPLETED');
       assert.equal(record?.response?.result?.executionMetadata, undefined);
     });
 
     it('accepts an ActionResult as the result of a COMPLETED lease, as BuildBox sends it', async () => {
       const f = await farm();
-      const op = await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage());
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
       const [lease] = session.leases as [Lease];
       const result = ActionResult.fromPartial({ exitCode: 0, stdoutRaw: Buffer.from('hello') });
       await f.sessions.update(
+        ctx,
         session.name,
         botMessage([
           withState(lease, LeaseState.COMPLETED, {
@@ -278,7 +294,7 @@ describe('BotSessions', () => {
         ]),
         deadline(),
       );
-      const record = await f.scheduler.get(op.name);
+      const record = await f.scheduler.get(ctx, op.name);
       assert.equal(record?.stage, 'COMPLETED');
       assert.equal(record?.response?.status?.code ?? Code.OK, Code.OK);
       assert.equal(record?.response?.result?.stdoutRaw.toString(), 'hello');
@@ -286,10 +302,11 @@ describe('BotSessions', () => {
 
     it('completes the operation with the lease status when the bot failed without a result', async () => {
       const f = await farm();
-      const op = await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage());
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
       const [lease] = session.leases as [Lease];
       await f.sessions.update(
+        ctx,
         session.name,
         botMessage([
           withState(lease, LeaseState.COMPLETED, {
@@ -298,19 +315,20 @@ describe('BotSessions', () => {
         ]),
         deadline(),
       );
-      const response = (await f.scheduler.get(op.name))?.response;
+      const response = (await f.scheduler.get(ctx, op.name))?.response;
       assert.equal(response?.status?.code, Code.FAILED_PRECONDITION);
       assert.equal(response?.status?.message, 'inputs missing');
     });
 
     it('fails the operation with INTERNAL when a successful lease carries no result or an undecodable one', async () => {
       const f = await farm();
-      const empty = await f.scheduler.submit(actionRequest(1));
-      const garbage = await f.scheduler.submit(actionRequest(2));
-      const session = await f.sessions.create('', botMessage([], { slots: '2' }));
+      const empty = await f.scheduler.submit(ctx, actionRequest(1));
+      const garbage = await f.scheduler.submit(ctx, actionRequest(2));
+      const session = await f.sessions.create(ctx, '', botMessage([], { slots: '2' }));
       const [first, second] = session.leases as [Lease, Lease];
       assert.equal(first.id, empty.name);
       await f.sessions.update(
+        ctx,
         session.name,
         botMessage(
           [
@@ -323,18 +341,19 @@ describe('BotSessions', () => {
         ),
         deadline(),
       );
-      assert.equal((await f.scheduler.get(empty.name))?.response?.status?.code, Code.INTERNAL);
-      assert.equal((await f.scheduler.get(garbage.name))?.response?.status?.code, Code.INTERNAL);
+      assert.equal((await f.scheduler.get(ctx, empty.name))?.response?.status?.code, Code.INTERNAL);
+      assert.equal((await f.scheduler.get(ctx, garbage.name))?.response?.status?.code, Code.INTERNAL);
     });
 
     it('ignores a result for a lease the session does not hold', async () => {
       const f = await farm();
-      const op = await f.scheduler.submit(actionRequest(1));
-      const holder = await f.sessions.create('', botMessage());
-      const other = await f.sessions.create('', botMessage([], undefined, undefined, 'bot-2'));
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const holder = await f.sessions.create(ctx, '', botMessage());
+      const other = await f.sessions.create(ctx, '', botMessage([], undefined, undefined, 'bot-2'));
       const [lease] = holder.leases as [Lease];
       const response = ExecuteResponse.fromPartial({ result: { exitCode: 0 } });
       await f.sessions.update(
+        ctx,
         other.name,
         botMessage(
           [withState(lease, LeaseState.COMPLETED, { result: executeResponseAny(response) })],
@@ -344,75 +363,83 @@ describe('BotSessions', () => {
         ),
         deadline(),
       );
-      assert.equal((await f.scheduler.get(op.name))?.stage, 'EXECUTING');
+      assert.equal((await f.scheduler.get(ctx, op.name))?.stage, 'EXECUTING');
     });
   });
 
   describe('lost and cancelled leases', () => {
     it('requeues a lease the bot stops mentioning, without counting an attempt', async () => {
       const f = await farm();
-      const op = await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage());
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
       assert.equal(session.leases.length, 1);
-      const healthy = await f.sessions.update(session.name, botMessage([], undefined, BotStatus.UNHEALTHY), deadline());
+      const healthy = await f.sessions.update(
+        ctx,
+        session.name,
+        botMessage([], undefined, BotStatus.UNHEALTHY),
+        deadline(),
+      );
       assert.deepEqual(healthy.leases, []);
-      const record = await f.scheduler.get(op.name);
+      const record = await f.scheduler.get(ctx, op.name);
       assert.equal(record?.stage, 'QUEUED');
       assert.equal(record?.attempts, 0);
     });
 
     it('requeues a lease the bot gives up by reporting it CANCELLED', async () => {
       const f = await farm();
-      const op = await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage());
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
       const [lease] = session.leases as [Lease];
       await f.sessions.update(
+        ctx,
         session.name,
         botMessage([withState(lease, LeaseState.CANCELLED)], undefined, BotStatus.UNHEALTHY),
         deadline(),
       );
-      assert.equal((await f.scheduler.get(op.name))?.stage, 'QUEUED');
-      assert.equal(await f.scheduler.shouldAbandon(session.name, op.name), true);
+      assert.equal((await f.scheduler.get(ctx, op.name))?.stage, 'QUEUED');
+      assert.equal(await f.scheduler.shouldAbandon(ctx, session.name, op.name), true);
     });
 
     it('tells the bot a cancelled operation’s lease is CANCELLED until the bot lets go of it', async () => {
       const f = await farm();
-      const op = await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage());
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
       const [lease] = session.leases as [Lease];
       const active = withState(lease, LeaseState.ACTIVE);
-      await f.sessions.update(session.name, botMessage([active]), deadline());
-      await f.scheduler.cancel(op.name);
-      const told = await f.sessions.update(session.name, botMessage([active]), deadline());
+      await f.sessions.update(ctx, session.name, botMessage([active]), deadline());
+      await f.scheduler.cancel(ctx, op.name);
+      const told = await f.sessions.update(ctx, session.name, botMessage([active]), deadline());
       assert.deepEqual(
         told.leases.map((l) => [l.id, l.state]),
         [[op.name, LeaseState.CANCELLED]],
       );
       // That answer may never reach the bot (it cancels its own long polls): it is told again.
-      const toldAgain = await f.sessions.update(session.name, botMessage([active]), deadline());
+      const toldAgain = await f.sessions.update(ctx, session.name, botMessage([active]), deadline());
       assert.deepEqual(
         toldAgain.leases.map((l) => l.state),
         [LeaseState.CANCELLED],
       );
       const acknowledged = await f.sessions.update(
+        ctx,
         session.name,
         botMessage([withState(lease, LeaseState.CANCELLED)]),
         deadline(),
       );
       assert.deepEqual(acknowledged.leases, []);
-      assert.equal((await f.scheduler.get(op.name))?.response?.status?.code, Code.CANCELLED);
+      assert.equal((await f.scheduler.get(ctx, op.name))?.response?.status?.code, Code.CANCELLED);
     });
 
     it('frees the slot of a cancelled lease once the bot stops mentioning it, and ignores its late result', async () => {
       const f = await farm();
-      const op = await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage());
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
       const [lease] = session.leases as [Lease];
-      await f.scheduler.cancel(op.name);
-      await f.sessions.update(session.name, botMessage([withState(lease, LeaseState.ACTIVE)]), deadline());
+      await f.scheduler.cancel(ctx, op.name);
+      await f.sessions.update(ctx, session.name, botMessage([withState(lease, LeaseState.ACTIVE)]), deadline());
       const late = ExecuteResponse.fromPartial({ result: { exitCode: 0 } });
-      const next = await f.scheduler.submit(actionRequest(2));
+      const next = await f.scheduler.submit(ctx, actionRequest(2));
       const finished = await f.sessions.update(
+        ctx,
         session.name,
         botMessage([withState(lease, LeaseState.COMPLETED, { result: executeResponseAny(late) })]),
         deadline(),
@@ -421,39 +448,42 @@ describe('BotSessions', () => {
         finished.leases.map((l) => l.id),
         [next.name],
       );
-      assert.equal((await f.scheduler.get(op.name))?.response?.status?.code, Code.CANCELLED);
+      assert.equal((await f.scheduler.get(ctx, op.name))?.response?.status?.code, Code.CANCELLED);
     });
   });
 
   describe('sessions', () => {
     it('rejects an update of an unknown session with NOT_FOUND', async () => {
       const f = await farm();
-      await assert.rejects(f.sessions.update('botSessions/unknown', botMessage(), deadline()), (error: unknown) => {
-        assert.ok(error instanceof StatusError);
-        assert.equal(error.code, Code.NOT_FOUND);
-        return true;
-      });
-    });
-
-    it('expires a session not updated within sessionTimeoutMs and requeues its work', async () => {
-      const f = await farm({ sessionTimeoutMs: 100 });
-      const op = await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage());
-      assert.equal(session.leases.length, 1);
-      const deadlineMs = Date.now() + 1_500;
-      while ((await f.scheduler.get(op.name))?.stage !== 'QUEUED') {
-        assert.ok(Date.now() < deadlineMs, 'the session expired in time');
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
       await assert.rejects(
-        f.sessions.update(session.name, botMessage(session.leases), deadline()),
+        f.sessions.update(ctx, 'botSessions/unknown', botMessage(), deadline()),
         (error: unknown) => {
           assert.ok(error instanceof StatusError);
           assert.equal(error.code, Code.NOT_FOUND);
           return true;
         },
       );
-      const replacement = await f.sessions.create('', botMessage());
+    });
+
+    it('expires a session not updated within sessionTimeoutMs and requeues its work', async () => {
+      const f = await farm({ sessionTimeoutMs: 100 });
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
+      assert.equal(session.leases.length, 1);
+      const deadlineMs = Date.now() + 1_500;
+      while ((await f.scheduler.get(ctx, op.name))?.stage !== 'QUEUED') {
+        assert.ok(Date.now() < deadlineMs, 'the session expired in time');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await assert.rejects(
+        f.sessions.update(ctx, session.name, botMessage(session.leases), deadline()),
+        (error: unknown) => {
+          assert.ok(error instanceof StatusError);
+          assert.equal(error.code, Code.NOT_FOUND);
+          return true;
+        },
+      );
+      const replacement = await f.sessions.create(ctx, '', botMessage());
       assert.deepEqual(
         replacement.leases.map((l) => l.id),
         [op.name],
@@ -462,31 +492,31 @@ describe('BotSessions', () => {
 
     it('keeps a session alive while the bot keeps updating it', async () => {
       const f = await farm({ sessionTimeoutMs: 100, longPollMs: 10 });
-      const op = await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage());
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
       const [lease] = session.leases as [Lease];
       const until = Date.now() + 300;
       while (Date.now() < until) {
-        await f.sessions.update(session.name, botMessage([withState(lease, LeaseState.ACTIVE)]), deadline());
+        await f.sessions.update(ctx, session.name, botMessage([withState(lease, LeaseState.ACTIVE)]), deadline());
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      assert.equal((await f.scheduler.get(op.name))?.stage, 'EXECUTING');
+      assert.equal((await f.scheduler.get(ctx, op.name))?.stage, 'EXECUTING');
     });
   });
 
   describe('long polling', () => {
     it('holds an update with free slots and nothing to report until work is submitted', async () => {
       const f = await farm({ longPollMs: 5_000 });
-      const session = await f.sessions.create('', botMessage());
+      const session = await f.sessions.create(ctx, '', botMessage());
       const started = Date.now();
-      const update = f.sessions.update(session.name, botMessage(), deadline());
+      const update = f.sessions.update(ctx, session.name, botMessage(), deadline());
       let answered = false;
       void update.then(() => {
         answered = true;
       });
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(answered, false, 'the update waits for work');
-      const op = await f.scheduler.submit(actionRequest(1));
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
       const result = await update;
       assert.ok(Date.now() - started < 1_000, `answered after ${Date.now() - started} ms`);
       assert.deepEqual(
@@ -497,24 +527,25 @@ describe('BotSessions', () => {
 
     it('answers an empty update after the long poll when no work arrives', async () => {
       const f = await farm({ longPollMs: 40 });
-      const session = await f.sessions.create('', botMessage());
+      const session = await f.sessions.create(ctx, '', botMessage());
       const started = Date.now();
-      const result = await f.sessions.update(session.name, botMessage(), deadline());
+      const result = await f.sessions.update(ctx, session.name, botMessage(), deadline());
       assert.deepEqual(result.leases, []);
       assert.ok(Date.now() - started >= 30);
     });
 
     it('does not hold an update that reports a result, nor one whose slots are all busy', async () => {
       const f = await farm({ longPollMs: 5_000 });
-      await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage());
+      await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
       const [lease] = session.leases as [Lease];
       let started = Date.now();
-      await f.sessions.update(session.name, botMessage([withState(lease, LeaseState.ACTIVE)]), deadline());
+      await f.sessions.update(ctx, session.name, botMessage([withState(lease, LeaseState.ACTIVE)]), deadline());
       assert.ok(Date.now() - started < 1_000, 'busy bot answered at once');
       started = Date.now();
       const response = ExecuteResponse.fromPartial({ result: { exitCode: 0 } });
       await f.sessions.update(
+        ctx,
         session.name,
         botMessage([withState(lease, LeaseState.COMPLETED, { result: executeResponseAny(response) })]),
         deadline(),
@@ -524,38 +555,39 @@ describe('BotSessions', () => {
 
     it('does not wait past the call’s deadline', async () => {
       const f = await farm({ longPollMs: 5_000 });
-      const session = await f.sessions.create('', botMessage());
+      const session = await f.sessions.create(ctx, '', botMessage());
       const started = Date.now();
-      await f.sessions.update(session.name, botMessage(), Date.now() + 1_100);
+      await f.sessions.update(ctx, session.name, botMessage(), Date.now() + 1_100);
       assert.ok(Date.now() - started < 1_000);
     });
 
     it('takes no work for a long poll the bot abandoned, since the answer would be lost', async () => {
       const f = await farm({ longPollMs: 5_000 });
-      const session = await f.sessions.create('', botMessage());
+      const session = await f.sessions.create(ctx, '', botMessage());
       const abort = new AbortController();
-      const update = f.sessions.update(session.name, botMessage(), deadline(), abort.signal);
+      const update = f.sessions.update({ ...ctx, signal: abort.signal }, session.name, botMessage(), deadline());
       await new Promise((resolve) => setTimeout(resolve, 20));
-      const submitting = f.scheduler.submit(actionRequest(1));
+      const submitting = f.scheduler.submit(ctx, actionRequest(1));
       abort.abort();
       const op = await submitting;
       await update;
-      assert.equal((await f.scheduler.get(op.name))?.stage, 'QUEUED');
+      assert.equal((await f.scheduler.get(ctx, op.name))?.stage, 'QUEUED');
     });
 
     it('tells a long-polling bot promptly that its running operation was cancelled', async () => {
       const f = await farm({ longPollMs: 5_000 });
-      const op = await f.scheduler.submit(actionRequest(1));
-      const session = await f.sessions.create('', botMessage([], { slots: '2' }));
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage([], { slots: '2' }));
       const [lease] = session.leases as [Lease];
       const started = Date.now();
       const update = f.sessions.update(
+        ctx,
         session.name,
         botMessage([withState(lease, LeaseState.ACTIVE)], { slots: '2' }),
         deadline(),
       );
       await new Promise((resolve) => setTimeout(resolve, 20));
-      await f.scheduler.cancel(op.name);
+      await f.scheduler.cancel(ctx, op.name);
       const result = await update;
       assert.ok(Date.now() - started < 1_000, `told after ${Date.now() - started} ms`);
       assert.deepEqual(

@@ -9,6 +9,7 @@
  * otherwise it gets one lease at a time, as BuildBox workers expect.
  */
 import { randomUUID } from 'node:crypto';
+import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import { ActionResult, Digest, ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   type BotSession,
@@ -20,7 +21,7 @@ import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker
 import type { Any } from '../gen/google/protobuf/any.js';
 import { Code, invalidArgument, notFound } from '../util/status.js';
 import type { WorkerQueue } from './scheduler.js';
-import type { OperationRecord, PlatformProperty } from './types.js';
+import type { PlatformProperty } from './types.js';
 
 const TYPE_PREFIX = 'type.googleapis.com/';
 const DIGEST_TYPE = `${TYPE_PREFIX}build.bazel.remote.execution.v2.Digest`;
@@ -42,8 +43,6 @@ export interface BotSessionsOptions {
   longPollMs?: number;
   sessionTimeoutMs?: number;
   now?: () => number;
-  /** Looks up when an operation was queued, to complete its execution metadata. */
-  lookup?: (operationName: string) => Promise<OperationRecord | undefined>;
 }
 
 export class BotSessions {
@@ -68,7 +67,7 @@ export class BotSessions {
     return this.options.sessionTimeoutMs ?? 30_000;
   }
 
-  async create(parent: string, session: BotSession | undefined): Promise<BotSession> {
+  async create(context: RequestContext, parent: string, session: BotSession | undefined): Promise<BotSession> {
     if (!session || session.botId === '') throw invalidArgument('bot_session.bot_id is required');
     const name = `${parent ? `${parent}/` : ''}botSessions/${randomUUID()}`;
     const state: SessionState = {
@@ -84,19 +83,23 @@ export class BotSessions {
     for (const [oldName, old] of this.sessions) {
       if (old.botId !== session.botId) continue;
       this.sessions.delete(oldName);
-      for (const id of old.leases.keys()) await this.queue.release(oldName, id);
-      await this.queue.removeWorker(oldName);
+      for (const id of old.leases.keys()) await this.queue.release(context, oldName, id);
+      await this.queue.removeWorker(context, oldName);
     }
     this.sessions.set(name, state);
-    await this.queue.heartbeat(name, state.properties);
-    return this.respond(state, session.status, false);
+    await this.heartbeat(context, state);
+    return this.respond(context, state, session.status, false);
   }
 
+  /**
+   * A bot's report and request for work. The call waits for work (long poll) until
+   * shortly before `deadlineMs` at most, and returns early when the context aborts.
+   */
   async update(
+    context: RequestContext,
     name: string,
     session: BotSession | undefined,
     deadlineMs: number,
-    signal?: AbortSignal,
   ): Promise<BotSession> {
     const state = this.sessions.get(name);
     if (!state) throw notFound(`bot session ${name} not found (expired?); create a new one`);
@@ -110,7 +113,7 @@ export class BotSessions {
     if (updated.properties.length > 0 || updated.slots !== 1 || state.properties.length === 0) {
       Object.assign(state, updated, { worker: session.worker });
     }
-    await this.queue.heartbeat(name, state.properties);
+    await this.heartbeat(context, state);
     let reported = false;
     const seen = new Set<string>();
     for (const lease of session.leases) {
@@ -123,12 +126,12 @@ export class BotSessions {
       } else if (lease.state === LeaseState.COMPLETED) {
         state.leases.delete(lease.id);
         reported = true;
-        await this.queue.complete(name, lease.id, await this.responseOf(lease));
+        await this.queue.complete(context, name, lease.id, await this.responseOf(context, name, lease));
       } else if (lease.state === LeaseState.CANCELLED) {
         // The bot gave the lease up on its own: the action has to run elsewhere.
         state.leases.delete(lease.id);
         reported = true;
-        await this.queue.release(name, lease.id);
+        await this.queue.release(context, name, lease.id);
       } else if (lease.state === LeaseState.ACTIVE) {
         known.state = LeaseState.ACTIVE;
       }
@@ -137,41 +140,45 @@ export class BotSessions {
     for (const [id, lease] of [...state.leases]) {
       if (!seen.has(id)) {
         state.leases.delete(id);
-        if (lease.state !== LeaseState.CANCELLED) await this.queue.release(name, id);
+        if (lease.state !== LeaseState.CANCELLED) await this.queue.release(context, name, id);
       }
     }
-    return this.respond(state, session.status, !reported, deadlineMs, signal);
+    return this.respond(context, state, session.status, !reported, deadlineMs);
   }
 
   close(): void {
     clearInterval(this.sweeper);
   }
 
+  private heartbeat(context: RequestContext, state: SessionState): Promise<void> {
+    return this.queue.heartbeat(context, state.name, state.properties, { botId: state.botId, slots: state.slots });
+  }
+
   private async respond(
+    context: RequestContext,
     state: SessionState,
     status: BotStatus,
     mayWait: boolean,
     deadlineMs = 0,
-    signal?: AbortSignal,
   ): Promise<BotSession> {
     const healthy = status === BotStatus.OK || status === BotStatus.BOT_STATUS_UNSPECIFIED;
     if (healthy) {
-      let assigned = await this.assign(state);
+      let assigned = await this.assign(context, state);
       const waitMs = Math.min(
         this.options.longPollMs ?? 5000,
         this.sessionTimeoutMs / 3,
         deadlineMs - this.now() - 1000,
       );
       if (assigned === 0 && mayWait && waitMs > 0 && state.leases.size < state.slots) {
-        await this.queue.waitForWork(waitMs, signal);
+        await this.queue.waitForWork(context, waitMs);
         // A cancelled call would lose whatever it assigned: the bot is about to call again.
-        if (!signal?.aborted) assigned = await this.assign(state);
+        if (!context.signal.aborted) assigned = await this.assign(context, state);
       }
     }
     state.lastUpdateMs = this.now();
     const leases: Lease[] = [];
     for (const [id, lease] of state.leases) {
-      if (lease.state !== LeaseState.CANCELLED && (await this.queue.shouldAbandon(state.name, id))) {
+      if (lease.state !== LeaseState.CANCELLED && (await this.queue.shouldAbandon(context, state.name, id))) {
         // Tell the bot to stop. The lease is forgotten only once the bot acknowledges (or stops
         // mentioning it): this response may never reach the bot, and it must then be told again.
         lease.state = LeaseState.CANCELLED;
@@ -189,10 +196,10 @@ export class BotSessions {
     };
   }
 
-  private async assign(state: SessionState): Promise<number> {
+  private async assign(context: RequestContext, state: SessionState): Promise<number> {
     const free = state.slots - state.leases.size;
     if (free <= 0) return 0;
-    const assignments = await this.queue.take(state.name, free);
+    const assignments = await this.queue.take(context, state.name, free);
     for (const assignment of assignments) {
       state.leases.set(assignment.operationName, {
         id: assignment.operationName,
@@ -210,7 +217,7 @@ export class BotSessions {
   }
 
   /** Accepts results as an ExecuteResponse (Granary workers) or an ActionResult (BuildBox). */
-  private async responseOf(lease: Lease): Promise<ExecuteResponse> {
+  private async responseOf(context: RequestContext, sessionName: string, lease: Lease): Promise<ExecuteResponse> {
     const status = lease.status ?? { code: Code.OK, message: '', details: [] };
     let response: ExecuteResponse = { result: undefined, cachedResult: false, status, serverLogs: {}, message: '' };
     const result: Any | undefined = lease.result;
@@ -231,7 +238,7 @@ export class BotSessions {
         details: [],
       };
     }
-    const record = await this.options.lookup?.(lease.id);
+    const record = await this.queue.leaseOf(context, sessionName, lease.id);
     if (record && response.result?.executionMetadata) {
       response.result.executionMetadata.queuedTimestamp = toTimestamp(record.queuedAtMs);
     }
@@ -243,7 +250,7 @@ export class BotSessions {
     for (const [name, state] of this.sessions) {
       if (state.lastUpdateMs < cutoff) {
         this.sessions.delete(name);
-        await this.queue.removeWorker(name);
+        await this.queue.removeWorker(backgroundContext(), name);
       }
     }
   }

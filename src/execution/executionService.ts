@@ -1,9 +1,10 @@
 /**
  * The Execution service's logic: validates an Execute request against the CAS,
  * answers from the action cache when it can, and otherwise queues the action.
- * It also decides what a finished action leaves in the action cache.
+ * It decides the action's timeout, the one the worker will enforce.
  */
 import type { ActionCache } from '../actioncache/actionCache.js';
+import type { RequestContext } from '../context/requestContext.js';
 import { type Digest, parseDigest, resolveDigestFunction } from '../digest/digest.js';
 import {
   Action,
@@ -14,10 +15,11 @@ import {
 import { type BlobStore, getBuffer } from '../storage/blobStore.js';
 import { Code, failedPrecondition, invalidArgument } from '../util/status.js';
 import type { ClientQueue } from './scheduler.js';
+import { fairnessKeyOf } from './schedulingPolicy.js';
 import type { ActionRequest, OperationRecord, PlatformProperty } from './types.js';
 
 export interface ExecutionOptions {
-  /** Timeout for actions that do not set one. */
+  /** Timeout for actions that do not set one (carried to the worker in the lease). */
   defaultTimeoutMs: number;
   /** Longest timeout an action may ask for. */
   maximumTimeoutMs: number;
@@ -36,7 +38,7 @@ export class ExecutionService {
     private readonly options: ExecutionOptions = DEFAULT_EXECUTION_OPTIONS,
   ) {}
 
-  async execute(request: ExecuteRequest, clientKey: string): Promise<OperationRecord> {
+  async execute(context: RequestContext, request: ExecuteRequest): Promise<OperationRecord> {
     const fn = resolveDigestFunction(request.digestFunction, request.actionDigest?.hash);
     const actionDigest = parseDigest(request.actionDigest, fn, 'action_digest');
     const action = await this.loadMessage(actionDigest, Action.decode, 'Action');
@@ -55,9 +57,10 @@ export class ExecutionService {
       actionDigest,
       platform,
       priority: request.executionPolicy?.priority ?? 0,
-      clientKey,
+      clientKey: fairnessKeyOf(context),
       doNotCache: action.doNotCache,
       timeoutMs,
+      clientMetadata: context.metadata,
     };
     if (!request.skipCacheLookup && !action.doNotCache) {
       const cached = await this.actionCache.get(
@@ -69,7 +72,7 @@ export class ExecutionService {
         },
       );
       if (cached) {
-        return this.queue.recordCompleted(actionRequest, {
+        return this.queue.recordCompleted(context, actionRequest, {
           result: cached,
           cachedResult: true,
           status: { code: Code.OK, message: '', details: [] },
@@ -78,29 +81,13 @@ export class ExecutionService {
         });
       }
     }
-    if (!(await this.queue.couldRun(platform))) {
+    if (!(await this.queue.couldRun(context, platform))) {
       const wanted = platform.map((p) => `${p.name}=${p.value}`).join(', ') || '(none)';
       throw failedPrecondition(`no worker can run an action with platform properties ${wanted}`, [
         { type: 'PLATFORM', subject: wanted, description: 'no registered worker satisfies these platform properties' },
       ]);
     }
-    return this.queue.submit(actionRequest);
-  }
-
-  /** Stores a successful result of a finished action in the action cache. */
-  async onCompleted(operation: OperationRecord): Promise<void> {
-    const response = operation.response;
-    const result = response?.result;
-    if (!response || !result || operation.request.doNotCache) return;
-    if ((response.status?.code ?? Code.OK) !== Code.OK || result.exitCode !== 0) return;
-    await this.actionCache.put(
-      {
-        instanceName: operation.request.instanceName,
-        digestFunction: resolveDigestFunction(operation.request.digestFunction),
-        actionDigest: operation.request.actionDigest,
-      },
-      result,
-    );
+    return this.queue.submit(context, actionRequest);
   }
 
   private timeoutOf(action: Action): number {

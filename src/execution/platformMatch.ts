@@ -1,14 +1,31 @@
 /**
- * The matching rule between an action's platform and a worker's properties:
- * an action may run on a worker when, for every property the action names, the
- * worker advertises that same name with that same value (names and values compare
- * exactly; a worker may advertise several values for one name, e.g. two pools).
- * Properties the worker does not know about make the action unrunnable there.
+ * The matching rule between an action's platform and a worker's properties, one
+ * rule per property name (as NativeLink configures it):
+ *
+ * - `exact` (the default): the worker offers that name with that value (a worker
+ *   may offer several values for one name, e.g. two pools).
+ * - `minimum`: both values are numbers and the worker's is at least the action's
+ *   (cores, memory); an action asking for a non-number is refused at Execute.
+ * - `priority`: never restricts; a worker is handed the actions whose value it
+ *   offers before those it does not (within one ExecutionPolicy priority).
+ * - `ignore`: plays no part in matching at all.
+ *
+ * Values are compared as users write them: `OSFamily` case-insensitively (Bazel
+ * users write `OSFamily=Linux`; the REAPI lexicon's values are lowercase) and
+ * `ISA` through aliases (`x86-64`, `x86_64`, `amd64`, `x64` are one ISA).
  * Worker-side hints listed in WORKER_HINT_PROPERTIES are handled by the worker
- * itself: instead of being matched by name and value, each requires the worker
- * property it maps to.
+ * itself: unless a rule names them, each requires the worker property it maps to.
  */
+import { invalidArgument } from '../util/status.js';
 import type { PlatformProperty } from './types.js';
+
+/** How one property name is matched; see the file comment. */
+export type PropertyMatch = 'exact' | 'minimum' | 'priority' | 'ignore';
+
+export const PROPERTY_MATCHES: readonly PropertyMatch[] = ['exact', 'minimum', 'priority', 'ignore'];
+
+/** Per-property rules; names not listed are matched `exact`. */
+export type PlatformMatchRules = Readonly<Record<string, PropertyMatch>>;
 
 /**
  * Properties that tune how a worker runs an action rather than which worker runs
@@ -32,7 +49,140 @@ export const WORKER_HINT_PROPERTIES: ReadonlyMap<string, PlatformProperty> = new
   ['unixGID', { name: 'sandbox', value: 'hermetic' }],
 ]);
 
+/** Spellings of one ISA, each mapped to the REAPI lexicon's name. */
+const ISA_ALIASES: ReadonlyMap<string, string> = new Map([
+  ['x86-64', 'x86-64'],
+  ['x86_64', 'x86-64'],
+  ['amd64', 'x86-64'],
+  ['x64', 'x86-64'],
+  ['x86-32', 'x86-32'],
+  ['i386', 'x86-32'],
+  ['i686', 'x86-32'],
+  ['x86', 'x86-32'],
+  ['arm-a64', 'arm-a64'],
+  ['aarch64', 'arm-a64'],
+  ['arm64', 'arm-a64'],
+]);
+
+/**
+ * The form a value is compared in: OSFamily lowercased, ISA through its aliases,
+ * every other property as written.
+ */
+export function canonicalValue(name: string, value: string): string {
+  if (name === 'OSFamily') return value.toLowerCase();
+  if (name === 'ISA') return ISA_ALIASES.get(value.toLowerCase()) ?? value;
+  return value;
+}
+
+/** The matching decisions the scheduler needs, built once from the configured rules. */
+export interface PlatformMatcher {
+  /** Whether a worker offering `worker` may run an action asking for `action`. */
+  satisfies(worker: readonly PlatformProperty[], action: readonly PlatformProperty[]): boolean;
+  /** How many of the action's `priority` properties the worker does not offer; fewer is preferred. */
+  preferenceMisses(worker: readonly PlatformProperty[], action: readonly PlatformProperty[]): number;
+  /** Throws INVALID_ARGUMENT for a platform no worker could ever satisfy (a `minimum` that is not a number). */
+  validate(action: readonly PlatformProperty[]): void;
+  /**
+   * A stable name for the queue an action waits in: its properties that restrict
+   * matching, canonical and sorted (`(any)` when none). Actions with one key are
+   * interchangeable for every worker.
+   */
+  queueKey(action: readonly PlatformProperty[]): string;
+  /** The rule for one property name. */
+  ruleFor(name: string): PropertyMatch;
+}
+
+/** Builds the matcher for per-property rules (the defaults when none are given). */
+export function platformMatcher(rules: PlatformMatchRules = {}): PlatformMatcher {
+  const ruleFor = (name: string): PropertyMatch => rules[name] ?? 'exact';
+  const offers = (worker: readonly PlatformProperty[], wanted: PlatformProperty): boolean => {
+    const value = canonicalValue(wanted.name, wanted.value);
+    return worker.some((p) => p.name === wanted.name && canonicalValue(p.name, p.value) === value);
+  };
+  const offersAtLeast = (worker: readonly PlatformProperty[], wanted: PlatformProperty): boolean => {
+    const asked = numberOf(wanted.value);
+    if (asked === undefined) return false;
+    return worker.some((p) => {
+      if (p.name !== wanted.name) return false;
+      const offered = numberOf(p.value);
+      return offered !== undefined && offered >= asked;
+    });
+  };
+  const restricts = (name: string) => {
+    const rule = ruleFor(name);
+    return rule === 'exact' || rule === 'minimum';
+  };
+  return {
+    ruleFor,
+    satisfies(worker, action) {
+      return action.every((wanted) => {
+        if (!(wanted.name in rules)) {
+          const hint = WORKER_HINT_PROPERTIES.get(wanted.name);
+          if (hint) return offers(worker, hint);
+        }
+        switch (ruleFor(wanted.name)) {
+          case 'exact':
+            return offers(worker, wanted);
+          case 'minimum':
+            return offersAtLeast(worker, wanted);
+          default:
+            return true;
+        }
+      });
+    },
+    preferenceMisses(worker, action) {
+      let misses = 0;
+      for (const wanted of action) if (ruleFor(wanted.name) === 'priority' && !offers(worker, wanted)) misses++;
+      return misses;
+    },
+    validate(action) {
+      for (const { name, value } of action) {
+        if (ruleFor(name) === 'minimum' && numberOf(value) === undefined) {
+          throw invalidArgument(
+            `platform property ${name} is matched as a minimum, so its value must be a number, got "${value}"`,
+            [{ field: 'platform.properties', description: `${name} must be a number` }],
+          );
+        }
+      }
+    },
+    queueKey(action) {
+      const parts = action
+        .filter((p) => restricts(p.name) || (!(p.name in rules) && WORKER_HINT_PROPERTIES.has(p.name)))
+        .map((p) => `${p.name}=${canonicalValue(p.name, p.value)}`)
+        .sort();
+      return parts.length > 0 ? [...new Set(parts)].join(',') : '(any)';
+    },
+  };
+}
+
+/** The default matcher (every property exact, OSFamily and ISA tolerant). */
+export const DEFAULT_PLATFORM_MATCHER: PlatformMatcher = platformMatcher();
+
+/** Whether a worker may run an action under the default rules. */
 export function satisfies(worker: readonly PlatformProperty[], action: readonly PlatformProperty[]): boolean {
-  const offers = (wanted: PlatformProperty) => worker.some((p) => p.name === wanted.name && p.value === wanted.value);
-  return action.every((wanted) => offers(WORKER_HINT_PROPERTIES.get(wanted.name) ?? wanted));
+  return DEFAULT_PLATFORM_MATCHER.satisfies(worker, action);
+}
+
+/**
+ * Parses `NAME=RULE` settings (from the command line) into rules, rejecting
+ * unknown rules with a message naming the allowed ones.
+ */
+export function parsePlatformMatchRules(settings: readonly string[]): Record<string, PropertyMatch> {
+  const rules: Record<string, PropertyMatch> = {};
+  for (const setting of settings) {
+    const equals = setting.indexOf('=');
+    const name = setting.slice(0, equals);
+    const rule = setting.slice(equals + 1) as PropertyMatch;
+    if (equals <= 0 || !PROPERTY_MATCHES.includes(rule)) {
+      throw new Error(`a platform match must be NAME=${PROPERTY_MATCHES.join('|')}, got "${setting}"`);
+    }
+    rules[name] = rule;
+  }
+  return rules;
+}
+
+function numberOf(value: string): number | undefined {
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(value)) return undefined;
+  const parsed = Number(value);
+  return Number.isFinite(parsed) ? parsed : undefined;
 }

@@ -1,46 +1,85 @@
 /**
  * The scheduler's contract, split by role so that each side sees only what it
- * needs and so that another implementation (a shared database for scaled-out
- * frontends) can pass the same contract tests as the embedded one.
+ * needs (clients submitting and waiting, workers taking and reporting leases,
+ * operators looking on) and so that every operation store passes the same
+ * contract tests. Calls a client or a bot causes take its RequestContext first.
  */
+import type { RequestContext } from '../context/requestContext.js';
 import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import type { ActionRequest, Assignment, OperationRecord, PlatformProperty } from './types.js';
+import type { OperationPage, OperationQuery, PlatformQueue } from './operationStore.js';
+import type {
+  ActionRequest,
+  Assignment,
+  OperationRecord,
+  PlatformProperty,
+  WorkerDetails,
+  WorkerRecord,
+} from './types.js';
 
 /** What clients (the Execution and Operations services) do. */
 export interface ClientQueue {
   /** Queues an action, or joins an identical one already in flight. */
-  submit(request: ActionRequest): Promise<OperationRecord>;
+  submit(context: RequestContext, request: ActionRequest): Promise<OperationRecord>;
   /** Records an operation that completed without running (an action cache hit). */
-  recordCompleted(request: ActionRequest, response: ExecuteResponse): Promise<OperationRecord>;
-  get(name: string): Promise<OperationRecord | undefined>;
-  list(): Promise<OperationRecord[]>;
+  recordCompleted(context: RequestContext, request: ActionRequest, response: ExecuteResponse): Promise<OperationRecord>;
+  get(context: RequestContext, name: string): Promise<OperationRecord | undefined>;
+  /** Operations oldest first, filtered and a page at a time (all of them without a query). */
+  list(context: RequestContext, query?: OperationQuery): Promise<OperationPage>;
   /** Calls onChange now and at every change until the returned function is called. */
-  watch(name: string, onChange: (operation: OperationRecord) => void): Promise<() => void>;
+  watch(context: RequestContext, name: string, onChange: (operation: OperationRecord) => void): Promise<() => void>;
   /** Ends the operation with CANCELLED; a running action is stopped on its worker. */
-  cancel(name: string): Promise<boolean>;
-  delete(name: string): Promise<boolean>;
-  /** True if some live (or recently seen) worker could run an action with this platform. */
-  couldRun(platform: readonly PlatformProperty[]): Promise<boolean>;
+  cancel(context: RequestContext, name: string): Promise<boolean>;
+  delete(context: RequestContext, name: string): Promise<boolean>;
+  /**
+   * True if some live (or recently seen) worker could run an action with this
+   * platform; throws INVALID_ARGUMENT for a platform no worker could ever match.
+   */
+  couldRun(context: RequestContext, platform: readonly PlatformProperty[]): Promise<boolean>;
 }
 
 /** What workers (through the Bots service) do. */
 export interface WorkerQueue {
   /** Announces a worker (or refreshes it); a worker that stops calling this expires. */
-  heartbeat(workerId: string, properties: readonly PlatformProperty[]): Promise<void>;
+  heartbeat(
+    context: RequestContext,
+    workerId: string,
+    properties: readonly PlatformProperty[],
+    details?: WorkerDetails,
+  ): Promise<void>;
   /** Assigns up to `maximum` queued actions this worker can run. */
-  take(workerId: string, maximum: number): Promise<Assignment[]>;
-  /** Resolves when new work may be available, or after timeoutMs. */
-  waitForWork(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  take(context: RequestContext, workerId: string, maximum: number): Promise<Assignment[]>;
+  /** Resolves when new work may be available, after timeoutMs, or when the context aborts. */
+  waitForWork(context: RequestContext, timeoutMs: number): Promise<void>;
+  /** The operation, if it is EXECUTING on this worker. */
+  leaseOf(context: RequestContext, workerId: string, operationName: string): Promise<OperationRecord | undefined>;
   /** Reports a finished action; ignored if the operation no longer belongs to this worker. */
-  complete(workerId: string, operationName: string, response: ExecuteResponse): Promise<void>;
+  complete(context: RequestContext, workerId: string, operationName: string, response: ExecuteResponse): Promise<void>;
   /** The worker gave up an operation without finishing it: queue it again. */
-  release(workerId: string, operationName: string): Promise<void>;
+  release(context: RequestContext, workerId: string, operationName: string): Promise<void>;
   /** Whether the worker should stop running this operation (cancelled, or given to another worker). */
-  shouldAbandon(workerId: string, operationName: string): Promise<boolean>;
+  shouldAbandon(context: RequestContext, workerId: string, operationName: string): Promise<boolean>;
   /** The worker is gone: its operations go back to the queue. */
-  removeWorker(workerId: string): Promise<void>;
+  removeWorker(context: RequestContext, workerId: string): Promise<void>;
 }
 
-export interface Scheduler extends ClientQueue, WorkerQueue {
+/** A worker as operators see it: what it offers and what it runs. */
+export interface WorkerView extends WorkerRecord {
+  /** The operations it runs now. */
+  leases: OperationRecord[];
+}
+
+/**
+ * What operators, metrics and a UI read (and the one thing they do: drain a
+ * worker). Nothing here changes an operation.
+ */
+export interface SchedulerAdmin {
+  workers(context: RequestContext): Promise<WorkerView[]>;
+  queues(context: RequestContext): Promise<PlatformQueue[]>;
+  operations(context: RequestContext, query: OperationQuery): Promise<OperationPage>;
+  /** The worker finishes what it holds and is given nothing new; false when unknown. */
+  drainWorker(context: RequestContext, workerId: string, draining?: boolean): Promise<boolean>;
+}
+
+export interface Scheduler extends ClientQueue, WorkerQueue, SchedulerAdmin {
   close(): Promise<void>;
 }

@@ -14,16 +14,16 @@ const DEFAULT_UPDATE_WAIT_MS = 60_000;
 export function botsServer(sessions: BotSessions): BotsServer {
   return {
     createBotSession: unary(
-      async (request: CreateBotSessionRequest) => sessions.create(request.parent, request.botSession),
+      async (request: CreateBotSessionRequest, context) => sessions.create(context, request.parent, request.botSession),
       { instanceName: botParentInstance },
     ),
     updateBotSession: unary(
       async (request: UpdateBotSessionRequest, context) =>
         sessions.update(
+          context,
           request.name,
           request.botSession,
           context.deadlineMs ?? Date.now() + DEFAULT_UPDATE_WAIT_MS,
-          context.signal,
         ),
       { instanceName: botSessionInstance },
     ),

@@ -1,6 +1,5 @@
 /** Converts scheduler operations into google.longrunning.Operation messages. */
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import type { ClientMetadata } from '../context/requestContext.js';
 import type { OperationRecord, Stage } from '../execution/types.js';
 import {
   ExecuteOperationMetadata,
@@ -38,15 +37,6 @@ export function toOperation(record: OperationRecord): Operation {
     };
   }
   return operation;
-}
-
-/**
- * Identifies the client for fair sharing: Bazel's invocation id from the
- * request metadata header when present, otherwise the peer address.
- */
-export function clientKeyOf(metadata: ClientMetadata, peer: string): string {
-  const id = metadata.correlatedInvocationsId ?? metadata.toolInvocationId;
-  return id ? `${metadata.toolName ?? 'client'}:${id}` : peer;
 }
 
 /** Streams an operation's changes until it completes, the call's context aborts or the call ends. */

@@ -1,12 +1,18 @@
 /**
  * The farm server: the storage services plus remote execution (Execution,
- * Operations, and the Bots service that workers connect to).
+ * Operations, and the Bots service that workers connect to). The parts are built
+ * in one direction: the scheduler, then the worker-facing queue that records
+ * results in the action cache before completing, then the services over them.
  */
 import { join } from 'node:path';
 import { SHA256, SUPPORTED_DIGEST_FUNCTIONS } from '../digest/digest.js';
+import { ActionResultRecorder } from '../execution/actionResultRecorder.js';
 import { BotSessions } from '../execution/botSessions.js';
-import { EmbeddedScheduler } from '../execution/embeddedScheduler.js';
 import { DEFAULT_EXECUTION_OPTIONS, type ExecutionOptions, ExecutionService } from '../execution/executionService.js';
+import { openScheduler } from '../execution/openScheduler.js';
+import type { OperationScheduler } from '../execution/operationScheduler.js';
+import type { PlatformMatchRules } from '../execution/platformMatch.js';
+import { RecordingWorkerQueue } from '../execution/recordingWorkerQueue.js';
 import { ExecutionService as ExecutionServiceDefinition } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { BotsService } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { OperationsService } from '../gen/google/longrunning/operations.js';
@@ -20,29 +26,32 @@ export interface FarmConfig extends StorageServerConfig {
   execution?: Partial<ExecutionOptions>;
   /** A worker silent for this long loses its leases. */
   workerTimeoutMs?: number;
+  /** How platform properties are matched, per property name (exact when not named). */
+  platformMatch?: PlatformMatchRules;
 }
 
 export interface RunningFarm extends RunningServer {
-  scheduler: EmbeddedScheduler;
+  /** The scheduler, for its admin view (workers, queues, operations) and tests. */
+  scheduler: OperationScheduler;
 }
 
 export async function startFarm(config: FarmConfig): Promise<RunningFarm> {
-  let scheduler: EmbeddedScheduler | undefined;
+  let scheduler: OperationScheduler | undefined;
   const server = await startStorageServer(config, async (grpc, { cas, actionCache }) => {
-    let service: ExecutionService | undefined;
-    scheduler = await EmbeddedScheduler.open({
+    const opened = await openScheduler({
       stateFile: config.stateDirectory ? join(config.stateDirectory, 'operations.json') : undefined,
       workerTimeoutMs: config.workerTimeoutMs,
-      onCompleted: (operation) => service?.onCompleted(operation) ?? Promise.resolve(),
+      platformMatch: config.platformMatch,
     });
-    const queue = scheduler;
-    service = new ExecutionService(cas, actionCache, queue, { ...DEFAULT_EXECUTION_OPTIONS, ...config.execution });
-    const sessions = new BotSessions(queue, {
-      sessionTimeoutMs: config.workerTimeoutMs,
-      lookup: (name) => queue.get(name),
+    scheduler = opened;
+    const workerQueue = new RecordingWorkerQueue(opened, new ActionResultRecorder(actionCache));
+    const service = new ExecutionService(cas, actionCache, opened, {
+      ...DEFAULT_EXECUTION_OPTIONS,
+      ...config.execution,
     });
-    grpc.addService(ExecutionServiceDefinition, executionServer(service, queue));
-    grpc.addService(OperationsService, operationsServer(queue));
+    const sessions = new BotSessions(workerQueue, { sessionTimeoutMs: config.workerTimeoutMs });
+    grpc.addService(ExecutionServiceDefinition, executionServer(service, opened));
+    grpc.addService(OperationsService, operationsServer(opened));
     grpc.addService(BotsService, botsServer(sessions));
     return {
       execution: {
@@ -54,9 +63,9 @@ export async function startFarm(config: FarmConfig): Promise<RunningFarm> {
       },
       close: async () => {
         sessions.close();
-        await queue.close();
+        await opened.close();
       },
     };
   });
-  return { ...server, scheduler: scheduler as EmbeddedScheduler };
+  return { ...server, scheduler: scheduler as OperationScheduler };
 }

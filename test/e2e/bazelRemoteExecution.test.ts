@@ -69,6 +69,24 @@ describe('Bazel 4.2.3 with --remote_executor on the embedded farm', { skip, time
     assert.equal(summary.remote ?? 0, 0, `nothing should run again: ${second.output}`);
     assert.ok((summary['remote cache hit'] ?? 0) >= 9, second.output);
   });
+
+  test('actions asking for OSFamily=Linux and ISA=amd64, as users write them, run on the embedded worker', () => {
+    const workspace = copyFixture('cc-workspace', join(scratch, 'ws-osfamily'));
+    // The embedded worker offers OSFamily=linux and its ISA in the lexicon's spelling (x86-64 on this host).
+    const isa = process.arch === 'x64' ? ['--remote_default_exec_properties=ISA=amd64'] : [];
+    const result = bazel(workspace, join(scratch, 'root-osfamily'), 'build', [
+      ...remote(server.url),
+      '--remote_default_exec_properties=OSFamily=Linux',
+      ...isa,
+      '//:hello',
+      '//farm:where',
+    ]);
+    assert.equal(result.status, 0, result.output);
+    assert.deepEqual(executedKinds(result.output), [], `only remote execution is allowed: ${result.output}`);
+    assert.ok((processSummary(result.output).remote ?? 0) >= 3, result.output);
+    assert.equal(run(join(workspace, 'bazel-bin', 'hello'), [], workspace).trim(), 'Hello, Granary!');
+    assert.match(readFileSync(join(workspace, 'bazel-bin', 'farm', 'where.txt'), 'utf8'), /\S/);
+  });
 });
 
 describe('Bazel 4.2.3 with standalone workers in two pools', { skip, timeout: 15 * 60_000 }, () => {
