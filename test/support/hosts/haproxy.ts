@@ -8,8 +8,12 @@ import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { HostProcess } from './hostProcess.js';
+import { systemProgram } from './system.js';
 import { waitForTcp } from './tcp.js';
 import type { TestHost } from './testHost.js';
+
+/** Debian's haproxy (in /usr/sbin). */
+export const haproxyProgram = systemProgram('haproxy');
 
 /** One server behind the balancer. */
 export interface HaproxyBackend {
@@ -48,8 +52,13 @@ export function haproxyConfiguration(options: HaproxyOptions, adminSocketPath: s
     'global',
     `  stats socket ${adminSocketPath} mode 600 level admin`,
     '  maxconn 4096',
+    // One line per connection on standard error (kept in the process output), with the
+    // server chosen and how the session ended, for failure messages.
+    '  log stderr format raw local0 info',
     'defaults',
     '  mode tcp',
+    '  log global',
+    '  option tcplog',
     '  timeout connect 2s',
     `  timeout client ${idleMs}ms`,
     `  timeout server ${idleMs}ms`,
@@ -75,8 +84,8 @@ export async function startHaproxy(host: TestHost, options: HaproxyOptions): Pro
   const configurationPath = `${base}.cfg`;
   const adminSocketPath = `${base}.sock`;
   writeFileSync(configurationPath, haproxyConfiguration(options, adminSocketPath));
-  await host.run('haproxy', ['-c', '-q', '-f', configurationPath]);
-  const haproxy = host.spawn('haproxy', ['-db', '-f', configurationPath]);
+  await host.run(haproxyProgram, ['-c', '-q', '-f', configurationPath]);
+  const haproxy = host.spawn(haproxyProgram, ['-db', '-f', configurationPath]);
   const server = new HaproxyServer(host, options.port, configurationPath, adminSocketPath, haproxy);
   await haproxy.whileRunning(waitForTcp(host.address, options.port), 'accepted connections');
   return server;

@@ -7,11 +7,27 @@
  * asynchronous runs.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+
+/**
+ * The absolute path of a system program, looked up in the usual directories rather than on
+ * PATH: ip and haproxy live in /usr/sbin, which a non-login environment may not list.
+ * Falls back to the bare name (then PATH decides, and a missing program fails to spawn).
+ */
+export function systemProgram(name: string): string {
+  for (const directory of ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    const path = `${directory}/${name}`;
+    if (existsSync(path)) return path;
+  }
+  return name;
+}
+
+/** iproute2's `ip`. */
+export const ipProgram = systemProgram('ip');
 
 /** Runs `ip ARGS...` and returns its standard output; throws with ip's own message on failure. */
 export function ip(args: readonly string[]): string {
-  const result = spawnSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = spawnSync(ipProgram, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (result.error) throw new Error(`ip ${args.join(' ')}: ${result.error.message}`);
   if (result.status !== 0) {
     throw new Error(`ip ${args.join(' ')} failed (exit ${result.status}): ${result.stderr.trim()}`);
@@ -46,7 +62,10 @@ export function listLinks(): string[] {
  * listed); empty when the namespace does not exist.
  */
 export function namespaceProcessIds(namespace: string): number[] {
-  const result = spawnSync('ip', ['netns', 'pids', namespace], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = spawnSync(ipProgram, ['netns', 'pids', namespace], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (result.status !== 0) return [];
   return result.stdout
     .split(/\s+/)

@@ -5,7 +5,11 @@
  */
 import { connect } from 'node:net';
 
-/** Connects once, sends `payload` (if any), and resolves with everything received until the server closes. */
+/**
+ * Connects once, sends `payload` (if any), and resolves with everything received until the
+ * server closes. The client does not close its side first: a load balancer may take an early
+ * close for an aborted connection and never reach a server (HAProxy logs it as "CC").
+ */
 export function tcpRequest(address: string, port: number, payload = '', timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: address, port });
@@ -13,7 +17,9 @@ export function tcpRequest(address: string, port: number, payload = '', timeoutM
     socket.setTimeout(timeoutMs, () =>
       socket.destroy(new Error(`${address}:${port}: no answer within ${timeoutMs} ms`)),
     );
-    socket.on('connect', () => socket.end(payload));
+    socket.on('connect', () => {
+      if (payload !== '') socket.write(payload);
+    });
     socket.on('data', (chunk: Buffer) => {
       received += chunk.toString();
     });

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { HostProcess } from './hostProcess.js';
-import { accountIds, killNamespaceProcesses, namespaceProcessIds } from './system.js';
+import { accountIds, ipProgram, killNamespaceProcesses, namespaceProcessIds, systemProgram } from './system.js';
 
 /** How to run a command in a host. */
 export interface HostCommandOptions {
@@ -51,7 +51,7 @@ export class TestHost {
    * network kills and reaps it at teardown if the test has not.
    */
   spawn(command: string, args: readonly string[] = [], options: HostCommandOptions = {}): HostProcess {
-    const child = spawn('ip', this.commandLine(command, args, options), {
+    const child = spawn(ipProgram, this.commandLine(command, args, options), {
       cwd: options.cwd,
       env: this.environment(options),
       detached: true,
@@ -65,7 +65,7 @@ export class TestHost {
 
   /** Runs a command in the host to completion; rejects with its output if it fails or times out. */
   async run(command: string, args: readonly string[] = [], options: HostRunOptions = {}): Promise<HostRunResult> {
-    const child = spawn('ip', this.commandLine(command, args, options), {
+    const child = spawn(ipProgram, this.commandLine(command, args, options), {
       cwd: options.cwd,
       env: this.environment(options),
       detached: true,
@@ -123,7 +123,16 @@ export class TestHost {
     const prefix = ['netns', 'exec', this.namespace];
     if (options.user === undefined) return [...prefix, command, ...args];
     const { uid, gid } = accountIds(options.user);
-    return [...prefix, 'setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', command, ...args];
+    return [
+      ...prefix,
+      systemProgram('setpriv'),
+      `--reuid=${uid}`,
+      `--regid=${gid}`,
+      '--init-groups',
+      '--',
+      command,
+      ...args,
+    ];
   }
 
   private environment(options: HostCommandOptions): NodeJS.ProcessEnv {
