@@ -9,6 +9,14 @@
  * The test process, in the root namespace, reaches the hosts through the bridge, which holds
  * the subnet's first address (gatewayAddress). Hosts have no default route: they reach each
  * other and the test process, nothing else.
+ *
+ * Typical use (see test/e2e/hosts.test.ts):
+ *   const network = await createTestNetwork(['db', 'lb', 'front1', 'front2']);  // in before()
+ *   const postgres = await startPostgres(network.host('db'));
+ *   const front1 = network.host('front1').spawn(process.execPath, [GRANARY_BIN, 'serve', ...]);
+ *   const haproxy = await startHaproxy(network.host('lb'), { port: 8980, backends: [...] });
+ *   front1.kill('SIGKILL');                                                      // a frontend dies
+ *   await network.teardown();                                                    // in after()
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
