@@ -86,7 +86,7 @@ export async function publishCommand(argv: readonly string[]): Promise<void> {
   if (!element || args.positionals.length > 1) throw new UsageError('expected one ELEMENT');
   const uri = flag(args, 'uri');
   if (!uri) throw new UsageError('--uri is required');
-  const client = await openClient(args);
+  const client = await openClient(args, { targets: [element] });
   try {
     const plan = await client.builder.plan([element]);
     const target = plan.at(-1);
@@ -153,7 +153,11 @@ export async function provenanceCommand(argv: readonly string[]): Promise<void> 
     const record = parseProvenance(data);
     if (uri && record.uri !== uri) throw new Error(`the record is of ${record.uri}, not ${uri}`);
     const display = new ProgressDisplay();
-    const client = await openClient(args, { rebuild: [record.element], onEvent: (e) => display.handle(e) }, farm);
+    const client = await openClient(
+      args,
+      { rebuild: [record.element], targets: [record.element], onEvent: (e) => display.handle(e) },
+      farm,
+    );
     closeFarm = false;
     try {
       await rebuildFromRecord(client, record, () => display.finish());

@@ -24,6 +24,7 @@ export const CLIENT_FLAGS: Record<string, FlagSpec> = {
   instance: { type: 'string', help: 'REAPI instance name' },
   project: { type: 'string', default: '.', help: 'project directory (holding project.conf)' },
   config: { type: 'string', help: 'client configuration file (YAML with remote:, instance:)' },
+  option: { type: 'list', help: 'a project option of a BuildStream 2 project, NAME=VALUE (repeatable)' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -112,13 +113,29 @@ export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
   };
 }
 
+/** The `--option NAME=VALUE` flags as pairs. */
+function projectOptions(args: ParsedArgs): [string, string][] {
+  return (args.flags.get('option') ?? []).map((text) => {
+    const equals = text.indexOf('=');
+    if (equals <= 0) throw new UsageError(`--option expects NAME=VALUE, got '${text}'`);
+    return [text.slice(0, equals), text.slice(equals + 1)];
+  });
+}
+
 /** Loads the project of --project and opens a Builder on the farm (the given one, or as openFarm does). */
 export async function openClient(
   args: ParsedArgs,
-  options: Pick<BuilderOptions, 'jobs' | 'keepGoing' | 'onEvent' | 'rebuild'> = {},
+  options: Pick<BuilderOptions, 'jobs' | 'keepGoing' | 'onEvent' | 'rebuild'> & {
+    /** The elements the command is about (BuildStream 2 projects load only these and what they need). */
+    targets?: readonly string[];
+  } = {},
   farmSession?: FarmSession,
 ): Promise<ClientSession> {
-  const project = await loadProject(resolve(flag(args, 'project') as string));
+  const { targets, ...builderOptions } = options;
+  const project = await loadProject(resolve(flag(args, 'project') as string), {
+    targets: targets ?? args.positionals,
+    options: projectOptions(args),
+  });
   const farm = farmSession ?? (await openFarm(args));
   const { connection, cas, asset } = farm;
   const downloads = join(cacheHome(), 'granary', 'downloads');
@@ -130,7 +147,7 @@ export async function openClient(
     asset,
     cacheDirectory: downloads,
     platform: buildPlatform(),
-    ...options,
+    ...builderOptions,
   });
   return { ...farm, project, builder };
 }

@@ -65,15 +65,19 @@ export async function checkoutCommand(argv: readonly string[]): Promise<void> {
     );
   const [element, directory] = args.positionals;
   if (!element || !directory || args.positionals.length > 2) throw new UsageError('expected ELEMENT DIR');
-  const client = await openClient(args);
+  const client = await openClient(args, { targets: [element] });
   try {
     const planned = (await client.builder.plan([element])).at(-1);
     if (!planned?.artifact)
       throw new Error(
         `${element} is not built (its cache key ${planned?.key.slice(0, 16)} has no artifact); run granary build ${element}`,
       );
-    // Like `bst checkout`, absolute symlinks are made relative, so they stay inside DIR.
-    const root = await relativizeSymlinks(client.cas, planned.artifact.root);
+    // Like BuildStream 1's `bst checkout`, absolute symlinks are made relative, so they stay inside DIR;
+    // BuildStream 2's `bst artifact checkout` writes them as they are.
+    const root =
+      planned.element.format === 1
+        ? await relativizeSymlinks(client.cas, planned.artifact.root)
+        : planned.artifact.root;
     const files = await downloadTree(client.cas, root, resolve(directory));
     console.log(`granary: checked out ${element} (${files} files) to ${directory}`);
   } finally {

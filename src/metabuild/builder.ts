@@ -80,7 +80,7 @@ export class Builder {
     const ordered = resolveTargets(this.options.project, targets);
     for (const element of ordered) {
       if (this.planned.has(element.name)) continue;
-      const sources = await sourcesKey(this.declarations(element), this.sourceContext());
+      const sources = await sourcesKey(this.declarations(element), this.sourceContext(element));
       const dependencies = element.dependencies.map((d) => ({
         name: d.name,
         type: d.type,
@@ -89,7 +89,7 @@ export class Builder {
       const key = cacheKey({ element, sources, dependencies, platform: this.options.platform });
       const artifact = this.options.rebuild?.includes(element.name)
         ? undefined
-        : await this.artifacts.lookup(this.options.project.config.name, element.name, key);
+        : await this.artifacts.lookup(element.project.name, element.name, key);
       this.planned.set(element.name, { element, key, artifact, sources });
     }
     return ordered.map((e) => this.planned.get(e.name) as PlannedElement);
@@ -173,10 +173,12 @@ export class Builder {
 
   private async buildOne(planned: PlannedElement): Promise<Artifact> {
     const { element, key } = planned;
-    const project = this.options.project.config.name;
+    const project = element.project.name;
+    // BuildStream 1 makes absolute symlinks relative wherever it links files; BuildStream 2 keeps them.
+    const relativize = (root: Digest) => (element.format === 1 ? relativizeSymlinks(cas, root) : Promise.resolve(root));
     const emit = (step: string) => this.options.onEvent?.({ element: element.name, state: 'running', step });
     const cas = this.options.cas;
-    const sources = await stageSources(this.declarations(element), this.sourceContext());
+    const sources = await stageSources(this.declarations(element), this.sourceContext(element));
     const dependencyRoots = sandboxElements(this.options.project, element).map(
       (name) => this.planned.get(name)!.artifact!.root,
     );
@@ -202,13 +204,13 @@ export class Builder {
           (name) => this.planned.get(name) as PlannedElement,
         );
         // BuildStream links the composed files into place, which makes absolute symlinks relative.
-        artifact = { root: await relativizeSymlinks(cas, await composeArtifact(cas, element.config, deps)) };
+        artifact = { root: await relativize(await composeArtifact(cas, element.config, deps)) };
         break;
       }
       case 'build': {
         emit('staging');
         // As BuildStream stages dependencies: absolute symlinks become relative.
-        const base = await relativizeSymlinks(cas, await mergeTrees(cas, dependencyRoots));
+        const base = await relativize(await mergeTrees(cas, dependencyRoots));
         const buildRoot = (element.variables['build-root'] ?? '').replace(/^\/+/, '');
         const inputRoot = await graftAt(cas, base, buildRoot, sources);
         const prepared = prepareBuildAction(element, inputRoot, this.options.platform);
@@ -224,7 +226,7 @@ export class Builder {
         }
         const output = result.outputDirectories.find((d) => d.path === prepared.installOutput);
         // BuildStream collects the install root by linking its files, which makes absolute symlinks relative.
-        const root = await relativizeSymlinks(cas, output?.rootDirectoryDigest ?? EMPTY_DIRECTORY_DIGEST);
+        const root = await relativize(output?.rootDirectoryDigest ?? EMPTY_DIRECTORY_DIGEST);
         artifact = {
           root,
           stdout: result.stdoutDigest,
@@ -233,6 +235,8 @@ export class Builder {
         };
         break;
       }
+      default:
+        throw new BuildFailure(`${element.file}: building '${element.kind}' elements is not supported yet`);
     }
     await this.artifacts.record(project, element.name, key, artifact);
     return artifact;
@@ -273,10 +277,11 @@ export class Builder {
     }));
   }
 
-  private sourceContext() {
+  /** Where an element's sources are resolved: its own project's directory and aliases. */
+  private sourceContext(element: Element) {
     return {
-      projectDir: this.options.project.config.directory,
-      aliases: this.options.project.config.aliases,
+      projectDir: element.project.directory,
+      aliases: element.project.aliases,
       cas: this.options.cas,
       cacheDir: this.options.cacheDirectory,
       asset: this.options.asset,

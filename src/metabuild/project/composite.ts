@@ -17,6 +17,7 @@ const REPLACE = '(=)';
 const PREPEND = '(<)';
 const APPEND = '(>)';
 const LIST_DIRECTIVES = [REPLACE, PREPEND, APPEND];
+const CONDITIONALS = '(?)';
 
 /** True for a mapping holding only list directives; a mapping that mixes them with other keys is an error. */
 export function isDirectiveMap(node: YNode): boolean {
@@ -45,7 +46,11 @@ export function composite(target: YMap, source: YMap, path = ''): YMap {
   for (const [key, sourceEntry] of source.entries) {
     const where = path ? `${path}.${key}` : key;
     const targetValue = target.entries.get(key)?.value;
-    const value = compositeValue(targetValue, sourceEntry, where);
+    // Conditionals of both layers are all kept, to be evaluated later (BuildStream 2).
+    const value =
+      key === CONDITIONALS && targetValue?.type === 'seq' && sourceEntry.value.type === 'seq'
+        ? { ...sourceEntry.value, items: [...targetValue.items, ...sourceEntry.value.items] }
+        : compositeValue(targetValue, sourceEntry, where);
     entries.set(key, { keyLoc: sourceEntry.keyLoc, value });
   }
   return { type: 'map', entries, loc: target.entries.size > 0 ? target.loc : source.loc };

@@ -9,11 +9,13 @@
  * plain data together with their node and location.
  */
 import { posix } from 'node:path';
-import { ProjectError } from './errors.js';
+import { type Loc, ProjectError } from './errors.js';
 import { ELEMENT_KINDS, type ElementKind, isElementKind } from './kinds.js';
 import { checkScalarMap, checkVariableMap } from './projectConf.js';
+import { SANDBOX2_KEYS } from './projectConf2.js';
 import {
   checkKeys,
+  expectBool,
   expectMap,
   expectSeq,
   expectString,
@@ -32,12 +34,30 @@ import {
 export type DependencyType = 'build' | 'runtime' | 'all';
 
 export interface Dependency {
-  /** Element name, relative to the project's element-path (e.g. 'libs/foo.bst'). */
+  /**
+   * Element name, relative to the project's element-path (e.g. 'libs/foo.bst');
+   * for an element of a subproject, prefixed by the junction path ('base.bst:gcc.bst').
+   */
   readonly name: string;
   readonly type: DependencyType;
   /** Where the dependency was declared. */
   readonly file: string;
   readonly line: number;
+  /** BuildStream 2: rebuild this element whenever the dependency changes (`strict: true`). */
+  readonly strict?: boolean;
+  /** BuildStream 2: the dependency's `config` mappings (e.g. `location:` for build elements), in order. */
+  readonly config?: readonly { readonly [key: string]: Plain }[];
+}
+
+/** A dependency as a BuildStream 2 element file writes it, before its name is resolved across junctions. */
+export interface DependencyRef {
+  /** The junction named by `junction:` or by the `JUNCTION:` prefix of the filename. */
+  readonly junction: string | undefined;
+  readonly filename: string;
+  readonly type: DependencyType;
+  readonly strict: boolean;
+  readonly config: { readonly [key: string]: Plain } | undefined;
+  readonly loc: Loc;
 }
 
 /** One entry of an element's `sources` list, uninterpreted. */
@@ -69,7 +89,11 @@ export interface ElementDeclaration {
   readonly public: YMap | undefined;
   readonly sandbox: YMap | undefined;
   readonly sources: readonly SourceSpec[];
+  /** BuildStream 2: dependencies as written; the loader resolves them into `dependencies`. */
+  readonly dependencyRefs?: readonly DependencyRef[];
 }
+
+const SANDBOX_KEYS = ['build-uid', 'build-gid', 'build-os', 'build-arch'];
 
 const ELEMENT_KEYS = [
   'kind',
@@ -101,19 +125,43 @@ export function parseElement(text: string, name: string, file: string): ElementD
   if (!isElementKind(kind)) {
     throw new ProjectError(kindNode.loc, `unknown element kind '${kind}' (supported: ${ELEMENT_KINDS.join(', ')})`);
   }
+  const sandbox = optionalMap(node, 'sandbox');
+  if (sandbox) checkKeys(sandbox, SANDBOX_KEYS, (key) => `unknown sandbox setting '${key}'`);
+  return { ...parseLayers(node, name, file, kind), dependencies: parseDependencies(node) };
+}
 
+/**
+ * Reads an element of a BuildStream 2 project whose includes and
+ * conditionals were already applied and whose kind the loader checked.
+ * Dependencies are left as written (`dependencyRefs`): only the loader can
+ * resolve names across junctions and links.
+ */
+export function parseElement2(node: YMap, name: string, file: string, kind: ElementKind): ElementDeclaration {
+  checkKeys(node, ELEMENT_KEYS);
+  const sandbox = optionalMap(node, 'sandbox');
+  if (sandbox) checkKeys(sandbox, SANDBOX2_KEYS, (key) => `unknown sandbox setting '${key}'`);
+  return { ...parseLayers(node, name, file, kind), dependencies: [], dependencyRefs: parseDependencyRefs(node) };
+}
+
+/** An element's kind as written, checked only to be a string. */
+export function elementKindOf(node: YMap): string {
+  const kindNode = optional(node, 'kind');
+  if (!kindNode) throw new ProjectError(node.loc, "element has no 'kind'");
+  return expectString(kindNode, "'kind'").trim();
+}
+
+function parseLayers(
+  node: YMap,
+  name: string,
+  file: string,
+  kind: ElementKind,
+): Omit<ElementDeclaration, 'dependencies'> {
   const variables = optionalMap(node, 'variables');
   if (variables) checkVariableMap(variables, 'variables');
   const environment = optionalMap(node, 'environment');
   if (environment) checkScalarMap(environment, 'environment');
   const nocache = optional(node, 'environment-nocache');
   const sandbox = optionalMap(node, 'sandbox');
-  if (sandbox)
-    checkKeys(
-      sandbox,
-      ['build-uid', 'build-gid', 'build-os', 'build-arch'],
-      (key) => `unknown sandbox setting '${key}'`,
-    );
 
   return {
     name,
@@ -121,7 +169,6 @@ export function parseElement(text: string, name: string, file: string): ElementD
     line: node.loc.line,
     kind,
     description: optionalDescription(node),
-    dependencies: parseDependencies(node),
     variables,
     environment,
     environmentNocache: nocache ? expectStringList(nocache, "'environment-nocache'") : [],
@@ -228,5 +275,91 @@ function parseSources(node: YMap): SourceSpec[] {
       file: source.loc.file,
       line: source.loc.line,
     };
+  });
+}
+
+/**
+ * BuildStream 2 dependency lists: build-depends, then runtime-depends, then
+ * depends; an entry is a name (`JUNCTION:NAME` allowed) or a mapping with
+ * `filename` (a name or a list of names), `junction`, `type` (depends only),
+ * `strict` and `config`.
+ */
+function parseDependencyRefs(node: YMap): DependencyRef[] {
+  const refs: DependencyRef[] = [];
+  for (const [key, fixedType] of [
+    ['build-depends', 'build'],
+    ['runtime-depends', 'runtime'],
+    ['depends', undefined],
+  ] as const) {
+    const list = optional(node, key);
+    if (!list) continue;
+    for (const item of expectSeq(list, `'${key}'`).items) refs.push(...parseDependencyRef(item, key, fixedType));
+  }
+  return refs;
+}
+
+function parseDependencyRef(item: YNode, list: string, fixedType: DependencyType | undefined): DependencyRef[] {
+  const split = (text: string, junction: string | undefined, at: YNode) => {
+    const trimmed = text.trim();
+    if (junction !== undefined) {
+      if (trimmed.includes(':')) {
+        throw new ProjectError(at.loc, `dependency '${trimmed}' contains ':' although 'junction' is given`);
+      }
+      return { junction, filename: trimmed };
+    }
+    const colon = trimmed.lastIndexOf(':');
+    return colon < 0
+      ? { junction: undefined, filename: trimmed }
+      : { junction: trimmed.slice(0, colon), filename: trimmed.slice(colon + 1) };
+  };
+  if (item.type === 'scalar') {
+    return [
+      {
+        ...split(item.value ?? '', undefined, item),
+        type: fixedType ?? 'all',
+        strict: false,
+        config: undefined,
+        loc: item.loc,
+      },
+    ];
+  }
+  if (item.type !== 'map') {
+    throw new ProjectError(item.loc, 'a dependency must be a filename or a mapping with a filename');
+  }
+  const allowed = fixedType
+    ? ['filename', 'junction', 'strict', 'config']
+    : ['filename', 'type', 'junction', 'strict', 'config'];
+  checkKeys(item, allowed, (key) =>
+    key === 'type' ? `'type' cannot be set in '${list}'` : `unknown key '${key}' in a dependency`,
+  );
+  let type: DependencyType = fixedType ?? 'all';
+  const typeNode = optional(item, 'type');
+  if (typeNode) {
+    const text = expectString(typeNode, "dependency 'type'").trim();
+    if (text !== 'build' && text !== 'runtime' && text !== 'all') {
+      throw new ProjectError(typeNode.loc, `dependency type '${text}' is not 'build', 'runtime' or 'all'`);
+    }
+    type = text;
+  }
+  const strictNode = optional(item, 'strict');
+  const strict = strictNode ? expectBool(strictNode, "dependency 'strict'", true) : false;
+  if (strictNode && !strict) throw new ProjectError(strictNode.loc, "setting 'strict' to false is not supported");
+  if (strict && type === 'runtime') {
+    throw new ProjectError(strictNode!.loc, 'only dependencies needed at build time may be strict');
+  }
+  const configNode = optional(item, 'config');
+  let config: { [key: string]: Plain } | undefined;
+  if (configNode) {
+    if (type === 'runtime') throw new ProjectError(configNode.loc, "a runtime dependency cannot have a 'config'");
+    config = toPlain(expectMap(configNode, "dependency 'config'")) as { [key: string]: Plain };
+  }
+  const junctionNode = optional(item, 'junction');
+  const junction = junctionNode ? expectString(junctionNode, "dependency 'junction'").trim() : undefined;
+  const filenameNode = optional(item, 'filename');
+  if (!filenameNode) throw new ProjectError(item.loc, "dependency has no 'filename'");
+  const names = filenameNode.type === 'seq' ? filenameNode.items : [filenameNode];
+  return names.map((name) => {
+    if (name.type !== 'scalar') throw new ProjectError(name.loc, 'a dependency filename must be a string');
+    return { ...split(name.value ?? '', junction, name), type, strict, config, loc: name.loc };
   });
 }

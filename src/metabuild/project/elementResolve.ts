@@ -18,6 +18,7 @@ import type { Dependency, ElementDeclaration, SourceSpec } from './elementFile.j
 import { ProjectError } from './errors.js';
 import { type ElementConfig, type ElementKind, kindDefaults, resolveElementConfig } from './kinds.js';
 import type { ProjectConfig } from './projectConf.js';
+import { SANDBOX2_KEYS } from './projectConf2.js';
 import { Variables } from './variables.js';
 import {
   checkKeys,
@@ -33,12 +34,15 @@ import {
   type Plain,
   scalar,
   toPlain,
+  type YEntry,
   type YMap,
+  type YNode,
 } from './yamlTree.js';
 
 export interface SandboxConfig {
-  readonly buildUid: number;
-  readonly buildGid: number;
+  /** The build's user and group ids; BuildStream 2 leaves them unset unless the project sets them. */
+  readonly buildUid: number | undefined;
+  readonly buildGid: number | undefined;
   readonly buildOs: string | undefined;
   readonly buildArch: string | undefined;
 }
@@ -68,6 +72,10 @@ export interface Element {
   /** The element file, relative to the project directory, and the line where its content starts. */
   readonly file: string;
   readonly line: number;
+  /** The project the element belongs to (a subproject's, for elements reached through a junction). */
+  readonly project: ProjectConfig;
+  /** The format of that project: BuildStream 1 or 2. */
+  readonly format: 1 | 2;
 }
 
 export interface ResolveOptions {
@@ -77,8 +85,10 @@ export interface ResolveOptions {
 
 export function resolveElement(project: ProjectConfig, element: ElementDeclaration, options: ResolveOptions): Element {
   const here = { file: element.file, line: element.line };
+  const format = project.format ?? 1;
   const override = project.layers.elementOverrides.get(element.kind);
-  const defaults = override ? composite(kindDefaults(element.kind), override) : kindDefaults(element.kind);
+  const ownDefaults = kindDefaults(element.kind, format);
+  const defaults = override ? composite(ownDefaults, override) : ownDefaults;
   const section = (map: YMap | undefined, key: string): YMap | undefined => (map ? optionalMap(map, key) : undefined);
 
   const variables = resolveVariables(project, element, section(defaults, 'variables'), options);
@@ -104,7 +114,7 @@ export function resolveElement(project: ProjectConfig, element: ElementDeclarati
 
   const configNode = compositeAll([element.config], section(defaults, 'config') ?? emptyMap(here));
   assertNoDirectives(configNode, 'config');
-  const config = resolveElementConfig(element.kind, configNode, variables);
+  const config = resolveElementConfig(element.kind, configNode, variables, format);
 
   const { data, splitRules, integrationCommands } = resolvePublic(
     project,
@@ -117,15 +127,19 @@ export function resolveElement(project: ProjectConfig, element: ElementDeclarati
   assertNoDirectives(sandboxNode, 'sandbox');
   checkKeys(
     sandboxNode,
-    ['build-uid', 'build-gid', 'build-os', 'build-arch'],
+    format === 2 ? SANDBOX2_KEYS : ['build-uid', 'build-gid', 'build-os', 'build-arch'],
     (key) => `unknown sandbox setting '${key}'`,
   );
+  const socket = sandboxNode.entries.get('remote-apis-socket');
+  if (socket)
+    throw new ProjectError(socket.keyLoc, "sandbox 'remote-apis-socket' (nested remote execution) is not supported");
   const sandboxString = (key: string): string | undefined => {
     const node = optional(sandboxNode, key);
     return node ? variables.subst(expectString(node, `sandbox '${key}'`), node.loc) : undefined;
   };
-  const sandboxId = (key: string): number => {
-    const text = sandboxString(key) ?? '0';
+  const sandboxId = (key: string): number | undefined => {
+    const text = sandboxString(key) ?? (format === 2 ? undefined : '0');
+    if (text === undefined) return undefined;
     if (!/^\d+$/.test(text))
       throw new ProjectError(
         sandboxNode.entries.get(key)!.keyLoc,
@@ -143,7 +157,7 @@ export function resolveElement(project: ProjectConfig, element: ElementDeclarati
     environment,
     environmentNocache,
     config,
-    sources: element.sources,
+    sources: format === 2 ? resolveSources2(project, element.sources, variables) : element.sources,
     public: data,
     splitRules,
     integrationCommands,
@@ -155,7 +169,43 @@ export function resolveElement(project: ProjectConfig, element: ElementDeclarati
     },
     file: element.file,
     line: element.line,
+    project,
+    format,
   };
+}
+
+/**
+ * BuildStream 2 lays project.conf's `sources.KIND.config` under each source
+ * of that kind and expands variables in every source's configuration.
+ */
+function resolveSources2(project: ProjectConfig, sources: readonly SourceSpec[], variables: Variables): SourceSpec[] {
+  return sources.map((source) => {
+    const override = project.layers.sourceOverrides?.get(source.kind);
+    let node = override ? composite(override, source.node) : source.node;
+    assertNoDirectives(node, 'sources');
+    node = expandNode(node, variables) as YMap;
+    const config: { [key: string]: Plain } = {};
+    for (const [key, entry] of node.entries) {
+      if (key !== 'kind' && key !== 'directory') config[key] = toPlain(entry.value);
+    }
+    const directory = optional(node, 'directory');
+    return {
+      ...source,
+      node,
+      config,
+      directory: directory ? expectString(directory, "source 'directory'").trim() : undefined,
+    };
+  });
+}
+
+/** Every scalar of `node` with its variables expanded (BuildStream 2 expands whole configurations). */
+export function expandNode(node: YNode, variables: Variables): YNode {
+  if (node.type === 'scalar')
+    return node.value === null ? node : scalar(variables.subst(node.value, node.loc), node.loc);
+  if (node.type === 'seq') return { ...node, items: node.items.map((item) => expandNode(item, variables)) };
+  const entries = new Map<string, YEntry>();
+  for (const [key, entry] of node.entries) entries.set(key, { ...entry, value: expandNode(entry.value, variables) });
+  return { ...node, entries };
 }
 
 function resolveVariables(
@@ -171,7 +221,10 @@ function resolveVariables(
   ]);
   const elementLoc = { file: element.file, line: element.line };
   const elementName = mapOf(elementLoc, [['element-name', scalar(element.name, elementLoc)]]);
-  let node = compositeAll([automatic, kindVariables, element.variables, elementName], project.layers.variables);
+  let node = compositeAll(
+    [automatic, project.layers.optionVariables, kindVariables, element.variables, elementName],
+    project.layers.variables,
+  );
   assertNoDirectives(node, 'variables');
   const notparallel = optional(node, 'notparallel');
   if (notparallel && expectBool(notparallel, "variable 'notparallel'")) {
@@ -217,7 +270,8 @@ function resolvePublic(
   for (const [domain, entry] of publicNode.entries) {
     const value = domain === 'bst' ? bst : entry.value;
     assertNoDirectives(value, `public.${domain}`);
-    data[domain] = toPlain(value);
+    // BuildStream 2 expands variables in all public data, BuildStream 1 only in what it uses.
+    data[domain] = toPlain(project.format === 2 ? expandNode(value, variables) : value);
   }
 
   const integrationNode = optional(bst, 'integration-commands');
@@ -227,7 +281,7 @@ function resolvePublic(
       )
     : [];
   const bstData: { [key: string]: Plain } = {
-    ...(toPlain(bst) as { [key: string]: Plain }),
+    ...(toPlain(project.format === 2 ? expandNode(bst, variables) : bst) as { [key: string]: Plain }),
     'split-rules': splitRules,
   };
   if (integrationNode) bstData['integration-commands'] = integrationCommands;

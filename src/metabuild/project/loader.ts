@@ -14,25 +14,56 @@ import type { Dependency } from './elementFile.js';
 import { parseElement } from './elementFile.js';
 import { type Element, resolveElement } from './elementResolve.js';
 import { formatLoc, ProjectError } from './errors.js';
-import { loadProjectConf, type ProjectConfig } from './projectConf.js';
+import { type JunctionStager, loadFormat2 } from './loader2.js';
+import { loadProjectConf, PROJECT_CONF, type ProjectConfig } from './projectConf.js';
+import { parseYaml } from './yamlTree.js';
 
 export interface Project {
   readonly config: ProjectConfig;
-  /** Every element, keyed by its name relative to element-path ('base.bst', 'libs/foo.bst'). */
+  /**
+   * Every element, keyed by its name relative to element-path ('base.bst',
+   * 'libs/foo.bst'); elements of subprojects by their junction path too
+   * ('base.bst:gcc.bst'). BuildStream 2 projects hold the elements the
+   * targets given to loadProject need.
+   */
   readonly elements: ReadonlyMap<string, Element>;
+  /** BuildStream 2 `link` elements: their qualified name to the element they stand for. */
+  readonly links?: ReadonlyMap<string, string>;
 }
 
 export interface LoadOptions {
   /** Value of %{max-jobs}; BuildStream's default, min(CPUs, 8), when omitted. */
   readonly maxJobs?: number;
+  /**
+   * The elements a BuildStream 2 project is loaded for (with everything they
+   * depend on); none means its default targets. BuildStream 1 projects load
+   * every element file.
+   */
+  readonly targets?: readonly string[];
+  /** `--option NAME VALUE` pairs (BuildStream 2 project options). */
+  readonly options?: readonly (readonly [string, string])[];
+  /** Stages junction sources other than a local directory (BuildStream 2). */
+  readonly stageJunction?: JunctionStager;
 }
 
 export async function loadProject(projectDirectory: string, options: LoadOptions = {}): Promise<Project> {
   const directory = resolve(projectDirectory);
-  const config = await loadProjectConf(directory);
   const maxJobs = options.maxJobs ?? Math.min(availableParallelism(), 8);
   if (!Number.isSafeInteger(maxJobs) || maxJobs < 1)
     throw new Error(`maxJobs must be a positive integer, got ${maxJobs}`);
+  if (await isFormat2Project(directory)) {
+    const loaded = await loadFormat2(directory, {
+      maxJobs,
+      targets: options.targets ?? [],
+      cliOptions: options.options,
+      stageJunction: options.stageJunction,
+    });
+    return { config: loaded.config, elements: loaded.elements, links: loaded.links };
+  }
+  if (options.options && options.options.length > 0) {
+    throw new ProjectError(undefined, 'project options are only supported in BuildStream 2 projects');
+  }
+  const config = await loadProjectConf(directory);
   const root = join(directory, config.elementPath);
   const elements = new Map<string, Element>();
   for (const name of await findElementFiles(root)) {
@@ -41,6 +72,26 @@ export async function loadProject(projectDirectory: string, options: LoadOptions
     elements.set(name, resolveElement(config, parseElement(text, name, file), { maxJobs }));
   }
   return { config, elements };
+}
+
+/**
+ * True for a BuildStream 2 project: its project.conf sets `min-version`
+ * (BuildStream 1 projects have `format-version` or nothing).
+ */
+async function isFormat2Project(directory: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await readFile(join(directory, PROJECT_CONF), 'utf8');
+  } catch {
+    return false; // loadProjectConf reports the missing file
+  }
+  let node: ReturnType<typeof parseYaml>;
+  try {
+    node = parseYaml(text, PROJECT_CONF);
+  } catch {
+    return false; // and malformed YAML
+  }
+  return node.entries.has('min-version');
 }
 
 /** Element names (relative, '/'-separated) of every `*.bst` file under `root`, sorted; dot-directories are skipped. */
@@ -95,7 +146,8 @@ export function resolveTargets(project: Project, names: readonly string[]): Elem
   };
 
   for (const raw of names) {
-    const name = posix.normalize(raw);
+    const normal = raw.includes(':') ? raw : posix.normalize(raw);
+    const name = project.links?.get(normal) ?? normal;
     const element = project.elements.get(name);
     if (!element) {
       throw new ProjectError(

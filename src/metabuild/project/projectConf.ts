@@ -14,7 +14,9 @@ import { isAbsolute, join, posix } from 'node:path';
 import { builtinProjectDefaults } from './builtinDefaults.js';
 import { assertNoDirectives, composite } from './composite.js';
 import { type Loc, ProjectError } from './errors.js';
-import { type ElementKind, isElementKind } from './kinds.js';
+import { isElementKind } from './kinds.js';
+import type { OptionPool } from './options.js';
+import type { PluginDeclarations } from './plugins.js';
 import {
   checkKeys,
   describeNode,
@@ -46,7 +48,11 @@ export interface ProjectLayers {
   readonly splitRules: YMap;
   readonly sandbox: YMap;
   /** project.conf `elements:` section: overrides laid over a kind's defaults. */
-  readonly elementOverrides: ReadonlyMap<ElementKind, YMap>;
+  readonly elementOverrides: ReadonlyMap<string, YMap>;
+  /** Variables exported by project options (BuildStream 2), laid over the automatic variables. */
+  readonly optionVariables?: YMap;
+  /** project.conf `sources:` section (BuildStream 2): per source kind, a `config` laid under each source's. */
+  readonly sourceOverrides?: ReadonlyMap<string, YMap>;
 }
 
 export interface ProjectConfig {
@@ -60,6 +66,29 @@ export interface ProjectConfig {
   /** Source URL aliases: `alias:rest` stands for `aliases[alias] + rest`. */
   readonly aliases: Readonly<Record<string, string>>;
   readonly layers: ProjectLayers;
+  /** 1 for BuildStream 1 projects, 2 for BuildStream 2 projects (those with `min-version`). */
+  readonly format: 1 | 2;
+  /** What only BuildStream 2 projects have. */
+  readonly format2?: Format2Settings;
+}
+
+/** A source mirror of a BuildStream 2 project: alternative URL prefixes of aliases, tried first. */
+export interface SourceMirror {
+  readonly name: string;
+  readonly aliases: Readonly<Record<string, readonly string[]>>;
+}
+
+/** Settings of a BuildStream 2 project beyond those both formats share. */
+export interface Format2Settings {
+  readonly minVersion: string;
+  readonly options: OptionPool;
+  readonly plugins: PluginDeclarations;
+  /** Mirrors in the order their URLs are tried (the default mirror first). */
+  readonly mirrors: readonly SourceMirror[];
+  readonly defaultTargets: readonly string[];
+  readonly fatalWarnings: readonly string[];
+  /** '' for the toplevel project, else the junction path leading to it ('base.bst', 'a.bst:b.bst'). */
+  readonly junctionPath: string;
 }
 
 const SUPPORTED_KEYS = [
@@ -177,6 +206,7 @@ export function parseProjectConf(node: YMap, directory: string): ProjectConfig {
   checkKeys(sandbox, SANDBOX_KEYS, (key) => `unknown sandbox setting '${key}'`);
 
   return {
+    format: 1,
     name,
     directory,
     elementPath,
@@ -225,7 +255,8 @@ async function checkElementPath(config: ProjectConfig, loc: Loc): Promise<void> 
   }
 }
 
-function parseAliases(node: YMap | undefined): Record<string, string> {
+/** Alias names and their URL prefixes. */
+export function parseAliases(node: YMap | undefined): Record<string, string> {
   const aliases: Record<string, string> = {};
   if (!node) return aliases;
   for (const [alias, entry] of node.entries) {
@@ -257,17 +288,23 @@ export function checkVariableMap(node: YMap, what: string): void {
   }
 }
 
-function checkSplitRules(rules: YMap): void {
+/** Every split-rules domain must be a list of strings. */
+export function checkSplitRules(rules: YMap): void {
   for (const [domain, entry] of rules.entries) {
     expectStringList(entry.value, `split-rules domain '${domain}'`);
   }
 }
 
-function parseElementOverrides(node: YMap | undefined): Map<ElementKind, YMap> {
-  const overrides = new Map<ElementKind, YMap>();
+/**
+ * project.conf's `elements:` overrides. BuildStream 1 projects may only name
+ * supported kinds; BuildStream 2 projects (`anyKind`) may name any kind, as a
+ * project may configure plugins it does not use.
+ */
+export function parseElementOverrides(node: YMap | undefined, anyKind = false): Map<string, YMap> {
+  const overrides = new Map<string, YMap>();
   if (!node) return overrides;
   for (const [kind, entry] of node.entries) {
-    if (!isElementKind(kind))
+    if (!anyKind && !isElementKind(kind))
       throw new ProjectError(entry.keyLoc, `'elements' overrides unsupported element kind '${kind}'`);
     const override = entry.value.type === 'scalar' && entry.value.value === null ? emptyMap(entry.keyLoc) : entry.value;
     const map = expectMap(override, `'elements.${kind}'`);

@@ -34,8 +34,12 @@ interface Definition {
 export class Variables {
   private readonly definitions = new Map<string, Definition>();
 
-  /** `node` maps names to scalar values; every value is trimmed, then all references are resolved. */
-  constructor(node: YMap) {
+  /**
+   * `node` maps names to scalar values; every value is trimmed, then all
+   * references are resolved, unless `lazy` (project-level variables, which
+   * BuildStream 2 resolves only where they are used).
+   */
+  constructor(node: YMap, lazy = false) {
     for (const [name, entry] of node.entries) {
       const value = entry.value;
       if (value.type !== 'scalar') {
@@ -43,7 +47,7 @@ export class Variables {
       }
       this.definitions.set(name, { expression: parseExpression((value.value ?? '').trim()), loc: entry.keyLoc });
     }
-    for (const name of this.definitions.keys()) this.resolve(name, []);
+    if (!lazy) for (const name of this.definitions.keys()) this.resolve(name, []);
   }
 
   has(name: string): boolean {

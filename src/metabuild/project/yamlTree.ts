@@ -41,8 +41,13 @@ export type YNode = YScalar | YSeq | YMap;
 /** JSON-like data as handed to layers that do not care about locations. */
 export type Plain = string | null | Plain[] | { [key: string]: Plain };
 
+export interface ParseOptions {
+  /** Refuse anchors and aliases, as BuildStream 2 does. */
+  readonly noAnchors?: boolean;
+}
+
 /** Parses one YAML document whose top level must be a mapping (an empty document is an empty mapping). */
-export function parseYaml(text: string, file: string): YMap {
+export function parseYaml(text: string, file: string, options: ParseOptions = {}): YMap {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { schema: 'failsafe', lineCounter, uniqueKeys: true, prettyErrors: false });
   const problem = doc.errors[0];
@@ -58,6 +63,9 @@ export function parseYaml(text: string, file: string): YMap {
   };
   const convert = (node: unknown, depth: number): YNode => {
     if (depth > 200) throw new ProjectError(locAt(node as Node), 'YAML nesting is too deep (recursive alias?)');
+    if (options.noAnchors && (isAlias(node) || (node as { anchor?: string } | null)?.anchor)) {
+      throw new ProjectError(locAt(node as Node), 'YAML anchors and aliases are not allowed in BuildStream 2 files');
+    }
     if (isAlias(node)) {
       const target = node.resolve(doc);
       if (!target) throw new ProjectError(locAt(node), `unresolved YAML alias '*${node.source}'`);
@@ -157,11 +165,14 @@ export function expectSeq(node: YNode, what: string): YSeq {
   return node;
 }
 
-/** BuildStream 1.x booleans: exactly true/True/false/False. */
-export function expectBool(node: YNode, what: string): boolean {
-  const text = expectString(node, what);
-  if (text === 'true' || text === 'True') return true;
-  if (text === 'false' || text === 'False') return false;
+/**
+ * BuildStream 1.x booleans: exactly true/True/false/False; BuildStream 2
+ * (`format2`) also reads 1 and 0.
+ */
+export function expectBool(node: YNode, what: string, format2 = false): boolean {
+  const text = expectString(node, what).trim();
+  if (text === 'true' || text === 'True' || (format2 && text === '1')) return true;
+  if (text === 'false' || text === 'False' || (format2 && text === '0')) return false;
   throw new ProjectError(node.loc, `${what} must be true or false, found '${text}'`);
 }
 
