@@ -13,6 +13,7 @@ import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import { type AssetService, GrpcAssetClient } from '../client/remoteAsset.js';
 import type { PlatformProperty } from '../execution/types.js';
 import { Builder, type BuilderOptions } from '../metabuild/builder.js';
+import { junctionStager } from '../metabuild/junctionStager.js';
 import { loadProject, type Project } from '../metabuild/project/index.js';
 import { startFarm } from '../server/farm.js';
 import { startWorker } from '../worker/workerProcess.js';
@@ -132,14 +133,15 @@ export async function openClient(
   farmSession?: FarmSession,
 ): Promise<ClientSession> {
   const { targets, ...builderOptions } = options;
+  const downloads = join(cacheHome(), 'granary', 'downloads');
+  await mkdir(downloads, { recursive: true });
   const project = await loadProject(resolve(flag(args, 'project') as string), {
     targets: targets ?? args.positionals,
     options: projectOptions(args),
+    stageJunction: junctionStager(downloads),
   });
   const farm = farmSession ?? (await openFarm(args));
   const { connection, cas, asset } = farm;
-  const downloads = join(cacheHome(), 'granary', 'downloads');
-  await mkdir(downloads, { recursive: true });
   const builder = new Builder({
     project,
     connection,

@@ -13,17 +13,21 @@ import type { Digest } from '../digest/digest.js';
 import type { PlatformProperty } from '../execution/types.js';
 import { getBuffer } from '../storage/blobStore.js';
 import { type Artifact, ArtifactStore } from './artifactStore.js';
-import { prepareBuildAction, STEP_MARKER } from './buildAction.js';
+import { type Assembly2Context, Assembly2Error, assemble2 } from './assemble2.js';
+import { type PreparedAction, prepareBuildAction, STEP_MARKER } from './buildAction.js';
 import { cacheKey } from './cacheKey.js';
 import { composeArtifact } from './compose.js';
 import { buildDependencyNames, sandboxElements } from './graph.js';
 import { type Element, type Project, resolveTargets } from './project/index.js';
 import {
+  defaultSourceKinds,
   EMPTY_DIRECTORY_DIGEST,
+  format2SourceKinds,
   graftAt,
   mergeTrees,
   type SourceDeclaration,
   type SourceKeyMaterial,
+  type SourceKindRegistry,
   sourcesKey,
   stageSources,
   subtreeAt,
@@ -80,11 +84,13 @@ export class Builder {
     const ordered = resolveTargets(this.options.project, targets);
     for (const element of ordered) {
       if (this.planned.has(element.name)) continue;
-      const sources = await sourcesKey(this.declarations(element), this.sourceContext(element));
+      const sources = await sourcesKey(this.declarations(element), this.sourceContext(element), registryOf(element));
       const dependencies = element.dependencies.map((d) => ({
         name: d.name,
         type: d.type,
         key: (this.planned.get(d.name) as PlannedElement).key,
+        // Where a BuildStream 2 build element stages the dependency (`config: {location: ...}`).
+        ...(d.config && d.config.length > 0 ? { config: d.config } : {}),
       }));
       const key = cacheKey({ element, sources, dependencies, platform: this.options.platform });
       const artifact = this.options.rebuild?.includes(element.name)
@@ -178,7 +184,14 @@ export class Builder {
     const relativize = (root: Digest) => (element.format === 1 ? relativizeSymlinks(cas, root) : Promise.resolve(root));
     const emit = (step: string) => this.options.onEvent?.({ element: element.name, state: 'running', step });
     const cas = this.options.cas;
-    const sources = await stageSources(this.declarations(element), this.sourceContext(element));
+    const sources = await stageSources(this.declarations(element), this.sourceContext(element), registryOf(element));
+    if (element.format === 2) {
+      const artifact = await assemble2(this.assemblyContext(), element, sources).catch((error: unknown) => {
+        throw error instanceof Assembly2Error ? new BuildFailure(error.message) : error;
+      });
+      await this.artifacts.record(project, element.name, key, artifact);
+      return artifact;
+    }
     const dependencyRoots = sandboxElements(this.options.project, element).map(
       (name) => this.planned.get(name)!.artifact!.root,
     );
@@ -214,25 +227,9 @@ export class Builder {
         const buildRoot = (element.variables['build-root'] ?? '').replace(/^\/+/, '');
         const inputRoot = await graftAt(cas, base, buildRoot, sources);
         const prepared = prepareBuildAction(element, inputRoot, this.options.platform);
-        for (const blob of prepared.blobs) await cas.upload(blob.digest, blob.data);
-        const response = await executeRemotely(this.options.connection, prepared.actionDigest, {
-          skipCacheLookup: this.options.rebuild?.includes(element.name) ?? false,
-          onStage: (stage) =>
-            emit(stage === 'QUEUED' ? 'queued on the farm' : stage === 'EXECUTING' ? 'building' : 'collecting'),
-        });
-        const result = response.result;
-        if ((response.status?.code ?? 0) !== 0 || !result || result.exitCode !== 0) {
-          throw new BuildFailure(await this.describeFailure(element, response.status?.message, result));
-        }
-        const output = result.outputDirectories.find((d) => d.path === prepared.installOutput);
+        artifact = await this.runAction(element, prepared);
         // BuildStream collects the install root by linking its files, which makes absolute symlinks relative.
-        const root = await relativize(output?.rootDirectoryDigest ?? EMPTY_DIRECTORY_DIGEST);
-        artifact = {
-          root,
-          stdout: result.stdoutDigest,
-          stderr: result.stderrDigest,
-          actionDigest: prepared.actionDigest,
-        };
+        artifact = { ...artifact, root: await relativize(artifact.root) };
         break;
       }
       default:
@@ -240,6 +237,46 @@ export class Builder {
     }
     await this.artifacts.record(project, element.name, key, artifact);
     return artifact;
+  }
+
+  /** Uploads and runs a prepared Action; its output directory is the artifact. */
+  private async runAction(element: Element, prepared: PreparedAction): Promise<Artifact> {
+    const cas = this.options.cas;
+    const emit = (step: string) => this.options.onEvent?.({ element: element.name, state: 'running', step });
+    for (const blob of prepared.blobs) await cas.upload(blob.digest, blob.data);
+    const response = await executeRemotely(this.options.connection, prepared.actionDigest, {
+      skipCacheLookup: this.options.rebuild?.includes(element.name) ?? false,
+      onStage: (stage) =>
+        emit(stage === 'QUEUED' ? 'queued on the farm' : stage === 'EXECUTING' ? 'building' : 'collecting'),
+    });
+    const result = response.result;
+    if ((response.status?.code ?? 0) !== 0 || !result || result.exitCode !== 0) {
+      throw new BuildFailure(await this.describeFailure(element, response.status?.message, result));
+    }
+    const output = result.outputDirectories.find((d) => d.path === prepared.installOutput);
+    return {
+      root: output?.rootDirectoryDigest ?? EMPTY_DIRECTORY_DIGEST,
+      stdout: result.stdoutDigest,
+      stderr: result.stderrDigest,
+      actionDigest: prepared.actionDigest,
+    };
+  }
+
+  private assemblyContext(): Assembly2Context {
+    return {
+      cas: this.options.cas,
+      project: this.options.project,
+      platform: this.options.platform,
+      artifactOf: (name) => {
+        const artifact = this.planned.get(name)?.artifact;
+        if (!artifact) throw new Error(`${name} has no artifact yet`);
+        return artifact;
+      },
+      run: (element, prepared) => {
+        this.options.onEvent?.({ element: element.name, state: 'running', step: 'staging' });
+        return this.runAction(element, prepared);
+      },
+    };
   }
 
   private async describeFailure(
@@ -271,10 +308,15 @@ export class Builder {
   }
 
   private declarations(element: Element): SourceDeclaration[] {
-    return element.sources.map((s) => ({
-      config: { kind: s.kind, ...(s.directory !== undefined ? { directory: s.directory } : {}), ...s.config },
-      location: `${s.file} line ${s.line}`,
-    }));
+    return element.sources.map((s) => {
+      const config: Record<string, unknown> = { ...s.config };
+      // BuildStream 2's `provenance` describes where a source comes from; it does not change what is staged.
+      if (element.format === 2) delete config.provenance;
+      return {
+        config: { kind: s.kind, ...(s.directory !== undefined ? { directory: s.directory } : {}), ...config },
+        location: `${s.file} line ${s.line}`,
+      };
+    });
   }
 
   /** Where an element's sources are resolved: its own project's directory and aliases. */
@@ -282,11 +324,18 @@ export class Builder {
     return {
       projectDir: element.project.directory,
       aliases: element.project.aliases,
+      mirrors: element.project.format2?.mirrors,
+      format2: element.format === 2,
       cas: this.options.cas,
       cacheDir: this.options.cacheDirectory,
       asset: this.options.asset,
     };
   }
+}
+
+/** The source kinds an element's project format has. */
+function registryOf(element: Element): SourceKindRegistry {
+  return element.format === 2 ? format2SourceKinds : defaultSourceKinds;
 }
 
 export { buildDependencyNames };

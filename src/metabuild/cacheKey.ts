@@ -16,7 +16,7 @@ export interface KeyInputs {
   element: Element;
   sources: SourceKeyMaterial[];
   /** name -> cache key of every direct dependency, with its dependency type. */
-  dependencies: Array<{ name: string; type: string; key: string }>;
+  dependencies: Array<{ name: string; type: string; key: string; config?: unknown }>;
   platform: PlatformProperty[];
 }
 
@@ -26,6 +26,8 @@ export function cacheKey(inputs: KeyInputs): string {
   const environment = Object.fromEntries(Object.entries(element.environment).filter(([name]) => !nocache.has(name)));
   const material = {
     version: CACHE_KEY_VERSION,
+    // BuildStream 2 elements are assembled differently (staging, scripts, symlinks).
+    ...(element.format === 2 ? { format: 2 } : {}),
     kind: element.kind,
     config: element.config,
     variables: element.variables,

@@ -17,6 +17,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { compositeAll } from './composite.js';
+import { sortDependencies } from './dependencyOrder.js';
 import { type Dependency, type DependencyType, elementKindOf, parseElement2, type SourceSpec } from './elementFile.js';
 import { type Element, expandNode, resolveElement } from './elementResolve.js';
 import { type Loc, ProjectError } from './errors.js';
@@ -148,7 +149,7 @@ class Format2Loader {
       const where = await this.resolveReference(top, target, undefined);
       resolved.push(await this.loadElement(where.project, where.local, undefined));
     }
-    return { config: top.config, elements: this.elements, links: this.links, targets: resolved };
+    return { config: top.config, elements: sortDependencies(this.elements), links: this.links, targets: resolved };
   }
 
   /** Reads project.conf of a project (both passes). */

@@ -8,6 +8,8 @@ import { casSource } from './cas.js';
 import { EMPTY_DIRECTORY_DIGEST, TreeEditor } from './directoryBuilder.js';
 import { gitSource } from './git.js';
 import { localSource } from './local.js';
+import { patchSource } from './patch.js';
+import { remoteSource } from './remote.js';
 import { remoteAssetSource } from './remoteAsset.js';
 import {
   checkRelativePath,
@@ -19,6 +21,7 @@ import {
   type SourceKind,
 } from './sourceKind.js';
 import { tarSource } from './tar.js';
+import { zipSource } from './zip.js';
 
 export {
   EMPTY_DIRECTORY_DIGEST,
@@ -32,7 +35,7 @@ export {
 } from './directoryBuilder.js';
 export type { SourceConfig, SourceContext, SourceKeyMaterial, SourceKind } from './sourceKind.js';
 export { SourceError, translateUrl } from './sourceKind.js';
-export { casSource, gitSource, localSource, remoteAssetSource, tarSource };
+export { casSource, gitSource, localSource, patchSource, remoteAssetSource, remoteSource, tarSource, zipSource };
 
 /** One entry of an element's `sources:` list and where it was written. */
 export interface SourceDeclaration {
@@ -41,12 +44,21 @@ export interface SourceDeclaration {
   location: string;
 }
 
+/** The source kinds of BuildStream 1 projects. */
 export const BUILTIN_SOURCE_KINDS: readonly SourceKind[] = [
   localSource,
   tarSource,
   gitSource,
   remoteAssetSource,
   casSource,
+];
+
+/** The source kinds of BuildStream 2 projects: those, plus remote, zip and patch. */
+export const FORMAT2_SOURCE_KINDS: readonly SourceKind[] = [
+  ...BUILTIN_SOURCE_KINDS,
+  remoteSource,
+  zipSource,
+  patchSource,
 ];
 
 export class SourceKindRegistry {
@@ -77,6 +89,7 @@ export class SourceKindRegistry {
 }
 
 export const defaultSourceKinds = new SourceKindRegistry();
+export const format2SourceKinds = new SourceKindRegistry(FORMAT2_SOURCE_KINDS);
 
 /** The staging subdirectory of a source ('' for the root). */
 export function directoryOf(config: SourceConfig, location: string): string {
@@ -130,8 +143,16 @@ export async function stageSources(
   if (sources.length === 0) return EMPTY_DIRECTORY_DIGEST;
   const editor = TreeEditor.create(context.cas, context.digestFunction);
   for (const { config, location } of sources) {
-    const tree = await registry.kindOf(config, location).stage(config, { ...context, location });
-    await editor.merge(tree, directoryOf(config, location));
+    const kind = registry.kindOf(config, location);
+    const directory = directoryOf(config, location);
+    if (kind.stageOnto) {
+      const current = (await editor.lookup(directory))?.kind === 'directory' || directory === '';
+      const previous = current ? await editor.finish(directory) : EMPTY_DIRECTORY_DIGEST;
+      await editor.putTree(directory, await kind.stageOnto(config, { ...context, location }, previous));
+      continue;
+    }
+    const tree = await kind.stage(config, { ...context, location });
+    await editor.merge(tree, directory);
   }
   return editor.finish();
 }

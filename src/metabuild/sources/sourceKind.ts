@@ -36,6 +36,10 @@ export interface SourceContext {
   digestFunction?: DigestFunction;
   /** The farm's Remote Asset service, for the `remote-asset` source kind. */
   asset?: AssetService;
+  /** Mirrors of the project's aliases, tried before the alias's own URL (BuildStream 2). */
+  mirrors?: readonly { readonly aliases: Readonly<Record<string, readonly string[]>> }[];
+  /** Read tar members as BuildStream 2 does: executable only when the owner may execute. */
+  format2?: boolean;
 }
 
 export interface SourceKind {
@@ -49,6 +53,11 @@ export interface SourceKind {
   key(config: SourceConfig, context: SourceContext): Promise<SourceKeyMaterial>;
   /** Stages the source into the CAS and returns the Directory tree's digest. */
   stage(config: SourceConfig, context: SourceContext): Promise<Digest>;
+  /**
+   * For kinds that change what the sources before them staged (patch): the
+   * new content of the source's directory, given its content so far.
+   */
+  stageOnto?(config: SourceConfig, context: SourceContext, previous: Digest): Promise<Digest>;
 }
 
 /** A configuration or staging error located at a source declaration. */
@@ -103,8 +112,11 @@ export function optionalBoolean(
 ): boolean | undefined {
   const value = config[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'boolean') throw new SourceError(location, `${kind} source: '${key}' must be true or false`);
-  return value;
+  if (typeof value === 'boolean') return value;
+  // Values from YAML are strings (BuildStream 2 also reads 1 and 0).
+  if (value === 'true' || value === 'True' || value === '1') return true;
+  if (value === 'false' || value === 'False' || value === '0') return false;
+  throw new SourceError(location, `${kind} source: '${key}' must be true or false`);
 }
 
 /**

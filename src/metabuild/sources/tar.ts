@@ -7,27 +7,20 @@
  * order is staged with its prefix stripped. The default '*' thus strips the
  * single top-level directory; '' stages the whole archive.
  *
- * Downloaded tarballs are kept in <cacheDir>/tar/<sha256>, only after they
- * matched their ref.
+ * Tarballs are obtained as download.ts does (aliases, mirrors, a cache by sha256).
  */
 
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import type { Digest } from '../../digest/digest.js';
+import { obtainVerified } from './download.js';
 import {
   checkKeys,
   describeError,
-  localPathOf,
   optionalString,
   requireString,
   type SourceConfig,
   type SourceContext,
   SourceError,
   type SourceKind,
-  translateUrl,
 } from './sourceKind.js';
 import { importTar, openArchive } from './tarReader.js';
 
@@ -56,78 +49,6 @@ function parse(config: SourceConfig, location: string | undefined): TarConfig {
   }
   const baseDir = optionalString(config, 'base-dir', KIND, where) ?? '*';
   return { url, ref, baseDir };
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-function mismatch(location: string | undefined, url: string, expected: string, actual: string): SourceError {
-  return new SourceError(
-    location,
-    `tar source ${url}: sha256 mismatch: the ref expects ${expected} but the tarball is ${actual}`,
-  );
-}
-
-/** A local path holding the verified tarball. */
-async function obtain(config: TarConfig, context: SourceContext): Promise<string> {
-  const { location } = context;
-  const url = translateUrl(config.url, context.aliases);
-  const local = localPathOf(url, context.projectDir);
-  if (local !== undefined) {
-    let actual: string;
-    try {
-      actual = await sha256File(local);
-    } catch (error) {
-      throw new SourceError(location, `tar source ${config.url}: cannot read ${local}: ${describeError(error)}`);
-    }
-    if (actual !== config.ref) throw mismatch(location, config.url, config.ref, actual);
-    return local;
-  }
-  if (!/^https?:/.test(url))
-    throw new SourceError(location, `tar source ${config.url}: unsupported URL scheme in ${url}`);
-  const directory = join(context.cacheDir, 'tar');
-  const cached = join(directory, config.ref);
-  if (
-    await stat(cached).then(
-      () => true,
-      () => false,
-    )
-  ) {
-    if ((await sha256File(cached)) === config.ref) return cached;
-    await rm(cached, { force: true });
-  }
-  await mkdir(directory, { recursive: true });
-  const temporary = join(directory, `.download-${randomUUID()}`);
-  try {
-    let response: Response;
-    try {
-      response = await fetch(url);
-    } catch (error) {
-      throw new SourceError(location, `tar source ${config.url}: cannot download ${url}: ${describeError(error)}`);
-    }
-    if (!response.ok || !response.body) {
-      throw new SourceError(location, `tar source ${config.url}: downloading ${url} failed: HTTP ${response.status}`);
-    }
-    const hash = createHash('sha256');
-    const handle = await open(temporary, 'w');
-    try {
-      for await (const chunk of Readable.fromWeb(response.body as never) as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        await handle.write(chunk);
-      }
-    } finally {
-      await handle.close();
-    }
-    const actual = hash.digest('hex');
-    if (actual !== config.ref) throw mismatch(location, config.url, config.ref, actual);
-    await rename(temporary, cached);
-    return cached;
-  } finally {
-    await rm(temporary, { force: true });
-  }
 }
 
 /** BuildStream's glob: '*' and '?' stay within a path component, '**' crosses them. */
@@ -165,7 +86,7 @@ export function selectBaseDir(directories: readonly string[], pattern: string): 
 
 async function stageTar(config: SourceConfig, context: SourceContext): Promise<Digest> {
   const parsed = parse(config, context.location);
-  const path = await obtain(parsed, context);
+  const path = await obtainVerified(parsed.url, parsed.ref, KIND, context, 'the tarball');
   return stageTarball(path, parsed.baseDir, `tar source ${parsed.url}`, context);
 }
 
@@ -185,6 +106,7 @@ export async function stageTarball(
     imported = await importTar(context.cas, openArchive(path), {
       digestFunction: context.digestFunction,
       tempDir: context.cacheDir,
+      executableBits: context.format2 ? 0o100 : 0o111,
     });
   } catch (error) {
     throw new SourceError(context.location, `${what}: ${describeError(error)}`);

@@ -238,6 +238,11 @@ export interface TarImportOptions {
   digestFunction?: DigestFunction;
   /** For spilling large members while uploading. */
   tempDir?: string;
+  /**
+   * Which mode bits make a file executable: any execute bit (0o111, the
+   * default, as BuildStream 1 extracts) or the owner's (0o100, BuildStream 2).
+   */
+  executableBits?: number;
 }
 
 export interface TarImport {
@@ -273,7 +278,7 @@ export async function importTar(
         case 'file': {
           if (parts.length === 0) throw new TarError(`tar member "${header.name}" is a file at the root`);
           const digest = await uploader.addStream(body, header.size);
-          const executable = (header.mode & 0o111) !== 0;
+          const executable = (header.mode & (options.executableBits ?? 0o111)) !== 0;
           await editor.putFile(path, { digest, executable }).catch(rethrowUnsafe(header.name));
           files.set(path, { digest, executable });
           break;
