@@ -20,6 +20,9 @@ class FakeCall extends EventEmitter {
   getDeadline(): Date | number {
     return this.deadline;
   }
+  getPeer(): string {
+    return '10.0.0.5:51234';
+  }
   cancel(): void {
     this.cancelled = true;
     this.emit('cancelled');
@@ -31,10 +34,11 @@ function reasonCode(signal: AbortSignal): Code | undefined {
 }
 
 describe('contextForCall', () => {
-  it('carries the instance name and principal it was given and no deadline when the client set none', () => {
+  it('carries the instance name and principal it was given, the peer, and no deadline when the client set none', () => {
     const { context, dispose } = contextForCall(new FakeCall(), 'ci/linux', ANONYMOUS_PRINCIPAL);
     assert.equal(context.instanceName, 'ci/linux');
     assert.equal(context.principal, ANONYMOUS_PRINCIPAL);
+    assert.equal(context.peer, '10.0.0.5:51234');
     assert.equal(context.deadlineMs, undefined);
     assert.equal(context.signal.aborted, false);
     dispose();

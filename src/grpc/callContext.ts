@@ -13,6 +13,8 @@ export interface ContextSource {
   readonly metadata: Metadata;
   readonly cancelled: boolean;
   getDeadline(): Date | number;
+  /** The client's address (`HOST:PORT`, or `unknown`). */
+  getPeer(): string;
   on(event: 'cancelled', listener: () => void): unknown;
   off(event: 'cancelled', listener: () => void): unknown;
 }
@@ -80,6 +82,7 @@ export function contextForCall(
     instanceName,
     principal,
     metadata: parseRequestMetadata(call.metadata),
+    peer: call.getPeer(),
   };
   return {
     context,

@@ -16,8 +16,7 @@ import { streamOperation, toOperation } from './operationCodec.js';
 export function executionServer(service: ExecutionService, queue: ClientQueue): ExecutionServer {
   return {
     execute: serverStreaming<ExecuteRequest, Operation>(async (request, context, call) => {
-      // The connection tells apart clients that send no RequestMetadata (fairness).
-      const record = await service.execute({ ...context, peer: context.peer ?? call.getPeer() }, request);
+      const record = await service.execute(context, request);
       await streamOperation((onChange) => queue.watch(context, record.name, onChange), call, context.signal);
     }),
     // Operation names are global (`operations/{id}`): WaitExecution runs in the default instance's context.
@@ -80,8 +79,17 @@ function waitForCompletion(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      context.signal.removeEventListener('abort', abandon);
       stop?.();
       resolve(result);
+    };
+    // A caller that went away (cancelled, or past its deadline) stops the wait and the watch at once.
+    const abandon = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stop?.();
+      reject(context.signal.reason);
     };
     const timer = setTimeout(() => {
       void queue.get(context, name).then(settle, reject);
@@ -98,8 +106,11 @@ function waitForCompletion(
         (error: unknown) => {
           settled = true;
           clearTimeout(timer);
+          context.signal.removeEventListener('abort', abandon);
           reject(error);
         },
       );
+    if (context.signal.aborted) abandon();
+    else context.signal.addEventListener('abort', abandon, { once: true });
   });
 }

@@ -169,6 +169,7 @@ describe('the server factory and the gRPC edge', () => {
     const context = recorder.contexts.at(-1) as RequestContext;
     assert.equal(context.instanceName, 'ci/linux');
     assert.equal(context.principal, TOKEN_HOLDER);
+    assert.match(context.peer ?? '', /^127\.0\.0\.1:\d+$/);
     assert.deepEqual(context.metadata, { toolName: 'bazel', toolVersion: '4.2.3', toolInvocationId: 'inv-9' });
     assert.ok(context.deadlineMs !== undefined && Math.abs(context.deadlineMs - deadline.getTime()) < 1000);
     const authentication = recorder.authentications.at(-1) as AuthenticationRequest;
