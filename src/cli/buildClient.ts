@@ -83,6 +83,8 @@ export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
       cas: { disk: { directory: join(data, 'cas'), maximumSizeBytes: 20 * 1024 ** 3 } },
       actionCache: { disk: { directory: join(data, 'ac'), maximumSizeBytes: 512 * 1024 ** 2 } },
       stateDirectory: undefined,
+      // Element builds may run long: the one timeout of actions that set none, carried to the worker.
+      execution: { defaultTimeoutMs: 60 * 60_000 },
     });
     url = `grpc://${farm.address}`;
     const worker = await startWorker({

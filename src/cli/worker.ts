@@ -16,7 +16,11 @@ const FLAGS: Record<string, FlagSpec> = {
   'work-dir': { type: 'string', default: './.granary-worker', help: 'scratch space and local blob cache' },
   'cache-size': { type: 'string', default: '4GiB', help: 'upper bound of the local blob cache' },
   sandbox: { type: 'string', default: 'auto', help: 'bubblewrap (auto uses it when installed) or none' },
-  'default-timeout': { type: 'string', default: '15m', help: 'timeout of actions that set none' },
+  'default-timeout': {
+    type: 'string',
+    default: '15m',
+    help: 'timeout of actions that set none, when the server does not say (a Granary server always does)',
+  },
   'bot-id': { type: 'string', help: 'bot id (default HOSTNAME-PID)' },
   'execution-root': {
     type: 'list',

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { actionRequest } from '../../test/support/schedulerContract.js';
 import { backgroundContext } from '../context/requestContext.js';
-import { ActionResult, Digest, ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import {
+  Action,
+  ActionResult,
+  Digest,
+  ExecuteResponse,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { BotSession, BotStatus, type Lease, LeaseState } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { Code, StatusError } from '../util/status.js';
 import { BotSessions, type BotSessionsOptions } from './botSessions.js';
@@ -212,6 +217,58 @@ describe('BotSessions', () => {
         deadline(),
       );
       assert.deepEqual(update.leases, []);
+    });
+  });
+
+  describe('lease payloads', () => {
+    const ACTION_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.Action';
+    /** The Action every test action reads as: no timeout of its own, one platform property. */
+    const storedAction = Action.fromPartial({
+      commandDigest: { hash: 'c'.repeat(64), sizeBytes: 10 },
+      inputRootDigest: { hash: 'd'.repeat(64), sizeBytes: 20 },
+      platform: { properties: [{ name: 'pool', value: 'a' }] },
+    });
+    const takesActions = { OSFamily: 'linux', 'lease-payload': 'action' };
+
+    it('gives a bot that takes Actions the Action itself, its timeout the one the server decided', async () => {
+      const f = await farm({ actionOf: async () => storedAction });
+      const op = await f.scheduler.submit(ctx, actionRequest(1, { timeoutMs: 90_500 }));
+      const session = await f.sessions.create(ctx, '', botMessage([], takesActions));
+      const [lease] = session.leases;
+      assert.equal(lease?.id, op.name);
+      assert.equal(lease?.payload?.typeUrl, ACTION_TYPE);
+      const action = Action.decode(lease?.payload?.value ?? Buffer.alloc(0));
+      assert.deepEqual(action.timeout, { seconds: 90, nanos: 500_000_000 });
+      assert.deepEqual(action.commandDigest, storedAction.commandDigest, 'the rest of the Action is as stored');
+      assert.deepEqual(action.platform, storedAction.platform);
+    });
+
+    it('gives the digest to a bot that did not ask for Actions, and when the Action cannot be read', async () => {
+      const f = await farm({
+        actionOf: async (_context, request) => (request.timeoutMs === 1 ? undefined : storedAction),
+      });
+      await f.scheduler.submit(ctx, actionRequest(1));
+      const plain = await f.sessions.create(ctx, '', botMessage());
+      assert.equal(plain.leases[0]?.payload?.typeUrl, DIGEST_TYPE);
+      const unreadable = await f.scheduler.submit(ctx, actionRequest(2, { timeoutMs: 1 }));
+      const taker = await f.sessions.create(ctx, '', botMessage([], takesActions, undefined, 'bot-2'));
+      assert.equal(taker.leases[0]?.id, unreadable.name);
+      assert.equal(taker.leases[0]?.payload?.typeUrl, DIGEST_TYPE);
+      assert.deepEqual(
+        Digest.decode(taker.leases[0]?.payload?.value ?? Buffer.alloc(0)),
+        unreadable.request.actionDigest,
+      );
+    });
+
+    it('never matches lease-payload as a platform property', async () => {
+      const f = await farm({ actionOf: async () => storedAction });
+      const op = await f.scheduler.submit(
+        ctx,
+        actionRequest(1, { platform: [{ name: 'lease-payload', value: 'action' }] }),
+      );
+      const session = await f.sessions.create(ctx, '', botMessage([], takesActions));
+      assert.deepEqual(session.leases, [], 'the bot does not offer it as a property');
+      assert.equal((await f.scheduler.get(ctx, op.name))?.stage, 'QUEUED');
     });
   });
 

@@ -7,10 +7,20 @@
  *
  * Capacity: a bot may advertise the property `slots=N` (Granary's workers do);
  * otherwise it gets one lease at a time, as BuildBox workers expect.
+ *
+ * Payload: a lease carries the Action's digest, or, for a bot advertising
+ * `lease-payload=action` (Granary's workers do), the Action itself with its
+ * `timeout` set to the one the server decided (the Action's own, or the server's
+ * default), so one timeout rules wherever the action runs.
  */
 import { randomUUID } from 'node:crypto';
 import { backgroundContext, type RequestContext } from '../context/requestContext.js';
-import { ActionResult, Digest, ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import {
+  Action,
+  ActionResult,
+  Digest,
+  ExecuteResponse,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   type BotSession,
   BotStatus,
@@ -21,10 +31,11 @@ import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker
 import type { Any } from '../gen/google/protobuf/any.js';
 import { Code, invalidArgument, notFound } from '../util/status.js';
 import type { WorkerQueue } from './scheduler.js';
-import type { PlatformProperty } from './types.js';
+import { type ActionRequest, LEASE_PAYLOAD_PROPERTY, type PlatformProperty } from './types.js';
 
 const TYPE_PREFIX = 'type.googleapis.com/';
 const DIGEST_TYPE = `${TYPE_PREFIX}build.bazel.remote.execution.v2.Digest`;
+const ACTION_TYPE = `${TYPE_PREFIX}build.bazel.remote.execution.v2.Action`;
 export const SLOTS_PROPERTY = 'slots';
 
 interface SessionState {
@@ -32,6 +43,8 @@ interface SessionState {
   botId: string;
   properties: PlatformProperty[];
   slots: number;
+  /** Whether its leases may carry the Action itself (it advertised `lease-payload=action`). */
+  acceptsActions: boolean;
   /** The bot's description of itself, echoed in every response. */
   worker: Worker | undefined;
   /** Leases handed to the bot and not yet finished, by lease id (= operation name). */
@@ -43,6 +56,11 @@ export interface BotSessionsOptions {
   longPollMs?: number;
   sessionTimeoutMs?: number;
   now?: () => number;
+  /**
+   * Reads an action's Action message, for the leases of bots that take the
+   * Action itself; such a lease carries the digest when it gives nothing.
+   */
+  actionOf?: (context: RequestContext, request: ActionRequest) => Promise<Action | undefined>;
 }
 
 export class BotSessions {
@@ -200,10 +218,11 @@ export class BotSessions {
     const free = state.slots - state.leases.size;
     if (free <= 0) return 0;
     const assignments = await this.queue.take(context, state.name, free);
-    for (const assignment of assignments) {
+    const payloads = await Promise.all(assignments.map((a) => this.payloadFor(context, state, a.request)));
+    for (const [index, assignment] of assignments.entries()) {
       state.leases.set(assignment.operationName, {
         id: assignment.operationName,
-        payload: { typeUrl: DIGEST_TYPE, value: Buffer.from(Digest.encode(assignment.request.actionDigest).finish()) },
+        payload: payloads[index],
         result: undefined,
         state: LeaseState.PENDING,
         status: undefined,
@@ -214,6 +233,18 @@ export class BotSessions {
       });
     }
     return assignments.length;
+  }
+
+  /** The Action with the decided timeout for a bot that takes it (when it can be read), else the Action's digest. */
+  private async payloadFor(context: RequestContext, state: SessionState, request: ActionRequest): Promise<Any> {
+    if (state.acceptsActions && this.options.actionOf) {
+      const action = await this.options.actionOf(context, request).catch(() => undefined);
+      if (action) {
+        const timed: Action = { ...action, timeout: durationFromMs(request.timeoutMs) };
+        return { typeUrl: ACTION_TYPE, value: Buffer.from(Action.encode(timed).finish()) };
+      }
+    }
+    return { typeUrl: DIGEST_TYPE, value: Buffer.from(Digest.encode(request.actionDigest).finish()) };
   }
 
   /** Accepts results as an ExecuteResponse (Granary workers) or an ActionResult (BuildBox). */
@@ -256,20 +287,29 @@ export class BotSessions {
   }
 }
 
-function propertiesOf(session: BotSession): { properties: PlatformProperty[]; slots: number } {
+function propertiesOf(session: BotSession): { properties: PlatformProperty[]; slots: number; acceptsActions: boolean } {
   const properties: PlatformProperty[] = [];
   let slots = 1;
+  let acceptsActions = false;
   const add = (key: string, value: string) => {
     if (key === SLOTS_PROPERTY) {
       const n = Number(value);
       if (Number.isSafeInteger(n) && n > 0) slots = n;
       return;
     }
+    if (key === LEASE_PAYLOAD_PROPERTY) {
+      acceptsActions ||= value === 'action';
+      return;
+    }
     properties.push({ name: key, value });
   };
   for (const p of session.worker?.properties ?? []) add(p.key, p.value);
   for (const device of session.worker?.devices ?? []) for (const p of device.properties) add(p.key, p.value);
-  return { properties, slots };
+  return { properties, slots, acceptsActions };
+}
+
+function durationFromMs(ms: number): { seconds: number; nanos: number } {
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
 }
 
 export function toTimestamp(ms: number): { seconds: number; nanos: number } {

@@ -58,6 +58,13 @@ export interface OperationRecord {
   version: number;
 }
 
+/**
+ * The bot property by which a bot says what its leases may carry: `action` (the
+ * Action itself, its timeout set to the one the server decided) instead of the
+ * Action's digest. Like `slots`, it describes the bot and is never matched.
+ */
+export const LEASE_PAYLOAD_PROPERTY = 'lease-payload';
+
 /** A unit of work handed to a worker. */
 export interface Assignment {
   operationName: string;

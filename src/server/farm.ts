@@ -13,11 +13,15 @@ import { openScheduler } from '../execution/openScheduler.js';
 import type { OperationScheduler } from '../execution/operationScheduler.js';
 import type { PlatformMatchRules } from '../execution/platformMatch.js';
 import { RecordingWorkerQueue } from '../execution/recordingWorkerQueue.js';
-import { ExecutionService as ExecutionServiceDefinition } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import {
+  Action,
+  ExecutionService as ExecutionServiceDefinition,
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { BotsService } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { OperationsService } from '../gen/google/longrunning/operations.js';
 import { botsServer } from '../grpc/botsServer.js';
 import { executionServer, operationsServer } from '../grpc/executionServer.js';
+import { getBuffer } from '../storage/blobStore.js';
 import { type RunningServer, type StorageServerConfig, startStorageServer } from './storageServer.js';
 
 export interface FarmConfig extends StorageServerConfig {
@@ -49,7 +53,14 @@ export async function startFarm(config: FarmConfig): Promise<RunningFarm> {
       ...DEFAULT_EXECUTION_OPTIONS,
       ...config.execution,
     });
-    const sessions = new BotSessions(workerQueue, { sessionTimeoutMs: config.workerTimeoutMs });
+    const sessions = new BotSessions(workerQueue, {
+      sessionTimeoutMs: config.workerTimeoutMs,
+      // Leases carry the Action with the timeout decided at Execute (see ExecutionService).
+      actionOf: async (_context, request) => {
+        const data = await getBuffer(cas, request.actionDigest);
+        return data ? Action.decode(data) : undefined;
+      },
+    });
     grpc.addService(ExecutionServiceDefinition, executionServer(service, opened));
     grpc.addService(OperationsService, operationsServer(opened));
     grpc.addService(BotsService, botsServer(sessions));

@@ -6,8 +6,8 @@
  * `granary serve` starts, so the embedded farm exercises the real protocol.
  */
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
-import type { PlatformProperty } from '../execution/types.js';
-import { Digest, ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { LEASE_PAYLOAD_PROPERTY, type PlatformProperty } from '../execution/types.js';
+import { Action, Digest, ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import {
   type BotSession,
   BotStatus,
@@ -20,7 +20,13 @@ import { Code } from '../util/status.js';
 
 const EXECUTE_RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';
 
-export type LeaseExecutor = (actionDigest: Digest, signal: AbortSignal) => Promise<ExecuteResponse>;
+/**
+ * What a lease asks to run: the Action itself (with the timeout the server
+ * decided), or, from servers that send only its digest, the Action's digest.
+ */
+export type LeaseWork = { action: Action; actionDigest?: undefined } | { actionDigest: Digest; action?: undefined };
+
+export type LeaseExecutor = (work: LeaseWork, signal: AbortSignal) => Promise<ExecuteResponse>;
 
 export interface BotOptions {
   /** Address of the Bots service (grpc://HOST:PORT, grpcs://..., see parseDialTarget). */
@@ -121,11 +127,9 @@ export class Bot {
   private async execute(entry: RunningLease): Promise<void> {
     let response: ExecuteResponse;
     try {
-      const payload = entry.lease.payload;
-      if (!payload?.typeUrl.endsWith('.Digest')) throw new Error(`unsupported lease payload ${payload?.typeUrl}`);
-      const digest = Digest.decode(payload.value);
-      this.log(`granary worker: executing ${digest.hash}/${digest.sizeBytes}`);
-      response = await this.options.execute(digest, entry.abort.signal);
+      const work = leaseWork(entry.lease);
+      this.log(`granary worker: executing ${describeWork(entry.lease, work)}`);
+      response = await this.options.execute(work, entry.abort.signal);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const code = (error as { code?: number }).code ?? Code.INTERNAL;
@@ -169,6 +173,8 @@ export class Bot {
     const properties = [
       ...this.options.platform.map((p) => ({ key: p.name, value: p.value })),
       { key: 'slots', value: String(this.options.slots) },
+      // Leases may carry the Action itself, with the timeout the server decided.
+      { key: LEASE_PAYLOAD_PROPERTY, value: 'action' },
     ];
     return {
       name,
@@ -225,6 +231,21 @@ export class Bot {
       )(request, new Metadata(), { deadline }, (error, session) => (error ? reject(error) : resolve(session)));
     });
   }
+}
+
+/** What a lease's payload asks to run. */
+function leaseWork(lease: Lease): LeaseWork {
+  const payload = lease.payload;
+  if (payload?.typeUrl.endsWith('.Action')) return { action: Action.decode(payload.value) };
+  if (payload?.typeUrl.endsWith('.Digest')) return { actionDigest: Digest.decode(payload.value) };
+  throw new Error(`unsupported lease payload ${payload?.typeUrl}`);
+}
+
+/** A lease for the log: the action digest when the lease names it, else the operation and the input root. */
+function describeWork(lease: Lease, work: LeaseWork): string {
+  if (work.actionDigest) return `${work.actionDigest.hash}/${work.actionDigest.sizeBytes}`;
+  const root = work.action?.inputRootDigest;
+  return `${lease.id}${root ? ` (input root ${root.hash}/${root.sizeBytes})` : ''}`;
 }
 
 function sleep(ms: number): Promise<void> {

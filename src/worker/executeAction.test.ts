@@ -14,6 +14,7 @@ import {
   link,
   newHarness,
   processWithArgumentExists,
+  putBlob,
   readTree,
   treeFromPaths,
   uploadAction,
@@ -21,6 +22,8 @@ import {
 } from '../../test/support/worker.js';
 import { digestOf, formatDigest } from '../digest/digest.js';
 import {
+  Action,
+  Command,
   Command_OutputDirectoryFormat,
   type ExecuteResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
@@ -243,6 +246,51 @@ describe('executeAction', () => {
     assert.equal(await stdoutOf(response), 'partial\n');
     assert.equal(await stderrOf(response), 'oops\n');
     assert.equal(await processWithArgumentExists(marker), false);
+  });
+
+  test('an Action carried by the lease runs with its timeout, without being in the CAS', async () => {
+    const inputRoot = await uploadTree(h.cas, {});
+    const commandDigest = await putBlob(
+      h.cas,
+      Buffer.from(Command.encode(Command.fromPartial({ arguments: ['sleep', '35.0417'] })).finish()),
+    );
+    // Never uploaded: the worker must run what the lease carries.
+    const action = Action.fromPartial({
+      commandDigest,
+      inputRootDigest: inputRoot,
+      timeout: { seconds: 0, nanos: 4e8 },
+    });
+    const started = Date.now();
+    const response = await executeAction(
+      { action },
+      {
+        cas: h.cas,
+        cache: h.cache,
+        workDirectory: h.workDirectory,
+        sandbox: 'none',
+        defaultTimeoutMs: 60_000,
+        workerName: 'test-worker',
+        killGraceMs: 500,
+      },
+    );
+    assert.equal(response.status?.code, Code.DEADLINE_EXCEEDED, response.status?.message);
+    assert.match(response.status?.message ?? '', /timeout of 400 ms/);
+    assert.ok(Date.now() - started < 30_000, 'the worker default of a minute did not apply');
+  });
+
+  test('a lease naming neither an Action nor its digest is INVALID_ARGUMENT', async () => {
+    const response = await executeAction(
+      {},
+      {
+        cas: h.cas,
+        cache: h.cache,
+        workDirectory: h.workDirectory,
+        sandbox: 'none',
+        defaultTimeoutMs: 60_000,
+        workerName: 'test-worker',
+      },
+    );
+    assert.equal(response.status?.code, Code.INVALID_ARGUMENT);
   });
 
   test('a timeout longer than the maximum is INVALID_ARGUMENT', async () => {

@@ -8,7 +8,7 @@
  */
 import { access, appendFile, chmod, constants, mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Digest, digestFunctionOf, parseDigest } from '../digest/digest.js';
+import { type Digest, type DigestFunction, digestFunctionOf, parseDigest, SHA256 } from '../digest/digest.js';
 import {
   Action,
   type ActionResult,
@@ -31,8 +31,15 @@ import { uploadMissing } from './upload.js';
 
 export type { SandboxProfile } from './sandbox.js';
 
+/** What to run: an Action named by digest (read from the CAS), or the Action itself. */
 export interface ExecuteActionRequest {
-  actionDigest: Digest;
+  /** The Action's digest, when the lease named it. */
+  actionDigest?: Digest;
+  /**
+   * The Action, when the lease carried it (a Granary server sends it, with the
+   * timeout it decided in `timeout`, so the server's default reaches the worker).
+   */
+  action?: Action;
   instanceName?: string;
 }
 
@@ -50,6 +57,7 @@ export interface ExecuteActionDeps {
   sandbox: SandboxProfile | ((properties: readonly Platform_Property[]) => SandboxProfile);
   /** The execution root (system directories for host-tools) an action's platform selects; '/' when none. */
   systemRootFor?: (properties: readonly Platform_Property[]) => string;
+  /** Timeout of actions that set none and whose server did not say (a lease carrying the Action always does). */
   defaultTimeoutMs: number;
   /** Actions asking for a longer timeout are rejected with INVALID_ARGUMENT. */
   maximumTimeoutMs?: number;
@@ -133,11 +141,8 @@ async function executeIn(
   const checkCancelled = () => {
     if (signal?.aborted) throw new Cancelled();
   };
-  const fn = digestFunctionOf(request.actionDigest);
-  const actionDigest = parseDigest(request.actionDigest, fn, 'action_digest');
-
   const inputFetchStartMs = nowMs();
-  const action = decode(Action, await readMessage(cas, cache, actionDigest, 'Action'), 'Action');
+  const { action, fn } = await actionOf(request, cas, cache);
   const commandDigest = parseDigest(action.commandDigest, fn, 'command_digest');
   const inputRootDigest = parseDigest(action.inputRootDigest, fn, 'input_root_digest');
   const command = decode(Command, await readMessage(cas, cache, commandDigest, 'Command'), 'Command');
@@ -264,6 +269,22 @@ async function readMessage(cas: BlobStore, cache: LocalCache, digest: Digest, wh
   const data = await cache.getBuffer(cas, digest);
   if (data === undefined) throw missingBlobsError([digest], what);
   return data;
+}
+
+/** The Action to run and its digest function (that of the digest naming it, else of its input root). */
+async function actionOf(
+  request: ExecuteActionRequest,
+  cas: BlobStore,
+  cache: LocalCache,
+): Promise<{ action: Action; fn: DigestFunction }> {
+  if (request.action) {
+    const named = request.action.inputRootDigest ?? request.action.commandDigest;
+    return { action: request.action, fn: named ? digestFunctionOf(named) : SHA256 };
+  }
+  if (!request.actionDigest) throw invalidArgument('the lease names no Action');
+  const fn = digestFunctionOf(request.actionDigest);
+  const actionDigest = parseDigest(request.actionDigest, fn, 'action_digest');
+  return { action: decode(Action, await readMessage(cas, cache, actionDigest, 'Action'), 'Action'), fn };
 }
 
 function decode<T>(type: { decode(input: Uint8Array): T }, data: Buffer, what: string): T {

@@ -24,6 +24,7 @@ export interface WorkerConfig {
   workDirectory: string;
   cacheSizeBytes: number;
   sandbox: SandboxChoice;
+  /** Timeout of actions that set none, when the server does not say (a Granary server always does). */
   defaultTimeoutMs: number;
   /**
    * Execution roots by name: actions whose platform asks for `execution-root=NAME`
@@ -83,9 +84,9 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
         ]
       : config.platform,
     log,
-    execute: (actionDigest, signal) =>
+    execute: (work, signal) =>
       executeAction(
-        { actionDigest, instanceName: config.instanceName },
+        { ...work, instanceName: config.instanceName },
         {
           cas,
           cache,
