@@ -12,7 +12,7 @@ import { executeRemotely } from '../src/client/execute.js';
 import { GrpcBlobStore } from '../src/client/grpcBlobStore.js';
 import { type Digest, digestOf } from '../src/digest/digest.js';
 import { Action, Command, Directory } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { putBuffer } from '../src/storage/blobStore.js';
+import { type BlobStore, putBuffer } from '../src/storage/blobStore.js';
 import { MemoryBlobStore } from '../src/storage/memoryBlobStore.js';
 import { LocalCache } from '../src/worker/localCache.js';
 import { stageInputRoot } from '../src/worker/staging.js';
@@ -180,8 +180,8 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
-async function upload(cas: GrpcBlobStore, data: Buffer): Promise<Digest> {
+async function upload(cas: BlobStore, data: Buffer): Promise<Digest> {
   const digest = digestOf(data);
-  await cas.upload(digest, data);
+  await putBuffer(cas, digest, data);
   return digest;
 }

@@ -9,6 +9,7 @@ import { chunked, GrpcBlobStore } from '../src/client/grpcBlobStore.js';
 import { type Digest, digestOf } from '../src/digest/digest.js';
 import { ActionCacheClient, ActionResult } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { dial } from '../src/grpc/dial.js';
+import { putChunks } from '../src/storage/blobStore.js';
 import type { BenchContext, BenchModule } from './module.js';
 import { formatPercent, type Unit } from './report.js';
 import { startBenchServer } from './server.js';
@@ -70,10 +71,10 @@ class StorageBench {
     const blobs = new FreshBlobs(8 * MiB);
     for (let i = 0; i < 3; i++) {
       const { digest, data } = blobs.next();
-      await this.store.streamUpload(digest, chunked(data, MiB));
+      await putChunks(this.store, digest, chunked(data, MiB));
       await this.readAll(digest);
     }
-    await this.store.batchUpload(randomBlobs(50, 4 * KiB));
+    await this.store.putBatch(randomBlobs(50, 4 * KiB));
     await this.store.findMissing([absentDigest()]);
   }
 
@@ -89,7 +90,7 @@ class StorageBench {
     for (let run = 0; run < this.runs; run++) {
       const blobs = randomBlobs(smallPerRun, MiB);
       const seconds = await timeSeconds(async () => {
-        for (const { digest, data } of blobs) await this.store.streamUpload(digest, [data]);
+        for (const { digest, data } of blobs) await putChunks(this.store, digest, [data]);
       });
       this.smallUploaded.push(...blobs.map((b) => b.digest));
       rates.small.push((smallPerRun * MiB) / 1e6 / seconds);
@@ -98,7 +99,7 @@ class StorageBench {
         [16 * KiB, rates.large16KiB],
       ] as const) {
         const { digest, data } = large.next();
-        const elapsed = await timeSeconds(() => this.store.streamUpload(digest, chunked(data, chunkBytes)));
+        const elapsed = await timeSeconds(() => putChunks(this.store, digest, chunked(data, chunkBytes)));
         this.largeUploaded.push(digest);
         into.push(data.length / 1e6 / elapsed);
       }
@@ -150,7 +151,7 @@ class StorageBench {
     const rates: number[] = [];
     for (let i = 0; i < batches; i++) {
       const blobs = randomBlobs(batchSize, 4 * KiB);
-      const seconds = await timeSeconds(() => this.store.batchUpload(blobs));
+      const seconds = await timeSeconds(() => this.store.putBatch(blobs));
       this.batchUploaded.push(...blobs.map((b) => b.digest));
       rates.push(batchSize / seconds);
     }
@@ -189,7 +190,7 @@ class StorageBench {
   async getActionResult(address: string): Promise<void> {
     this.context.report.section('GetActionResult');
     const outputs = randomBlobs(4, 2 * KiB);
-    await this.store.batchUpload(outputs);
+    await this.store.putBatch(outputs);
     const actionDigest = digestOf(`bench action ${Date.now()} ${Math.random()}`);
     const result = ActionResult.fromPartial({
       outputFiles: outputs

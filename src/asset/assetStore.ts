@@ -69,11 +69,6 @@ const WALK_CONCURRENCY = 16;
 /** What a content check found. */
 export type ContentState = { complete: true } | { complete: false; missing: Digest[]; malformed?: string };
 
-/** A BlobStore that can enumerate its keys (the memory and disk backends). */
-interface ListableStore {
-  list(): Digest[];
-}
-
 export class AssetStore {
   readonly retentionMs: number;
   private readonly now: () => number;
@@ -211,9 +206,8 @@ export class AssetStore {
    * forgotten retention marks). Returns how many records were retained.
    */
   async restoreRetention(): Promise<number> {
-    const listable = this.records as Partial<ListableStore>;
-    if (typeof listable.list !== 'function') return 0;
-    const keys = listable.list.call(this.records);
+    if (!this.records.list) return 0;
+    const keys = await this.records.list();
     let retained = 0;
     await mapLimited(keys, 4, async (key) => {
       const data = await getBuffer(this.records, key).catch(() => undefined);

@@ -16,6 +16,7 @@ import { Builder, type BuilderOptions } from '../metabuild/builder.js';
 import { junctionStager } from '../metabuild/junctionStager.js';
 import { loadProject, type Project } from '../metabuild/project/index.js';
 import { startFarm } from '../server/farm.js';
+import type { BlobStore } from '../storage/blobStore.js';
 import { startWorker } from '../worker/workerProcess.js';
 import { type FlagSpec, flag, type ParsedArgs, UsageError } from './args.js';
 import { hostPlatform } from './worker.js';
@@ -32,7 +33,7 @@ export const CLIENT_FLAGS: Record<string, FlagSpec> = {
 /** A farm to talk to: the one named by --remote (or the config file), or an embedded one. */
 export interface FarmSession {
   connection: Connection;
-  cas: GrpcBlobStore;
+  cas: BlobStore;
   asset: AssetService;
   close(): Promise<void>;
 }

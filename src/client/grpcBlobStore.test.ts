@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../../test/support/grpc.js';
 import { digestOf } from '../digest/digest.js';
-import { readAll } from '../storage/blobStore.js';
+import { putBuffer, readAll } from '../storage/blobStore.js';
 import { GrpcBlobStore } from './grpcBlobStore.js';
 
 let t: TestServer;
@@ -21,7 +21,7 @@ describe('GrpcBlobStore', () => {
     const large = randomBytes(3 * 1024 * 1024 + 5);
     for (const data of [small, large]) {
       const digest = digestOf(data);
-      await store.upload(digest, data);
+      await putBuffer(store, digest, data);
       const blob = await store.get(digest);
       assert.ok(blob);
       assert.ok((await readAll(blob)).equals(data));
@@ -34,8 +34,25 @@ describe('GrpcBlobStore', () => {
     const store = new GrpcBlobStore(t.client);
     const data = randomBytes(48 * 1024 * 1024);
     const digest = digestOf(data);
-    await store.upload(digest, data);
-    await store.upload(digest, data);
+    await putBuffer(store, digest, data);
+    await putBuffer(store, digest, data);
     assert.deepEqual(await store.findMissing([digest]), []);
+  });
+
+  it('makes nothing visible on the server when a streamed upload is aborted', async () => {
+    const store = new GrpcBlobStore(t.client);
+    const data = randomBytes(3 * 1024 * 1024);
+    const digest = digestOf(data);
+    const writer = await store.put(digest);
+    await writer.write(data.subarray(0, 2 * 1024 * 1024));
+    await writer.abort();
+    assert.deepEqual(await store.findMissing([digest]), [digest]);
+  });
+
+  it('writes several small blobs with one putBatch call', async () => {
+    const store = new GrpcBlobStore(t.client);
+    const items = [randomBytes(10), randomBytes(2000)].map((data) => ({ digest: digestOf(data), data }));
+    await store.putBatch(items);
+    assert.deepEqual(await store.findMissing(items.map((i) => i.digest)), []);
   });
 });

@@ -5,7 +5,7 @@
  * put remote storage nodes behind the same decorators as local ones.
  */
 import { randomUUID } from 'node:crypto';
-import { Metadata } from '@grpc/grpc-js';
+import { type ClientWritableStream, Metadata } from '@grpc/grpc-js';
 import { type Digest, type DigestFunction, digestFunctionOf, isEmptyDigest } from '../digest/digest.js';
 import type {
   BatchReadBlobsResponse,
@@ -13,7 +13,7 @@ import type {
   FindMissingBlobsResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { ByteStreamService, WriteRequest, type WriteResponse } from '../gen/google/bytestream/bytestream.js';
-import type { Blob, BlobStore, BlobWriter } from '../storage/blobStore.js';
+import type { BatchItem, Blob, BlobStore, BlobWriter } from '../storage/blobStore.js';
 import { bufferBlob } from '../storage/memoryBlobStore.js';
 import { Code, invalidArgument, notFound, StatusError } from '../util/status.js';
 import { type Connection, fromServiceError, unary } from './connection.js';
@@ -69,6 +69,7 @@ export class GrpcBlobStore implements BlobStore {
     return blob;
   }
 
+  /** Streams a blob with ByteStream Read, without get's existence probe (NOT_FOUND when absent). */
   async *read(digest: Digest, offset = 0, limit?: number): AsyncGenerator<Buffer> {
     const stream = this.connection.byteStream.read({
       resourceName: this.resourceName('blobs', digest),
@@ -83,7 +84,15 @@ export class GrpcBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Small blobs are buffered and sent with BatchUpdateBlobs at commit; larger ones
+   * stream through one ByteStream Write as they are written, so memory stays
+   * bounded whatever the size. Nothing becomes visible on the server before commit
+   * (the final request carries finish_write); abort cancels the call.
+   */
   async put(digest: Digest): Promise<BlobWriter> {
+    if (isEmptyDigest(digest)) return emptyWriter();
+    if (digest.sizeBytes > BATCH_BLOB_BYTES) return new ByteStreamWriter(this.connection, digest, this.prefix());
     const chunks: Buffer[] = [];
     let written = 0;
     return {
@@ -94,7 +103,7 @@ export class GrpcBlobStore implements BlobStore {
       },
       commit: async () => {
         if (written !== digest.sizeBytes) throw invalidArgument(`wrote ${written} of ${digest.sizeBytes} bytes`);
-        await this.upload(digest, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+        await this.putBatch([{ digest, data: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) }]);
       },
       abort: async () => {
         chunks.length = 0;
@@ -102,18 +111,8 @@ export class GrpcBlobStore implements BlobStore {
     };
   }
 
-  /** Uploads one in-memory blob with the call that suits its size. */
-  async upload(digest: Digest, data: Buffer): Promise<void> {
-    if (isEmptyDigest(digest)) return;
-    if (digest.sizeBytes <= BATCH_BLOB_BYTES) {
-      await this.batchUpload([{ digest, data }]);
-      return;
-    }
-    await this.streamUpload(digest, chunked(data));
-  }
-
-  /** Uploads small blobs in one BatchUpdateBlobs call; fails on the first per-blob error. */
-  async batchUpload(items: Array<{ digest: Digest; data: Buffer }>): Promise<void> {
+  /** Sends small blobs in one BatchUpdateBlobs call; fails on the first per-blob error. */
+  async putBatch(items: readonly BatchItem[]): Promise<void> {
     if (items.length === 0) return;
     const response = await unary<BatchUpdateBlobsResponse>((done) =>
       this.connection.cas.batchUpdateBlobs(
@@ -130,18 +129,88 @@ export class GrpcBlobStore implements BlobStore {
     }
   }
 
-  /** Streams a blob through ByteStream Write from any chunk source. */
-  streamUpload(digest: Digest, chunks: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<void> {
-    const resourceName = `${this.prefix()}uploads/${randomUUID()}/blobs/${digest.hash}/${digest.sizeBytes}`;
-    return new Promise<void>((resolve, reject) => {
+  private resourceName(kind: 'blobs', digest: Digest): string {
+    return `${this.prefix()}${kind}/${digest.hash}/${digest.sizeBytes}`;
+  }
+
+  private prefix(): string {
+    return this.connection.instanceName ? `${this.connection.instanceName}/` : '';
+  }
+}
+
+function emptyWriter(): BlobWriter {
+  return {
+    write: async (chunk) => {
+      if (chunk.length > 0) throw invalidArgument('more data than the digest declares');
+    },
+    commit: async () => {},
+    abort: async () => {},
+  };
+}
+
+/**
+ * One ByteStream Write call fed by BlobWriter calls. The call opens at the first
+ * write; each write waits for the channel to take its data. A server that already
+ * holds the blob may answer before the end (REAPI allows it): later data is then
+ * dropped and commit reports that answer.
+ */
+class ByteStreamWriter implements BlobWriter {
+  private call: ClientWritableStream<WriteRequest> | undefined;
+  /** Settles with the server's answer; observed so an early failure is never unhandled. */
+  private answer: Promise<void> | undefined;
+  private answered = false;
+  private named = false;
+  private offset = 0;
+  private written = 0;
+  private finished = false;
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly digest: Digest,
+    private readonly prefix: string,
+  ) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.finished) throw invalidArgument('write after the blob was committed or aborted');
+    this.written += chunk.length;
+    if (this.written > this.digest.sizeBytes) throw invalidArgument('more data than the digest declares');
+    for (let position = 0; position < chunk.length; position += WRITE_CHUNK_BYTES) {
+      await this.send(chunk.subarray(position, position + WRITE_CHUNK_BYTES), false);
+    }
+  }
+
+  async commit(): Promise<void> {
+    if (this.finished) throw invalidArgument('blob already committed or aborted');
+    if (this.written !== this.digest.sizeBytes) {
+      await this.abort();
+      throw invalidArgument(`wrote ${this.written} of ${this.digest.sizeBytes} bytes`);
+    }
+    await this.send(Buffer.alloc(0), true);
+    this.finished = true;
+    this.call?.end();
+    await this.answer;
+  }
+
+  async abort(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.call && !this.answered) this.call.cancel();
+    await this.answer?.catch(() => undefined);
+  }
+
+  private open(): ClientWritableStream<WriteRequest> {
+    const { digest } = this;
+    let call: ClientWritableStream<WriteRequest> | undefined;
+    this.answer = new Promise<void>((resolve, reject) => {
       // The generated client's encoder copies every chunk twice (and zero-fills a buffer
       // twice its size) before grpc-js frames it; encodeWriteRequest copies it once.
-      const stream = this.connection.byteStream.makeClientStreamRequest<WriteRequest, WriteResponse>(
+      call = this.connection.byteStream.makeClientStreamRequest<WriteRequest, WriteResponse>(
         ByteStreamService.write.path,
         encodeWriteRequest,
         ByteStreamService.write.responseDeserialize,
         new Metadata(),
         (error, response) => {
+          this.answered = true;
           if (error) reject(fromServiceError(error));
           else if (response && response.committedSize !== digest.sizeBytes && response.committedSize !== -1) {
             reject(
@@ -153,31 +222,32 @@ export class GrpcBlobStore implements BlobStore {
           } else resolve();
         },
       );
-      (async () => {
-        let offset = 0;
-        let first = true;
-        const send = async (data: Buffer, finishWrite: boolean) => {
-          const request = { resourceName: first ? resourceName : '', writeOffset: offset, finishWrite, data };
-          first = false;
-          offset += data.length;
-          if (!stream.write(request)) await new Promise((r) => stream.once('drain', r));
-        };
-        for await (const data of chunks) await send(data, false);
-        await send(Buffer.alloc(0), true);
-        stream.end();
-      })().catch((error: unknown) => {
-        stream.cancel();
-        reject(error);
-      });
     });
+    this.answer.catch(() => undefined);
+    this.call = call as ClientWritableStream<WriteRequest>;
+    return this.call;
   }
 
-  private resourceName(kind: 'blobs', digest: Digest): string {
-    return `${this.prefix()}${kind}/${digest.hash}/${digest.sizeBytes}`;
-  }
-
-  private prefix(): string {
-    return this.connection.instanceName ? `${this.connection.instanceName}/` : '';
+  private async send(data: Buffer, finishWrite: boolean): Promise<void> {
+    const call = this.call ?? this.open();
+    if (this.answered) return;
+    // Only the first request names the resource.
+    const resourceName = this.named
+      ? ''
+      : `${this.prefix}uploads/${randomUUID()}/blobs/${this.digest.hash}/${this.digest.sizeBytes}`;
+    this.named = true;
+    const request = { resourceName, writeOffset: this.offset, finishWrite, data };
+    this.offset += data.length;
+    if (call.write(request)) return;
+    // Wait until the channel takes more, or the server has answered (then nothing more is sent).
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        call.off('drain', done);
+        resolve();
+      };
+      call.on('drain', done);
+      void this.answer?.then(done, done);
+    });
   }
 }
 

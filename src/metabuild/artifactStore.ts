@@ -8,10 +8,9 @@
  * CAS, so a partly evicted artifact reads as "not cached" and is rebuilt.
  */
 import { type Connection, unary } from '../client/connection.js';
-import type { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import { type Digest, digestOf } from '../digest/digest.js';
 import { type ActionResult, Directory, Tree } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { getBuffer } from '../storage/blobStore.js';
+import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
 import { Code, notFound, StatusError } from '../util/status.js';
 
 export interface Artifact {
@@ -25,7 +24,7 @@ export interface Artifact {
 export class ArtifactStore {
   constructor(
     private readonly connection: Connection,
-    private readonly cas: GrpcBlobStore,
+    private readonly cas: BlobStore,
   ) {}
 
   async lookup(project: string, element: string, key: string): Promise<Artifact | undefined> {
@@ -112,7 +111,7 @@ export class ArtifactStore {
     }
     const data = Buffer.from(Tree.encode({ root: rootDirectory, children: [...children.values()] }).finish());
     const digest = digestOf(data);
-    await this.cas.upload(digest, data);
+    await putBuffer(this.cas, digest, data);
     return digest;
   }
 }

@@ -7,11 +7,10 @@
  */
 import type { Connection } from '../client/connection.js';
 import { executeRemotely } from '../client/execute.js';
-import type { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import type { AssetService } from '../client/remoteAsset.js';
 import type { Digest } from '../digest/digest.js';
 import type { PlatformProperty } from '../execution/types.js';
-import { getBuffer } from '../storage/blobStore.js';
+import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
 import { type Artifact, ArtifactStore } from './artifactStore.js';
 import { type Assembly2Context, Assembly2Error, assemble2 } from './assemble2.js';
 import { type PreparedAction, prepareBuildAction, STEP_MARKER } from './buildAction.js';
@@ -48,7 +47,7 @@ export interface ElementEvent {
 export interface BuilderOptions {
   project: Project;
   connection: Connection;
-  cas: GrpcBlobStore;
+  cas: BlobStore;
   /** Downloads (tarballs) and scratch space. */
   cacheDirectory: string;
   platform: PlatformProperty[];
@@ -243,7 +242,7 @@ export class Builder {
   private async runAction(element: Element, prepared: PreparedAction): Promise<Artifact> {
     const cas = this.options.cas;
     const emit = (step: string) => this.options.onEvent?.({ element: element.name, state: 'running', step });
-    for (const blob of prepared.blobs) await cas.upload(blob.digest, blob.data);
+    for (const blob of prepared.blobs) await putBuffer(cas, blob.digest, blob.data);
     const response = await executeRemotely(this.options.connection, prepared.actionDigest, {
       skipCacheLookup: this.options.rebuild?.includes(element.name) ?? false,
       onStage: (stage) =>

@@ -91,9 +91,8 @@ export async function startStorageServer(
   const assets = new AssetStore(assetStorage.store, cas, { retentionMs: config.assetRetentionMs });
   // Retention marks are not persisted by the CAS: re-apply them for live assets, in the background.
   const assetRetentionRestored = assets.restoreRetention().catch(() => 0);
-  const casBytes = 'memory' in config.cas ? config.cas.memory.maximumSizeBytes : config.cas.disk.maximumSizeBytes;
   const downloader = new Downloader(cas, {
-    maximumBytes: Math.min(MAXIMUM_DOWNLOAD_BYTES, casBytes),
+    maximumBytes: Math.min(MAXIMUM_DOWNLOAD_BYTES, cas.usage?.().maximumBytes ?? MAXIMUM_DOWNLOAD_BYTES),
     scratchDirectory: config.downloadScratchDirectory,
   });
   const assetService = new RemoteAssetService(assets, downloader);

@@ -18,6 +18,26 @@ export interface FindMissingOptions {
   retainUntilMs?: number;
 }
 
+/** How full a store is, as the store itself counts it (the server and metrics read it). */
+export interface StorageUsage {
+  usedBytes: number;
+  maximumBytes: number;
+  blobCount: number;
+}
+
+/** A small in-memory blob for putBatch. */
+export interface BatchItem {
+  digest: Digest;
+  data: Buffer;
+}
+
+/**
+ * Three operations every store has, and optional capabilities that some stores
+ * have. A store offers a capability by defining the method; decorators offer
+ * whatever their inner stores offer (ForwardingBlobStore passes each through), so
+ * callers test for the method on the store they were given, whatever the graph
+ * behind it: `if (store.list) ...`, never `instanceof` or a peek at the config.
+ */
 export interface BlobStore {
   /** Returns the digests that are absent. Presence checks refresh recency. */
   findMissing(digests: readonly Digest[], options?: FindMissingOptions): Promise<Digest[]>;
@@ -25,6 +45,26 @@ export interface BlobStore {
   get(digest: Digest): Promise<Blob | undefined>;
   /** Starts writing a blob. Nothing becomes visible before commit() resolves. */
   put(digest: Digest): Promise<BlobWriter>;
+
+  /**
+   * Capability: every stored key. For stores keyed by derived digests (asset
+   * records), whose contents must be walked after a restart.
+   */
+  list?(): Promise<Digest[]>;
+  /**
+   * Capability: the local file holding a committed blob (refreshing its recency),
+   * or undefined when absent or not held in a file (the empty blob never is).
+   * Callers may hard-link or read the file but must never write to it.
+   */
+  localPath?(digest: Digest): string | undefined;
+  /**
+   * Capability: writes several small in-memory blobs in one round trip (a remote
+   * store's BatchUpdateBlobs); fails on the first blob that fails. Callers without
+   * it write each blob with put (see putBuffers).
+   */
+  putBatch?(items: readonly BatchItem[]): Promise<void>;
+  /** Capability: what the store holds and may hold. Stores without a bound (remote ones) lack it. */
+  usage?(): StorageUsage;
 }
 
 /** A readable blob. Reading may fail with NOT_FOUND if the blob vanishes meanwhile. */
@@ -71,6 +111,34 @@ export async function putBuffer(store: BlobStore, digest: Digest, data: Buffer):
   }
 }
 
+/**
+ * Writes several in-memory blobs: in one round trip when the store offers
+ * putBatch, otherwise one put each.
+ */
+export async function putBuffers(store: BlobStore, items: readonly BatchItem[]): Promise<void> {
+  if (store.putBatch) {
+    await store.putBatch(items);
+    return;
+  }
+  for (const item of items) await putBuffer(store, item.digest, item.data);
+}
+
+/** Writes a blob from any chunk source (a file, a generated tarball) and commits it. */
+export async function putChunks(
+  store: BlobStore,
+  digest: Digest,
+  chunks: Iterable<Buffer> | AsyncIterable<Buffer>,
+): Promise<void> {
+  const writer = await store.put(digest);
+  try {
+    for await (const chunk of chunks) await writer.write(chunk);
+    await writer.commit();
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+}
+
 /** Slices an in-memory buffer as Blob.read does, in bounded chunks. */
 export function* sliceChunks(data: Buffer, offset = 0, limit?: number): Generator<Buffer> {
   const end = limit === undefined ? data.length : Math.min(data.length, offset + limit);
@@ -81,10 +149,35 @@ export function* sliceChunks(data: Buffer, offset = 0, limit?: number): Generato
 
 /**
  * Base class for decorators: forwards every call to the wrapped store, so a
- * decorator overrides only what it changes.
+ * decorator overrides only what it changes. It offers exactly the capabilities the
+ * inner store offers, each passed through, unless the subclass defines the method
+ * itself (then the subclass's method is used, whether the inner store has it or not).
  */
 export class ForwardingBlobStore implements BlobStore {
-  constructor(protected readonly inner: BlobStore) {}
+  list?(): Promise<Digest[]>;
+  localPath?(digest: Digest): string | undefined;
+  putBatch?(items: readonly BatchItem[]): Promise<void>;
+  usage?(): StorageUsage;
+
+  constructor(protected readonly inner: BlobStore) {
+    // Only assigned when absent: a subclass's own method lives on its prototype and is already visible here.
+    if (!this.list && inner.list) {
+      const list = inner.list;
+      this.list = () => list.call(inner);
+    }
+    if (!this.localPath && inner.localPath) {
+      const localPath = inner.localPath;
+      this.localPath = (digest) => localPath.call(inner, digest);
+    }
+    if (!this.putBatch && inner.putBatch) {
+      const putBatch = inner.putBatch;
+      this.putBatch = (items) => putBatch.call(inner, items);
+    }
+    if (!this.usage && inner.usage) {
+      const usage = inner.usage;
+      this.usage = () => usage.call(inner);
+    }
+  }
   findMissing(digests: readonly Digest[], options?: FindMissingOptions): Promise<Digest[]> {
     return this.inner.findMissing(digests, options);
   }

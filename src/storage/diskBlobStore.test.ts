@@ -102,6 +102,12 @@ describe('DiskBlobStore', () => {
       assert.equal(store.usedBytes, 250);
     });
 
+    it('reports its usage as the bytes and blobs it holds against its bound', async () => {
+      const store = await open(300);
+      await putAll(store, [a, b, c, d]);
+      assert.deepEqual(store.usage(), { usedBytes: 300, maximumBytes: 300, blobCount: 3 });
+    });
+
     it('keeps a blob that was read recently and evicts the next oldest instead', async () => {
       const store = await open(300);
       await putAll(store, [a, b, c]);

@@ -18,7 +18,14 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unli
 import { join } from 'node:path';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
 import { invalidArgument, notFound } from '../util/status.js';
-import { type Blob, type BlobStore, type BlobWriter, type FindMissingOptions, READ_CHUNK_BYTES } from './blobStore.js';
+import {
+  type Blob,
+  type BlobStore,
+  type BlobWriter,
+  type FindMissingOptions,
+  READ_CHUNK_BYTES,
+  type StorageUsage,
+} from './blobStore.js';
 import { LruIndex } from './lruIndex.js';
 import { bufferBlob } from './memoryBlobStore.js';
 
@@ -79,9 +86,12 @@ export class DiskBlobStore implements BlobStore {
     return missing;
   }
 
-  /** Every stored key (for stores keyed by derived digests, such as asset records). */
-  list(): Digest[] {
+  async list(): Promise<Digest[]> {
     return this.index.digests();
+  }
+
+  usage(): StorageUsage {
+    return { usedBytes: this.usedBytes, maximumBytes: this.index.maximumSizeBytes, blobCount: this.blobCount };
   }
 
   async get(digest: Digest): Promise<Blob | undefined> {
@@ -106,11 +116,7 @@ export class DiskBlobStore implements BlobStore {
     return new DiskBlobWriter(this, digest);
   }
 
-  /**
-   * The path of a committed blob's file, refreshing its recency, or undefined when
-   * absent (and for the empty blob, which has no file). For a worker-local cache that
-   * hard-links blobs into input trees: callers must never write to the file.
-   */
+  /** For a worker-local cache that hard-links blobs into input trees (see BlobStore.localPath). */
   localPath(digest: Digest): string | undefined {
     if (isEmptyDigest(digest)) return undefined;
     const key = digestKey(digest);

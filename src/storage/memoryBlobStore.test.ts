@@ -57,4 +57,14 @@ describe('MemoryBlobStore', () => {
     for await (const chunk of blob.read()) chunks.push(chunk);
     assert.ok(Buffer.concat(chunks).equals(data));
   });
+
+  it('reports its own usage: bytes held, its bound and how many blobs', async () => {
+    const store = new MemoryBlobStore(1000);
+    assert.deepEqual(store.usage(), { usedBytes: 0, maximumBytes: 1000, blobCount: 0 });
+    for (const seed of [1, 2]) {
+      const blob = testBlob(100 * seed, seed);
+      await putBuffer(store, blob.digest, blob.data);
+    }
+    assert.deepEqual(store.usage(), { usedBytes: 300, maximumBytes: 1000, blobCount: 2 });
+  });
 });

@@ -4,7 +4,14 @@
  */
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
 import { invalidArgument } from '../util/status.js';
-import { type Blob, type BlobStore, type BlobWriter, type FindMissingOptions, sliceChunks } from './blobStore.js';
+import {
+  type Blob,
+  type BlobStore,
+  type BlobWriter,
+  type FindMissingOptions,
+  type StorageUsage,
+  sliceChunks,
+} from './blobStore.js';
 import { LruIndex } from './lruIndex.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -26,9 +33,12 @@ export class MemoryBlobStore implements BlobStore {
     return missing;
   }
 
-  /** Every stored key (for stores keyed by derived digests, such as asset records). */
-  list(): Digest[] {
+  async list(): Promise<Digest[]> {
     return this.index.digests();
+  }
+
+  usage(): StorageUsage {
+    return { usedBytes: this.index.sizeBytes, maximumBytes: this.index.maximumSizeBytes, blobCount: this.index.count };
   }
 
   async get(digest: Digest): Promise<Blob | undefined> {

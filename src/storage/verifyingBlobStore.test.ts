@@ -123,4 +123,21 @@ describe('VerifyingBlobStore', () => {
     const sha256 = digestOf(data, SHA256);
     await rejectsWithCode(putBuffer(store, sha256, data), Code.INVALID_ARGUMENT);
   });
+
+  it('stores no blob of a batch in which one blob does not match its digest', async () => {
+    const { inner, store } = stores();
+    const good = testData(100, 12);
+    const bad = testData(100, 13);
+    const items = [
+      { digest: digestOf(good), data: good },
+      { digest: digestOf(testData(100, 14)), data: bad },
+    ];
+    await rejectsWithCode(store.putBatch(items), Code.INVALID_ARGUMENT);
+    assert.deepEqual(
+      await inner.findMissing(items.map((i) => i.digest)),
+      items.map((i) => i.digest),
+    );
+    await store.putBatch(items.slice(0, 1));
+    assert.ok((await getBuffer(inner, digestOf(good)))?.equals(good));
+  });
 });

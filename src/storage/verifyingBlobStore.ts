@@ -5,7 +5,7 @@
  */
 import { type Digest, type DigestFunction, digestFunctionOf, formatDigest } from '../digest/digest.js';
 import { invalidArgument } from '../util/status.js';
-import { type BlobStore, type BlobWriter, ForwardingBlobStore } from './blobStore.js';
+import { type BatchItem, type BlobStore, type BlobWriter, ForwardingBlobStore, putBuffers } from './blobStore.js';
 
 export class VerifyingBlobStore extends ForwardingBlobStore {
   constructor(
@@ -14,6 +14,22 @@ export class VerifyingBlobStore extends ForwardingBlobStore {
     private readonly functionFor: (digest: Digest) => DigestFunction = digestFunctionOf,
   ) {
     super(inner);
+  }
+
+  /** Checks every item first, so a batch with one bad blob stores none of them. */
+  override async putBatch(items: readonly BatchItem[]): Promise<void> {
+    for (const { digest, data } of items) {
+      if (data.length !== digest.sizeBytes) {
+        throw invalidArgument(
+          `received ${data.length} bytes but digest ${formatDigest(digest)} declares ${digest.sizeBytes}`,
+        );
+      }
+      const actual = this.functionFor(digest).createHasher().update(data).digest('hex');
+      if (actual !== digest.hash) {
+        throw invalidArgument(`data does not match digest ${formatDigest(digest)}: its hash is ${actual}`);
+      }
+    }
+    await putBuffers(this.inner, items);
   }
 
   override async put(digest: Digest): Promise<BlobWriter> {

@@ -15,6 +15,7 @@ import { type Digest, digestOf } from '../digest/digest.js';
 import { Action, Command, Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { ListOperationsResponse } from '../gen/google/longrunning/operations.js';
 import { type RunningFarm, startFarm } from '../server/farm.js';
+import { putBuffer } from '../storage/blobStore.js';
 import { Code, StatusError } from '../util/status.js';
 import { type RunningWorker, startWorker } from './workerProcess.js';
 
@@ -57,7 +58,7 @@ describe('a real worker under the farm: cancellation and platform properties', {
     const cas = new GrpcBlobStore(connection);
     const upload = async (data: Buffer): Promise<Digest> => {
       const digest = digestOf(data);
-      await cas.upload(digest, data);
+      await putBuffer(cas, digest, data);
       return digest;
     };
     const marker = `${20 + Math.random()}`.slice(0, 9);
@@ -102,7 +103,7 @@ describe('a real worker under the farm: cancellation and platform properties', {
     const cas = new GrpcBlobStore(connection);
     const upload = async (data: Buffer): Promise<Digest> => {
       const digest = digestOf(data);
-      await cas.upload(digest, data);
+      await putBuffer(cas, digest, data);
       return digest;
     };
     const root = await upload(Buffer.from(Directory.encode(Directory.fromPartial({})).finish()));

@@ -1,13 +1,12 @@
 /**
  * Uploads a set of blobs (in-memory messages and files on disk) to the CAS,
- * sending only those FindMissingBlobs reports absent. With a GrpcBlobStore, small
- * blobs travel together in BatchUpdateBlobs calls and large files are streamed
- * from disk through ByteStream, so memory stays bounded; any other BlobStore gets
- * plain put/write/commit.
+ * sending only those FindMissingBlobs reports absent. When the store offers
+ * putBatch (a remote CAS), small blobs travel together in batches; everything else
+ * is streamed through put, chunk by chunk from disk, so memory stays bounded.
  */
 import { open } from 'node:fs/promises';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
-import type { BlobStore } from '../storage/blobStore.js';
+import { type BlobStore, putChunks } from '../storage/blobStore.js';
 import { forEachLimit } from './pool.js';
 
 /** One blob to upload: either its bytes or the file holding them. */
@@ -15,17 +14,6 @@ export interface UploadItem {
   digest: Digest;
   data?: Buffer;
   path?: string;
-}
-
-/** The extra calls GrpcBlobStore offers. */
-interface BatchingBlobStore extends BlobStore {
-  batchUpload(items: Array<{ digest: Digest; data: Buffer }>): Promise<void>;
-  streamUpload(digest: Digest, chunks: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<void>;
-}
-
-function isBatching(store: BlobStore): store is BatchingBlobStore {
-  const candidate = store as Partial<BatchingBlobStore>;
-  return typeof candidate.batchUpload === 'function' && typeof candidate.streamUpload === 'function';
 }
 
 const SMALL_BLOB_BYTES = 256 * 1024;
@@ -40,13 +28,14 @@ export async function uploadMissing(cas: BlobStore, items: readonly UploadItem[]
   if (unique.size === 0) return 0;
   const missing = await cas.findMissing([...unique.values()].map((i) => i.digest));
   const toSend = missing.map((d) => unique.get(digestKey(d))).filter((i): i is UploadItem => i !== undefined);
-  if (isBatching(cas)) {
-    const small = toSend.filter((i) => i.digest.sizeBytes <= SMALL_BLOB_BYTES);
-    const large = toSend.filter((i) => i.digest.sizeBytes > SMALL_BLOB_BYTES);
+  const putBatch = cas.putBatch?.bind(cas);
+  const batched = putBatch ? toSend.filter((i) => i.digest.sizeBytes <= SMALL_BLOB_BYTES) : [];
+  const streamed = putBatch ? toSend.filter((i) => i.digest.sizeBytes > SMALL_BLOB_BYTES) : toSend;
+  if (putBatch) {
     const batches: UploadItem[][] = [];
     let current: UploadItem[] = [];
     let currentBytes = 0;
-    for (const item of small) {
+    for (const item of batched) {
       if (currentBytes + item.digest.sizeBytes > BATCH_TOTAL_BYTES && current.length > 0) {
         batches.push(current);
         current = [];
@@ -58,21 +47,10 @@ export async function uploadMissing(cas: BlobStore, items: readonly UploadItem[]
     if (current.length > 0) batches.push(current);
     await forEachLimit(batches, concurrency, async (batch) => {
       const loaded = await Promise.all(batch.map(async (i) => ({ digest: i.digest, data: await bytesOf(i) })));
-      await cas.batchUpload(loaded);
-    });
-    await forEachLimit(large, concurrency, (item) => cas.streamUpload(item.digest, chunksOf(item)));
-  } else {
-    await forEachLimit(toSend, concurrency, async (item) => {
-      const writer = await cas.put(item.digest);
-      try {
-        for await (const chunk of chunksOf(item)) await writer.write(chunk);
-        await writer.commit();
-      } catch (error) {
-        await writer.abort();
-        throw error;
-      }
+      await putBatch(loaded);
     });
   }
+  await forEachLimit(streamed, concurrency, (item) => putChunks(cas, item.digest, chunksOf(item)));
   return toSend.length;
 }
 

@@ -5,7 +5,7 @@ import { removeProjects, writeProject } from '../../../test/support/project.js';
 import { MemoryAssetService } from '../../../test/support/remoteAssetService.js';
 import { sha256Sri } from '../../client/remoteAsset.js';
 import { type Digest, digestOf, formatDigest } from '../../digest/digest.js';
-import { getBuffer, putBuffer } from '../../storage/blobStore.js';
+import { getBuffer } from '../../storage/blobStore.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
 import type { PlannedElement } from '../builder.js';
 import { loadProject } from '../project/index.js';
@@ -22,24 +22,11 @@ import {
   fetchProvenance,
   httpArchiveSnippet,
   PROVENANCE_QUALIFIERS,
-  type PublishStore,
   publish,
   repositoryName,
   tarballName,
 } from './publish.js';
 import { artifactTarball } from './tarWriter.js';
-
-/** A MemoryBlobStore with the upload calls of GrpcBlobStore. */
-class Store extends MemoryBlobStore implements PublishStore {
-  async upload(digest: Digest, data: Buffer): Promise<void> {
-    await putBuffer(this, digest, data);
-  }
-  async streamUpload(digest: Digest, chunks: AsyncIterable<Buffer>): Promise<void> {
-    const parts: Buffer[] = [];
-    for await (const chunk of chunks) parts.push(chunk);
-    await putBuffer(this, digest, Buffer.concat(parts));
-  }
-}
 
 const URI = 'https://artifacts.invalid/libgreet.tar';
 const TAR_REF = 'a'.repeat(64);
@@ -52,7 +39,7 @@ async function fixture() {
     'files/greet.c': 'int x;\n',
   });
   const project = await loadProject(dir);
-  const cas = new Store();
+  const cas = new MemoryBlobStore();
   const context = { projectDir: dir, aliases: project.config.aliases, cas, cacheDir: `${dir}/.cache` };
   const plan: PlannedElement[] = [];
   const baseRoot = await treeFromEntries(cas, [{ path: 'bin/sh', kind: 'file', data: 'sh', executable: true }]);

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { type AssetService, type Qualifier, sha256Sri } from '../../client/remoteAsset.js';
 import { type Digest, formatDigest } from '../../digest/digest.js';
 import type { PlatformProperty } from '../../execution/types.js';
-import { type BlobStore, getBuffer } from '../../storage/blobStore.js';
+import { type BlobStore, getBuffer, putBuffer, putChunks } from '../../storage/blobStore.js';
 import type { PlannedElement } from '../builder.js';
 import { listTree } from '../sources/directoryBuilder.js';
 import {
@@ -58,18 +58,12 @@ export function repositoryName(element: string): string {
   return /^[A-Za-z]/.test(name) ? name : `_${name}`;
 }
 
-/** The CAS as publish uses it (GrpcBlobStore is one): uploads of whole and streamed blobs. */
-export interface PublishStore extends BlobStore {
-  upload(digest: Digest, data: Buffer): Promise<void>;
-  streamUpload(digest: Digest, chunks: AsyncIterable<Buffer>): Promise<void>;
-}
-
 export interface PublishInput {
   project: { name: string; aliases: Readonly<Record<string, string>> };
   /** The plan of the element: its dependencies first, the element last, all built. */
   plan: readonly PlannedElement[];
   uri: string;
-  cas: PublishStore;
+  cas: BlobStore;
   asset: AssetService;
   builderId: string;
   instanceName: string;
@@ -108,7 +102,7 @@ export async function publish(input: PublishInput): Promise<PublishResult> {
 
   const tarball = await tarballDigest(cas, root);
   if ((await cas.findMissing([tarball])).length > 0) {
-    await cas.streamUpload(tarball, writeTar(treeEntries(cas, root)));
+    await putChunks(cas, tarball, writeTar(treeEntries(cas, root)));
   }
   const name = tarballName(uri, target.element.name);
   const statement = provenanceStatement({
@@ -124,7 +118,7 @@ export async function publish(input: PublishInput): Promise<PublishResult> {
   });
   const record = serializeProvenance(statement);
   const provenance: Digest = { hash: createHash('sha256').update(record).digest('hex'), sizeBytes: record.length };
-  await cas.upload(provenance, record);
+  await putBuffer(cas, provenance, record);
 
   for (const qualifiers of tarballQualifierSets(uri, tarball.hash)) {
     await asset.pushBlob([uri], tarball, { qualifiers, referencesBlobs: [provenance] });
