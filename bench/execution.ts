@@ -6,7 +6,6 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mapLimited } from '../src/cas/contentAddressableStorage.js';
 import { connect } from '../src/client/connection.js';
 import { executeRemotely } from '../src/client/execute.js';
 import { GrpcBlobStore } from '../src/client/grpcBlobStore.js';
@@ -14,6 +13,7 @@ import { type Digest, digestOf } from '../src/digest/digest.js';
 import { Action, Command, Directory } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, putBuffer } from '../src/storage/blobStore.js';
 import { MemoryBlobStore } from '../src/storage/memoryBlobStore.js';
+import { mapLimited } from '../src/util/concurrency.js';
 import { LocalCache } from '../src/worker/localCache.js';
 import { stageInputRoot } from '../src/worker/staging.js';
 import { startGranaryServe } from './granaryServe.js';

@@ -10,9 +10,12 @@
  * `retentionGraceMs`, so builds that do not download outputs can still fetch them
  * later in the build.
  */
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestKey, SHA256 } from '../digest/digest.js';
-import { ActionResult, Tree } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { ActionResult, type Tree } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
+import { MalformedTreeError } from '../tree/directory.js';
+import { filesOfTree, readTreeMessage } from '../tree/treeMessage.js';
 
 export interface ActionKey {
   instanceName: string;
@@ -85,19 +88,17 @@ export class ActionCache {
     add(result.stderrDigest);
     for (const directory of result.outputDirectories) {
       if (!directory.treeDigest) continue;
-      const data = await getBuffer(this.cas, directory.treeDigest);
-      if (!data) return undefined;
-      let tree: Tree;
+      let tree: Tree | undefined;
       try {
-        tree = Tree.decode(data);
-      } catch {
-        return undefined;
+        tree = await readTreeMessage(backgroundContext(), this.cas, directory.treeDigest);
+      } catch (error) {
+        if (error instanceof MalformedTreeError) return undefined;
+        throw error;
       }
+      if (!tree) return undefined;
       add(directory.treeDigest);
       add(directory.rootDirectoryDigest);
-      for (const dir of [tree.root, ...tree.children]) {
-        for (const file of dir?.files ?? []) add(file.digest);
-      }
+      for (const file of filesOfTree(tree)) add(file);
     }
     return dedupe(digests);
   }

@@ -37,10 +37,9 @@ import type {
   PushDirectoryRequest,
   Qualifier,
 } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
-import type { Duration } from '../gen/google/protobuf/duration.js';
-import type { Timestamp } from '../gen/google/protobuf/timestamp.js';
 import type { Status } from '../gen/google/rpc/status.js';
 import { Code, failedPrecondition, invalidArgument, notFound } from '../util/status.js';
+import { msFromDuration, msFromTimestamp, timestampFromMs } from '../util/time.js';
 import type { AssetKey, AssetKind, AssetRecord, AssetStore } from './assetStore.js';
 import type { Downloader, DownloadOutcome, DownloadTarget } from './downloader.js';
 import {
@@ -106,7 +105,7 @@ export class RemoteAssetService {
         status: OK,
         uri: hit.uri,
         qualifiers: publicQualifiers(hit.qualifiers),
-        expiresAt: hit.expireAtMs === undefined ? undefined : timestampOf(hit.expireAtMs),
+        expiresAt: hit.expireAtMs === undefined ? undefined : timestampFromMs(hit.expireAtMs),
         blobDigest: hit.digest,
         digestFunction: hit.digestFunction.value,
       };
@@ -151,7 +150,7 @@ export class RemoteAssetService {
       status: OK,
       uri: hit.uri,
       qualifiers: publicQualifiers(hit.qualifiers),
-      expiresAt: hit.expireAtMs === undefined ? undefined : timestampOf(hit.expireAtMs),
+      expiresAt: hit.expireAtMs === undefined ? undefined : timestampFromMs(hit.expireAtMs),
       rootDirectoryDigest: hit.digest,
       digestFunction: hit.digestFunction.value,
     };
@@ -181,7 +180,7 @@ export class RemoteAssetService {
     const referencesDirectories = request.referencesDirectories.map((d, i) =>
       parseDigest(d, digestFunction, `references_directories[${i}]`),
     );
-    const expireAtMs = request.expireAt ? msOf(request.expireAt) : undefined;
+    const expireAtMs = request.expireAt ? Math.floor(msFromTimestamp(request.expireAt)) : undefined;
     const state = await this.store.checkContent(
       digestFunction,
       kind === 'blob' ? [digest, ...referencesBlobs] : referencesBlobs,
@@ -222,14 +221,14 @@ export class RemoteAssetService {
     validateQualifiers(request.qualifiers, request.uris.length);
     const digestFunction = resolveDigestFunction(request.digestFunction);
     const sriValue = request.qualifiers.find((q) => q.name === CHECKSUM_SRI)?.value;
-    const requested = request.timeout ? durationMs(request.timeout) : 0;
+    const requested = request.timeout ? Math.floor(msFromDuration(request.timeout)) : 0;
     if (requested < 0) throw invalidArgument('timeout must not be negative');
     return {
       instanceName: request.instanceName,
       digestFunction,
       uris: request.uris,
       perUri: request.uris.map((_, i) => qualifiersForUri(request.qualifiers, i, request.uris.length)),
-      oldestAcceptedMs: request.oldestContentAccepted ? msOf(request.oldestContentAccepted) : 0,
+      oldestAcceptedMs: request.oldestContentAccepted ? Math.floor(msFromTimestamp(request.oldestContentAccepted)) : 0,
       timeoutMs: Math.min(requested > 0 ? requested : this.defaultTimeoutMs, this.maximumTimeoutMs),
       sri: sriValue === undefined ? undefined : parseSri(sriValue),
     };
@@ -305,17 +304,4 @@ function missMessage(kind: AssetKind, parsed: ParsedFetch): string {
   const uris = parsed.uris.slice(0, 3).join(', ') + (parsed.uris.length > 3 ? ', ...' : '');
   const how = kind === 'blob' ? ' (only http and https URIs are downloaded)' : ' (directories are only known by Push)';
   return `no ${kind} asset for ${uris} with these qualifiers and ${parsed.digestFunction.name}${how}`;
-}
-
-function msOf(timestamp: Timestamp): number {
-  return timestamp.seconds * 1000 + Math.floor(timestamp.nanos / 1e6);
-}
-
-function durationMs(duration: Duration): number {
-  return duration.seconds * 1000 + Math.floor(duration.nanos / 1e6);
-}
-
-function timestampOf(ms: number): Timestamp {
-  const seconds = Math.floor(ms / 1000);
-  return { seconds, nanos: (ms - seconds * 1000) * 1e6 };
 }

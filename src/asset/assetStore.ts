@@ -17,19 +17,14 @@
  * server expire content early under storage pressure; such an asset becomes a
  * miss when its content is evicted.
  */
-import { mapLimited } from '../cas/contentAddressableStorage.js';
-import {
-  type Digest,
-  type DigestFunction,
-  digestFunctionByName,
-  digestKey,
-  parseDigest,
-  SHA256,
-} from '../digest/digest.js';
+
+import { backgroundContext } from '../context/requestContext.js';
+import { type Digest, type DigestFunction, digestFunctionByName, digestKey, SHA256 } from '../digest/digest.js';
 import type { Qualifier } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
-import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
-import { StatusError } from '../util/status.js';
+import { MalformedTreeError } from '../tree/directory.js';
+import { type TreeContents, treeContents } from '../tree/walk.js';
+import { mapLimited } from '../util/concurrency.js';
 import type { CanonicalQualifiers } from './qualifiers.js';
 
 export type AssetKind = 'blob' | 'directory';
@@ -147,56 +142,20 @@ export class AssetStore {
     roots: readonly Digest[],
     retainUntilMs: number,
   ): Promise<ContentState> {
+    let contents: TreeContents;
+    try {
+      contents = await treeContents(backgroundContext(), this.cas, roots, {
+        concurrency: WALK_CONCURRENCY,
+        digestFunction: fn,
+      });
+    } catch (error) {
+      if (error instanceof MalformedTreeError) return { complete: false, missing: [], malformed: error.message };
+      throw error;
+    }
     const all = new Map<string, Digest>();
     const missing = new Map<string, Digest>();
-    for (const blob of blobs) all.set(digestKey(blob), blob);
-    const seenDirectories = new Set<string>();
-    let queue: Digest[] = [];
-    for (const root of roots) {
-      const key = digestKey(root);
-      all.set(key, root);
-      if (seenDirectories.has(key)) continue;
-      seenDirectories.add(key);
-      queue.push(root);
-    }
-    while (queue.length > 0) {
-      const loaded = await mapLimited(queue, WALK_CONCURRENCY, async (digest) => ({
-        digest,
-        data: await getBuffer(this.cas, digest),
-      }));
-      const next: Digest[] = [];
-      for (const { digest, data } of loaded) {
-        if (!data) {
-          missing.set(digestKey(digest), digest);
-          continue;
-        }
-        let directory: Directory;
-        try {
-          directory = Directory.decode(data);
-        } catch {
-          return { complete: false, missing: [], malformed: `blob ${digestKey(digest)} is not a Directory message` };
-        }
-        try {
-          for (const file of directory.files) {
-            const d = parseDigest(file.digest, fn, `digest of file "${file.name}"`);
-            all.set(digestKey(d), d);
-          }
-          for (const child of directory.directories) {
-            const d = parseDigest(child.digest, fn, `digest of directory "${child.name}"`);
-            const key = digestKey(d);
-            all.set(key, d);
-            if (!seenDirectories.has(key)) {
-              seenDirectories.add(key);
-              next.push(d);
-            }
-          }
-        } catch (error) {
-          const message = error instanceof StatusError ? error.message : String(error);
-          return { complete: false, missing: [], malformed: `directory ${digestKey(digest)}: ${message}` };
-        }
-      }
-      queue = next;
-    }
+    for (const digest of [...blobs, ...contents.directories, ...contents.files]) all.set(digestKey(digest), digest);
+    for (const { digest } of contents.missingDirectories) missing.set(digestKey(digest), digest);
     for (const d of await this.cas.findMissing([...all.values()], { retainUntilMs })) missing.set(digestKey(d), d);
     return missing.size === 0 ? { complete: true } : { complete: false, missing: [...missing.values()] };
   }

@@ -16,12 +16,11 @@
  * itself are thrown.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Digest, DigestFunction } from '../digest/digest.js';
 import type { BlobStore } from '../storage/blobStore.js';
+import { SpillBuffer } from '../util/spillBuffer.js';
 import { Code } from '../util/status.js';
 import { type SriHash, SriVerifier } from './qualifiers.js';
 
@@ -55,7 +54,6 @@ export interface DownloaderOptions {
 
 /** Bodies up to this size are staged in memory. */
 const MEMORY_STAGING_BYTES = 8 * 1024 * 1024;
-const READ_CHUNK_BYTES = 1024 * 1024;
 
 class OriginError extends Error {
   constructor(
@@ -104,7 +102,10 @@ export class Downloader {
         failures.push(last.message);
         break;
       }
-      const staged = new StagedContent(this.scratchDirectory);
+      const staged = new SpillBuffer({
+        memoryLimitBytes: MEMORY_STAGING_BYTES,
+        temporaryPath: () => join(this.scratchDirectory, `granary-download-${randomBytes(12).toString('hex')}`),
+      });
       try {
         const digest = await this.fetchInto(staged, target, request, remaining);
         await this.store(staged, digest);
@@ -123,7 +124,7 @@ export class Downloader {
 
   /** Streams the origin's body into `staged`; returns its digest. Origin failures throw OriginError. */
   private async fetchInto(
-    staged: StagedContent,
+    staged: SpillBuffer,
     target: DownloadTarget,
     request: DownloadRequest,
     timeoutMs: number,
@@ -182,6 +183,8 @@ export class Downloader {
       if (signal.aborted) throw timedOut();
       throw new OriginError(Code.UNAVAILABLE, `reading the body failed: ${describe(error)}`);
     }
+    // A failure here is our own scratch space's (thrown as is), not the origin's.
+    await staged.finish();
     const encoding = response.headers.get('content-encoding');
     if (Number.isSafeInteger(declared) && (!encoding || encoding === 'identity') && declared !== size) {
       throw new OriginError(Code.UNAVAILABLE, `the body had ${size} bytes but Content-Length said ${declared}`);
@@ -192,7 +195,7 @@ export class Downloader {
   }
 
   /** Writes verified content into the CAS (which checks it against the digest again). */
-  private async store(staged: StagedContent, digest: Digest): Promise<void> {
+  private async store(staged: SpillBuffer, digest: Digest): Promise<void> {
     if ((await this.cas.findMissing([digest])).length === 0) return;
     const writer = await this.cas.put(digest);
     try {
@@ -216,43 +219,4 @@ function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = (error as Error & { cause?: unknown }).cause;
   return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
-}
-
-/** A body being downloaded: in memory while small, then in a scratch file. */
-class StagedContent {
-  private chunks: Buffer[] = [];
-  private bytes = 0;
-  private file: FileHandle | undefined;
-  private path: string | undefined;
-
-  constructor(private readonly directory: string) {}
-
-  async append(chunk: Buffer): Promise<void> {
-    if (!this.file && this.bytes + chunk.length > MEMORY_STAGING_BYTES) {
-      this.path = join(this.directory, `granary-download-${randomBytes(12).toString('hex')}`);
-      this.file = await open(this.path, 'w');
-      for (const buffered of this.chunks) await this.file.write(buffered);
-      this.chunks = [];
-    }
-    if (this.file) await this.file.write(chunk);
-    else this.chunks.push(chunk);
-    this.bytes += chunk.length;
-  }
-
-  async *read(): AsyncGenerator<Buffer> {
-    if (!this.path) {
-      yield* this.chunks;
-      return;
-    }
-    await this.file?.close();
-    this.file = undefined;
-    for await (const chunk of createReadStream(this.path, { highWaterMark: READ_CHUNK_BYTES })) yield chunk as Buffer;
-  }
-
-  async dispose(): Promise<void> {
-    this.chunks = [];
-    await this.file?.close().catch(() => undefined);
-    this.file = undefined;
-    if (this.path) await unlink(this.path).catch(() => undefined);
-  }
 }

@@ -5,9 +5,12 @@
  * (gRPC, CLI, tests) gets the same errors.
  */
 import { putCompressedBuffer } from '../compression/blobs.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestKey, isEmptyDigest, parseDigest } from '../digest/digest.js';
-import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
+import { walkTree } from '../tree/walk.js';
+import { mapLimited } from '../util/concurrency.js';
 import { invalidArgument, notFound, type StatusError, toStatusError } from '../util/status.js';
 import type { Compressor } from './resourceName.js';
 
@@ -132,65 +135,21 @@ export class ContentAddressableStorage {
     }
     const limit = pageSize === 0 ? DEFAULT_TREE_PAGE_SIZE : pageSize;
     let directories: Directory[] = [];
-    const seen = new Set<string>([digestKey(root)]);
-    let queue: Digest[] = [root];
     let position = 0;
-    let first = true;
-    while (queue.length > 0) {
-      const next: Digest[] = [];
-      const loaded = await mapLimited(queue, BATCH_CONCURRENCY, (d) => this.loadDirectory(d));
-      for (const directory of loaded) {
-        if (!directory) {
-          if (first) throw notFound(`root directory ${digestKey(root)} not found`);
-          continue;
-        }
-        for (const child of directory.directories) {
-          if (!child.digest) continue;
-          const key = digestKey(child.digest);
-          if (seen.has(key)) continue;
-          seen.add(key);
-          next.push({ hash: child.digest.hash, sizeBytes: child.digest.sizeBytes });
-        }
-        if (position >= skip) {
-          if (directories.length === limit) {
-            yield { directories, nextPageToken: String(position) };
-            directories = [];
-          }
-          directories.push(directory);
-        }
-        position++;
+    for await (const walked of walkTree(backgroundContext(), this.store, [root], { concurrency: BATCH_CONCURRENCY })) {
+      if (!walked.directory) {
+        if (position === 0) throw notFound(`root directory ${digestKey(root)} not found`);
+        continue;
       }
-      first = false;
-      queue = next;
+      if (position >= skip) {
+        if (directories.length === limit) {
+          yield { directories, nextPageToken: String(position) };
+          directories = [];
+        }
+        directories.push(walked.directory);
+      }
+      position++;
     }
     yield { directories, nextPageToken: '' };
   }
-
-  private async loadDirectory(digest: Digest): Promise<Directory | undefined> {
-    const data = await getBuffer(this.store, digest);
-    if (!data) return undefined;
-    try {
-      return Directory.decode(data);
-    } catch {
-      throw invalidArgument(`blob ${digestKey(digest)} is not a Directory message`);
-    }
-  }
-}
-
-/** Maps with at most `limit` promises in flight, keeping result order. */
-export async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -10,11 +10,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Connection } from '../client/connection.js';
 import { qualifiersFrom } from '../client/remoteAsset.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, formatDigest } from '../digest/digest.js';
 import { ProgressDisplay } from '../metabuild/progress.js';
 import { type ProvenanceSummary, parseProvenance } from '../metabuild/publish/provenance.js';
 import { fetchProvenance, publish, tarballDigest } from '../metabuild/publish/publish.js';
-import { listTree, treeFromPath } from '../metabuild/sources/directoryBuilder.js';
+import { treeFromPath } from '../tree/hostTree.js';
+import { listTree } from '../tree/list.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
 import { buildPlatform, CLIENT_FLAGS, type ClientSession, openClient, openFarm } from './buildClient.js';
 
@@ -228,7 +230,7 @@ async function compareArtifacts(client: ClientSession, record: ProvenanceSummary
   try {
     const describe = async (digest: Digest) =>
       new Set(
-        (await listTree(client.cas, digest)).map((e) =>
+        (await listTree(backgroundContext(), client.cas, digest)).map((e) =>
           e.kind === 'file'
             ? `${e.path} ${formatDigest(e.digest)}${e.executable ? ' x' : ''}`
             : e.kind === 'symlink'
@@ -273,7 +275,7 @@ export async function pushDirCommand(argv: readonly string[]): Promise<void> {
   }
   const farm = await openFarm(args);
   try {
-    const root = await treeFromPath(farm.cas, resolve(directory));
+    const root = await treeFromPath(backgroundContext(), farm.cas, resolve(directory));
     await farm.asset.pushDirectory([uri], root, { qualifiers: qualifiersFrom(map) });
     console.log(`granary: pushed ${directory} as ${uri}`);
     console.log(`  root ${formatDigest(root)}`);

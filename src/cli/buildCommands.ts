@@ -1,9 +1,10 @@
 /** `granary build`, `show`, `checkout` and `log`: the meta-build client's commands. */
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { downloadTree } from '../client/downloadTree.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { ProgressDisplay } from '../metabuild/progress.js';
 import { relativizeSymlinks } from '../metabuild/symlinks.js';
+import { materializeTree } from '../tree/materialize.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
 import { CLIENT_FLAGS, openClient } from './buildClient.js';
 
@@ -78,7 +79,7 @@ export async function checkoutCommand(argv: readonly string[]): Promise<void> {
       planned.element.format === 1
         ? await relativizeSymlinks(client.cas, planned.artifact.root)
         : planned.artifact.root;
-    const files = await downloadTree(client.cas, root, resolve(directory));
+    const files = await materializeTree(backgroundContext(), client.cas, root, resolve(directory));
     console.log(`granary: checked out ${element} (${files} files) to ${directory}`);
   } finally {
     await client.close();

@@ -30,6 +30,7 @@ import {
 import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker.js';
 import type { Any } from '../gen/google/protobuf/any.js';
 import { Code, invalidArgument, notFound } from '../util/status.js';
+import { timestampFromMs } from '../util/time.js';
 import type { WorkerQueue } from './scheduler.js';
 import { type ActionRequest, LEASE_PAYLOAD_PROPERTY, type PlatformProperty } from './types.js';
 
@@ -209,7 +210,7 @@ export class BotSessions {
       status,
       worker: state.worker,
       leases,
-      expireTime: toTimestamp(state.lastUpdateMs + this.sessionTimeoutMs),
+      expireTime: timestampFromMs(state.lastUpdateMs + this.sessionTimeoutMs),
       version: '',
     };
   }
@@ -271,7 +272,7 @@ export class BotSessions {
     }
     const record = await this.queue.leaseOf(context, sessionName, lease.id);
     if (record && response.result?.executionMetadata) {
-      response.result.executionMetadata.queuedTimestamp = toTimestamp(record.queuedAtMs);
+      response.result.executionMetadata.queuedTimestamp = timestampFromMs(record.queuedAtMs);
     }
     return response;
   }
@@ -309,9 +310,5 @@ function propertiesOf(session: BotSession): { properties: PlatformProperty[]; sl
 }
 
 function durationFromMs(ms: number): { seconds: number; nanos: number } {
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
-}
-
-export function toTimestamp(ms: number): { seconds: number; nanos: number } {
   return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
 }

@@ -14,6 +14,7 @@ import {
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, getBuffer } from '../storage/blobStore.js';
 import { Code, failedPrecondition, invalidArgument } from '../util/status.js';
+import { msFromDuration } from '../util/time.js';
 import type { ClientQueue } from './scheduler.js';
 import { fairnessKeyOf } from './schedulingPolicy.js';
 import type { ActionRequest, OperationRecord, PlatformProperty } from './types.js';
@@ -91,7 +92,7 @@ export class ExecutionService {
   }
 
   private timeoutOf(action: Action): number {
-    const requested = action.timeout ? action.timeout.seconds * 1000 + Math.floor(action.timeout.nanos / 1e6) : 0;
+    const requested = action.timeout ? Math.floor(msFromDuration(action.timeout)) : 0;
     if (requested < 0) throw invalidArgument('action.timeout must not be negative');
     if (requested > this.options.maximumTimeoutMs) {
       throw invalidArgument(

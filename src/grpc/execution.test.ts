@@ -35,6 +35,7 @@ import { PreconditionFailure, type PreconditionFailure_Violation } from '../gen/
 import { Status } from '../gen/google/rpc/status.js';
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { Code } from '../util/status.js';
+import { durationFromMs } from '../util/time.js';
 import { dial } from './dial.js';
 
 const EXECUTE_RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';
@@ -598,10 +599,7 @@ describe('Operations', { timeout: 10_000 }, () => {
       client.operations.waitOperation(
         {
           name,
-          timeout:
-            timeoutMs === undefined
-              ? undefined
-              : { seconds: Math.floor(timeoutMs / 1000), nanos: (timeoutMs % 1000) * 1e6 },
+          timeout: timeoutMs === undefined ? undefined : durationFromMs(timeoutMs),
         },
         done,
       ),

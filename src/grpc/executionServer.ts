@@ -10,6 +10,7 @@ import type {
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { Operation, OperationsServer } from '../gen/google/longrunning/operations.js';
 import { notFound } from '../util/status.js';
+import { msFromDuration } from '../util/time.js';
 import { serverStreaming, unary } from './handlers.js';
 import { streamOperation, toOperation } from './operationCodec.js';
 
@@ -50,7 +51,7 @@ export function operationsServer(queue: ClientQueue): OperationsServer {
       return {};
     }),
     waitOperation: unary(async (request: { name: string; timeout?: { seconds: number; nanos: number } }, context) => {
-      const timeoutMs = request.timeout ? request.timeout.seconds * 1000 + request.timeout.nanos / 1e6 : 60_000;
+      const timeoutMs = request.timeout ? msFromDuration(request.timeout) : 60_000;
       if (!(await queue.get(context, request.name))) throw notFound(`operation ${request.name} not found`);
       const record = await waitForCompletion(
         context,

@@ -8,10 +8,12 @@
  * CAS, so a partly evicted artifact reads as "not cached" and is rebuilt.
  */
 import { type Connection, unary } from '../client/connection.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestOf } from '../digest/digest.js';
-import { type ActionResult, Directory, Tree } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
-import { Code, notFound, StatusError } from '../util/status.js';
+import { type ActionResult, Tree } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { type BlobStore, putBuffer } from '../storage/blobStore.js';
+import { treeMessageOf } from '../tree/treeMessage.js';
+import { Code, StatusError } from '../util/status.js';
 
 export interface Artifact {
   root: Digest;
@@ -94,22 +96,8 @@ export class ArtifactStore {
 
   /** Builds and uploads the Tree message of a directory already in the CAS. */
   private async uploadTree(root: Digest): Promise<Digest> {
-    const children = new Map<string, Directory>();
-    const load = async (digest: Digest): Promise<Directory> => {
-      const data = await getBuffer(this.cas, digest);
-      if (!data) throw notFound(`artifact directory ${digest.hash}/${digest.sizeBytes} is missing from the CAS`);
-      return Directory.decode(data);
-    };
-    const rootDirectory = await load(root);
-    const queue = [...rootDirectory.directories];
-    while (queue.length > 0) {
-      const node = queue.shift();
-      if (!node?.digest || children.has(node.digest.hash)) continue;
-      const directory = await load(node.digest);
-      children.set(node.digest.hash, directory);
-      queue.push(...directory.directories);
-    }
-    const data = Buffer.from(Tree.encode({ root: rootDirectory, children: [...children.values()] }).finish());
+    const tree = await treeMessageOf(backgroundContext(), this.cas, root);
+    const data = Buffer.from(Tree.encode(tree).finish());
     const digest = digestOf(data);
     await putBuffer(this.cas, digest, data);
     return digest;

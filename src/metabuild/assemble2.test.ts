@@ -2,16 +2,21 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { removeProjects, writeProject } from '../../test/support/project.js';
+import { backgroundContext } from '../context/requestContext.js';
 import type { Digest } from '../digest/digest.js';
 import type { Command } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { MemoryBlobStore } from '../storage/memoryBlobStore.js';
+import { EMPTY_DIRECTORY_DIGEST } from '../tree/directory.js';
+import { treeFromEntries } from '../tree/editor.js';
+import { listTree } from '../tree/list.js';
 import type { Artifact } from './artifactStore.js';
 import { type Assembly2Context, Assembly2Error, assemble2 } from './assemble2.js';
 import { commandLines, integrationLines } from './buildAction2.js';
 import { loadProject, type Project } from './project/index.js';
-import { EMPTY_DIRECTORY_DIGEST, listTree, treeFromEntries } from './sources/index.js';
 import { globToRegExpSource, splitFilter } from './splitFilter2.js';
 import { stagingLayout, stagingOrder } from './staging2.js';
+
+const requestContext = backgroundContext();
 
 after(removeProjects);
 
@@ -60,10 +65,12 @@ before(async () => {
     targets: ['app.bst', 'runtime.bst', 'everything.bst', 'devel.bst', 'devel-orphans.bst', 'nothing.bst', 'pick.bst'],
   });
   artifacts.set('base.bst', {
-    root: await treeFromEntries(cas, [{ path: 'usr/bin/sh', kind: 'file', data: 'sh', executable: true }]),
+    root: await treeFromEntries(requestContext, cas, [
+      { path: 'usr/bin/sh', kind: 'file', data: 'sh', executable: true },
+    ]),
   });
   artifacts.set('lib.bst', {
-    root: await treeFromEntries(cas, [
+    root: await treeFromEntries(requestContext, cas, [
       { path: 'usr/lib/libx.so.1', kind: 'file', data: 'so' },
       { path: 'usr/lib/libx.so', kind: 'symlink', target: '/usr/lib/libx.so.1' },
       { path: 'usr/include/x.h', kind: 'file', data: 'h' },
@@ -71,7 +78,9 @@ before(async () => {
       { path: 'etc/x.conf', kind: 'file', data: 'c' },
     ]),
   });
-  artifacts.set('tools.bst', { root: await treeFromEntries(cas, [{ path: 'usr/bin/tool', kind: 'file', data: 't' }]) });
+  artifacts.set('tools.bst', {
+    root: await treeFromEntries(requestContext, cas, [{ path: 'usr/bin/tool', kind: 'file', data: 't' }]),
+  });
 });
 
 function assemblyContext(run?: Assembly2Context['run']): Assembly2Context {
@@ -89,7 +98,7 @@ function assemblyContext(run?: Assembly2Context['run']): Assembly2Context {
 }
 
 const paths = async (root: Digest) =>
-  (await listTree(cas, root)).map((e) => (e.kind === 'symlink' ? `${e.path} -> ${e.target}` : e.path));
+  (await listTree(requestContext, cas, root)).map((e) => (e.kind === 'symlink' ? `${e.path} -> ${e.target}` : e.path));
 const element = (name: string) => project.elements.get(name)!;
 
 describe('BuildStream 2 staging', () => {
@@ -126,7 +135,7 @@ describe('BuildStream 2 staging', () => {
         return { root: EMPTY_DIRECTORY_DIGEST };
       }),
       element('app.bst'),
-      await treeFromEntries(cas, [{ path: 'Makefile', kind: 'file', data: 'all:' }]),
+      await treeFromEntries(requestContext, cas, [{ path: 'Makefile', kind: 'file', data: 'all:' }]),
     );
     assert.equal(result.root.hash, EMPTY_DIRECTORY_DIGEST.hash);
     assert.ok(seen);
@@ -187,7 +196,7 @@ describe('BuildStream 2 staging', () => {
       assemble2(
         assemblyContext(),
         element('pick.bst'),
-        await treeFromEntries(cas, [{ path: 'a', kind: 'file', data: '' }]),
+        await treeFromEntries(requestContext, cas, [{ path: 'a', kind: 'file', data: '' }]),
       ),
       /import source directory '\/missing' does not exist/,
     );

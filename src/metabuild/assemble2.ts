@@ -15,14 +15,17 @@
  *
  * Symlinks are kept as they are (BuildStream 2 does not rewrite them).
  */
+
+import { backgroundContext } from '../context/requestContext.js';
 import type { Digest } from '../digest/digest.js';
 import type { PlatformProperty } from '../execution/types.js';
 import type { BlobStore } from '../storage/blobStore.js';
+import { EMPTY_DIRECTORY_DIGEST } from '../tree/directory.js';
+import { mergeTrees, subtreeAt, TreeEditor } from '../tree/editor.js';
 import type { Artifact } from './artifactStore.js';
 import type { PreparedAction } from './buildAction.js';
 import { commandLines, type IntegrationStep, integrationLines, prepareAction2 } from './buildAction2.js';
 import type { BuildConfig, Element, Project } from './project/index.js';
-import { EMPTY_DIRECTORY_DIGEST, mergeTrees, subtreeAt, TreeEditor } from './sources/index.js';
 import { filterTree, relativePaths, splitFilter } from './splitFilter2.js';
 import { stagingLayout, stagingOrder } from './staging2.js';
 
@@ -55,7 +58,7 @@ export async function assemble2(context: Assembly2Context, element: Element, sou
       return { root: EMPTY_DIRECTORY_DIGEST };
     case 'import': {
       const picked = config.source.replace(/^\/+|\/+$/g, '');
-      const subtree = picked ? await subtreeAt(cas, sources, picked) : sources;
+      const subtree = picked ? await subtreeAt(backgroundContext(), cas, sources, picked) : sources;
       if (!subtree) {
         throw new Assembly2Error(
           `${element.file}: import source directory '${config.source}' does not exist in the sources`,
@@ -64,7 +67,7 @@ export async function assemble2(context: Assembly2Context, element: Element, sou
       if (subtree.hash === EMPTY_DIRECTORY_DIGEST.hash) {
         throw new Assembly2Error(`${element.file}: no files were found inside directory '${config.source}'`);
       }
-      const editor = TreeEditor.create(cas);
+      const editor = TreeEditor.create(backgroundContext(), cas);
       await editor.merge(subtree, config.target.replace(/^\/+|\/+$/g, ''));
       return { root: await editor.finish() };
     }
@@ -101,6 +104,7 @@ function integrationSteps(project: Project, names: readonly string[]): Integrati
 
 async function stagedTree(context: Assembly2Context, names: readonly string[]): Promise<Digest> {
   return mergeTrees(
+    backgroundContext(),
     context.cas,
     names.map((name) => context.artifactOf(name).root),
   );
@@ -109,7 +113,7 @@ async function stagedTree(context: Assembly2Context, names: readonly string[]): 
 /** Build and script elements: one Action running the commands over the staged sandbox. */
 async function runCommands(context: Assembly2Context, element: Element, sources: Digest): Promise<Artifact> {
   const { cas, project } = context;
-  const editor = TreeEditor.create(cas);
+  const editor = TreeEditor.create(backgroundContext(), cas);
   let atRoot: string[] = [];
   for (const [location, selection] of stagingLayout(element)) {
     const order = stagingOrder(project, selection);
@@ -190,7 +194,7 @@ async function composeArtifact(context: Assembly2Context, element: Element): Pro
   let log: Artifact = { root };
   const steps = integrate ? integrationSteps(project, order) : [];
   if (steps.length > 0) {
-    const editor = TreeEditor.open(cas, root);
+    const editor = TreeEditor.open(backgroundContext(), cas, root);
     for (const directory of ['dev', 'proc', 'tmp']) {
       if ((await editor.lookup(directory))?.kind !== 'directory') await editor.makeDirectory(directory);
     }

@@ -8,9 +8,12 @@
 import type { Connection } from '../client/connection.js';
 import { executeRemotely } from '../client/execute.js';
 import type { AssetService } from '../client/remoteAsset.js';
+import { backgroundContext } from '../context/requestContext.js';
 import type { Digest } from '../digest/digest.js';
 import type { PlatformProperty } from '../execution/types.js';
 import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
+import { EMPTY_DIRECTORY_DIGEST } from '../tree/directory.js';
+import { graftAt, mergeTrees, subtreeAt } from '../tree/editor.js';
 import { type Artifact, ArtifactStore } from './artifactStore.js';
 import { type Assembly2Context, Assembly2Error, assemble2 } from './assemble2.js';
 import { type PreparedAction, prepareBuildAction, STEP_MARKER } from './buildAction.js';
@@ -20,16 +23,12 @@ import { buildDependencyNames, sandboxElements } from './graph.js';
 import { type Element, type Project, resolveTargets } from './project/index.js';
 import {
   defaultSourceKinds,
-  EMPTY_DIRECTORY_DIGEST,
   format2SourceKinds,
-  graftAt,
-  mergeTrees,
   type SourceDeclaration,
   type SourceKeyMaterial,
   type SourceKindRegistry,
   sourcesKey,
   stageSources,
-  subtreeAt,
 } from './sources/index.js';
 import { relativizeSymlinks } from './symlinks.js';
 
@@ -198,13 +197,19 @@ export class Builder {
     switch (element.config.type) {
       case 'import': {
         const picked = element.config.source.replace(/^\/+/, '');
-        const subtree = picked ? await subtreeAt(cas, sources, picked) : sources;
+        const subtree = picked ? await subtreeAt(backgroundContext(), cas, sources, picked) : sources;
         if (!subtree)
           throw new BuildFailure(
             `${element.file}: import source directory '${element.config.source}' not found in the sources`,
           );
         artifact = {
-          root: await graftAt(cas, EMPTY_DIRECTORY_DIGEST, element.config.target.replace(/^\/+/, ''), subtree),
+          root: await graftAt(
+            backgroundContext(),
+            cas,
+            EMPTY_DIRECTORY_DIGEST,
+            element.config.target.replace(/^\/+/, ''),
+            subtree,
+          ),
         };
         break;
       }
@@ -222,9 +227,9 @@ export class Builder {
       case 'build': {
         emit('staging');
         // As BuildStream stages dependencies: absolute symlinks become relative.
-        const base = await relativize(await mergeTrees(cas, dependencyRoots));
+        const base = await relativize(await mergeTrees(backgroundContext(), cas, dependencyRoots));
         const buildRoot = (element.variables['build-root'] ?? '').replace(/^\/+/, '');
-        const inputRoot = await graftAt(cas, base, buildRoot, sources);
+        const inputRoot = await graftAt(backgroundContext(), cas, base, buildRoot, sources);
         const prepared = prepareBuildAction(element, inputRoot, this.options.platform);
         artifact = await this.runAction(element, prepared);
         // BuildStream collects the install root by linking its files, which makes absolute symlinks relative.

@@ -4,11 +4,15 @@
  * element includes. Files matched by no domain are "orphans", kept when
  * include-orphans is true.
  */
+
+import { backgroundContext } from '../context/requestContext.js';
 import type { Digest } from '../digest/digest.js';
 import type { BlobStore } from '../storage/blobStore.js';
+import { EMPTY_DIRECTORY_DIGEST } from '../tree/directory.js';
+import { mergeTrees, TreeEditor } from '../tree/editor.js';
+import { listTree } from '../tree/list.js';
 import type { PlannedElement } from './builder.js';
 import type { ComposeConfig } from './project/index.js';
-import { EMPTY_DIRECTORY_DIGEST, listTree, mergeTrees, TreeEditor } from './sources/index.js';
 
 export async function composeArtifact(
   cas: BlobStore,
@@ -16,7 +20,7 @@ export async function composeArtifact(
   dependencies: PlannedElement[],
 ): Promise<Digest> {
   const roots = dependencies.map((d) => d.artifact?.root ?? EMPTY_DIRECTORY_DIGEST);
-  const merged = await mergeTrees(cas, roots);
+  const merged = await mergeTrees(backgroundContext(), cas, roots);
   if (config.include.length === 0 && config.exclude.length === 0 && config.includeOrphans) return merged;
   const rules = new Map<string, RegExp[]>();
   for (const dep of dependencies) {
@@ -28,8 +32,8 @@ export async function composeArtifact(
   }
   const domainsOf = (path: string) =>
     [...rules].filter(([, res]) => res.some((re) => re.test(`/${path}`))).map(([d]) => d);
-  const editor = TreeEditor.open(cas, merged);
-  for (const entry of await listTree(cas, merged)) {
+  const editor = TreeEditor.open(backgroundContext(), cas, merged);
+  for (const entry of await listTree(backgroundContext(), cas, merged)) {
     if (entry.kind === 'directory') continue;
     const domains = domainsOf(entry.path);
     const keep =

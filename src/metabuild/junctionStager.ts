@@ -10,8 +10,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { downloadTree } from '../client/downloadTree.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { MemoryBlobStore } from '../storage/memoryBlobStore.js';
+import { materializeTree } from '../tree/materialize.js';
 import { canonicalJson } from './cacheKey.js';
 import type { JunctionStager } from './project/index.js';
 import { format2SourceKinds, type SourceDeclaration, sourcesKey, stageSources } from './sources/index.js';
@@ -48,7 +49,7 @@ export function junctionStager(cacheDirectory: string): JunctionStager {
     const temporary = join(cacheDirectory, 'junctions', `.staging-${randomUUID()}`);
     await mkdir(join(cacheDirectory, 'junctions'), { recursive: true });
     try {
-      await downloadTree(cas, root, temporary);
+      await materializeTree(backgroundContext(), cas, root, temporary);
       await rename(temporary, directory).catch(async (error: NodeJS.ErrnoException) => {
         // Another process staged the same junction meanwhile.
         if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;

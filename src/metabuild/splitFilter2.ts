@@ -10,9 +10,12 @@
  * it belongs to is excluded. Directories are tested too: a directory is kept
  * when it passes or when anything inside it is kept.
  */
+
+import { backgroundContext } from '../context/requestContext.js';
 import type { Digest } from '../digest/digest.js';
 import type { BlobStore } from '../storage/blobStore.js';
-import { listTree, TreeEditor } from './sources/index.js';
+import { TreeEditor } from '../tree/editor.js';
+import { listTree } from '../tree/list.js';
 
 /** BuildStream 2's glob to regular expression translation (utils._glob2re). */
 export function globToRegExpSource(glob: string): string {
@@ -79,7 +82,7 @@ export function splitFilter(
 
 /** Every path of a tree (directories, files and symlinks; not the root itself), as BuildStream lists them. */
 export async function relativePaths(cas: BlobStore, root: Digest): Promise<string[]> {
-  return (await listTree(cas, root)).map((entry) => entry.path);
+  return (await listTree(backgroundContext(), cas, root)).map((entry) => entry.path);
 }
 
 /**
@@ -88,7 +91,7 @@ export async function relativePaths(cas: BlobStore, root: Digest): Promise<strin
  * something that does.
  */
 export async function filterTree(cas: BlobStore, root: Digest, keep: (path: string) => boolean): Promise<Digest> {
-  const entries = await listTree(cas, root);
+  const entries = await listTree(backgroundContext(), cas, root);
   const kept = new Set<string>();
   for (const entry of entries) {
     if (!keep(entry.path)) continue;
@@ -98,7 +101,7 @@ export async function filterTree(cas: BlobStore, root: Digest, keep: (path: stri
       kept.add(entry.path.slice(0, slash));
     }
   }
-  const editor = TreeEditor.open(cas, root);
+  const editor = TreeEditor.open(backgroundContext(), cas, root);
   let removed: string | undefined;
   // Entries come parent first: removing a directory removes what is inside it.
   for (const entry of entries) {

@@ -7,9 +7,11 @@
  * targets in their artifacts. These helpers do the same to CAS trees.
  */
 import { posix } from 'node:path';
+import { backgroundContext } from '../context/requestContext.js';
 import type { Digest } from '../digest/digest.js';
 import type { BlobStore } from '../storage/blobStore.js';
-import { listTree, TreeEditor } from './sources/index.js';
+import { TreeEditor } from '../tree/editor.js';
+import { listTree } from '../tree/list.js';
 
 /**
  * The target BuildStream gives a symlink at `path` (relative to the tree root)
@@ -24,12 +26,12 @@ export function relativeSymlinkTarget(path: string, target: string): string {
 
 /** The tree with every absolute symlink target made relative; the same digest when there is none. */
 export async function relativizeSymlinks(cas: BlobStore, root: Digest): Promise<Digest> {
-  const absolute = (await listTree(cas, root)).filter(
+  const absolute = (await listTree(backgroundContext(), cas, root)).filter(
     (entry): entry is { path: string; kind: 'symlink'; target: string } =>
       entry.kind === 'symlink' && entry.target.startsWith('/'),
   );
   if (absolute.length === 0) return root;
-  const editor = TreeEditor.open(cas, root);
+  const editor = TreeEditor.open(backgroundContext(), cas, root);
   for (const link of absolute) await editor.putSymlink(link.path, relativeSymlinkTarget(link.path, link.target));
   return editor.finish();
 }

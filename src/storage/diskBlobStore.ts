@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
+import { SpillBuffer } from '../util/spillBuffer.js';
 import { invalidArgument, notFound } from '../util/status.js';
 import {
   type Blob,
@@ -261,91 +262,43 @@ export class DiskBlobStore implements BlobStore {
 
 /** Buffers small blobs in memory; spills larger ones to a temporary file as they arrive. */
 class DiskBlobWriter implements BlobWriter {
-  private readonly chunks: Buffer[] = [];
-  private bufferedBytes = 0;
-  private written = 0;
-  private handle: FileHandle | undefined;
-  /** The batch being written to disk, if any; its failure surfaces at the next flush or commit. */
-  private writing: Promise<void> | undefined;
-  private temporaryPath: string | undefined;
+  private readonly content: SpillBuffer;
   private finished = false;
 
   constructor(
     private readonly store: DiskBlobStore,
     private readonly digest: Digest,
-  ) {}
+  ) {
+    this.content = new SpillBuffer({
+      memoryLimitBytes: SPILL_THRESHOLD_BYTES,
+      temporaryPath: () => store.temporaryPath(),
+      writeBatchBytes: WRITE_BATCH_BYTES,
+    });
+  }
 
   async write(chunk: Buffer): Promise<void> {
     if (this.finished) throw invalidArgument('write after the blob was committed or aborted');
-    this.written += chunk.length;
-    this.chunks.push(chunk);
-    this.bufferedBytes += chunk.length;
-    // Batching keeps small chunks (Bazel sends 16 KiB) from costing a write call each.
-    const full = this.handle ? this.bufferedBytes >= WRITE_BATCH_BYTES : this.written > SPILL_THRESHOLD_BYTES;
-    if (full) await this.flush();
-  }
-
-  /**
-   * Starts writing the buffered chunks to the temporary file (creating it first if
-   * needed) after the previous batch has been written, and returns without waiting,
-   * so that the caller can hash the next chunk while the disk is busy.
-   */
-  private async flush(): Promise<void> {
-    if (!this.handle) {
-      this.temporaryPath = this.store.temporaryPath();
-      this.handle = await open(this.temporaryPath, 'w');
-    }
-    const handle = this.handle;
-    await this.writing;
-    const chunks = this.chunks.splice(0);
-    const bytes = this.bufferedBytes;
-    this.bufferedBytes = 0;
-    this.writing = handle.writev(chunks).then(({ bytesWritten }) => {
-      if (bytesWritten !== bytes) throw new Error(`short write: ${bytesWritten} of ${bytes} bytes`);
-    });
-    this.writing.catch(() => undefined); // Handled by whoever awaits it next.
+    await this.content.append(chunk);
   }
 
   async commit(): Promise<void> {
     if (this.finished) throw invalidArgument('blob already committed or aborted');
     this.finished = true;
+    let temporaryPath: string | undefined;
     try {
-      if (this.handle) {
-        if (this.chunks.length > 0) await this.flush();
-        await this.writing;
-        await this.handle.close();
-        this.handle = undefined;
-      } else {
-        this.temporaryPath = this.store.temporaryPath();
-        await writeFile(
-          this.temporaryPath,
-          this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks),
-        );
-        this.chunks.length = 0;
-      }
-      await this.store.install(this.temporaryPath as string, digestKey(this.digest), this.written);
-      this.temporaryPath = undefined;
+      await this.content.finish();
+      temporaryPath = await this.content.takeFile();
+      await this.store.install(temporaryPath, digestKey(this.digest), this.content.sizeBytes);
     } catch (error) {
-      await this.cleanUp();
+      await this.content.dispose();
+      if (temporaryPath !== undefined) await unlink(temporaryPath).catch(() => undefined);
       throw error;
     }
+    await this.content.dispose();
   }
 
   async abort(): Promise<void> {
     this.finished = true;
-    await this.cleanUp();
-  }
-
-  private async cleanUp(): Promise<void> {
-    this.chunks.length = 0;
-    this.bufferedBytes = 0;
-    await this.writing?.catch(() => undefined);
-    this.writing = undefined;
-    const handle = this.handle;
-    this.handle = undefined;
-    if (handle) await handle.close().catch(() => undefined);
-    const path = this.temporaryPath;
-    this.temporaryPath = undefined;
-    if (path) await unlink(path).catch(() => undefined);
+    await this.content.dispose();
   }
 }

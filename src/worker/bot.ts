@@ -17,6 +17,7 @@ import {
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { type DialOptions, dial } from '../grpc/dial.js';
 import { Code } from '../util/status.js';
+import { msFromTimestamp } from '../util/time.js';
 
 const EXECUTE_RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.ExecuteResponse';
 
@@ -256,6 +257,6 @@ function sleep(ms: number): Promise<void> {
 function heartbeatMs(session: BotSession): number {
   const expire = session.expireTime;
   if (!expire) return 5000;
-  const remaining = expire.seconds * 1000 + expire.nanos / 1e6 - Date.now();
+  const remaining = msFromTimestamp(expire) - Date.now();
   return Math.max(200, Math.min(5000, remaining / 3));
 }

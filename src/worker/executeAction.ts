@@ -8,6 +8,7 @@
  */
 import { access, appendFile, chmod, constants, mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestFunctionOf, parseDigest, SHA256 } from '../digest/digest.js';
 import {
   Action,
@@ -19,15 +20,16 @@ import {
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { OK_STATUS, toRpcStatus } from '../grpc/statusCodec.js';
 import type { BlobStore } from '../storage/blobStore.js';
+import { hashFile } from '../tree/hostTree.js';
+import { uploadMissing } from '../tree/upload.js';
 import { Code, failedPrecondition, invalidArgument, StatusError, toStatusError } from '../util/status.js';
+import { msFromDuration, nowMs, timestampFromMs } from '../util/time.js';
 import { type LocalCache, missingBlobsError } from './localCache.js';
-import { collectOutputs, createOutputParents, hashFile } from './outputs.js';
+import { collectOutputs, createOutputParents } from './outputs.js';
 import { ensureDirectoryInRoot, type RootSemantics, resolveInRoot, rootRelativePath } from './paths.js';
 import { type RunOutcome, runCommand } from './runner.js';
 import { assertSandboxUsable, buildSandboxCommand, type SandboxProfile, visibility } from './sandbox.js';
 import { type StagedInputRoot, stageInputRoot } from './staging.js';
-import { nowMs, timestampFromMs } from './time.js';
-import { uploadMissing } from './upload.js';
 
 export type { SandboxProfile } from './sandbox.js';
 
@@ -225,7 +227,7 @@ async function executeIn(
       sandboxView: visibility(profile, root, systemRoot),
     });
     const [stdoutDigest, stderrDigest] = await Promise.all([hashFile(stdoutPath, fn), hashFile(stderrPath, fn)]);
-    await uploadMissing(cas, [
+    await uploadMissing(backgroundContext(), cas, [
       ...collected.uploads,
       { digest: stdoutDigest, path: stdoutPath },
       { digest: stderrDigest, path: stderrPath },
@@ -296,7 +298,7 @@ function decode<T>(type: { decode(input: Uint8Array): T }, data: Buffer, what: s
 }
 
 function timeoutOf(action: Action, deps: ExecuteActionDeps): number {
-  const requested = action.timeout ? action.timeout.seconds * 1000 + action.timeout.nanos / 1e6 : 0;
+  const requested = action.timeout ? msFromDuration(action.timeout) : 0;
   if (requested < 0)
     throw invalidArgument('Action.timeout is negative', [{ field: 'timeout', description: 'negative' }]);
   if (requested === 0) return deps.defaultTimeoutMs;

@@ -16,8 +16,8 @@ import { type Digest, digestKey, formatDigest, isEmptyDigest } from '../digest/d
 import { type Blob, type BlobStore, readAll } from '../storage/blobStore.js';
 import { DiskBlobStore } from '../storage/diskBlobStore.js';
 import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
+import { forEachLimit } from '../util/concurrency.js';
 import { Code, failedPrecondition, StatusError } from '../util/status.js';
-import { forEachLimit } from './pool.js';
 
 export interface LocalCacheOptions {
   directory: string;

@@ -22,27 +22,22 @@
  * output_directories keep the v2.0 lists alone (output_symlinks is only for
  * output_paths, says the specification).
  */
-import { constants, type Dirent } from 'node:fs';
-import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
-import { type Digest, type DigestFunction, digestKey, digestOf } from '../digest/digest.js';
+import { lstat, readlink, stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { DigestFunction } from '../digest/digest.js';
 import {
   type ActionResult,
   type Command,
   Command_OutputDirectoryFormat,
-  Directory,
-  type DirectoryNode,
-  type FileNode,
   type OutputDirectory,
   type OutputFile,
   type OutputSymlink,
-  type SymlinkNode,
-  Tree,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { buildHostTree, hashFile } from '../tree/hostTree.js';
+import type { UploadItem } from '../tree/upload.js';
+import { Semaphore } from '../util/concurrency.js';
 import { failedPrecondition } from '../util/status.js';
 import { ensureDirectoryInRoot, type RootSemantics, resolveInRoot, rootRelativePath } from './paths.js';
-import { Semaphore } from './pool.js';
-import type { UploadItem } from './upload.js';
 
 export interface DeclaredOutputs {
   /** 'paths' when Command.output_paths is used (v2.1), 'legacy' for output_files/output_directories. */
@@ -152,7 +147,7 @@ export async function collectOutputs(options: CollectOutputsOptions): Promise<Co
     fields.outputFiles.push(output);
   };
   const addDirectory = async (path: string, hostPath: string) => {
-    const tree = await buildTree(hostPath, fn, limiter, uploads);
+    const tree = await buildHostTree(hostPath, fn, limiter, uploads);
     const output: OutputDirectory = {
       path,
       treeDigest: tree.treeDigest,
@@ -204,119 +199,4 @@ export async function collectOutputs(options: CollectOutputsOptions): Promise<Co
     list.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
   return { fields, uploads };
-}
-
-/** Hashes a file without following a symlink at its last component. */
-export async function hashFile(path: string, fn: DigestFunction): Promise<Digest> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    const hasher = fn.createHasher();
-    const buffer = Buffer.allocUnsafe(1024 * 1024);
-    let size = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      hasher.update(buffer.subarray(0, bytesRead));
-      size += bytesRead;
-    }
-    return { hash: hasher.digest('hex'), sizeBytes: size };
-  } finally {
-    await handle.close();
-  }
-}
-
-interface BuiltDirectory {
-  directory: Directory;
-  digest: Digest;
-  data: Buffer;
-  /** Every directory below this one, each listed before its own children. */
-  descendants: BuiltDirectory[];
-}
-
-interface BuiltTree {
-  treeDigest: Digest;
-  treeData: Buffer;
-  rootDigest: Digest;
-  /** Root and child Directory messages, for DIRECTORY_ONLY / TREE_AND_DIRECTORY. */
-  directories: UploadItem[];
-}
-
-/** Builds the Tree of an output directory: every subdirectory, empty ones too, children topologically sorted. */
-export async function buildTree(
-  hostPath: string,
-  fn: DigestFunction,
-  limiter: Semaphore,
-  uploads: UploadItem[],
-): Promise<BuiltTree> {
-  const root = await buildDirectory(hostPath, fn, limiter, uploads);
-  const children: Directory[] = [];
-  const directories: UploadItem[] = [{ digest: root.digest, data: root.data }];
-  const seen = new Set<string>();
-  for (const child of root.descendants) {
-    const key = digestKey(child.digest);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    children.push(child.directory);
-    directories.push({ digest: child.digest, data: child.data });
-  }
-  const treeData = Buffer.from(Tree.encode({ root: root.directory, children }).finish());
-  return { treeDigest: digestOf(treeData, fn), treeData, rootDigest: root.digest, directories };
-}
-
-async function buildDirectory(
-  hostPath: string,
-  fn: DigestFunction,
-  limiter: Semaphore,
-  uploads: UploadItem[],
-): Promise<BuiltDirectory> {
-  const entries = await limiter.run(() => readdir(hostPath, { withFileTypes: true }));
-  entries.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
-  const files: Array<Promise<FileNode>> = [];
-  const subdirectories: Array<Promise<[string, BuiltDirectory]>> = [];
-  const symlinks: Array<Promise<SymlinkNode>> = [];
-  for (const entry of entries) {
-    const path = join(hostPath, entry.name);
-    const kind = await entryKind(entry, path);
-    if (kind === 'file') {
-      files.push(
-        limiter.run(async () => {
-          const [digest, stats] = await Promise.all([hashFile(path, fn), lstat(path)]);
-          uploads.push({ digest, path });
-          return { name: entry.name, digest, isExecutable: (stats.mode & 0o111) !== 0, nodeProperties: undefined };
-        }),
-      );
-    } else if (kind === 'directory') {
-      subdirectories.push(buildDirectory(path, fn, limiter, uploads).then((built) => [entry.name, built]));
-    } else if (kind === 'symlink') {
-      symlinks.push(
-        limiter.run(async () => ({ name: entry.name, target: await readlink(path), nodeProperties: undefined })),
-      );
-    }
-    // Sockets, FIFOs and devices cannot be represented and are left out.
-  }
-  const built = await Promise.all(subdirectories);
-  const directories: DirectoryNode[] = built.map(([name, child]) => ({ name, digest: child.digest }));
-  const directory: Directory = {
-    files: await Promise.all(files),
-    directories,
-    symlinks: await Promise.all(symlinks),
-    nodeProperties: undefined,
-  };
-  const data = Buffer.from(Directory.encode(directory).finish());
-  const descendants = built.flatMap(([, child]) => [child, ...child.descendants]);
-  return { directory, digest: digestOf(data, fn), data, descendants };
-}
-
-async function entryKind(entry: Dirent, path: string): Promise<'file' | 'directory' | 'symlink' | 'other'> {
-  if (entry.isFile()) return 'file';
-  if (entry.isDirectory()) return 'directory';
-  if (entry.isSymbolicLink()) return 'symlink';
-  if (!entry.isBlockDevice() && !entry.isCharacterDevice() && !entry.isFIFO() && !entry.isSocket()) {
-    // Some file systems report DT_UNKNOWN: ask lstat.
-    const stats = await lstat(path);
-    if (stats.isFile()) return 'file';
-    if (stats.isDirectory()) return 'directory';
-    if (stats.isSymbolicLink()) return 'symlink';
-  }
-  return 'other';
 }

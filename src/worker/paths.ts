@@ -17,11 +17,6 @@ import { invalidArgument } from '../util/status.js';
  */
 export type RootSemantics = 'chroot' | 'host';
 
-/** A Directory entry name that is safe to create: not empty, '.', '..', and no '/' or NUL. */
-export function isSafeName(name: string): boolean {
-  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
-}
-
 /**
  * Joins a path (relative to the working directory) onto the working directory and
  * resolves '..' lexically. Returns the path relative to the input root ('' for the

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { nowMs } from './time.js';
+import { nowMs } from '../util/time.js';
 
 export interface RunRequest {
   file: string;

@@ -12,22 +12,15 @@
  * whose content no longer matches when only their ctime changed.
  */
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, link, lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import {
-  type Digest,
-  type DigestFunction,
-  digestFunctionOf,
-  digestKey,
-  isEmptyDigest,
-  parseDigest,
-} from '../digest/digest.js';
-import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { chmod, copyFile, link, lstat, writeFile } from 'node:fs/promises';
+import { backgroundContext } from '../context/requestContext.js';
+import { type Digest, digestFunctionOf, isEmptyDigest } from '../digest/digest.js';
+import type { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { BlobStore } from '../storage/blobStore.js';
-import { Code, invalidArgument, StatusError } from '../util/status.js';
+import { createLayout, layoutTree, type PlacedFile } from '../tree/materialize.js';
+import { loadTree } from '../tree/walk.js';
+import { forEachLimit } from '../util/concurrency.js';
 import { type LocalBlob, type LocalCache, missingBlobsError } from './localCache.js';
-import { isSafeName } from './paths.js';
-import { forEachLimit } from './pool.js';
 
 export interface StageInputRootOptions {
   /** The remote CAS. */
@@ -52,76 +45,30 @@ export interface StagedInputRoot {
 }
 
 const DEFAULT_CONCURRENCY = 32;
-/** Directories may be shared within a tree; this bounds the expanded size of a hostile one. */
-const MAX_STAGED_ENTRIES = 10_000_000;
 const EXECUTABLE_MODE = 0o555;
 const MTIME_MARGIN_MS = 100;
 const PLAIN_MODE = 0o444;
 
-interface PlacedFile extends LocalBlob {
-  path: string;
-}
-
-/** Reads every Directory of a tree (breadth first, each level in parallel), validated. */
+/** Reads every Directory of a tree through the local cache (breadth first, each level in parallel), checked. */
 export async function fetchInputTree(
   cas: BlobStore,
   cache: LocalCache,
   rootDigest: Digest,
   concurrency = DEFAULT_CONCURRENCY,
 ): Promise<Map<string, Directory>> {
-  const fn = digestFunctionOf(rootDigest);
-  const directories = new Map<string, Directory>();
-  let level = new Map([[digestKey(rootDigest), rootDigest]]);
-  while (level.size > 0) {
-    const missing: Digest[] = [];
-    const next = new Map<string, Digest>();
-    await forEachLimit(level, concurrency, async ([key, digest]) => {
-      const data = await cache.getBuffer(cas, digest);
-      if (data === undefined) {
-        missing.push(digest);
-        return;
-      }
-      const directory = decodeDirectory(data, key, fn);
-      directories.set(key, directory);
-      for (const child of directory.directories) {
-        const childKey = digestKey(child.digest as Digest);
-        if (!directories.has(childKey) && !level.has(childKey)) next.set(childKey, child.digest as Digest);
-      }
-    });
-    if (missing.length > 0) throw missingBlobsError(missing, 'input directories');
-    level = next;
+  const { directories, missing } = await loadTree(backgroundContext(), cas, [rootDigest], {
+    concurrency,
+    readBlob: (digest) => cache.getBuffer(cas, digest),
+    digestFunction: digestFunctionOf(rootDigest),
+    safeNames: true,
+  });
+  if (missing.length > 0) {
+    throw missingBlobsError(
+      missing.map((m) => m.digest),
+      'input directories',
+    );
   }
   return directories;
-}
-
-function decodeDirectory(data: Buffer, key: string, fn: DigestFunction): Directory {
-  let directory: Directory;
-  try {
-    directory = Directory.decode(data);
-  } catch (error) {
-    throw invalidArgument(`input directory ${key} is not a valid Directory message: ${(error as Error).message}`);
-  }
-  const names = new Set<string>();
-  const check = (name: string) => {
-    if (!isSafeName(name)) throw invalidArgument(`input directory ${key} has an unsafe entry name "${name}"`);
-    if (names.has(name)) throw invalidArgument(`input directory ${key} has the entry "${name}" more than once`);
-    names.add(name);
-  };
-  for (const file of directory.files) {
-    check(file.name);
-    file.digest = parseDigest(file.digest, fn, `file ${file.name}`);
-  }
-  for (const child of directory.directories) {
-    check(child.name);
-    child.digest = parseDigest(child.digest, fn, `directory ${child.name}`);
-  }
-  for (const link of directory.symlinks) {
-    check(link.name);
-    if (link.target === '' || link.target.includes('\0')) {
-      throw invalidArgument(`input directory ${key} has a symlink "${link.name}" with an invalid target`);
-    }
-  }
-  return directory;
 }
 
 /** Stages the input root; FAILED_PRECONDITION with MISSING violations when blobs are absent. */
@@ -132,44 +79,20 @@ export async function stageInputRoot(options: StageInputRootOptions): Promise<St
   signal?.throwIfAborted();
 
   // Lay out every path first, so all absent blobs are fetched in one parallel pass.
-  const directoryPaths: string[][] = [];
-  const files: PlacedFile[] = [];
-  const symlinks: Array<{ path: string; target: string }> = [];
-  let entries = 0;
-  const visit = (digest: Digest, path: string, depth: number) => {
-    const directory = directories.get(digestKey(digest)) as Directory;
-    entries += 1 + directory.files.length + directory.symlinks.length;
-    if (entries > MAX_STAGED_ENTRIES) {
-      throw new StatusError(
-        Code.RESOURCE_EXHAUSTED,
-        `the input root expands to more than ${MAX_STAGED_ENTRIES} entries`,
-      );
-    }
-    if (directoryPaths[depth] === undefined) directoryPaths[depth] = [];
-    directoryPaths[depth].push(path);
-    for (const file of directory.files) {
-      files.push({ path: join(path, file.name), digest: file.digest as Digest, executable: file.isExecutable });
-    }
-    for (const link of directory.symlinks) symlinks.push({ path: join(path, link.name), target: link.target });
-    for (const child of directory.directories) visit(child.digest as Digest, join(path, child.name), depth + 1);
-  };
-  visit(rootDigest, destination, 0);
-
-  const missing = await cache.fetchMissing(cas, files, concurrency);
+  const layout = layoutTree(directories, rootDigest, destination);
+  const missing = await cache.fetchMissing(cas, layout.files, concurrency);
   if (missing.length > 0) throw missingBlobsError(missing, 'input files');
   signal?.throwIfAborted();
 
-  for (const level of directoryPaths) {
-    await forEachLimit(level, concurrency, (path) =>
-      mkdir(path, { recursive: true, mode: 0o755 }).then(() => undefined),
-    );
-  }
   const linked = new Map<string, LocalBlob>();
-  await forEachLimit(files, concurrency, async (file) => {
-    const source = await placeFile(cas, cache, file);
-    if (source !== undefined) linked.set(source, file);
+  await createLayout(layout, {
+    concurrency,
+    directoryMode: 0o755,
+    placeFile: async (file) => {
+      const source = await placeFile(cas, cache, file);
+      if (source !== undefined) linked.set(source, file);
+    },
   });
-  await forEachLimit(symlinks, concurrency, ({ path, target }) => symlink(target, path));
 
   // Anything written through a link from now on has a later mtime than this. File
   // times come from the kernel's coarse clock, which lags by a few milliseconds, so
@@ -179,8 +102,8 @@ export async function stageInputRoot(options: StageInputRootOptions): Promise<St
 
   return {
     root: destination,
-    fileCount: files.length,
-    directoryCount: directoryPaths.reduce((n, level) => n + level.length, 0),
+    fileCount: layout.files.length,
+    directoryCount: layout.directoryPaths.reduce((n, level) => n + level.length, 0),
     evictModifiedInputs: () => evictModified(cache, linked, linkedAtNs, concurrency),
   };
 }

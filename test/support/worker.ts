@@ -17,6 +17,7 @@ import {
 import { type BlobStore, getBuffer, putBuffer } from '../../src/storage/blobStore.js';
 import { MemoryBlobStore } from '../../src/storage/memoryBlobStore.js';
 import { VerifyingBlobStore } from '../../src/storage/verifyingBlobStore.js';
+import { durationFromMs } from '../../src/util/time.js';
 import { LocalCache } from '../../src/worker/localCache.js';
 
 export type Entry =
@@ -110,10 +111,7 @@ export async function uploadAction(cas: BlobStore, spec: ActionSpec): Promise<Di
     outputDirectoryFormat: spec.outputDirectoryFormat ?? 0,
   };
   const commandDigest = await putBlob(cas, Buffer.from(Command.encode(command).finish()));
-  const timeout =
-    spec.timeoutMs === undefined
-      ? undefined
-      : { seconds: Math.floor(spec.timeoutMs / 1000), nanos: (spec.timeoutMs % 1000) * 1e6 };
+  const timeout = spec.timeoutMs === undefined ? undefined : durationFromMs(spec.timeoutMs);
   const action: Action = {
     commandDigest,
     inputRootDigest: spec.inputRoot,

@@ -4,12 +4,13 @@ import { after, describe, test } from 'node:test';
 import { removeProjects, writeProject } from '../../../test/support/project.js';
 import { MemoryAssetService } from '../../../test/support/remoteAssetService.js';
 import { sha256Sri } from '../../client/remoteAsset.js';
+import { backgroundContext } from '../../context/requestContext.js';
 import { type Digest, digestOf, formatDigest } from '../../digest/digest.js';
 import { getBuffer } from '../../storage/blobStore.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
+import { treeFromEntries } from '../../tree/editor.js';
 import type { PlannedElement } from '../builder.js';
 import { loadProject } from '../project/index.js';
-import { treeFromEntries } from '../sources/directoryBuilder.js';
 import { sourcesKey } from '../sources/index.js';
 import {
   BUILD_TYPE,
@@ -28,6 +29,8 @@ import {
 } from './publish.js';
 import { artifactTarball } from './tarWriter.js';
 
+const requestContext = backgroundContext();
+
 const URI = 'https://artifacts.invalid/libgreet.tar';
 const TAR_REF = 'a'.repeat(64);
 
@@ -42,8 +45,10 @@ async function fixture() {
   const cas = new MemoryBlobStore();
   const context = { projectDir: dir, aliases: project.config.aliases, cas, cacheDir: `${dir}/.cache` };
   const plan: PlannedElement[] = [];
-  const baseRoot = await treeFromEntries(cas, [{ path: 'bin/sh', kind: 'file', data: 'sh', executable: true }]);
-  const libRoot = await treeFromEntries(cas, [
+  const baseRoot = await treeFromEntries(requestContext, cas, [
+    { path: 'bin/sh', kind: 'file', data: 'sh', executable: true },
+  ]);
+  const libRoot = await treeFromEntries(requestContext, cas, [
     { path: 'usr/lib/libgreet.a', kind: 'file', data: '!<arch>\n' },
     { path: 'usr/include/greet.h', kind: 'file', data: 'const char *greet_message(void);\n' },
   ]);

@@ -9,11 +9,12 @@
  */
 import { createHash } from 'node:crypto';
 import { type AssetService, type Qualifier, sha256Sri } from '../../client/remoteAsset.js';
+import { backgroundContext } from '../../context/requestContext.js';
 import { type Digest, formatDigest } from '../../digest/digest.js';
 import type { PlatformProperty } from '../../execution/types.js';
 import { type BlobStore, getBuffer, putBuffer, putChunks } from '../../storage/blobStore.js';
+import { listTree } from '../../tree/list.js';
 import type { PlannedElement } from '../builder.js';
-import { listTree } from '../sources/directoryBuilder.js';
 import {
   PROVENANCE_MEDIA_TYPE,
   type ProvenanceStatement,
@@ -129,7 +130,7 @@ export async function publish(input: PublishInput): Promise<PublishResult> {
     name: repositoryName(target.element.name),
     uri,
     sha256: tarball.hash,
-    files: (await listTree(cas, root)).filter((e) => e.kind !== 'directory').map((e) => e.path),
+    files: (await listTree(backgroundContext(), cas, root)).filter((e) => e.kind !== 'directory').map((e) => e.path),
   });
   return { uri, name, sha256: tarball.hash, tarball, provenance, artifactRoot: root, statement, snippet };
 }

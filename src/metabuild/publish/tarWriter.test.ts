@@ -3,12 +3,16 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { run, withTempDir } from '../../../test/support/sources.js';
+import { backgroundContext } from '../../context/requestContext.js';
 import { type Digest, formatDigest } from '../../digest/digest.js';
 import type { BlobStore } from '../../storage/blobStore.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
-import { type TreeEntry, treeFromEntries, treeFromPath } from '../sources/directoryBuilder.js';
+import { type TreeEntry, treeFromEntries } from '../../tree/editor.js';
+import { treeFromPath } from '../../tree/hostTree.js';
 import { readTar } from '../sources/tarReader.js';
 import { artifactTarball, entryHeader, paxRecord, writeTar } from './tarWriter.js';
+
+const context = backgroundContext();
 
 const LONG_DIRECTORY = `deep/${'d'.repeat(60)}/${'e'.repeat(60)}`;
 const LONG_TARGET = `../${'t'.repeat(120)}`;
@@ -30,7 +34,7 @@ async function tarOf(
   entries: readonly TreeEntry[],
 ): Promise<{ cas: BlobStore; root: Digest; data: Buffer; sha256: string }> {
   const cas = new MemoryBlobStore();
-  const root = await treeFromEntries(cas, entries);
+  const root = await treeFromEntries(context, cas, entries);
   const { data, sha256 } = await artifactTarball(cas, root);
   return { cas, root, data, sha256 };
 }
@@ -43,7 +47,7 @@ describe('the deterministic tar writer', () => {
       await mkdir(join(dir, 'out'));
       run('tar', ['-xf', '../a.tar'], join(dir, 'out'));
       // The extracted directory hashes to the same REAPI tree: nothing lost or added.
-      assert.equal(formatDigest(await treeFromPath(undefined, join(dir, 'out'))), formatDigest(root));
+      assert.equal(formatDigest(await treeFromPath(context, undefined, join(dir, 'out'))), formatDigest(root));
     });
   });
 

@@ -8,10 +8,11 @@
  * names in byte order, as `tar --sort=name` does.
  */
 import { createHash } from 'node:crypto';
+import { backgroundContext } from '../../context/requestContext.js';
 import type { Digest } from '../../digest/digest.js';
 import type { BlobStore } from '../../storage/blobStore.js';
+import { listTree } from '../../tree/list.js';
 import { notFound } from '../../util/status.js';
-import { listTree } from '../sources/directoryBuilder.js';
 
 export type TarWriterEntry =
   | {
@@ -123,7 +124,7 @@ export async function* writeTar(
 
 /** The entries of a CAS directory tree, its root's contents at the top level. */
 export async function* treeEntries(cas: BlobStore, root: Digest): AsyncGenerator<TarWriterEntry> {
-  for (const entry of await listTree(cas, root)) {
+  for (const entry of await listTree(backgroundContext(), cas, root)) {
     if (entry.kind === 'directory') yield { kind: 'directory', path: entry.path };
     else if (entry.kind === 'symlink') yield { kind: 'symlink', path: entry.path, target: entry.target };
     else {

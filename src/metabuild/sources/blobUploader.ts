@@ -5,12 +5,14 @@
  * while they are hashed and uploaded from there.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { backgroundContext } from '../../context/requestContext.js';
 import { type Digest, type DigestFunction, digestOf, SHA256 } from '../../digest/digest.js';
 import type { BlobStore } from '../../storage/blobStore.js';
-import { type UploadItem, uploadMissing } from '../../worker/upload.js';
+import { type UploadItem, uploadMissing } from '../../tree/upload.js';
+import { SpillBuffer } from '../../util/spillBuffer.js';
 
 export interface BlobUploaderOptions {
   digestFunction?: DigestFunction;
@@ -25,7 +27,8 @@ export interface BlobUploaderOptions {
 export class BlobUploader {
   private pending: UploadItem[] = [];
   private pendingBytes = 0;
-  private spillDir: string | undefined;
+  /** Created on the first spill, removed by dispose. */
+  private spillDirectory: Promise<string> | undefined;
   private readonly fn: DigestFunction;
   private readonly batchBytes: number;
   private readonly spillBytes: number;
@@ -41,50 +44,36 @@ export class BlobUploader {
 
   async addBuffer(data: Buffer): Promise<Digest> {
     const digest = digestOf(data, this.fn);
-    if (!this.cas) return digest;
-    this.pending.push({ digest, data });
-    this.pendingBytes += data.length;
-    if (this.pendingBytes >= this.batchBytes) await this.flush();
+    if (this.cas) await this.addPending(digest, data);
     return digest;
   }
 
-  /** Consumes exactly the chunks of one blob of `size` bytes. */
-  async addStream(chunks: AsyncIterable<Buffer>, size: number): Promise<Digest> {
-    if (size <= this.spillBytes || !this.cas) {
-      if (!this.cas) {
-        const hasher = this.fn.createHasher();
-        let length = 0;
-        for await (const chunk of chunks) {
-          hasher.update(chunk);
-          length += chunk.length;
-        }
-        return { hash: hasher.digest('hex'), sizeBytes: length };
-      }
-      const parts: Buffer[] = [];
-      for await (const chunk of chunks) parts.push(chunk);
-      return this.addBuffer(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
-    }
-    this.spillDir ??= await mkdtemp(join(this.options.tempDir ?? tmpdir(), 'granary-spill-'));
-    const path = join(this.spillDir, randomUUID());
+  /** Consumes the chunks of one blob; returns its digest. */
+  async addStream(chunks: AsyncIterable<Buffer>): Promise<Digest> {
     const hasher = this.fn.createHasher();
-    let length = 0;
-    const handle = await open(path, 'w');
-    try {
+    if (!this.cas) {
+      let length = 0;
       for await (const chunk of chunks) {
         hasher.update(chunk);
         length += chunk.length;
-        await handle.write(chunk);
       }
-    } finally {
-      await handle.close();
+      return { hash: hasher.digest('hex'), sizeBytes: length };
     }
-    const digest = { hash: hasher.digest('hex'), sizeBytes: length };
+    const content = new SpillBuffer({ memoryLimitBytes: this.spillBytes, temporaryPath: () => this.spillPath() });
     try {
-      await uploadMissing(this.cas, [{ digest, path }]);
+      for await (const chunk of chunks) {
+        hasher.update(chunk);
+        await content.append(chunk);
+      }
+      await content.finish();
+      const digest = { hash: hasher.digest('hex'), sizeBytes: content.sizeBytes };
+      const data = content.inMemory();
+      if (data) await this.addPending(digest, data);
+      else await uploadMissing(backgroundContext(), this.cas, [{ digest, path: content.spilledPath() as string }]);
+      return digest;
     } finally {
-      await rm(path, { force: true });
+      await content.dispose();
     }
-    return digest;
   }
 
   async flush(): Promise<void> {
@@ -92,7 +81,7 @@ export class BlobUploader {
     const batch = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    await uploadMissing(this.cas, batch);
+    await uploadMissing(backgroundContext(), this.cas, batch);
   }
 
   /** Uploads what is pending and removes spill files. */
@@ -108,7 +97,19 @@ export class BlobUploader {
   async dispose(): Promise<void> {
     this.pending = [];
     this.pendingBytes = 0;
-    if (this.spillDir) await rm(this.spillDir, { recursive: true, force: true });
-    this.spillDir = undefined;
+    const spillDirectory = this.spillDirectory;
+    this.spillDirectory = undefined;
+    if (spillDirectory) await rm(await spillDirectory, { recursive: true, force: true });
+  }
+
+  private async addPending(digest: Digest, data: Buffer): Promise<void> {
+    this.pending.push({ digest, data });
+    this.pendingBytes += data.length;
+    if (this.pendingBytes >= this.batchBytes) await this.flush();
+  }
+
+  private async spillPath(): Promise<string> {
+    this.spillDirectory ??= mkdtemp(join(this.options.tempDir ?? tmpdir(), 'granary-spill-'));
+    return join(await this.spillDirectory, randomUUID());
   }
 }

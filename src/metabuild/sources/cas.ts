@@ -5,9 +5,11 @@
  * that the whole tree (every Directory and file blob) is present and stages the
  * tree as it is, without copying anything.
  */
+
+import { backgroundContext } from '../../context/requestContext.js';
 import { type Digest, formatDigest, parseDigest } from '../../digest/digest.js';
-import { Directory } from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { getBuffer } from '../../storage/blobStore.js';
+import { MalformedTreeError } from '../../tree/directory.js';
+import { type TreeContents, treeContents } from '../../tree/walk.js';
 import {
   checkKeys,
   describeError,
@@ -39,37 +41,21 @@ function parse(config: SourceConfig, location: string | undefined): Digest {
 
 /** Checks that every Directory and file of the tree is in the CAS. */
 async function checkPresent(root: Digest, context: SourceContext): Promise<void> {
-  const files = new Map<string, Digest>();
-  const seen = new Set<string>();
-  const queue: Array<{ digest: Digest; path: string }> = [{ digest: root, path: '' }];
-  while (queue.length > 0) {
-    const { digest, path } = queue.shift() as { digest: Digest; path: string };
-    const key = formatDigest(digest);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    if (digest.sizeBytes === 0) continue;
-    const data = await getBuffer(context.cas, digest);
-    if (!data) {
-      throw new SourceError(
-        context.location,
-        `cas source ${formatDigest(root)}: directory ${path || '(the root)'} (${key}) is not in the CAS`,
-      );
-    }
-    let directory: Directory;
-    try {
-      directory = Directory.decode(data);
-    } catch (error) {
-      throw new SourceError(
-        context.location,
-        `cas source ${formatDigest(root)}: ${key} is not a Directory: ${describeError(error)}`,
-      );
-    }
-    for (const file of directory.files) if (file.digest) files.set(formatDigest(file.digest), file.digest);
-    for (const child of directory.directories) {
-      if (child.digest) queue.push({ digest: child.digest, path: path ? `${path}/${child.name}` : child.name });
-    }
+  let contents: TreeContents;
+  try {
+    contents = await treeContents(backgroundContext(), context.cas, [root]);
+  } catch (error) {
+    if (!(error instanceof MalformedTreeError)) throw error;
+    throw new SourceError(context.location, `cas source ${formatDigest(root)}: ${describeError(error)}`);
   }
-  const missing = await context.cas.findMissing([...files.values()]);
+  const absent = contents.missingDirectories[0];
+  if (absent) {
+    throw new SourceError(
+      context.location,
+      `cas source ${formatDigest(root)}: directory ${absent.path || '(the root)'} (${formatDigest(absent.digest)}) is not in the CAS`,
+    );
+  }
+  const missing = await context.cas.findMissing(contents.files);
   if (missing.length > 0) {
     throw new SourceError(
       context.location,

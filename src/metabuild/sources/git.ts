@@ -10,10 +10,11 @@
  */
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
+import { backgroundContext } from '../../context/requestContext.js';
 import type { Digest } from '../../digest/digest.js';
+import { TreeEditor } from '../../tree/editor.js';
 import { BlobUploader } from './blobUploader.js';
 import { ByteReader } from './byteReader.js';
-import { TreeEditor } from './directoryBuilder.js';
 import {
   checkKeys,
   describeError,
@@ -162,7 +163,7 @@ async function stageGit(config: SourceConfig, context: SourceContext): Promise<D
   if (listing.code !== 0) throw fail(`cannot list commit ${parsed.commit}: ${listing.stderr}`);
   const items = parseLsTree(listing.stdout);
 
-  const editor = TreeEditor.create(context.cas, context.digestFunction);
+  const editor = TreeEditor.create(backgroundContext(), context.cas, context.digestFunction);
   const uploader = new BlobUploader(context.cas, { digestFunction: context.digestFunction, tempDir: context.cacheDir });
   try {
     const submodules = items.filter((i) => i.type === 'commit').map((i) => i.path);
@@ -178,7 +179,7 @@ async function stageGit(config: SourceConfig, context: SourceContext): Promise<D
     const targets = new Map<string, string>();
     const symlinkObjects = new Set(blobs.filter((b) => b.mode === '120000').map((b) => b.object));
     const unique = [...new Set(blobs.map((b) => b.object))];
-    await readBlobs(repo, unique, async (object, size, body) => {
+    await readBlobs(repo, unique, async (object, _size, body) => {
       if (symlinkObjects.has(object)) {
         const parts: Buffer[] = [];
         for await (const chunk of body) parts.push(chunk);
@@ -186,7 +187,7 @@ async function stageGit(config: SourceConfig, context: SourceContext): Promise<D
         targets.set(object, data.toString('utf8'));
         contents.set(object, await uploader.addBuffer(data));
       } else {
-        contents.set(object, await uploader.addStream(body, size));
+        contents.set(object, await uploader.addStream(body));
       }
     });
     for (const blob of blobs) {

@@ -3,9 +3,12 @@
  * on its own, then overlaid in order onto one tree (under its `directory:` when
  * given), as BuildStream stages them into one directory.
  */
+
+import { backgroundContext } from '../../context/requestContext.js';
 import type { Digest } from '../../digest/digest.js';
+import { EMPTY_DIRECTORY_DIGEST } from '../../tree/directory.js';
+import { TreeEditor } from '../../tree/editor.js';
 import { casSource } from './cas.js';
-import { EMPTY_DIRECTORY_DIGEST, TreeEditor } from './directoryBuilder.js';
 import { gitSource } from './git.js';
 import { localSource } from './local.js';
 import { patchSource } from './patch.js';
@@ -23,16 +26,6 @@ import {
 import { tarSource } from './tar.js';
 import { zipSource } from './zip.js';
 
-export {
-  EMPTY_DIRECTORY_DIGEST,
-  graftAt,
-  listTree,
-  mergeTrees,
-  subtreeAt,
-  TreeEditor,
-  treeFromEntries,
-  treeFromPath,
-} from './directoryBuilder.js';
 export type { SourceConfig, SourceContext, SourceKeyMaterial, SourceKind } from './sourceKind.js';
 export { SourceError, translateUrl } from './sourceKind.js';
 export { casSource, gitSource, localSource, patchSource, remoteAssetSource, remoteSource, tarSource, zipSource };
@@ -141,7 +134,7 @@ export async function stageSources(
 ): Promise<Digest> {
   validateSources(sources, registry);
   if (sources.length === 0) return EMPTY_DIRECTORY_DIGEST;
-  const editor = TreeEditor.create(context.cas, context.digestFunction);
+  const editor = TreeEditor.create(backgroundContext(), context.cas, context.digestFunction);
   for (const { config, location } of sources) {
     const kind = registry.kindOf(config, location);
     const directory = directoryOf(config, location);

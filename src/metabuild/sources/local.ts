@@ -6,8 +6,9 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
+import { backgroundContext } from '../../context/requestContext.js';
 import { type Digest, formatDigest } from '../../digest/digest.js';
-import { treeFromFile, treeFromPath } from './directoryBuilder.js';
+import { treeFromFile, treeFromPath } from '../../tree/hostTree.js';
 import {
   checkKeys,
   checkRelativePath,
@@ -45,8 +46,8 @@ async function stageLocal(config: SourceConfig, context: SourceContext, upload: 
   const stats = await stat(real);
   const options = { upload, digestFunction: context.digestFunction };
   try {
-    if (stats.isDirectory()) return await treeFromPath(context.cas, real, options);
-    if (stats.isFile()) return await treeFromFile(context.cas, real, basename(full), options);
+    if (stats.isDirectory()) return await treeFromPath(backgroundContext(), context.cas, real, options);
+    if (stats.isFile()) return await treeFromFile(backgroundContext(), context.cas, real, basename(full), options);
   } catch (error) {
     throw new SourceError(location, `local source: cannot stage "${relative}": ${describeError(error)}`);
   }

@@ -8,9 +8,11 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import { downloadTree } from '../../client/downloadTree.js';
+import { backgroundContext } from '../../context/requestContext.js';
 import type { Digest } from '../../digest/digest.js';
-import { EMPTY_DIRECTORY_DIGEST, treeFromPath } from './directoryBuilder.js';
+import { EMPTY_DIRECTORY_DIGEST } from '../../tree/directory.js';
+import { treeFromPath } from '../../tree/hostTree.js';
+import { materializeTree } from '../../tree/materialize.js';
 import { sha256File } from './download.js';
 import {
   checkKeys,
@@ -98,7 +100,7 @@ export const patchSource: SourceKind = {
     const scratch = await mkdtemp(join(context.cacheDir, 'patch-'));
     try {
       const directory = join(scratch, 'tree');
-      await downloadTree(context.cas, previous, directory);
+      await materializeTree(backgroundContext(), context.cas, previous, directory);
       let result: { code: number | null; output: string };
       try {
         result = await run('patch', [`-p${parsed.stripLevel}`, '-i', file, '-d', directory]);
@@ -114,7 +116,9 @@ export const patchSource: SourceKind = {
           `patch source ${parsed.path}: patch failed (exit code ${result.code}):\n${result.output.trim()}`,
         );
       }
-      return await treeFromPath(context.cas, directory, { digestFunction: context.digestFunction });
+      return await treeFromPath(backgroundContext(), context.cas, directory, {
+        digestFunction: context.digestFunction,
+      });
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }

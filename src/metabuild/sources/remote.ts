@@ -5,10 +5,10 @@
  * `executable: true`.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { backgroundContext } from '../../context/requestContext.js';
+import { TreeEditor } from '../../tree/editor.js';
 import { BlobUploader } from './blobUploader.js';
-import { TreeEditor } from './directoryBuilder.js';
 import { obtainVerified } from './download.js';
 import {
   checkKeys,
@@ -70,13 +70,13 @@ export const remoteSource: SourceKind = {
     });
     let digest: Awaited<ReturnType<BlobUploader['addStream']>>;
     try {
-      digest = await uploader.addStream(createReadStream(path), (await stat(path)).size);
+      digest = await uploader.addStream(createReadStream(path));
       await uploader.close();
     } catch (error) {
       await uploader.dispose();
       throw error;
     }
-    const editor = TreeEditor.create(context.cas, context.digestFunction);
+    const editor = TreeEditor.create(backgroundContext(), context.cas, context.digestFunction);
     await editor.putFile(parsed.filename, { digest, executable: parsed.executable });
     return editor.finish();
   },

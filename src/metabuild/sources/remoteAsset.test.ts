@@ -3,14 +3,18 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { MemoryAssetService } from '../../../test/support/remoteAssetService.js';
 import { makeTar, withTempDir } from '../../../test/support/sources.js';
+import { backgroundContext } from '../../context/requestContext.js';
 import { type Digest, digestOf, formatDigest } from '../../digest/digest.js';
 import type { BlobStore } from '../../storage/blobStore.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
+import { treeFromEntries } from '../../tree/editor.js';
+import { listTree } from '../../tree/list.js';
 import { casSource } from './cas.js';
-import { listTree, treeFromEntries } from './directoryBuilder.js';
 import { SourceError, sourcesKey, stageSources, validateSources } from './index.js';
 import { remoteAssetSource } from './remoteAsset.js';
 import type { SourceConfig, SourceContext } from './sourceKind.js';
+
+const requestContext = backgroundContext();
 
 const LOCATION = 'elements/tool.bst line 4';
 const URI = 'https://artifacts.invalid/tool';
@@ -27,7 +31,7 @@ function context(dir: string, cas: BlobStore, asset?: MemoryAssetService): Sourc
 }
 
 async function paths(cas: BlobStore, root: Digest): Promise<string[]> {
-  return (await listTree(cas, root)).map((e) => (e.kind === 'directory' ? `${e.path}/` : e.path));
+  return (await listTree(requestContext, cas, root)).map((e) => (e.kind === 'directory' ? `${e.path}/` : e.path));
 }
 
 function located(pattern: RegExp) {
@@ -46,7 +50,9 @@ describe('the remote-asset source', () => {
     await withTempDir(async (dir) => {
       const cas = new MemoryBlobStore();
       const asset = new MemoryAssetService();
-      const tree = await treeFromEntries(cas, [{ path: 'bin/tool', kind: 'file', data: 'x', executable: true }]);
+      const tree = await treeFromEntries(requestContext, cas, [
+        { path: 'bin/tool', kind: 'file', data: 'x', executable: true },
+      ]);
       await asset.pushDirectory([URI], tree);
       const config = remote({ uri: URI, type: 'directory' });
       const key = await remoteAssetSource.key(config, context(dir, cas, asset));
@@ -59,7 +65,7 @@ describe('the remote-asset source', () => {
     await withTempDir(async (dir) => {
       const cas = new MemoryBlobStore();
       const asset = new MemoryAssetService();
-      const tree = await treeFromEntries(cas, [{ path: 'a', kind: 'file', data: 'a' }]);
+      const tree = await treeFromEntries(requestContext, cas, [{ path: 'a', kind: 'file', data: 'a' }]);
       await asset.pushDirectory([URI], tree, { qualifiers: [{ name: 'vcs.branch', value: 'main' }] });
       const ok = remote({ uri: URI, type: 'directory', qualifiers: { 'vcs.branch': 'main' } });
       assert.equal(
@@ -109,8 +115,8 @@ describe('the remote-asset source', () => {
     await withTempDir(async (dir) => {
       const cas = new MemoryBlobStore();
       const asset = new MemoryAssetService();
-      const first = await treeFromEntries(cas, [{ path: 'v', kind: 'file', data: '1' }]);
-      const second = await treeFromEntries(cas, [{ path: 'v', kind: 'file', data: '2' }]);
+      const first = await treeFromEntries(requestContext, cas, [{ path: 'v', kind: 'file', data: '1' }]);
+      const second = await treeFromEntries(requestContext, cas, [{ path: 'v', kind: 'file', data: '2' }]);
       const sources = [{ config: remote({ uri: URI, type: 'directory' }), location: LOCATION }];
       await asset.pushDirectory([URI], first);
       const key = await sourcesKey(sources, context(dir, cas, asset));
@@ -151,7 +157,7 @@ describe('the cas source', () => {
   test('stages the tree its digest names, which is also its key', async () => {
     await withTempDir(async (dir) => {
       const cas = new MemoryBlobStore();
-      const tree = await treeFromEntries(cas, [
+      const tree = await treeFromEntries(requestContext, cas, [
         { path: 'lib/a.txt', kind: 'file', data: 'a' },
         { path: 'empty', kind: 'directory' },
       ]);
@@ -174,14 +180,14 @@ describe('the cas source', () => {
   test('fails to stage when the tree or any of its files is not in the CAS', async () => {
     await withTempDir(async (dir) => {
       const full = new MemoryBlobStore();
-      const tree = await treeFromEntries(full, [{ path: 'sub/file', kind: 'file', data: 'content' }]);
+      const tree = await treeFromEntries(requestContext, full, [{ path: 'sub/file', kind: 'file', data: 'content' }]);
       await assert.rejects(
         casSource.stage({ kind: 'cas', digest: formatDigest(tree) }, context(dir, new MemoryBlobStore())),
         located(/\(the root\).*is not in the CAS/),
       );
       // Only the Directory messages, not the file.
       const partial = new MemoryBlobStore();
-      await treeFromEntries(partial, [{ path: 'sub/file', kind: 'file', digest: digestOf('content') }]);
+      await treeFromEntries(requestContext, partial, [{ path: 'sub/file', kind: 'file', digest: digestOf('content') }]);
       await assert.rejects(
         casSource.stage({ kind: 'cas', digest: formatDigest(tree) }, context(dir, partial)),
         located(/1 file blob\(s\) of the tree are not in the CAS/),

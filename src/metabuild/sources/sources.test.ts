@@ -6,17 +6,21 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { CountingStore } from '../../../test/support/countingStore.js';
 import { makeTar, run, withTempDir } from '../../../test/support/sources.js';
+import { backgroundContext } from '../../context/requestContext.js';
 import { type Digest, formatDigest } from '../../digest/digest.js';
 import type { BlobStore } from '../../storage/blobStore.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
-import { listTree, treeFromEntries } from './directoryBuilder.js';
-import { CountingStore } from './directoryBuilder.test.js';
+import { treeFromEntries } from '../../tree/editor.js';
+import { listTree } from '../../tree/list.js';
 import { gitSource } from './git.js';
 import { SourceError, sourcesKey, stageSources, validateSources } from './index.js';
 import { localSource } from './local.js';
 import type { SourceConfig, SourceContext } from './sourceKind.js';
 import { globToRegExp, selectBaseDir, tarSource } from './tar.js';
+
+const requestContext = backgroundContext();
 
 const LOCATION = 'elements/hello.bst:7';
 
@@ -25,7 +29,7 @@ function context(projectDir: string, cas: BlobStore = new MemoryBlobStore(), ali
 }
 
 async function listing(cas: BlobStore, root: Digest): Promise<string[]> {
-  return (await listTree(cas, root)).map((e) =>
+  return (await listTree(requestContext, cas, root)).map((e) =>
     e.kind === 'file'
       ? `${e.path}${e.executable ? '*' : ''}=${e.digest.sizeBytes}`
       : e.kind === 'symlink'
@@ -316,7 +320,7 @@ describe('git source', () => {
       // The same content built another way has the same digest.
       assert.deepEqual(
         one,
-        await treeFromEntries(ctx.cas, [
+        await treeFromEntries(requestContext, ctx.cas, [
           { path: '.gitattributes', kind: 'file', data: 'build.sh export-ignore\n' },
           { path: 'build.sh', kind: 'file', data: '#!/bin/sh\n', executable: true },
           { path: 'link', kind: 'symlink', target: 'src/hello.c' },
@@ -405,7 +409,7 @@ describe('stageSources', () => {
       assert.equal(keys.length, 3);
       assert.deepEqual(keys[0], { kind: 'tar', key: { url: 'upstream/hello-1.0.tar.gz', ref, 'base-dir': '*' } });
       assert.deepEqual((keys[2] as { directory: string }).directory, 'include/x');
-      assert.deepEqual(await stageSources([], shared), await treeFromEntries(undefined, []));
+      assert.deepEqual(await stageSources([], shared), await treeFromEntries(requestContext, undefined, []));
     });
   });
 

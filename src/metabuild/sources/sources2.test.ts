@@ -6,14 +6,17 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { makeTar, run, withTempDir } from '../../../test/support/sources.js';
+import { backgroundContext } from '../../context/requestContext.js';
 import type { Digest } from '../../digest/digest.js';
 import { type BlobStore, getBuffer } from '../../storage/blobStore.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
-import { listTree } from './directoryBuilder.js';
+import { listTree } from '../../tree/list.js';
 import { candidateUrls } from './download.js';
 import { format2SourceKinds, SourceError, sourcesKey, stageSources } from './index.js';
 import type { SourceContext } from './sourceKind.js';
 import { openZip } from './zipReader.js';
+
+const requestContext = backgroundContext();
 
 const LOCATION = 'elements/e.bst line 3';
 
@@ -29,7 +32,7 @@ function context(projectDir: string, extra: Partial<SourceContext> = {}): Source
 }
 
 async function listing(cas: BlobStore, root: Digest): Promise<string[]> {
-  return (await listTree(cas, root)).map((e) =>
+  return (await listTree(requestContext, cas, root)).map((e) =>
     e.kind === 'file'
       ? `${e.path}${e.executable ? '*' : ''}=${e.digest.sizeBytes}`
       : e.kind === 'symlink'
@@ -122,7 +125,7 @@ describe('BuildStream 2 sources', () => {
       );
       const ctx = context(project);
       const root = await stage(ctx, { kind: 'local', path: 'files' }, { kind: 'patch', path: 'fix.patch' });
-      const [file] = (await listTree(ctx.cas, root)).filter((e) => e.kind === 'file');
+      const [file] = (await listTree(requestContext, ctx.cas, root)).filter((e) => e.kind === 'file');
       assert.ok(file?.kind === 'file');
       const key = await sourcesKey(
         declare({ kind: 'patch', path: 'fix.patch', 'strip-level': '1' }),

@@ -3,15 +3,19 @@ import { chmod, link, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { chunksOf, makeTar, type RawMember, run, withTempDir } from '../../../test/support/sources.js';
+import { backgroundContext } from '../../context/requestContext.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
-import { listTree, treeFromPath } from './directoryBuilder.js';
+import { treeFromPath } from '../../tree/hostTree.js';
+import { listTree } from '../../tree/list.js';
 import { importTar, openArchive, readTar, TarError } from './tarReader.js';
+
+const context = backgroundContext();
 
 async function importBuffer(data: Buffer, chunk = 700) {
   const cas = new MemoryBlobStore();
   const { editor, skipped } = await importTar(cas, chunksOf(data, chunk));
   const root = await editor.finish();
-  const listing = (await listTree(cas, root)).map((e) =>
+  const listing = (await listTree(context, cas, root)).map((e) =>
     e.kind === 'file'
       ? `${e.path}${e.executable ? '*' : ''}=${e.digest.sizeBytes}`
       : e.kind === 'symlink'
@@ -75,7 +79,7 @@ describe('importTar', () => {
       await symlink('tool', join(tree, 'tool-symlink'));
       await symlink('/etc/passwd', join(tree, 'absolute-symlink'));
       const cas = new MemoryBlobStore();
-      const expected = await treeFromPath(cas, tree);
+      const expected = await treeFromPath(context, cas, tree);
       for (const format of ['gnu', 'pax', 'ustar']) {
         if (format === 'ustar') continue; // ustar cannot hold the 120-character name
         const file = join(dir, `${format}.tar`);
@@ -181,7 +185,7 @@ describe('importTar', () => {
     const big = Buffer.alloc(20 * 1024 * 1024 + 123, 7);
     const { cas, listing, root } = await importBuffer(makeTar([{ name: 'big.bin', data: big }]), 1024 * 1024);
     assert.deepEqual(listing, [`big.bin=${big.length}`]);
-    const [entry] = await listTree(cas, root);
+    const [entry] = await listTree(context, cas, root);
     assert.ok(entry?.kind === 'file');
     assert.deepEqual(await cas.findMissing([entry.digest]), []);
   });

@@ -11,11 +11,12 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
+import { backgroundContext } from '../../context/requestContext.js';
 import type { Digest, DigestFunction } from '../../digest/digest.js';
 import type { BlobStore } from '../../storage/blobStore.js';
+import { TreeEditor } from '../../tree/editor.js';
 import { BlobUploader } from './blobUploader.js';
 import { ByteReader, EndOfInputError } from './byteReader.js';
-import { TreeEditor } from './directoryBuilder.js';
 
 export class TarError extends Error {
   override name = 'TarError';
@@ -263,7 +264,7 @@ export async function importTar(
   input: AsyncIterable<Buffer>,
   options: TarImportOptions = {},
 ): Promise<TarImport> {
-  const editor = TreeEditor.create(cas, options.digestFunction);
+  const editor = TreeEditor.create(backgroundContext(), cas, options.digestFunction);
   const uploader = new BlobUploader(cas, { digestFunction: options.digestFunction, tempDir: options.tempDir });
   const files = new Map<string, { digest: Digest; executable: boolean }>();
   const skipped: string[] = [];
@@ -277,7 +278,7 @@ export async function importTar(
           break;
         case 'file': {
           if (parts.length === 0) throw new TarError(`tar member "${header.name}" is a file at the root`);
-          const digest = await uploader.addStream(body, header.size);
+          const digest = await uploader.addStream(body);
           const executable = (header.mode & (options.executableBits ?? 0o111)) !== 0;
           await editor.putFile(path, { digest, executable }).catch(rethrowUnsafe(header.name));
           files.set(path, { digest, executable });

@@ -6,9 +6,11 @@
  * non-executable file (permissions are not kept, and a symlink member
  * becomes a file holding its target), and `.`/`..` components are dropped.
  */
+
+import { backgroundContext } from '../../context/requestContext.js';
 import type { Digest } from '../../digest/digest.js';
+import { TreeEditor } from '../../tree/editor.js';
 import { BlobUploader } from './blobUploader.js';
-import { TreeEditor } from './directoryBuilder.js';
 import { obtainVerified } from './download.js';
 import {
   checkKeys,
@@ -77,7 +79,7 @@ async function stageZip(config: SourceConfig, context: SourceContext): Promise<D
     throw fail(describeError(error));
   }
   const uploader = new BlobUploader(context.cas, { digestFunction: context.digestFunction, tempDir: context.cacheDir });
-  const editor = TreeEditor.create(context.cas, context.digestFunction);
+  const editor = TreeEditor.create(backgroundContext(), context.cas, context.digestFunction);
   try {
     let prefix = '';
     if (parsed.baseDir !== '') {

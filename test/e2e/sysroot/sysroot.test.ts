@@ -10,9 +10,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { mergeTrees, TreeEditor, treeFromEntries } from '../../../src/metabuild/sources/directoryBuilder.js';
+import { backgroundContext } from '../../../src/context/requestContext.js';
 import { tarSource } from '../../../src/metabuild/sources/tar.js';
 import { MemoryBlobStore } from '../../../src/storage/memoryBlobStore.js';
+import { mergeTrees, TreeEditor, treeFromEntries } from '../../../src/tree/editor.js';
+
+const requestContext = backgroundContext();
 
 const tarball =
   process.env.GRANARY_SYSROOT_TAR ??
@@ -29,7 +32,7 @@ test('the sysroot tarball stages as a tree with a working toolchain layout', {
     const context = { projectDir: dirname(tarball), aliases: {}, cas, cacheDir, location: 'sysroot.bst:1' };
     const config = { kind: 'tar', url: tarball, ref: hash.digest('hex'), 'base-dir': '' };
     const root = await tarSource.stage(config, context);
-    const tree = TreeEditor.open(cas, root);
+    const tree = TreeEditor.open(requestContext, cas, root);
     const gcc = await tree.lookup('usr/bin/x86_64-linux-gnu-gcc-12');
     assert.ok(gcc?.kind === 'file' && gcc.executable, 'the gcc driver is an executable file');
     assert.deepEqual(await tree.lookup('lib'), { path: 'lib', kind: 'symlink', target: 'usr/lib' });
@@ -38,8 +41,10 @@ test('the sysroot tarball stages as a tree with a working toolchain layout', {
     assert.equal(await tree.lookup('var/cache/apt/archives/gcc-12_12.2.0-14_amd64.deb'), undefined);
     // Staging again gives the same digest; an artifact installed to /lib lands in /usr/lib.
     assert.deepEqual(await tarSource.stage(config, context), root);
-    const artifact = await treeFromEntries(cas, [{ path: 'lib/libdemo.so', kind: 'file', data: 'demo' }]);
-    const merged = TreeEditor.open(cas, await mergeTrees(cas, [root, artifact]));
+    const artifact = await treeFromEntries(requestContext, cas, [
+      { path: 'lib/libdemo.so', kind: 'file', data: 'demo' },
+    ]);
+    const merged = TreeEditor.open(requestContext, cas, await mergeTrees(requestContext, cas, [root, artifact]));
     assert.equal((await merged.lookup('usr/lib/libdemo.so'))?.kind, 'file');
     assert.equal((await merged.lookup('lib'))?.kind, 'symlink');
   } finally {

@@ -9,23 +9,21 @@
  * loaded from the CAS lazily, so overlaying a small tree onto a large sysroot only
  * reads and rewrites the directories on the paths that change.
  */
-import { stat } from 'node:fs/promises';
-import { type Digest, type DigestFunction, digestKey, digestOf, SHA256 } from '../../digest/digest.js';
+import type { RequestContext } from '../context/requestContext.js';
+import { type Digest, type DigestFunction, digestKey, digestOf, SHA256 } from '../digest/digest.js';
 import {
   Directory,
   type DirectoryNode,
   type FileNode,
   type NodeProperties,
   type SymlinkNode,
-} from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { type BlobStore, getBuffer } from '../../storage/blobStore.js';
-import { invalidArgument, notFound } from '../../util/status.js';
-import { buildTree, hashFile } from '../../worker/outputs.js';
-import { Semaphore } from '../../worker/pool.js';
-import { type UploadItem, uploadMissing } from '../../worker/upload.js';
-
-/** The digest of the empty Directory message (which is the empty blob). */
-export const EMPTY_DIRECTORY_DIGEST: Digest = digestOf(Buffer.alloc(0));
+} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { BlobStore } from '../storage/blobStore.js';
+import { invalidArgument, notFound } from '../util/status.js';
+import { EMPTY_DIRECTORY_DIGEST, readDirectory } from './directory.js';
+import type { ListedEntry } from './list.js';
+import { compareNames, splitTreePath } from './names.js';
+import { type UploadItem, uploadMissing } from './upload.js';
 
 /** One entry of an in-memory tree description, for treeFromEntries. */
 export type TreeEntry =
@@ -38,12 +36,6 @@ export type TreeEntry =
       executable?: boolean;
     }
   | { path: string; kind: 'directory' }
-  | { path: string; kind: 'symlink'; target: string };
-
-/** What listTree reports for each path below the root (directories included). */
-export type ListedEntry =
-  | { path: string; kind: 'file'; digest: Digest; executable: boolean }
-  | { path: string; kind: 'directory'; digest: Digest }
   | { path: string; kind: 'symlink'; target: string };
 
 interface FileTreeNode {
@@ -68,22 +60,6 @@ interface DirectoryTreeNode {
   nodeProperties?: NodeProperties | undefined;
 }
 type TreeNode = FileTreeNode | SymlinkTreeNode | DirectoryTreeNode;
-
-/** REAPI orders entries by name; byte order of UTF-8 is code point order. */
-function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-/**
- * Splits a tree path into components. Leading and repeated slashes and "." are
- * ignored, so "/a/./b" is ["a", "b"]; ".." is refused, since a tree path can
- * never leave the root.
- */
-export function splitTreePath(path: string): string[] {
-  const parts = path.split('/').filter((part) => part !== '' && part !== '.');
-  if (parts.includes('..')) throw invalidArgument(`path "${path}" must not contain ".."`);
-  return parts;
-}
 
 const sameDigest = (a: Digest | undefined, b: Digest | undefined) =>
   a !== undefined && b !== undefined && a.hash === b.hash && a.sizeBytes === b.sizeBytes;
@@ -116,19 +92,29 @@ export class TreeEditor {
   private readonly fetched = new Map<string, Directory>();
 
   private constructor(
+    private readonly context: RequestContext,
     private readonly cas: BlobStore | undefined,
     private root: DirectoryTreeNode,
     readonly digestFunction: DigestFunction,
   ) {}
 
   /** An editor over an empty tree. */
-  static create(cas: BlobStore | undefined, digestFunction: DigestFunction = SHA256): TreeEditor {
-    return new TreeEditor(cas, { kind: 'directory', children: new Map() }, digestFunction);
+  static create(
+    context: RequestContext,
+    cas: BlobStore | undefined,
+    digestFunction: DigestFunction = SHA256,
+  ): TreeEditor {
+    return new TreeEditor(context, cas, { kind: 'directory', children: new Map() }, digestFunction);
   }
 
   /** An editor over an existing tree in the CAS, read lazily. */
-  static open(cas: BlobStore, root: Digest, digestFunction: DigestFunction = SHA256): TreeEditor {
-    return new TreeEditor(cas, { kind: 'directory', digest: root }, digestFunction);
+  static open(
+    context: RequestContext,
+    cas: BlobStore,
+    root: Digest,
+    digestFunction: DigestFunction = SHA256,
+  ): TreeEditor {
+    return new TreeEditor(context, cas, { kind: 'directory', digest: root }, digestFunction);
   }
 
   /** Adds or replaces a file, creating missing parent directories. */
@@ -250,7 +236,7 @@ export class TreeEditor {
     if (!stack) throw notFound(`no directory "${path}" in the tree`);
     const uploads: UploadItem[] = [...this.uploads];
     const digest = this.encode(stack[stack.length - 1] as DirectoryTreeNode, uploads);
-    if (this.cas) await uploadMissing(this.cas, uploads);
+    if (this.cas) await uploadMissing(this.context, this.cas, uploads);
     this.uploads.length = 0;
     return digest;
   }
@@ -392,9 +378,8 @@ export class TreeEditor {
     if (cached) return cached;
     if (digest.sizeBytes === 0) return Directory.decode(Buffer.alloc(0));
     if (!this.cas) throw notFound(`directory ${digest.hash}/${digest.sizeBytes} is unknown (no CAS to read it from)`);
-    const data = await getBuffer(this.cas, digest);
-    if (!data) throw notFound(`directory ${digest.hash}/${digest.sizeBytes} is missing from the CAS`);
-    const message = Directory.decode(data);
+    const message = await readDirectory(this.context, this.cas, digest);
+    if (!message) throw notFound(`directory ${digest.hash}/${digest.sizeBytes} is missing from the CAS`);
     this.fetched.set(key, message);
     return message;
   }
@@ -435,11 +420,12 @@ function describe(path: string, node: TreeNode, digestOfDir: (dir: DirectoryTree
 
 /** Builds a tree from an in-memory description. Later entries replace earlier ones at the same path. */
 export async function treeFromEntries(
+  context: RequestContext,
   cas: BlobStore | undefined,
   entries: readonly TreeEntry[],
   digestFunction: DigestFunction = SHA256,
 ): Promise<Digest> {
-  const editor = TreeEditor.create(cas, digestFunction);
+  const editor = TreeEditor.create(context, cas, digestFunction);
   for (const entry of entries) {
     if (entry.kind === 'directory') await editor.makeDirectory(entry.path);
     else if (entry.kind === 'symlink') await editor.putSymlink(entry.path, entry.target);
@@ -450,61 +436,20 @@ export async function treeFromEntries(
   return editor.finish();
 }
 
-export interface TreeFromPathOptions {
-  /** False computes the digest without uploading anything. Default true. */
-  upload?: boolean;
-  digestFunction?: DigestFunction;
-  concurrency?: number;
-}
-
-/**
- * Builds the tree of a local directory: regular files (executable when any x bit
- * is set), symlinks as SymlinkNodes with their targets verbatim, every
- * subdirectory including empty ones. Sockets, FIFOs and devices are left out.
- */
-export async function treeFromPath(
-  cas: BlobStore | undefined,
-  hostPath: string,
-  options: TreeFromPathOptions = {},
-): Promise<Digest> {
-  const stats = await stat(hostPath);
-  if (!stats.isDirectory()) throw invalidArgument(`${hostPath} is not a directory`);
-  const fn = options.digestFunction ?? SHA256;
-  const uploads: UploadItem[] = [];
-  const tree = await buildTree(hostPath, fn, new Semaphore(options.concurrency ?? 16), uploads);
-  if (cas && options.upload !== false) await uploadMissing(cas, [...uploads, ...tree.directories]);
-  return tree.rootDigest;
-}
-
-/** Builds a tree holding one local file under `name` (executable when any x bit is set). */
-export async function treeFromFile(
-  cas: BlobStore | undefined,
-  hostPath: string,
-  name: string,
-  options: TreeFromPathOptions = {},
-): Promise<Digest> {
-  const fn = options.digestFunction ?? SHA256;
-  const stats = await stat(hostPath);
-  if (!stats.isFile()) throw invalidArgument(`${hostPath} is not a regular file`);
-  const digest = await hashFile(hostPath, fn);
-  const editor = TreeEditor.create(options.upload === false ? undefined : cas, fn);
-  await editor.putFile(name, { digest, executable: (stats.mode & 0o111) !== 0, hostPath });
-  return editor.finish();
-}
-
 /**
  * Overlays trees in order: later trees win on conflicting files and symlinks,
  * directories merge recursively (see TreeEditor.merge for symlinked directories).
  * No roots gives the empty directory.
  */
 export async function mergeTrees(
+  context: RequestContext,
   cas: BlobStore,
   roots: readonly Digest[],
   digestFunction: DigestFunction = SHA256,
 ): Promise<Digest> {
   if (roots.length === 0) return EMPTY_DIRECTORY_DIGEST;
   if (roots.length === 1) return roots[0] as Digest;
-  const editor = TreeEditor.open(cas, roots[0] as Digest, digestFunction);
+  const editor = TreeEditor.open(context, cas, roots[0] as Digest, digestFunction);
   for (const root of roots.slice(1)) await editor.merge(root);
   return editor.finish();
 }
@@ -514,6 +459,7 @@ export async function mergeTrees(
  * and creating missing parents. A file or symlink on the way is an error.
  */
 export async function graftAt(
+  context: RequestContext,
   cas: BlobStore,
   root: Digest,
   path: string,
@@ -521,53 +467,18 @@ export async function graftAt(
   digestFunction: DigestFunction = SHA256,
 ): Promise<Digest> {
   if (splitTreePath(path).length === 0) return subtree;
-  const editor = TreeEditor.open(cas, root, digestFunction);
+  const editor = TreeEditor.open(context, cas, root, digestFunction);
   await editor.putTree(path, subtree);
   return editor.finish();
 }
 
 /** The digest of the directory at `path` in `root` (symlinks are not followed), or undefined. */
-export async function subtreeAt(cas: BlobStore, root: Digest, path: string): Promise<Digest | undefined> {
-  const entry = await TreeEditor.open(cas, root).lookup(path);
+export async function subtreeAt(
+  context: RequestContext,
+  cas: BlobStore,
+  root: Digest,
+  path: string,
+): Promise<Digest | undefined> {
+  const entry = await TreeEditor.open(context, cas, root).lookup(path);
   return entry?.kind === 'directory' ? entry.digest : undefined;
-}
-
-/** Lists every path below `root`, depth first, names in canonical order. */
-export async function listTree(cas: BlobStore, root: Digest): Promise<ListedEntry[]> {
-  const out: ListedEntry[] = [];
-  const walk = async (digest: Digest, prefix: string) => {
-    const data = digest.sizeBytes === 0 ? Buffer.alloc(0) : await getBuffer(cas, digest);
-    if (!data) throw notFound(`directory ${digest.hash}/${digest.sizeBytes} is missing from the CAS`);
-    const message = Directory.decode(data);
-    const nodes: Array<[string, () => Promise<void>]> = [];
-    for (const f of message.files) {
-      nodes.push([
-        f.name,
-        async () => {
-          out.push({ path: prefix + f.name, kind: 'file', digest: f.digest as Digest, executable: f.isExecutable });
-        },
-      ]);
-    }
-    for (const s of message.symlinks) {
-      nodes.push([
-        s.name,
-        async () => {
-          out.push({ path: prefix + s.name, kind: 'symlink', target: s.target });
-        },
-      ]);
-    }
-    for (const d of message.directories) {
-      nodes.push([
-        d.name,
-        async () => {
-          out.push({ path: prefix + d.name, kind: 'directory', digest: d.digest as Digest });
-          await walk(d.digest as Digest, `${prefix}${d.name}/`);
-        },
-      ]);
-    }
-    nodes.sort((a, b) => compareNames(a[0], b[0]));
-    for (const [, visit] of nodes) await visit();
-  };
-  await walk(root, '');
-  return out;
 }

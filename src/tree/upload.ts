@@ -1,13 +1,15 @@
 /**
  * Uploads a set of blobs (in-memory messages and files on disk) to the CAS,
- * sending only those FindMissingBlobs reports absent. When the store offers
+ * sending only those FindMissingBlobs reports absent: what the worker does with
+ * its outputs and the meta-build client with its trees. When the store offers
  * putBatch (a remote CAS), small blobs travel together in batches; everything else
  * is streamed through put, chunk by chunk from disk, so memory stays bounded.
  */
 import { open } from 'node:fs/promises';
+import type { RequestContext } from '../context/requestContext.js';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
 import { type BlobStore, putChunks } from '../storage/blobStore.js';
-import { forEachLimit } from './pool.js';
+import { forEachLimit } from '../util/concurrency.js';
 
 /** One blob to upload: either its bytes or the file holding them. */
 export interface UploadItem {
@@ -22,7 +24,12 @@ const BATCH_TOTAL_BYTES = 1024 * 1024;
 const CHUNK_BYTES = 1024 * 1024;
 
 /** Uploads the blobs the CAS is missing; returns how many were sent. */
-export async function uploadMissing(cas: BlobStore, items: readonly UploadItem[], concurrency = 8): Promise<number> {
+export async function uploadMissing(
+  _context: RequestContext,
+  cas: BlobStore,
+  items: readonly UploadItem[],
+  concurrency = 8,
+): Promise<number> {
   const unique = new Map<string, UploadItem>();
   for (const item of items) if (!isEmptyDigest(item.digest)) unique.set(digestKey(item.digest), item);
   if (unique.size === 0) return 0;
