@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestKey, digestOf, SHA256 } from '../digest/digest.js';
 import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type Blob, ForwardingBlobStore, putBuffer } from '../storage/blobStore.js';
@@ -39,7 +40,7 @@ describe('ContentAddressableStorage.treePages', () => {
     const seen: string[] = [];
     let pages = 0;
     let token = 'start';
-    for await (const page of cas.treePages(root, SHA256, 1, '')) {
+    for await (const page of cas.treePages(backgroundContext(), root, SHA256, 1, '')) {
       pages++;
       assert.equal(page.directories.length, 1);
       seen.push(digestKey(digestOf(Buffer.from(Directory.encode(page.directories[0] as Directory).finish()))));
@@ -50,7 +51,7 @@ describe('ContentAddressableStorage.treePages', () => {
     assert.equal(new Set(seen).size, 301);
     assert.equal(counting.gets, 301, 'each directory is loaded once');
 
-    const resumed = await cas.getTreePage(root, SHA256, 100, '250');
+    const resumed = await cas.getTreePage(backgroundContext(), root, SHA256, 100, '250');
     assert.equal(resumed.directories.length, 51);
     assert.equal(resumed.nextPageToken, '');
   });

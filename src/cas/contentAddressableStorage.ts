@@ -5,7 +5,7 @@
  * (gRPC, CLI, tests) gets the same errors.
  */
 import { putCompressedBuffer } from '../compression/blobs.js';
-import { backgroundContext } from '../context/requestContext.js';
+import type { RequestContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestKey, isEmptyDigest, parseDigest } from '../digest/digest.js';
 import type { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
@@ -107,12 +107,13 @@ export class ContentAddressableStorage {
    * CAS are omitted, as the specification allows; a missing root is NOT_FOUND.
    */
   async getTreePage(
+    context: RequestContext,
     rawRoot: { hash: string; sizeBytes: number } | undefined,
     fn: DigestFunction,
     pageSize: number,
     pageToken: string,
   ): Promise<TreePage> {
-    for await (const page of this.treePages(rawRoot, fn, pageSize, pageToken)) return page;
+    for await (const page of this.treePages(context, rawRoot, fn, pageSize, pageToken)) return page;
     throw new Error('unreachable: treePages yields at least one page');
   }
 
@@ -122,6 +123,7 @@ export class ContentAddressableStorage {
    * empty next_page_token.
    */
   async *treePages(
+    context: RequestContext,
     rawRoot: { hash: string; sizeBytes: number } | undefined,
     fn: DigestFunction,
     pageSize: number,
@@ -136,7 +138,7 @@ export class ContentAddressableStorage {
     const limit = pageSize === 0 ? DEFAULT_TREE_PAGE_SIZE : pageSize;
     let directories: Directory[] = [];
     let position = 0;
-    for await (const walked of walkTree(backgroundContext(), this.store, [root], { concurrency: BATCH_CONCURRENCY })) {
+    for await (const walked of walkTree(context, this.store, [root], { concurrency: BATCH_CONCURRENCY })) {
       if (!walked.directory) {
         if (position === 0) throw notFound(`root directory ${digestKey(root)} not found`);
         continue;

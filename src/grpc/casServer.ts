@@ -75,7 +75,7 @@ export function casServer(
     getTree: serverStreaming(async (request: GetTreeRequest, context, call) => {
       const fn = resolveDigestFunction(request.digestFunction, request.rootDigest?.hash);
       // Stream every page from the requested one; each message carries the token of the next.
-      for await (const page of cas.treePages(request.rootDigest, fn, request.pageSize, request.pageToken)) {
+      for await (const page of cas.treePages(context, request.rootDigest, fn, request.pageSize, request.pageToken)) {
         if (context.signal.aborted) return;
         await writeWithBackpressure<GetTreeResponse>(call, page);
       }
