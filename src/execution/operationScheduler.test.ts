@@ -12,6 +12,7 @@ import { afterEach, describe, it } from 'node:test';
 import { actionRequest, schedulerContract, successResponse } from '../../test/support/schedulerContract.js';
 import { until } from '../../test/support/waiting.js';
 import { backgroundContext } from '../context/requestContext.js';
+import { Code, StatusError } from '../util/status.js';
 import { MemoryOperationStore } from './memoryOperationStore.js';
 import { InProcessNotifier, type Notifier, type OperationChange } from './notifier.js';
 import { openScheduler as open, type SchedulerSettings } from './openScheduler.js';
@@ -151,6 +152,40 @@ describe('OperationScheduler', () => {
       for (let i = 0; i < 3; i++) await scheduler.submit(ctx, actionRequest(`b${i}`, { clientKey: 'B' }));
       const next = (await scheduler.take(ctx, 'w', 6)).map((x) => x.request.clientKey);
       assert.deepEqual(next, ['A', 'B', 'A', 'B', 'A', 'B']);
+    });
+  });
+
+  describe('configured platform matching', () => {
+    const p = (name: string, value: string) => ({ name, value });
+
+    it('hands a minimum property to workers offering at least that much, and refuses a non-number', async () => {
+      const scheduler = await openScheduler({ platformMatch: { cores: 'minimum' } });
+      await scheduler.heartbeat(ctx, 'small', [p('cores', '2')]);
+      await scheduler.heartbeat(ctx, 'big', [p('cores', '16')]);
+      assert.equal(await scheduler.couldRun(ctx, [p('cores', '8')]), true);
+      assert.equal(await scheduler.couldRun(ctx, [p('cores', '32')]), false);
+      await assert.rejects(scheduler.couldRun(ctx, [p('cores', 'eight')]), (error: unknown) => {
+        assert.ok(error instanceof StatusError);
+        assert.equal(error.code, Code.INVALID_ARGUMENT);
+        return true;
+      });
+      const op = await scheduler.submit(ctx, actionRequest(1, { platform: [p('cores', '8')] }));
+      assert.deepEqual(await scheduler.take(ctx, 'small', 1), []);
+      assert.deepEqual(
+        (await scheduler.take(ctx, 'big', 1)).map((a) => a.operationName),
+        [op.name],
+      );
+    });
+
+    it('hands a worker first the actions whose priority property it offers, and the rest after', async () => {
+      const scheduler = await openScheduler({ platformMatch: { pool: 'priority' } });
+      await scheduler.heartbeat(ctx, 'fast', [p('pool', 'fast')]);
+      const anywhere = await scheduler.submit(ctx, actionRequest(1, { platform: [p('pool', 'slow')] }));
+      const preferred = await scheduler.submit(ctx, actionRequest(2, { platform: [p('pool', 'fast')] }));
+      assert.deepEqual(
+        (await scheduler.take(ctx, 'fast', 2)).map((a) => a.operationName),
+        [preferred.name, anywhere.name],
+      );
     });
   });
 

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { type ClientUnaryCall, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { rejectsWithCode } from '../../test/support/status.js';
 import { type Connection, connect, unary } from '../client/connection.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestKey, digestOf } from '../digest/digest.js';
 import {
   Action,
@@ -589,6 +590,35 @@ function startExecuteWait(name: string): ExecuteCall {
   operations.catch(() => {});
   return { operations, first, cancel: () => stream.cancel() };
 }
+
+describe('the farm’s admin view', { timeout: 10_000 }, () => {
+  it('shows the connected bot with its id and slots, and the lease it holds', async () => {
+    const { name, call } = await (async () => {
+      const { digest } = await newAction();
+      bot.hold = true;
+      const started = startExecute({ actionDigest: digest });
+      const first = await started.first;
+      await until(() => bot.executionsOf(digest) === 1);
+      return { name: first.name, call: started };
+    })();
+    try {
+      const workers = await farm.admin.workers(backgroundContext());
+      const fake = workers.find((w) => w.botId === 'fake-bot' && w.goneAtMs === undefined);
+      assert.ok(fake, `the bot is listed: ${JSON.stringify(workers.map((w) => w.botId))}`);
+      assert.equal(fake.slots, 4);
+      assert.deepEqual(
+        fake.leases.map((l) => l.name),
+        [name],
+      );
+      const executing = await farm.admin.operations(backgroundContext(), { stage: 'EXECUTING' });
+      assert.ok(executing.operations.some((o) => o.name === name && o.workerId === fake.id));
+    } finally {
+      bot.hold = false;
+      bot.finishHeld();
+      await call.operations;
+    }
+  });
+});
 
 describe('Operations', { timeout: 10_000 }, () => {
   const getOperation = (name: string) => unary<Operation>((done) => client.operations.getOperation({ name }, done));

@@ -13,6 +13,7 @@ import { openScheduler } from '../execution/openScheduler.js';
 import type { OperationScheduler } from '../execution/operationScheduler.js';
 import type { PlatformMatchRules } from '../execution/platformMatch.js';
 import { RecordingWorkerQueue } from '../execution/recordingWorkerQueue.js';
+import type { SchedulerAdmin } from '../execution/scheduler.js';
 import {
   Action,
   ExecutionService as ExecutionServiceDefinition,
@@ -35,8 +36,10 @@ export interface FarmConfig extends StorageServerConfig {
 }
 
 export interface RunningFarm extends RunningServer {
-  /** The scheduler, for its admin view (workers, queues, operations) and tests. */
+  /** The scheduler itself (tests look inside it). */
   scheduler: OperationScheduler;
+  /** What operators, metrics and a UI read: workers and their leases, queues per platform, operations; drain. */
+  admin: SchedulerAdmin;
 }
 
 export async function startFarm(config: FarmConfig): Promise<RunningFarm> {
@@ -78,5 +81,5 @@ export async function startFarm(config: FarmConfig): Promise<RunningFarm> {
       },
     };
   });
-  return { ...server, scheduler: scheduler as OperationScheduler };
+  return { ...server, scheduler: scheduler as OperationScheduler, admin: scheduler as OperationScheduler };
 }
