@@ -7,6 +7,8 @@
  *   --against [LABEL=]grpc://HOST:PORT[/INSTANCE]
  *                     (repeatable) another REAPI server for the side-by-side table
  *   --rounds N        interleaved rounds of the side-by-side benchmark (best of N; default 3)
+ *   --figure NAME     (repeatable) only this side-by-side figure: batch-update, find-missing, batch-read,
+ *                     write-16k, write-1m, read, get-action-result, execute
  *   --granary-sandbox auto|bubblewrap|none
  *                     sandbox of the side-by-side Granary's embedded worker (default: granary's own)
  *   --quick           fewer runs, shorter durations
@@ -43,6 +45,7 @@ async function main(): Promise<number> {
       keep: { type: 'boolean', default: false },
       against: { type: 'string', multiple: true, default: [] },
       rounds: { type: 'string' },
+      figure: { type: 'string', multiple: true },
       'granary-sandbox': { type: 'string' },
     },
   });
@@ -70,6 +73,7 @@ async function main(): Promise<number> {
     serverNodeArguments: values['profile-server'] ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIRECTORY}`] : [],
     against,
     rounds,
+    figures: values.figure,
     granarySandbox: values['granary-sandbox'],
   };
   const directory = await mkdtemp(join(tmpdir(), 'granary-bench-'));

@@ -45,6 +45,8 @@ function executeFigure(actions: number): Figure {
   return { id: 'execute', title, unit: 'actions/s', execution: true };
 }
 
+const FIGURE_IDS = [...STORAGE_FIGURES.map((f) => f.id), 'execute'];
+
 interface Server extends ServerColumn {
   url: string;
   executes: boolean;
@@ -57,6 +59,8 @@ export const sideBySideBenchmark: BenchModule = {
   name: 'side-by-side',
   title: 'Side by side: one Go client against Granary, each --against server and a null sink',
   async run(context: BenchContext): Promise<void> {
+    const unknown = (context.options.figures ?? []).filter((id) => !FIGURE_IDS.includes(id));
+    if (unknown.length > 0) throw new Error(`unknown --figure ${unknown.join(', ')}; known: ${FIGURE_IDS.join(', ')}`);
     const built = await buildLoadClient(context.directory);
     if ('unavailable' in built) {
       context.log(`skipped: ${built.unavailable}`);
@@ -109,7 +113,10 @@ function figureOptions(context: BenchContext): FigureOptions {
 async function measureAll(context: BenchContext, client: LoadClient, servers: Server[]): Promise<void> {
   const rounds = context.options.rounds ?? (context.options.quick ? 2 : 3);
   const options = figureOptions(context);
-  const figures = [...STORAGE_FIGURES, executeFigure(options.actions)];
+  const wanted = context.options.figures;
+  const figures = [...STORAGE_FIGURES, executeFigure(options.actions)].filter(
+    (f) => !wanted || wanted.length === 0 || wanted.includes(f.id),
+  );
   const serversFor = (figure: Figure) => servers.filter((s) => !figure.execution || s.executes);
   context.log(
     `best of ${rounds} interleaved rounds; time-bounded figures run ${options.durationMs} ms, ` +
