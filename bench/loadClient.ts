@@ -29,6 +29,8 @@ export interface FigureResult {
   seconds: number;
   /** CPU seconds the client process used while measuring (1.0 per second = one core). */
   clientCpuSeconds: number;
+  /** CPU seconds the server's processes (FigureOptions.serverPids) used while measuring. */
+  serverCpuSeconds?: number;
   p50Ms?: number;
   p99Ms?: number;
   detail: string;
@@ -42,6 +44,8 @@ export interface FigureOptions {
   actions: number;
   /** A short unrecorded run that warms both sides up. */
   warmUp?: boolean;
+  /** Processes whose CPU time counts as the server's. */
+  serverPids?: readonly number[];
 }
 
 export interface ServerCapabilities {
@@ -77,6 +81,7 @@ export async function measureFigure(
   const args = ['measure', '--target', url, '--figure', figure, '--duration-ms', String(options.durationMs)];
   args.push('--blobs', String(options.largeBlobs), '--actions', String(options.actions));
   if (options.warmUp) args.push('--warm-up');
+  if (options.serverPids && options.serverPids.length > 0) args.push('--server-pids', options.serverPids.join(','));
   return JSON.parse(await runClient(client, args)) as FigureResult;
 }
 

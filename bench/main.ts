@@ -7,6 +7,9 @@
  *   --against [LABEL=]grpc://HOST:PORT[/INSTANCE]
  *                     (repeatable) another REAPI server for the side-by-side table
  *   --rounds N        interleaved rounds of the side-by-side benchmark (best of N; default 3)
+ *   --cpu-of LABEL=PID
+ *                     (repeatable) count PID and its descendants as server LABEL's CPU (default: the
+ *                     process listening on its port, and its descendants)
  *   --figure NAME     (repeatable) only this side-by-side figure: batch-update, find-missing, batch-read,
  *                     write-16k, write-1m, read, get-action-result, execute
  *   --granary-sandbox auto|bubblewrap|none
@@ -46,6 +49,7 @@ async function main(): Promise<number> {
       against: { type: 'string', multiple: true, default: [] },
       rounds: { type: 'string' },
       figure: { type: 'string', multiple: true },
+      'cpu-of': { type: 'string', multiple: true, default: [] },
       'granary-sandbox': { type: 'string' },
     },
   });
@@ -58,6 +62,15 @@ async function main(): Promise<number> {
   if (rounds !== undefined && !(Number.isSafeInteger(rounds) && rounds > 0)) {
     console.error(`--rounds must be a positive integer, got "${values.rounds}"`);
     return 2;
+  }
+  const cpuOf = new Map<string, number>();
+  for (const value of values['cpu-of'] ?? []) {
+    const match = /^(.+)=(\d+)$/.exec(value);
+    if (!match) {
+      console.error(`--cpu-of ${value}: expected LABEL=PID`);
+      return 2;
+    }
+    cpuOf.set(match[1] as string, Number(match[2]));
   }
   let against: BenchOptions['against'];
   try {
@@ -74,6 +87,7 @@ async function main(): Promise<number> {
     against,
     rounds,
     figures: values.figure,
+    cpuOf,
     granarySandbox: values['granary-sandbox'],
   };
   const directory = await mkdtemp(join(tmpdir(), 'granary-bench-'));

@@ -21,6 +21,8 @@ export interface BenchOptions {
   against: AgainstServer[];
   /** Interleaved rounds of the side-by-side benchmark (each figure is the best round); a default when absent. */
   rounds?: number;
+  /** Per server label, a process whose tree counts as that server's CPU (instead of the one listening on its port). */
+  cpuOf?: Map<string, number>;
   /** Only these side-by-side figures (reapi-load names such as batch-read); all when absent. */
   figures?: string[];
   /** `--sandbox` of the embedded worker of the side-by-side Granary; granary's default (auto) when absent. */

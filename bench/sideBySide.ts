@@ -20,6 +20,7 @@ import {
 } from './loadClient.js';
 import type { BenchContext, BenchModule } from './module.js';
 import type { Unit } from './report.js';
+import { listeningProcess, processTree } from './serverProcesses.js';
 import { type FigureRounds, formatTable, type ServerColumn, summarise } from './sideBySideTable.js';
 
 interface Figure {
@@ -50,6 +51,8 @@ const FIGURE_IDS = [...STORAGE_FIGURES.map((f) => f.id), 'execute'];
 interface Server extends ServerColumn {
   url: string;
   executes: boolean;
+  /** The process whose tree counts as this server's CPU; undefined when it is not on this machine. */
+  cpuRoot?: number;
 }
 
 /** Every result of one figure, per server label, in round order. */
@@ -100,7 +103,14 @@ async function describeServers(
       `${server.label}: ${server.url}, REAPI ${capabilities.lowApiVersion}-${capabilities.highApiVersion}, ` +
         `${capabilities.executionEnabled ? 'executes actions' : 'storage only'}`,
     );
-    described.push({ ...server, executes: capabilities.executionEnabled });
+    const port = Number(/:(\d+)(\/|$)/.exec(server.url.slice('grpc://'.length))?.[1]);
+    const cpuRoot = context.options.cpuOf?.get(server.label) ?? (await listeningProcess(port));
+    context.log(
+      cpuRoot === undefined
+        ? `${server.label}: no local process found; its CPU per unit of work is not reported`
+        : `${server.label}: CPU counted for process ${cpuRoot} and its descendants (${(await processTree(cpuRoot)).length} now)`,
+    );
+    described.push({ ...server, executes: capabilities.executionEnabled, cpuRoot });
   }
   return described;
 }
@@ -138,7 +148,8 @@ async function measureAll(context: BenchContext, client: LoadClient, servers: Se
     for (let round = 0; round < rounds; round++) {
       for (const server of rotate(targets, round)) {
         try {
-          const result = await measureFigure(client, server.url, figure.id, options);
+          const serverPids = server.cpuRoot === undefined ? [] : await processTree(server.cpuRoot);
+          const result = await measureFigure(client, server.url, figure.id, { ...options, serverPids });
           byServer.set(server.label, [...(byServer.get(server.label) ?? []), result]);
           context.log(`round ${round + 1}/${rounds} ${figure.id} ${server.label}: ${describeResult(result)}`);
         } catch (error) {
@@ -180,7 +191,43 @@ function printTable(
       '(ratio >= 1.00x: Granary as good or better; spread: widest gap between a server best and worst round)',
   );
   for (const line of formatTable(summaries, servers)) console.log(line);
+  const cpuRows = figures.map((figure) => cpuRoundsOf(figure, results.get(figure.id) ?? new Map()));
+  const measured = servers.filter((s) => s.cpuRoot !== undefined);
+  if (measured.length === 0) return;
+  console.log('');
+  console.log(
+    'Server CPU per unit of work, best round (user + system time of the server process tree during the measured ' +
+      'part; lower is better; ratio >= 1.00x: Granary spends no more than the best other)',
+  );
+  for (const line of formatTable(
+    cpuRows.map((row) => summarise(row, measured)),
+    measured,
+    'gRPC floor',
+  )) {
+    console.log(line);
+  }
 }
+
+/** Server CPU microseconds per blob, digest, MB, hit or action, per round. */
+function cpuRoundsOf(figure: Figure, byServer: Results): FigureRounds {
+  const perUnit = (r: FigureResult) => {
+    const units = r.value * r.seconds;
+    return r.serverCpuSeconds === undefined || units <= 0 ? undefined : (r.serverCpuSeconds * 1e6) / units;
+  };
+  const rounds = new Map(
+    [...byServer].map(([label, results]) => [label, results.map(perUnit).filter((v): v is number => v !== undefined)]),
+  );
+  const title = figure.execution ? 'Execute (whole farm: server, scheduler, worker, actions)' : figure.title;
+  return { title, unit: `µs/${UNIT_NOUNS[figure.unit] ?? 'unit'}`, lowerIsBetter: true, rounds };
+}
+
+const UNIT_NOUNS: Partial<Record<Unit, string>> = {
+  'blobs/s': 'blob',
+  'digests/s': 'digest',
+  'MB/s': 'MB',
+  'hits/s': 'hit',
+  'actions/s': 'action',
+};
 
 /** One table row per figure; the execute figure gives three (throughput, p50, p99). */
 function roundsOf(figure: Figure, byServer: Results): FigureRounds[] {
@@ -199,9 +246,10 @@ function roundsOf(figure: Figure, byServer: Results): FigureRounds[] {
 }
 
 function describeResult(result: FigureResult): string {
-  const cores = result.seconds > 0 ? result.clientCpuSeconds / result.seconds : 0;
+  const cores = (cpuSeconds: number) => (result.seconds > 0 ? cpuSeconds / result.seconds : 0).toFixed(2);
   const latency = result.p50Ms === undefined ? '' : `, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms`;
-  return `${Math.round(result.value).toLocaleString('en-US')} ${result.unit}${latency} (client ${cores.toFixed(2)} cores; ${result.detail})`;
+  const server = result.serverCpuSeconds === undefined ? '' : `, server ${cores(result.serverCpuSeconds)} cores`;
+  return `${Math.round(result.value).toLocaleString('en-US')} ${result.unit}${latency} (client ${cores(result.clientCpuSeconds)}${server}; ${result.detail})`;
 }
 
 function rotate<T>(items: readonly T[], by: number): T[] {

@@ -67,9 +67,17 @@ export function summarise(figure: FigureRounds, columns: readonly ServerColumn[]
   return row;
 }
 
-/** The table as aligned text lines (also valid Markdown). */
-export function formatTable(rows: readonly SummaryRow[], columns: readonly ServerColumn[]): string[] {
-  const header = ['figure', 'unit', ...columns.map(headingOf), 'Granary vs best other', 'spread'];
+/**
+ * The table as aligned text lines (also valid Markdown). The null sink's
+ * column heading carries `sinkNote` (what its figures mean in this table).
+ */
+export function formatTable(
+  rows: readonly SummaryRow[],
+  columns: readonly ServerColumn[],
+  sinkNote = 'client ceiling',
+): string[] {
+  const heading = (column: ServerColumn) => (column.role === 'sink' ? `${column.label} (${sinkNote})` : column.label);
+  const header = ['figure', 'unit', ...columns.map(heading), 'Granary vs best other', 'spread'];
   const body = rows.map((row) => [
     row.title,
     row.unit,
@@ -86,8 +94,4 @@ export function formatTable(rows: readonly SummaryRow[], columns: readonly Serve
     `| ${cells.map((c, i) => (numeric(i) ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (numeric(i) ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
   return [line(header), rule, ...body.map(line)];
-}
-
-function headingOf(column: ServerColumn): string {
-  return column.role === 'sink' ? `${column.label} (client ceiling)` : column.label;
 }

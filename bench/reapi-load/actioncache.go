@@ -54,14 +54,14 @@ func getActionResultFigure(ctx context.Context, s *session, o measureOptions) (m
 			return measurement{}, err
 		}
 	}
-	var m meter
+	m := o.newMeter()
 	var completed int
 	err := m.time(func() (err error) {
 		completed, err = untilDeadline(time.Now().Add(o.duration), concurrency, 1<<30, get)
 		return err
 	})
-	return measurement{
-		Unit: "hits/s", Value: rate(float64(completed), m), Seconds: m.seconds, ClientCPUSeconds: m.cpuSeconds,
+	return m.measured(measurement{
+		Unit: "hits/s", Value: rate(float64(completed), m),
 		Detail: fmt.Sprintf("%d hits, %d clients each on its own connection", completed, concurrency),
-	}, err
+	}), err
 }

@@ -76,7 +76,7 @@ func executeFigure(ctx context.Context, s *session, o measureOptions) (measureme
 	}
 	concurrency := o.concurrencyOr(8)
 	latencies := make([]time.Duration, len(actions))
-	var m meter
+	m := o.newMeter()
 	var completed int
 	err = m.time(func() (err error) {
 		completed, err = untilDeadline(time.Now().Add(time.Hour), concurrency, len(actions), func(_, job int) error {
@@ -93,11 +93,11 @@ func executeFigure(ctx context.Context, s *session, o measureOptions) (measureme
 		return measurement{}, err
 	}
 	p50, p99 := percentileMs(latencies, 0.5), percentileMs(latencies, 0.99)
-	return measurement{
-		Unit: "actions/s", Value: rate(float64(completed), m), Seconds: m.seconds, ClientCPUSeconds: m.cpuSeconds,
+	return m.measured(measurement{
+		Unit: "actions/s", Value: rate(float64(completed), m),
 		P50Ms: &p50, P99Ms: &p99,
 		Detail: fmt.Sprintf("%d distinct trivial actions, %d in flight", completed, concurrency),
-	}, nil
+	}), nil
 }
 
 // execute runs one action to completion: Execute, then WaitExecution if the

@@ -21,20 +21,22 @@ type measurement struct {
 	Value  float64 `json:"value"`
 	// Seconds is the measured wall-clock time; ClientCPUSeconds the CPU this
 	// client used meanwhile (1.0 per second = one core busy).
-	Seconds          float64  `json:"seconds"`
-	ClientCPUSeconds float64  `json:"clientCpuSeconds"`
+	Seconds          float64 `json:"seconds"`
+	ClientCPUSeconds float64 `json:"clientCpuSeconds"`
+	// ServerCPUSeconds is the CPU the --server-pids processes used meanwhile.
+	ServerCPUSeconds *float64 `json:"serverCpuSeconds,omitempty"`
 	P50Ms            *float64 `json:"p50Ms,omitempty"`
 	P99Ms            *float64 `json:"p99Ms,omitempty"`
 	Detail           string   `json:"detail"`
 }
 
 type measureOptions struct {
-	duration     time.Duration
-	concurrency  int
-	largeBlobs   int
-	actionCount  int
-	warmUp       bool
-	figureByName string
+	duration    time.Duration
+	concurrency int
+	largeBlobs  int
+	actionCount int
+	warmUp      bool
+	serverPIDs  []int
 }
 
 type figure func(ctx context.Context, s *session, options measureOptions) (measurement, error)
@@ -63,6 +65,7 @@ func runMeasure(arguments []string) error {
 	largeBlobs := flags.Int("blobs", 2, "64 MiB blobs written or read by the ByteStream figures")
 	actionCount := flags.Int("actions", 200, "actions executed by the execute figure")
 	warmUp := flags.Bool("warm-up", false, "a short run whose figure is thrown away")
+	pidList := flags.String("server-pids", "", "comma-separated process IDs whose CPU time counts as the server's")
 	if err := flags.Parse(arguments); err != nil {
 		return err
 	}
@@ -74,13 +77,17 @@ func runMeasure(arguments []string) error {
 	if !ok {
 		return fmt.Errorf("unknown figure %q", *name)
 	}
+	serverPIDs, err := parsePIDs(*pidList)
+	if err != nil {
+		return err
+	}
 	options := measureOptions{
-		duration:     time.Duration(*durationMs) * time.Millisecond,
-		concurrency:  *concurrency,
-		largeBlobs:   *largeBlobs,
-		actionCount:  *actionCount,
-		warmUp:       *warmUp,
-		figureByName: *name,
+		duration:    time.Duration(*durationMs) * time.Millisecond,
+		concurrency: *concurrency,
+		largeBlobs:  *largeBlobs,
+		actionCount: *actionCount,
+		warmUp:      *warmUp,
+		serverPIDs:  serverPIDs,
 	}
 	if options.warmUp {
 		options.duration = min(options.duration, 300*time.Millisecond)
@@ -138,6 +145,9 @@ func untilDeadline(deadline time.Time, concurrency, jobs int, step func(worker, 
 	group.Wait()
 	return int(done.Load()), firstError
 }
+
+// newMeter starts a meter that also counts the server's CPU time.
+func (o measureOptions) newMeter() meter { return meter{serverPIDs: o.serverPIDs} }
 
 func rate(units float64, m meter) float64 {
 	if m.seconds <= 0 {

@@ -12,6 +12,9 @@ import (
 type meter struct {
 	seconds    float64
 	cpuSeconds float64
+	// serverPIDs are the processes whose CPU time serverCPUSeconds adds up.
+	serverPIDs       []int
+	serverCPUSeconds float64
 }
 
 func processCPUSeconds() float64 {
@@ -23,14 +26,28 @@ func processCPUSeconds() float64 {
 	return toSeconds(usage.Utime) + toSeconds(usage.Stime)
 }
 
-// time runs f and adds its wall-clock and CPU time to the meter.
+// time runs f and adds its wall-clock time, this client's CPU time and the
+// server's CPU time to the meter.
 func (m *meter) time(f func() error) error {
 	cpu := processCPUSeconds()
+	server := serverCPUSeconds(m.serverPIDs)
 	start := time.Now()
 	err := f()
 	m.seconds += time.Since(start).Seconds()
 	m.cpuSeconds += processCPUSeconds() - cpu
+	m.serverCPUSeconds += serverCPUSeconds(m.serverPIDs) - server
 	return err
+}
+
+// measured fills in the timing fields of a measurement.
+func (m *meter) measured(result measurement) measurement {
+	result.Seconds = m.seconds
+	result.ClientCPUSeconds = m.cpuSeconds
+	if len(m.serverPIDs) > 0 {
+		server := m.serverCPUSeconds
+		result.ServerCPUSeconds = &server
+	}
+	return result
 }
 
 // percentileMs is the q-quantile (0..1) of latencies, nearest rank.

@@ -35,7 +35,7 @@ func batchUpdateFigure(ctx context.Context, s *session, o measureOptions) (measu
 	for start := 0; start+uploadBatchBlobs <= len(blobs); start += uploadBatchBlobs {
 		requests = append(requests, batchUpdateRequest(s.target.instance, blobs[start:start+uploadBatchBlobs]))
 	}
-	var m meter
+	m := o.newMeter()
 	var completed int
 	concurrency := o.concurrencyOr(1)
 	err := m.time(func() (err error) {
@@ -45,10 +45,10 @@ func batchUpdateFigure(ctx context.Context, s *session, o measureOptions) (measu
 		return err
 	})
 	blobCount := float64(completed * uploadBatchBlobs)
-	return measurement{
-		Unit: "blobs/s", Value: rate(blobCount, m), Seconds: m.seconds, ClientCPUSeconds: m.cpuSeconds,
+	return m.measured(measurement{
+		Unit: "blobs/s", Value: rate(blobCount, m),
 		Detail: fmt.Sprintf("%d requests of %d fresh 4 KiB blobs, %d in flight", completed, uploadBatchBlobs, concurrency),
-	}, err
+	}), err
 }
 
 func findMissingFigure(ctx context.Context, s *session, o measureOptions) (measurement, error) {
@@ -67,7 +67,7 @@ func findMissingFigure(ctx context.Context, s *session, o measureOptions) (measu
 		}
 		requests[i] = request
 	}
-	var m meter
+	m := o.newMeter()
 	var completed int
 	concurrency := o.concurrencyOr(1)
 	err := m.time(func() (err error) {
@@ -84,10 +84,10 @@ func findMissingFigure(ctx context.Context, s *session, o measureOptions) (measu
 		})
 		return err
 	})
-	return measurement{
-		Unit: "digests/s", Value: rate(float64(completed*findMissingDigests), m), Seconds: m.seconds, ClientCPUSeconds: m.cpuSeconds,
+	return m.measured(measurement{
+		Unit: "digests/s", Value: rate(float64(completed*findMissingDigests), m),
 		Detail: fmt.Sprintf("%d requests of %d digests, half present, %d in flight", completed, findMissingDigests, concurrency),
-	}, err
+	}), err
 }
 
 func batchReadFigure(ctx context.Context, s *session, o measureOptions) (measurement, error) {
@@ -103,7 +103,7 @@ func batchReadFigure(ctx context.Context, s *session, o measureOptions) (measure
 		}
 		requests = append(requests, request)
 	}
-	var m meter
+	m := o.newMeter()
 	var completed int
 	concurrency := o.concurrencyOr(1)
 	err := m.time(func() (err error) {
@@ -124,10 +124,10 @@ func batchReadFigure(ctx context.Context, s *session, o measureOptions) (measure
 		})
 		return err
 	})
-	return measurement{
-		Unit: "blobs/s", Value: rate(float64(completed*uploadBatchBlobs), m), Seconds: m.seconds, ClientCPUSeconds: m.cpuSeconds,
+	return m.measured(measurement{
+		Unit: "blobs/s", Value: rate(float64(completed*uploadBatchBlobs), m),
 		Detail: fmt.Sprintf("%d requests of %d stored 4 KiB blobs, %d in flight", completed, uploadBatchBlobs, concurrency),
-	}, err
+	}), err
 }
 
 // writeFigure uploads o.largeBlobs fresh 64 MiB blobs one after another; each
@@ -135,7 +135,7 @@ func batchReadFigure(ctx context.Context, s *session, o measureOptions) (measure
 func writeFigure(ctx context.Context, s *session, o measureOptions, chunkBytes int) (measurement, error) {
 	source := freshSource()
 	data := randomBytes(source, largeBlobBytes)
-	var m meter
+	m := o.newMeter()
 	for range o.largeBlobs {
 		_, _ = source.Read(data[:32])
 		b := blob{digest: digestOf(data), data: data}
@@ -144,10 +144,10 @@ func writeFigure(ctx context.Context, s *session, o measureOptions, chunkBytes i
 		}
 	}
 	bytes := float64(o.largeBlobs * largeBlobBytes)
-	return measurement{
-		Unit: "MB/s", Value: rate(bytes/1e6, m), Seconds: m.seconds, ClientCPUSeconds: m.cpuSeconds,
+	return m.measured(measurement{
+		Unit: "MB/s", Value: rate(bytes/1e6, m),
 		Detail: fmt.Sprintf("%d fresh 64 MiB blobs in %d KiB messages, one at a time", o.largeBlobs, chunkBytes>>10),
-	}, nil
+	}), nil
 }
 
 func readFigure(ctx context.Context, s *session, o measureOptions) (measurement, error) {
@@ -156,15 +156,15 @@ func readFigure(ctx context.Context, s *session, o measureOptions) (measurement,
 	if err := s.ensurePresent(ctx, []blob{large}); err != nil {
 		return measurement{}, err
 	}
-	var m meter
+	m := o.newMeter()
 	for range o.largeBlobs {
 		if err := m.time(func() error { return s.streamRead(ctx, large.digest) }); err != nil {
 			return measurement{}, err
 		}
 	}
 	bytes := float64(o.largeBlobs * largeBlobBytes)
-	return measurement{
-		Unit: "MB/s", Value: rate(bytes/1e6, m), Seconds: m.seconds, ClientCPUSeconds: m.cpuSeconds,
+	return m.measured(measurement{
+		Unit: "MB/s", Value: rate(bytes/1e6, m),
 		Detail: fmt.Sprintf("one stored 64 MiB blob read %d times, one at a time", o.largeBlobs),
-	}, nil
+	}), nil
 }
