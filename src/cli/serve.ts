@@ -1,4 +1,8 @@
-/** `granary serve`: the all-in-one farm on local disk. */
+/**
+ * `granary serve`: the all-in-one farm on local disk. Its embedded worker is a
+ * child process tied to it by an IPC channel: asked to drain over it when the farm
+ * stops, and gone on its own when the channel closes because the farm died.
+ */
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
@@ -9,6 +13,8 @@ import { parsePlatformMatchRules } from '../execution/platformMatch.js';
 import { startFarm } from '../server/farm.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
+import { DRAIN_MESSAGE, onShutdownRequests } from './shutdownRequests.js';
+import { DEFAULT_DRAIN_TIMEOUT } from './worker.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   listen: { type: 'string', default: '127.0.0.1:8980', help: 'address to listen on, HOST:PORT' },
@@ -36,6 +42,11 @@ const FLAGS: Record<string, FlagSpec> = {
     type: 'list',
     help: 'how a platform property is matched, NAME=exact|minimum|priority|ignore (default exact)',
   },
+  'worker-drain-timeout': {
+    type: 'string',
+    default: DEFAULT_DRAIN_TIMEOUT,
+    help: 'when stopping, how long the embedded worker may finish running actions before handing them back',
+  },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -54,6 +65,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   await mkdir(data, { recursive: true });
   // The action cache and the asset records hold small entries; give each a small slice of the budget.
   const actionCacheBytes = Math.max(16 * 1024 * 1024, Math.floor(maximumSizeBytes / 50));
+  const drainTimeoutMs = parseDuration(flag(args, 'worker-drain-timeout') as string);
   const workers = Number(flag(args, 'workers'));
   if (!Number.isSafeInteger(workers) || workers < 0) throw new UsageError('--workers must be a non-negative integer');
   let platformMatch: ReturnType<typeof parsePlatformMatchRules>;
@@ -87,31 +99,33 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   console.log(`  downloads:        --experimental_remote_downloader=${url} --remote_cache=${url}`);
   const worker =
     workers > 0
-      ? startEmbeddedWorker(
-          url,
-          workers,
-          join(data, 'worker'),
-          flag(args, 'sandbox') as string,
-          args.flags.get('worker-platform') ?? [],
-        )
+      ? startEmbeddedWorker(url, workers, join(data, 'worker'), flag(args, 'sandbox') as string, {
+          platform: args.flags.get('worker-platform') ?? [],
+          drainTimeoutMs,
+        })
       : undefined;
   console.log('granary: press Ctrl-C to stop');
+  let stopListening = () => {};
   await new Promise<void>((resolveStop) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      console.log(`granary: ${signal} received, finishing in-flight requests`);
-      stopChild(worker)
-        .then(() => server.close())
-        .then(resolveStop, (error: unknown) => {
-          console.error('granary: error while stopping:', error);
-          resolveStop();
-        });
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    stopListening = onShutdownRequests({
+      graceful: (reason) => {
+        console.log(`granary: ${reason} received, finishing in-flight work (again to stop at once)`);
+        stopEmbeddedWorker(worker, drainTimeoutMs)
+          .then(() => server.close())
+          .then(resolveStop, (error: unknown) => {
+            console.error('granary: error while stopping:', error);
+            resolveStop();
+          });
+      },
+      // Like a crash, which the storage and the scheduler state survive; the embedded
+      // worker sees its channel close and stops at once too.
+      immediate: (reason, exitCode) => {
+        console.log(`granary: ${reason}: stopping at once`);
+        process.exit(exitCode);
+      },
+    });
   });
+  stopListening();
   console.log('granary: stopped');
 }
 
@@ -121,7 +135,7 @@ function startEmbeddedWorker(
   slots: number,
   workDirectory: string,
   sandbox: string,
-  platform: string[],
+  options: { platform: string[]; drainTimeoutMs: number },
 ): ChildProcess {
   const bin = fileURLToPath(new URL('../../../bin/granary.js', import.meta.url));
   const args = [
@@ -136,23 +150,36 @@ function startEmbeddedWorker(
     sandbox,
     '--bot-id',
     'embedded',
+    '--drain-timeout',
+    `${options.drainTimeoutMs}ms`,
   ];
-  for (const p of platform) args.push('--platform', p);
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+  for (const p of options.platform) args.push('--platform', p);
+  // The IPC channel is the lifeline: the worker stops at once when it closes, which
+  // the kernel does when this process ends, however it ends (SIGKILL included).
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM') console.error(`granary: embedded worker exited (${signal ?? code})`);
   });
   return child;
 }
 
-function stopChild(child: ChildProcess | undefined): Promise<void> {
+/** Extra time, past the drain timeout, for the worker to stop what is left and hand it back. */
+const WORKER_STOP_MARGIN_MS = 15_000;
+
+/**
+ * Asks the embedded worker to drain (it may already be, if a terminal's Ctrl-C
+ * reached it too) and waits for it to exit, while the farm still serves it.
+ */
+function stopEmbeddedWorker(child: ChildProcess | undefined, drainTimeoutMs: number): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolveExit) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), drainTimeoutMs + WORKER_STOP_MARGIN_MS);
     child.once('exit', () => {
       clearTimeout(timer);
       resolveExit();
     });
-    child.kill('SIGTERM');
+    const signal = () => child.kill('SIGTERM');
+    if (child.connected) child.send(DRAIN_MESSAGE, (error) => error && signal());
+    else signal();
   });
 }

@@ -5,8 +5,19 @@ import { cpus, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PlatformProperty } from '../execution/types.js';
 import { parseSize } from '../util/size.js';
-import { type SandboxChoice, startWorker } from '../worker/workerProcess.js';
+import { type RunningWorker, type SandboxChoice, startWorker, type WorkerConfig } from '../worker/workerProcess.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
+import { onShutdownRequests } from './shutdownRequests.js';
+
+/**
+ * Default grace period of a stopping worker. Long enough for the typical action
+ * (a compile or a test shard) to finish and be reported rather than be run again;
+ * shorter than the farm's default --worker-timeout (30 s), so draining never takes
+ * longer than the farm would wait for a worker that died; and inside the stop
+ * timeouts of the usual supervisors (Kubernetes 30 s, systemd 90 s), leaving time
+ * to stop the rest and hand it back before they send SIGKILL.
+ */
+export const DEFAULT_DRAIN_TIMEOUT = '20s';
 
 const FLAGS: Record<string, FlagSpec> = {
   server: { type: 'string', default: 'grpc://127.0.0.1:8980', help: 'the farm to serve, grpc://HOST:PORT' },
@@ -20,6 +31,11 @@ const FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     default: '15m',
     help: 'timeout of actions that set none, when the server does not say (a Granary server always does)',
+  },
+  'drain-timeout': {
+    type: 'string',
+    default: DEFAULT_DRAIN_TIMEOUT,
+    help: 'on SIGTERM/SIGINT, how long running actions may finish before they are stopped and handed back',
   },
   'bot-id': { type: 'string', help: 'bot id (default HOSTNAME-PID)' },
   'execution-root': {
@@ -60,7 +76,8 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
   const explicit = parsePlatform(args.flags.get('platform') ?? []);
   // Explicit properties replace the host defaults of the same name.
   const platform = [...hostPlatform().filter((p) => !explicit.some((e) => e.name === p.name)), ...explicit];
-  const worker = await startWorker({
+  const drainTimeoutMs = parseDuration(flag(args, 'drain-timeout') as string);
+  const config: WorkerConfig = {
     server: flag(args, 'server') as string,
     instanceName: flag(args, 'instance') ?? '',
     botId: flag(args, 'bot-id') ?? `${hostname()}-${process.pid}`,
@@ -71,14 +88,49 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     sandbox,
     defaultTimeoutMs: parseDuration(flag(args, 'default-timeout') as string),
     executionRoots: parseExecutionRoots(args.flags.get('execution-root') ?? []),
+  };
+  let worker: RunningWorker | undefined;
+  let stopReason: string | undefined;
+  let resolveStopped = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    resolveStopped = resolve;
   });
-  await new Promise<void>((resolveStop) => {
-    const stop = () => {
-      worker.stop().then(resolveStop, resolveStop);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  const beginStop = (running: RunningWorker, reason: string) => {
+    console.error(
+      `granary worker: ${reason}: stopping; ${running.leaseCount()} running action(s) have up to ` +
+        `${drainTimeoutMs} ms to finish, the rest go back to the farm (signal again to stop at once)`,
+    );
+    running.stop(drainTimeoutMs).then(resolveStopped, (error: unknown) => {
+      console.error('granary worker: error while stopping:', error);
+      resolveStopped();
+    });
+  };
+  // Listening starts before the start-up (which may take seconds), so that neither a
+  // signal nor the parent's request or death goes unnoticed meanwhile.
+  const stopListening = onShutdownRequests(
+    {
+      graceful: (reason) => {
+        stopReason = reason;
+        if (worker) beginStop(worker, reason);
+      },
+      immediate: (reason, exitCode) => {
+        console.error(`granary worker: ${reason}: stopping at once`);
+        worker?.abort();
+        process.exit(exitCode);
+      },
+    },
+    { followParent: true },
+  );
+  try {
+    worker = await startWorker(config);
+  } catch (error) {
+    stopListening();
+    throw error;
+  }
+  if (stopReason !== undefined) beginStop(worker, stopReason);
+  await stopped;
+  stopListening();
+  console.error('granary worker: stopped');
 }
 
 function parseExecutionRoots(values: readonly string[]): Record<string, string> {

@@ -547,6 +547,68 @@ describe('BotSessions', () => {
       );
     });
 
+    it('ends the session of a terminating bot once it holds nothing, re-queuing what it stopped listing', async () => {
+      const f = await farm({ longPollMs: 5_000 });
+      const finished = await f.scheduler.submit(ctx, actionRequest(1));
+      const handedBack = await f.scheduler.submit(ctx, actionRequest(2));
+      const session = await f.sessions.create(ctx, '', botMessage([], { OSFamily: 'linux', slots: '2' }));
+      const [first, second] = session.leases as [Lease, Lease];
+      assert.deepEqual([first.id, second.id].sort(), [finished.name, handedBack.name].sort());
+      const done = first.id === finished.name ? first : second;
+      const response = ExecuteResponse.fromPartial({ result: { exitCode: 0 }, status: { code: Code.OK } });
+      const startedMs = Date.now();
+      const last = await f.sessions.update(
+        ctx,
+        session.name,
+        botMessage(
+          [withState(done, LeaseState.COMPLETED, { result: executeResponseAny(response) })],
+          { OSFamily: 'linux', slots: '2' },
+          BotStatus.BOT_TERMINATING,
+        ),
+        deadline(),
+      );
+      assert.ok(Date.now() - startedMs < 4_000, 'a terminating bot is never long-polled');
+      assert.deepEqual(last.leases, []);
+      assert.equal((await f.scheduler.get(ctx, finished.name))?.stage, 'COMPLETED');
+      const requeued = await f.scheduler.get(ctx, handedBack.name);
+      assert.equal(requeued?.stage, 'QUEUED');
+      assert.equal(requeued?.attempts, 0, 'handing back is not a failed attempt');
+      await assert.rejects(f.sessions.update(ctx, session.name, botMessage(), deadline()), (error: unknown) => {
+        assert.ok(error instanceof StatusError);
+        assert.equal(error.code, Code.NOT_FOUND);
+        return true;
+      });
+    });
+
+    it('keeps the session of a terminating bot that still runs a lease, giving it nothing new', async () => {
+      const f = await farm();
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage());
+      const [lease] = session.leases as [Lease];
+      await f.scheduler.submit(ctx, actionRequest(2));
+      const draining = await f.sessions.update(
+        ctx,
+        session.name,
+        botMessage([withState(lease, LeaseState.ACTIVE)], undefined, BotStatus.BOT_TERMINATING),
+        deadline(),
+      );
+      assert.deepEqual(
+        draining.leases.map((l) => l.id),
+        [op.name],
+      );
+      const again = await f.sessions.update(
+        ctx,
+        session.name,
+        botMessage([withState(lease, LeaseState.ACTIVE)], undefined, BotStatus.BOT_TERMINATING),
+        deadline(),
+      );
+      assert.deepEqual(
+        again.leases.map((l) => l.id),
+        [op.name],
+      );
+      assert.equal((await f.scheduler.get(ctx, op.name))?.stage, 'EXECUTING');
+    });
+
     it('keeps a session alive while the bot keeps updating it', async () => {
       const f = await farm({ sessionTimeoutMs: 100, longPollMs: 10 });
       const op = await f.scheduler.submit(ctx, actionRequest(1));

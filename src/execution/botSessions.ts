@@ -12,6 +12,11 @@
  * `lease-payload=action` (Granary's workers do), the Action itself with its
  * `timeout` set to the one the server decided (the Action's own, or the server's
  * default), so one timeout rules wherever the action runs.
+ *
+ * A bot that is not OK (for example BOT_TERMINATING while it shuts down) gets no
+ * new lease and is never long-polled; leases it stops listing go back to the queue
+ * at once; and a terminating bot that holds nothing more ends its session then and
+ * there, instead of when the session would have expired.
  */
 import { randomUUID } from 'node:crypto';
 import { backgroundContext, type RequestContext } from '../context/requestContext.js';
@@ -161,6 +166,11 @@ export class BotSessions {
         state.leases.delete(id);
         if (lease.state !== LeaseState.CANCELLED) await this.queue.release(context, name, id);
       }
+    }
+    if (session.status === BotStatus.BOT_TERMINATING && state.leases.size === 0) {
+      // The specification: once its leases are done the bot no longer updates this session.
+      this.sessions.delete(name);
+      await this.queue.removeWorker(context, name);
     }
     return this.respond(context, state, session.status, !reported, deadlineMs);
   }

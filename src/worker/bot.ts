@@ -4,6 +4,12 @@
  * given executor up to `slots` at a time, and reporting each result as an
  * ExecuteResponse. The same loop serves `granary worker` and the workers that
  * `granary serve` starts, so the embedded farm exercises the real protocol.
+ *
+ * Shutting down (drain): the bot reports BOT_TERMINATING, so the server assigns it
+ * nothing more and does not long-poll; it starts no new lease, lets running ones
+ * finish and reports them for up to a grace period, then stops what is left and
+ * hands it back by no longer listing it, which makes the server queue it again at
+ * once. Its last update (BOT_TERMINATING, nothing held) ends the session.
  */
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { LEASE_PAYLOAD_PROPERTY, type PlatformProperty } from '../execution/types.js';
@@ -46,7 +52,14 @@ interface RunningLease {
   lease: Lease;
   abort: AbortController;
   done: boolean;
+  /** Stopped by a drain and given back to the server: its outcome is never reported. */
+  handedBack: boolean;
 }
+
+/** How long a draining bot waits for the server to answer before it gives up telling it. */
+const DRAIN_CALL_TIMEOUT_MS = 5000;
+/** How long a drain waits for handed-back executions to wind down (kill their processes, clean up). */
+const DRAIN_STOP_WAIT_MS = 10_000;
 
 export class Bot {
   private readonly client: InstanceType<typeof BotsClient>;
@@ -54,7 +67,14 @@ export class Bot {
   private stopped = false;
   private wake: (() => void) | undefined;
   private pendingUpdate: { cancel(): void } | undefined;
+  private pendingCreate: { cancel(): void } | undefined;
   private cancelledByUs = false;
+  private draining = false;
+  /** Executions in progress, including stopped ones still winding down. */
+  private readonly executions = new Set<Promise<void>>();
+  private runPromise: Promise<void> | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private interruptSleep: (() => void) | undefined;
   private readonly log: (message: string) => void;
 
   constructor(private readonly options: BotOptions) {
@@ -62,15 +82,22 @@ export class Bot {
     this.log = options.log ?? ((m) => console.error(m));
   }
 
-  /** Runs until stop() is called; reconnects after errors with a short backoff. */
-  async run(): Promise<void> {
+  /**
+   * Runs until stop() is called or a drain is over; reconnects after errors with a
+   * short backoff (a draining bot does not: it gives up telling the server).
+   */
+  run(): Promise<void> {
+    this.runPromise ??= this.loop();
+    return this.runPromise;
+  }
+
+  private async loop(): Promise<void> {
     let backoffMs = 200;
     while (!this.stopped) {
+      // Drained before (re)connecting, with nothing to report: there is no session to end.
+      if (this.draining && this.running.size === 0) return;
       try {
-        let session = await this.call('createBotSession', {
-          parent: this.options.instanceName ?? '',
-          botSession: this.sessionMessage(''),
-        });
+        let session = await this.createSession();
         this.log(`granary worker: connected as ${session.name} (${this.options.slots} slots)`);
         backoffMs = 200;
         while (!this.stopped) {
@@ -78,32 +105,99 @@ export class Bot {
           const active = [...this.running.values()];
           const finished = active.some((r) => r.done);
           // With every slot busy the server answers at once, so wait here for a change
-          // (at most a heartbeat interval); otherwise the server long-polls for work.
-          if (!finished && active.length >= this.options.slots) await this.waitForChange(heartbeatMs(session));
+          // (at most a heartbeat interval); otherwise the server long-polls for work. A
+          // draining bot is never long-polled, so it waits here while anything runs.
+          const full = this.draining ? active.length > 0 : active.length >= this.options.slots;
+          if (!finished && full) await this.waitForChange(heartbeatMs(session));
+          const sent = this.sessionMessage(session.name);
           try {
-            session = await this.update(session.name);
+            session = await this.update(sent);
           } catch (error) {
             if (this.cancelledByUs && ((error as ServiceError).code as number) === Code.CANCELLED) continue;
             throw error;
           }
           this.forgetReported(session);
+          // The server has heard that this bot is terminating and holds nothing more: the session is over.
+          if (this.draining && sent.status === BotStatus.BOT_TERMINATING && this.running.size === 0) {
+            if (sent.leases.every((l) => l.state === LeaseState.COMPLETED)) return;
+          }
         }
       } catch (error) {
         if (this.stopped) break;
         const status = error as ServiceError;
+        if (this.draining) {
+          // The server cannot be told; it re-queues whatever this bot held when the session expires.
+          this.log(`granary worker: ${status.details ?? status.message}; stopping without telling the server`);
+          this.handBackAll();
+          return;
+        }
         this.log(`granary worker: ${status.details ?? status.message}; reconnecting`);
-        await sleep(backoffMs);
+        await this.sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 5000);
       }
     }
   }
 
+  /**
+   * Graceful shutdown, running alongside run(): no new leases, running ones have
+   * `graceMs` to finish and be reported, the rest are stopped and handed back.
+   * Resolves once run() returned and the stopped executions wound down (bounded).
+   * Calling it again changes nothing; stop() stops at once.
+   */
+  drain(graceMs: number): Promise<void> {
+    if (!this.draining) {
+      this.draining = true;
+      this.drainTimer = setTimeout(() => this.handBackAll(), Math.max(0, graceMs));
+      // Interrupt a long poll (or a reconnect backoff or attempt), so the server hears at once.
+      this.interruptSleep?.();
+      this.pendingCreate?.cancel();
+      this.interruptPendingUpdate();
+      this.wake?.();
+    }
+    return (this.runPromise ?? Promise.resolve()).finally(async () => {
+      clearTimeout(this.drainTimer);
+      this.handBackAll();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.executions]),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, DRAIN_STOP_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      this.client.close();
+    });
+  }
+
+  /** Stops at once: every running action is aborted and nothing more is reported. */
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.drainTimer);
     for (const r of this.running.values()) r.abort.abort();
     this.wake?.();
+    this.interruptSleep?.();
+    this.pendingCreate?.cancel();
     this.pendingUpdate?.cancel();
     this.client.close();
+  }
+
+  /** How many leases this bot is running (or holds unreported). */
+  get leaseCount(): number {
+    return this.running.size;
+  }
+
+  /** Stops every unfinished execution and forgets its lease, so the next update hands it back. */
+  private handBackAll(): void {
+    let count = 0;
+    for (const [id, entry] of this.running) {
+      if (entry.done) continue;
+      entry.handedBack = true;
+      entry.abort.abort();
+      this.running.delete(id);
+      count++;
+    }
+    if (count > 0) this.log(`granary worker: handing back ${count} unfinished action(s)`);
+    this.wake?.();
   }
 
   private acceptNew(session: BotSession): void {
@@ -114,14 +208,18 @@ export class Bot {
         this.running.delete(lease.id);
         continue;
       }
-      if (known || lease.state !== LeaseState.PENDING) continue;
+      // A draining bot leaves new leases unlisted: the server gives them to another bot.
+      if (known || lease.state !== LeaseState.PENDING || this.draining) continue;
       const entry: RunningLease = {
         lease: { ...lease, state: LeaseState.ACTIVE },
         abort: new AbortController(),
         done: false,
+        handedBack: false,
       };
       this.running.set(lease.id, entry);
-      void this.execute(entry);
+      const execution = this.execute(entry);
+      this.executions.add(execution);
+      void execution.finally(() => this.executions.delete(execution));
     }
   }
 
@@ -142,6 +240,8 @@ export class Bot {
         message,
       };
     }
+    // Handed back: the server has (or will have) queued it again, whatever came of it here.
+    if (entry.handedBack) return;
     entry.lease = {
       ...entry.lease,
       state: LeaseState.COMPLETED,
@@ -151,6 +251,10 @@ export class Bot {
     entry.done = true;
     this.wake?.();
     // Interrupt a long poll so the result is reported at once.
+    this.interruptPendingUpdate();
+  }
+
+  private interruptPendingUpdate(): void {
     if (this.pendingUpdate) {
       this.cancelledByUs = true;
       this.pendingUpdate.cancel();
@@ -180,12 +284,27 @@ export class Bot {
     return {
       name,
       botId: this.options.botId,
-      status: BotStatus.OK,
+      status: this.draining ? BotStatus.BOT_TERMINATING : BotStatus.OK,
       worker: { devices: [], properties, configs: [] },
       leases: [...this.running.values()].map((r) => r.lease),
       expireTime: undefined,
       version: '',
     };
+  }
+
+  /** A reconnect backoff that stop() and drain() cut short. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.interruptSleep = () => {
+        this.interruptSleep = undefined;
+        done();
+      };
+    });
   }
 
   private waitForChange(timeoutMs: number): Promise<void> {
@@ -202,13 +321,14 @@ export class Bot {
     });
   }
 
-  private update(name: string): Promise<BotSession> {
+  private update(session: BotSession): Promise<BotSession> {
     this.cancelledByUs = false;
+    const timeoutMs = this.draining ? DRAIN_CALL_TIMEOUT_MS : 30_000;
     return new Promise((resolve, reject) => {
       const call = this.client.updateBotSession(
-        { name, botSession: this.sessionMessage(name), updateMask: undefined },
+        { name: session.name, botSession: session, updateMask: undefined },
         new Metadata(),
-        { deadline: new Date(Date.now() + 30_000) },
+        { deadline: new Date(Date.now() + timeoutMs) },
         (error, session) => {
           this.pendingUpdate = undefined;
           if (error) reject(error);
@@ -219,17 +339,16 @@ export class Bot {
     });
   }
 
-  private call(method: 'createBotSession', request: object): Promise<BotSession> {
+  private createSession(): Promise<BotSession> {
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + 30_000);
-      (
-        this.client[method] as (
-          r: object,
-          m: Metadata,
-          o: object,
-          cb: (e: ServiceError | null, s: BotSession) => void,
-        ) => void
-      )(request, new Metadata(), { deadline }, (error, session) => (error ? reject(error) : resolve(session)));
+      const request = { parent: this.options.instanceName ?? '', botSession: this.sessionMessage('') };
+      // Kept so that stop() and drain() can cut a hanging attempt short.
+      this.pendingCreate = this.client.createBotSession(request, new Metadata(), { deadline }, (error, session) => {
+        this.pendingCreate = undefined;
+        if (error) reject(error);
+        else resolve(session);
+      });
     });
   }
 }
@@ -247,10 +366,6 @@ function describeWork(lease: Lease, work: LeaseWork): string {
   if (work.actionDigest) return `${work.actionDigest.hash}/${work.actionDigest.sizeBytes}`;
   const root = work.action?.inputRootDigest;
   return `${lease.id}${root ? ` (input root ${root.hash}/${root.sizeBytes})` : ''}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** How long a busy bot may wait before it must report again: a third of its session's lifetime. */

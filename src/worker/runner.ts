@@ -4,6 +4,10 @@
  * leads its own process group, and on timeout or abort the whole group gets
  * SIGTERM, then SIGKILL after a grace period; with bubblewrap's PID namespace and
  * --die-with-parent that tears down everything the command started.
+ *
+ * Because each command leads its own group, an unsandboxed one would outlive a
+ * worker that exits without stopping it: killRunningCommands() is what a worker
+ * calls on its way out, however it leaves (see workerProcess.ts).
  */
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
@@ -34,6 +38,24 @@ export interface RunOutcome {
   endMs: number;
 }
 
+/** Process groups of the commands running now. */
+const runningGroups = new Set<number>();
+
+/**
+ * SIGKILLs every command this process is running, synchronously, so it can run in
+ * an 'exit' handler or just before process.exit().
+ */
+export function killRunningCommands(): void {
+  for (const groupId of runningGroups) {
+    try {
+      process.kill(-groupId, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  runningGroups.clear();
+}
+
 export async function runCommand(request: RunRequest): Promise<RunOutcome> {
   const stdout = await open(request.stdoutPath, 'a');
   const stderr = await open(request.stderrPath, 'a');
@@ -49,6 +71,8 @@ export async function runCommand(request: RunRequest): Promise<RunOutcome> {
         stdio: ['ignore', stdout.fd, stderr.fd],
         detached: true,
       });
+      const groupId = child.pid;
+      if (groupId !== undefined) runningGroups.add(groupId);
       const killGroup = (signal: NodeJS.Signals) => {
         if (child.pid === undefined) return;
         try {
@@ -84,6 +108,7 @@ export async function runCommand(request: RunRequest): Promise<RunOutcome> {
         // Leftovers of an unsandboxed command that did not leave the group die with it;
         // report only once they are gone, so "cancelled" means "stopped".
         killGroup('SIGKILL');
+        if (groupId !== undefined) runningGroups.delete(groupId);
         const report = () => resolve({ ...outcome, timedOut, cancelled, startMs, endMs: nowMs() });
         // After a normal exit the sandbox's namespaces take a second or more to be torn
         // down by the kernel; only a stopped command waits for that.

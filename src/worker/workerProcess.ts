@@ -11,6 +11,7 @@ import type { PlatformProperty } from '../execution/types.js';
 import { Bot } from './bot.js';
 import { executeAction, sandboxProfileFor } from './executeAction.js';
 import { LocalCache } from './localCache.js';
+import { killRunningCommands } from './runner.js';
 import { bubblewrapAvailable } from './sandbox.js';
 
 export type SandboxChoice = 'auto' | 'bubblewrap' | 'none';
@@ -39,11 +40,27 @@ export interface WorkerConfig {
 export const EXECUTION_ROOT_PROPERTIES = ['execution-root', 'container-image'];
 
 export interface RunningWorker {
-  stop(): Promise<void>;
+  /**
+   * Stops taking work, gives running actions up to `drainTimeoutMs` (default 0) to
+   * finish and be reported, stops and hands back the rest (the server queues them
+   * again at once), ends the bot session and closes the worker.
+   */
+  stop(drainTimeoutMs?: number): Promise<void>;
+  /** Stops at once, reporting nothing: for a process about to exit. */
+  abort(): void;
+  /** Leases held right now (running, or finished and not yet reported). */
+  leaseCount(): number;
 }
+
+let exitHookInstalled = false;
 
 export async function startWorker(config: WorkerConfig): Promise<RunningWorker> {
   const log = config.log ?? ((m: string) => console.error(m));
+  if (!exitHookInstalled) {
+    // However this process ends (short of SIGKILL), no command it started outlives it.
+    process.on('exit', killRunningCommands);
+    exitHookInstalled = true;
+  }
   const useBubblewrap = config.sandbox === 'bubblewrap' || (config.sandbox === 'auto' && (await bubblewrapAvailable()));
   if (config.sandbox === 'bubblewrap' && !(await bubblewrapAvailable())) {
     throw new Error('--sandbox bubblewrap was asked for but bwrap is not usable on this machine');
@@ -102,13 +119,21 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
         },
       ),
   });
-  const running = bot.run();
+  void bot.run();
+  let closed: Promise<void> | undefined;
   return {
-    stop: async () => {
-      bot.stop();
-      await running;
-      connection.close();
-      await cache.close();
+    stop: (drainTimeoutMs = 0) => {
+      closed ??= (async () => {
+        await bot.drain(drainTimeoutMs);
+        connection.close();
+        await cache.close();
+      })();
+      return closed;
     },
+    abort: () => {
+      bot.stop();
+      killRunningCommands();
+    },
+    leaseCount: () => bot.leaseCount,
   };
 }
