@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Digest, DigestFunction } from '../digest/digest.js';
-import type { BlobStore } from '../storage/blobStore.js';
+import { type BlobStore, putChunks } from '../storage/blobStore.js';
 import { SpillBuffer } from '../util/spillBuffer.js';
 import { Code } from '../util/status.js';
 import { type SriHash, SriVerifier } from './qualifiers.js';
@@ -197,14 +197,7 @@ export class Downloader {
   /** Writes verified content into the CAS (which checks it against the digest again). */
   private async store(staged: SpillBuffer, digest: Digest): Promise<void> {
     if ((await this.cas.findMissing([digest])).length === 0) return;
-    const writer = await this.cas.put(digest);
-    try {
-      for await (const chunk of staged.read()) await writer.write(chunk);
-      await writer.commit();
-    } catch (error) {
-      await writer.abort();
-      throw error;
-    }
+    await putChunks(this.cas, digest, staged.read());
   }
 }
 

@@ -35,7 +35,7 @@ import {
 import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker.js';
 import type { Any } from '../gen/google/protobuf/any.js';
 import { Code, invalidArgument, notFound } from '../util/status.js';
-import { timestampFromMs } from '../util/time.js';
+import { durationFromMs, timestampFromMs } from '../util/time.js';
 import type { WorkerQueue } from './scheduler.js';
 import { type ActionRequest, LEASE_PAYLOAD_PROPERTY, type PlatformProperty } from './types.js';
 
@@ -317,8 +317,4 @@ function propertiesOf(session: BotSession): { properties: PlatformProperty[]; sl
   for (const p of session.worker?.properties ?? []) add(p.key, p.value);
   for (const device of session.worker?.devices ?? []) for (const p of device.properties) add(p.key, p.value);
   return { properties, slots, acceptsActions };
-}
-
-function durationFromMs(ms: number): { seconds: number; nanos: number } {
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
 }

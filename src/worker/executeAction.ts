@@ -6,7 +6,7 @@
  * bad requests, cancellation) come back as the response's status, never as a throw;
  * the work directory is always removed.
  */
-import { access, appendFile, chmod, constants, mkdir, mkdtemp, readdir, realpath, rm, stat } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestFunctionOf, parseDigest, SHA256 } from '../digest/digest.js';
@@ -28,7 +28,13 @@ import { type LocalCache, missingBlobsError } from './localCache.js';
 import { collectOutputs, createOutputParents } from './outputs.js';
 import { ensureDirectoryInRoot, type RootSemantics, resolveInRoot, rootRelativePath } from './paths.js';
 import { type RunOutcome, runCommand } from './runner.js';
-import { assertSandboxUsable, buildSandboxCommand, type SandboxProfile, visibility } from './sandbox.js';
+import {
+  assertSandboxUsable,
+  buildSandboxCommand,
+  isExecutableFile,
+  type SandboxProfile,
+  visibility,
+} from './sandbox.js';
 import { type StagedInputRoot, stageInputRoot } from './staging.js';
 
 export type { SandboxProfile } from './sandbox.js';
@@ -103,14 +109,7 @@ function choosesSandbox(properties: readonly Platform_Property[], systemRoot: st
 /** Whether a staged input root has an executable /bin/sh of its own (following its symlinks as a chroot would). */
 async function isRootFileSystem(root: string): Promise<boolean> {
   const shell = await resolveInRoot(root, 'bin/sh', 'chroot', true);
-  if (shell === undefined) return false;
-  try {
-    if (!(await stat(shell)).isFile()) return false;
-    await access(shell, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return shell !== undefined && (await isExecutableFile(shell));
 }
 
 class Cancelled extends Error {}

@@ -13,7 +13,7 @@
 import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Digest, digestKey, formatDigest, isEmptyDigest } from '../digest/digest.js';
-import { type Blob, type BlobStore, readAll } from '../storage/blobStore.js';
+import { type Blob, type BlobStore, putChunks, readAll } from '../storage/blobStore.js';
 import { DiskBlobStore } from '../storage/diskBlobStore.js';
 import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
 import { forEachLimit } from '../util/concurrency.js';
@@ -193,14 +193,7 @@ export class LocalCache {
   }
 
   private async install(target: Variant, digest: Digest, source: Blob): Promise<void> {
-    const writer = await target.verifying.put(digest);
-    try {
-      for await (const chunk of source.read()) await writer.write(chunk);
-      await writer.commit();
-    } catch (error) {
-      await writer.abort();
-      throw error;
-    }
+    await putChunks(target.verifying, digest, source.read());
     const path = target.disk.localPath(digest);
     if (path !== undefined) await chmod(path, target.mode);
   }

@@ -155,7 +155,8 @@ async function resolveProgram(
   return undefined;
 }
 
-async function isExecutableFile(path: string): Promise<boolean> {
+/** Whether `path` is a regular file this process may execute (following symlinks). */
+export async function isExecutableFile(path: string): Promise<boolean> {
   try {
     if (!(await stat(path)).isFile()) return false;
     await access(path, constants.X_OK);

@@ -11,12 +11,12 @@
  * run `evictModifiedInputs()` drops those whose size, mtime or mode changed, or
  * whose content no longer matches when only their ctime changed.
  */
-import { createReadStream } from 'node:fs';
 import { chmod, copyFile, link, lstat, writeFile } from 'node:fs/promises';
 import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestFunctionOf, isEmptyDigest } from '../digest/digest.js';
 import type { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { BlobStore } from '../storage/blobStore.js';
+import { hashFile } from '../tree/hostTree.js';
 import { createLayout, layoutTree, type PlacedFile } from '../tree/materialize.js';
 import { loadTree } from '../tree/walk.js';
 import { forEachLimit } from '../util/concurrency.js';
@@ -163,15 +163,6 @@ async function evictModified(
 }
 
 async function contentMatches(path: string, digest: Digest): Promise<boolean> {
-  const hasher = digestFunctionOf(digest).createHasher();
-  let size = 0;
-  try {
-    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      hasher.update(chunk);
-    }
-  } catch {
-    return false;
-  }
-  return size === digest.sizeBytes && hasher.digest('hex') === digest.hash;
+  const found = await hashFile(path, digestFunctionOf(digest)).catch(() => undefined);
+  return found !== undefined && found.sizeBytes === digest.sizeBytes && found.hash === digest.hash;
 }
