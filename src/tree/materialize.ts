@@ -37,7 +37,7 @@ export interface TreeLayout {
 }
 
 /** Directories may be shared within a tree; this bounds the expanded size of a hostile one. */
-export const MAXIMUM_LAID_OUT_ENTRIES = 10_000_000;
+const MAXIMUM_LAID_OUT_ENTRIES = 10_000_000;
 const DEFAULT_CONCURRENCY = 32;
 
 /**

@@ -17,7 +17,7 @@ import { type CheckDirectoryOptions, checkDirectory, decodeDirectory } from './d
 import { childPath } from './names.js';
 
 /** Directories read at once by default. */
-export const DEFAULT_WALK_CONCURRENCY = 16;
+const DEFAULT_WALK_CONCURRENCY = 16;
 
 export interface WalkTreeOptions extends CheckDirectoryOptions {
   /** Directories read at once. Default 16. */
