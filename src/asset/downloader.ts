@@ -8,12 +8,18 @@
  * scratch file, and only written to the CAS once it is complete and matches the
  * checksum: a mismatch stores nothing. Downloads are bounded in size and time.
  *
+ * Connections go only where the FetchPolicy allows (see guardedHttp.ts): by
+ * default never to loopback, private, link-local and other internal addresses,
+ * checked after DNS and on every redirect, so a client cannot aim the server at
+ * its own network.
+ *
  * Failures at the origin are outcomes, not exceptions, because the API reports
- * them in FetchBlobResponse.status: NOT_FOUND (404, 410 and other client errors),
- * PERMISSION_DENIED (401, 403, 407), RESOURCE_EXHAUSTED (429, or larger than the
- * limit), UNAVAILABLE (5xx, connection failures), DEADLINE_EXCEEDED (timeout) and
- * ABORTED (checksum mismatch: "a failed consistency check"). Failures of the CAS
- * itself are thrown.
+ * them in FetchBlobResponse.status: NOT_FOUND (404, 410 and other client errors,
+ * too many redirects), PERMISSION_DENIED (401, 403, 407, and "an asset from a
+ * disallowed origin": an address the policy refuses, a redirect to another
+ * scheme), RESOURCE_EXHAUSTED (429, or larger than the limit), UNAVAILABLE (5xx,
+ * connection failures), DEADLINE_EXCEEDED (timeout) and ABORTED (checksum
+ * mismatch: "a failed consistency check"). Failures of the CAS itself are thrown.
  */
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -22,6 +28,8 @@ import type { Digest, DigestFunction } from '../digest/digest.js';
 import { type BlobStore, putChunks } from '../storage/blobStore.js';
 import { SpillBuffer } from '../util/spillBuffer.js';
 import { Code } from '../util/status.js';
+import { FetchPolicy, OriginRefused } from './fetchPolicy.js';
+import { type GuardedResponse, guardedGet, RedirectError, type Resolver } from './guardedHttp.js';
 import { type SriHash, SriVerifier } from './qualifiers.js';
 
 export interface DownloadTarget {
@@ -46,11 +54,18 @@ export type DownloadOutcome =
 export interface DownloaderOptions {
   /** Largest resource accepted. */
   maximumBytes: number;
+  /** Redirects followed per URI (default DEFAULT_MAXIMUM_REDIRECTS). */
+  maximumRedirects?: number;
+  /** Where downloads may connect; by default only to globally reachable addresses. */
+  policy?: FetchPolicy;
   /** Where bodies larger than the in-memory threshold are staged. */
   scratchDirectory?: string;
-  /** Substitutable for tests. */
-  fetch?: typeof fetch;
+  /** DNS resolution, substitutable for tests. */
+  resolve?: Resolver;
 }
+
+/** Redirects followed per URI by default: more than real mirrors chain, few enough to stop a loop quickly. */
+export const DEFAULT_MAXIMUM_REDIRECTS = 10;
 
 /** Bodies up to this size are staged in memory. */
 const MEMORY_STAGING_BYTES = 8 * 1024 * 1024;
@@ -73,16 +88,20 @@ class StagingError extends Error {
 
 export class Downloader {
   private readonly maximumBytes: number;
+  private readonly maximumRedirects: number;
+  private readonly policy: FetchPolicy;
   private readonly scratchDirectory: string;
-  private readonly fetch: typeof fetch;
+  private readonly resolve: Resolver | undefined;
 
   constructor(
     private readonly cas: BlobStore,
     options: DownloaderOptions,
   ) {
     this.maximumBytes = options.maximumBytes;
+    this.maximumRedirects = options.maximumRedirects ?? DEFAULT_MAXIMUM_REDIRECTS;
+    this.policy = options.policy ?? new FetchPolicy();
     this.scratchDirectory = options.scratchDirectory ?? tmpdir();
-    this.fetch = options.fetch ?? globalThis.fetch;
+    this.resolve = options.resolve;
   }
 
   /** Tries each target in order; resolves with the first success or the failures. */
@@ -131,25 +150,35 @@ export class Downloader {
   ): Promise<Digest> {
     const signal = AbortSignal.timeout(timeoutMs);
     const timedOut = () => new OriginError(Code.DEADLINE_EXCEEDED, `timed out after ${timeoutMs} ms`);
-    let response: Response;
+    let response: GuardedResponse;
     try {
       // Ask for the bytes as stored: a transparently decompressed .tar.gz would not match its checksum.
-      const headers = { 'accept-encoding': 'identity', ...target.headers };
-      response = await this.fetch(target.uri, { headers, redirect: 'follow', signal });
+      response = await guardedGet(target.uri, {
+        headers: { 'accept-encoding': 'identity', ...target.headers },
+        signal,
+        policy: this.policy,
+        maximumRedirects: this.maximumRedirects,
+        resolve: this.resolve,
+      });
     } catch (error) {
+      if (error instanceof OriginRefused) throw new OriginError(Code.PERMISSION_DENIED, `refused: ${error.message}`);
+      if (error instanceof RedirectError) {
+        throw new OriginError(error.tooMany ? Code.NOT_FOUND : Code.PERMISSION_DENIED, error.message);
+      }
       if (signal.aborted) throw timedOut();
       throw new OriginError(Code.UNAVAILABLE, `request failed: ${describe(error)}`);
     }
-    if (!response.ok) {
-      await response.body?.cancel().catch(() => undefined);
+    const body = response.body;
+    if (response.statusCode < 200 || response.statusCode > 299) {
+      body.destroy();
       throw new OriginError(
-        httpStatusCode(response.status),
-        `the origin answered HTTP ${response.status} ${response.statusText}`.trim(),
+        httpStatusCode(response.statusCode),
+        `the origin answered HTTP ${response.statusCode} ${response.statusMessage}`.trim(),
       );
     }
-    const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+    const declared = Number(response.headers['content-length'] ?? Number.NaN);
     if (declared > this.maximumBytes) {
-      await response.body?.cancel().catch(() => undefined);
+      body.destroy();
       throw new OriginError(
         Code.RESOURCE_EXHAUSTED,
         `${declared} bytes exceed the download limit of ${this.maximumBytes} bytes`,
@@ -159,24 +188,22 @@ export class Downloader {
     const verifier = request.sri && request.sri.length > 0 ? new SriVerifier(request.sri) : undefined;
     let size = 0;
     try {
-      if (response.body) {
-        for await (const part of response.body as unknown as AsyncIterable<Uint8Array>) {
-          const chunk = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
-          size += chunk.length;
-          if (size > this.maximumBytes) {
-            throw new OriginError(
-              Code.RESOURCE_EXHAUSTED,
-              `the body exceeds the download limit of ${this.maximumBytes} bytes`,
-            );
-          }
-          hasher.update(chunk);
-          verifier?.update(chunk);
-          await staged.append(chunk).catch((error: unknown) => {
-            throw new StagingError(error);
-          });
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > this.maximumBytes) {
+          throw new OriginError(
+            Code.RESOURCE_EXHAUSTED,
+            `the body exceeds the download limit of ${this.maximumBytes} bytes`,
+          );
         }
+        hasher.update(chunk);
+        verifier?.update(chunk);
+        await staged.append(chunk).catch((error: unknown) => {
+          throw new StagingError(error);
+        });
       }
     } catch (error) {
+      body.destroy();
       if (error instanceof OriginError) throw error;
       // Our own scratch space failed (disk full, ...): a server error, not the origin's.
       if (error instanceof StagingError) throw error.cause;
@@ -185,7 +212,7 @@ export class Downloader {
     }
     // A failure here is our own scratch space's (thrown as is), not the origin's.
     await staged.finish();
-    const encoding = response.headers.get('content-encoding');
+    const encoding = response.headers['content-encoding'];
     if (Number.isSafeInteger(declared) && (!encoding || encoding === 'identity') && declared !== size) {
       throw new OriginError(Code.UNAVAILABLE, `the body had ${size} bytes but Content-Length said ${declared}`);
     }

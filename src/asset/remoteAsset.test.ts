@@ -21,11 +21,13 @@ import {
 import { PreconditionFailure } from '../gen/google/rpc/error_details.js';
 import { Status } from '../gen/google/rpc/status.js';
 import { Code } from '../util/status.js';
+import { FetchPolicy } from './fetchPolicy.js';
 
 let t: TestServer;
 let calls: AssetCalls;
 before(async () => {
-  t = await startTestServer();
+  // The tests' origin is on loopback, which the downloader refuses unless opened.
+  t = await startTestServer(undefined, { fetchPolicy: new FetchPolicy(['127.0.0.1']) });
   calls = assetCalls(t.client);
 });
 after(async () => {
@@ -376,5 +378,22 @@ describe('Remote Asset API: downloading from origin', () => {
     );
     for (const r of results) assert.deepEqual(r.blobDigest, digestOf(big));
     assert.equal(origin.count('/big.bin'), before + 1);
+  });
+});
+
+describe('Remote Asset API: a server with the default fetch policy', () => {
+  it('answers a fetch from a loopback origin with PERMISSION_DENIED in the response, never connecting', async () => {
+    const origin = await startOrigin({ '/file': Buffer.from('local') });
+    const guarded = await startTestServer();
+    try {
+      const response = await assetCalls(guarded.client).fetchBlob({ uris: [`${origin.url}/file`] });
+      assert.equal(response.status?.code, Code.PERMISSION_DENIED);
+      assert.match(response.status?.message ?? '', /127\.0\.0\.1 is a loopback address, refused by default/);
+      assert.equal(response.uri, `${origin.url}/file`);
+      assert.equal(origin.connections(), 0);
+    } finally {
+      await guarded.close();
+      await origin.close();
+    }
   });
 });

@@ -9,8 +9,11 @@ import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MAXIMUM_REDIRECTS } from '../asset/downloader.js';
+import { FetchPolicy } from '../asset/fetchPolicy.js';
 import { parsePlatformMatchRules } from '../execution/platformMatch.js';
 import { startFarm } from '../server/farm.js';
+import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
 import { DRAIN_MESSAGE, onShutdownRequests } from './shutdownRequests.js';
@@ -24,6 +27,20 @@ const FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     default: '3h',
     help: 'keep blobs referenced by a served action result at least this long',
+  },
+  'fetch-allow': {
+    type: 'list',
+    help: 'let the remote downloader reach a host refused by default (loopback, private, link-local, metadata...): HOST, *.DOMAIN, ADDRESS or ADDRESS/LENGTH',
+  },
+  'fetch-max-redirects': {
+    type: 'string',
+    default: String(DEFAULT_MAXIMUM_REDIRECTS),
+    help: 'redirects the remote downloader follows per URI',
+  },
+  'fetch-max-size': {
+    type: 'string',
+    default: formatSize(MAXIMUM_DOWNLOAD_BYTES),
+    help: 'largest file the remote downloader fetches (never more than --max-size)',
   },
   'asset-retention': {
     type: 'string',
@@ -60,7 +77,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const listen = flag(args, 'listen') as string;
   if (!/^.+:\d+$/.test(listen)) throw new UsageError(`--listen must be HOST:PORT, got "${listen}"`);
   const data = resolve(flag(args, 'data') as string);
-  const maximumSizeBytes = parseSize(flag(args, 'max-size') as string);
+  const maximumSizeBytes = parseSizeFlag(args, 'max-size');
   const retentionGraceMs = parseDuration(flag(args, 'retention-grace') as string);
   await mkdir(data, { recursive: true });
   // The action cache and the asset records hold small entries; give each a small slice of the budget.
@@ -74,7 +91,21 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   } catch (error) {
     throw new UsageError(`--platform-match: ${(error as Error).message}`);
   }
+  let fetchPolicy: FetchPolicy;
+  try {
+    fetchPolicy = new FetchPolicy(args.flags.get('fetch-allow') ?? []);
+  } catch (error) {
+    throw new UsageError(`--fetch-allow: ${(error as Error).message}`);
+  }
+  const maximumDownloadRedirects = Number(flag(args, 'fetch-max-redirects'));
+  if (!Number.isSafeInteger(maximumDownloadRedirects) || maximumDownloadRedirects < 0) {
+    throw new UsageError('--fetch-max-redirects must be a non-negative integer');
+  }
+  const maximumDownloadBytes = parseSizeFlag(args, 'fetch-max-size');
   const server = await startFarm({
+    fetchPolicy,
+    maximumDownloadRedirects,
+    maximumDownloadBytes,
     stateDirectory: join(data, 'scheduler'),
     platformMatch,
     workerTimeoutMs: parseDuration(flag(args, 'worker-timeout') as string),
@@ -127,6 +158,14 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   });
   stopListening();
   console.log('granary: stopped');
+}
+
+function parseSizeFlag(args: ReturnType<typeof parseArgs>, name: string): number {
+  try {
+    return parseSize(flag(args, name) as string);
+  } catch (error) {
+    throw new UsageError(`--${name}: ${(error as Error).message}`);
+  }
 }
 
 /** Runs the embedded worker as a child process through the same code as `granary worker`. */

@@ -7,6 +7,7 @@ import { ActionCache } from '../actioncache/actionCache.js';
 import { RemoteAssetService } from '../asset/assetService.js';
 import { AssetStore } from '../asset/assetStore.js';
 import { Downloader } from '../asset/downloader.js';
+import type { FetchPolicy } from '../asset/fetchPolicy.js';
 import { ByteStreamBlobs } from '../cas/byteStream.js';
 import { ContentAddressableStorage } from '../cas/contentAddressableStorage.js';
 import type { Compressor } from '../cas/resourceName.js';
@@ -54,6 +55,12 @@ export interface StorageServerConfig {
   assetRetentionMs?: number;
   /** Where large downloads of the remote downloader are staged; the system's temporary directory when absent. */
   downloadScratchDirectory?: string;
+  /** Where the remote downloader may connect; only to globally reachable addresses when absent. */
+  fetchPolicy?: FetchPolicy;
+  /** Redirects the remote downloader follows per URI (DEFAULT_MAXIMUM_REDIRECTS when absent). */
+  maximumDownloadRedirects?: number;
+  /** Largest download (MAXIMUM_DOWNLOAD_BYTES when absent; never more than the CAS holds). */
+  maximumDownloadBytes?: number;
   /**
    * Serve and advertise zstd compressed-blobs and compressed batches (default true);
    * only where the zstd codec is installed.
@@ -61,7 +68,7 @@ export interface StorageServerConfig {
   compression?: boolean;
 }
 
-/** Largest resource the remote downloader fetches (further bounded by the CAS size). */
+/** Largest resource the remote downloader fetches by default (further bounded by the CAS size). */
 export const MAXIMUM_DOWNLOAD_BYTES = 8 * 1024 * 1024 * 1024;
 
 export interface RunningServer {
@@ -91,8 +98,11 @@ export async function startStorageServer(
   const assets = new AssetStore(assetStorage.store, cas, { retentionMs: config.assetRetentionMs });
   // Retention marks are not persisted by the CAS: re-apply them for live assets, in the background.
   const assetRetentionRestored = assets.restoreRetention().catch(() => 0);
+  const maximumDownloadBytes = config.maximumDownloadBytes ?? MAXIMUM_DOWNLOAD_BYTES;
   const downloader = new Downloader(cas, {
-    maximumBytes: Math.min(MAXIMUM_DOWNLOAD_BYTES, cas.usage?.().maximumBytes ?? MAXIMUM_DOWNLOAD_BYTES),
+    maximumBytes: Math.min(maximumDownloadBytes, cas.usage?.().maximumBytes ?? maximumDownloadBytes),
+    maximumRedirects: config.maximumDownloadRedirects,
+    policy: config.fetchPolicy,
     scratchDirectory: config.downloadScratchDirectory,
   });
   const assetService = new RemoteAssetService(assets, downloader);

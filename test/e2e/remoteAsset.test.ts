@@ -2,7 +2,9 @@
  * The Remote Asset downloader of a real `granary serve`: it proxies files from a
  * local HTTP origin (checksums verified, results cached, headers passed on), and
  * Bazel 4.2.3 with --experimental_remote_downloader fetches an http_archive and
- * an http_file through it, again after the origin is gone.
+ * an http_file through it, again after the origin is gone. The origin is on
+ * loopback, which the downloader refuses unless opened: the server opens
+ * 127.0.0.1 alone, and a redirect to another loopback address never connects.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,6 +33,7 @@ describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, (
   let connection: Connection;
   let calls: AssetCalls;
   let origin: Origin;
+  let inside: Origin;
   let tarball: Buffer;
   const file = Buffer.from('a file fetched with http_file\n');
 
@@ -41,7 +44,9 @@ describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, (
     writeFileSync(join(content, 'data.txt'), 'packed in a tarball\n');
     run('tar', ['-czf', join(scratch, 'pkg.tar.gz'), '-C', join(scratch, 'archive'), 'pkg'], scratch);
     tarball = readFileSync(join(scratch, 'pkg.tar.gz'));
+    inside = await startOrigin({ '/secret': Buffer.from('not for clients') }, '127.0.0.2');
     origin = await startOrigin({
+      '/to-inside': (response) => response.writeHead(302, { location: `${inside.url}/secret` }).end(),
       '/pkg.tar.gz': tarball,
       '/file.txt': file,
       '/private.txt': (response, request) => {
@@ -57,6 +62,8 @@ describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, (
       join(scratch, 'data'),
       '--workers',
       '0',
+      '--fetch-allow',
+      '127.0.0.1',
     ]);
     connection = connect(server.url);
     calls = assetCalls(connection);
@@ -66,6 +73,7 @@ describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, (
     connection?.close();
     await server?.stop();
     await origin?.close();
+    await inside?.close();
     removeQuietly(scratch);
   });
 
@@ -93,6 +101,13 @@ describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, (
     const second = await calls.fetchBlob({ uris: [uri], qualifiers });
     assert.deepEqual(second.blobDigest, digestOf(tarball));
     assert.equal(origin.count('/pkg.tar.gz'), 2, 'the second fetch is served without the origin');
+  });
+
+  test('refuses a redirect to a loopback address it was not opened to, never connecting to it', async () => {
+    const response = await calls.fetchBlob({ uris: [`${origin.url}/to-inside`] });
+    assert.equal(response.status?.code, Code.PERMISSION_DENIED, response.status?.message);
+    assert.match(response.status?.message ?? '', /127\.0\.0\.2 is a loopback address, refused by default/);
+    assert.equal(inside.connections(), 0);
   });
 
   test('passes http_header qualifiers to the origin', async () => {

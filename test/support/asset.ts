@@ -69,14 +69,20 @@ export interface Origin {
   requests: OriginRequest[];
   /** Requests for one path so far. */
   count(path: string): number;
+  /** TCP connections accepted so far (a refused fetch must leave this unchanged). */
+  connections(): number;
   close(): Promise<void>;
 }
 
 export type Route = (response: ServerResponse, request: OriginRequest) => void;
 
-/** A local HTTP server: each path maps to content (served with 200) or a handler; others are 404. */
-export async function startOrigin(routes: Record<string, Buffer | Route>): Promise<Origin> {
+/**
+ * A local HTTP server on `host` (127.0.0.1 by default): each path maps to content
+ * (served with 200) or a handler; others are 404. It counts connections as well as requests.
+ */
+export async function startOrigin(routes: Record<string, Buffer | Route>, host = '127.0.0.1'): Promise<Origin> {
   const requests: OriginRequest[] = [];
+  let connections = 0;
   const server: Server = createServer((request, response) => {
     const seen = { path: request.url ?? '', headers: request.headers };
     requests.push(seen);
@@ -91,12 +97,14 @@ export async function startOrigin(routes: Record<string, Buffer | Route>): Promi
       route(response, seen);
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.on('connection', () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     requests,
     count: (path) => requests.filter((r) => r.path === path).length,
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -5,7 +5,7 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { type Connection, connect, fromServiceError } from '../../src/client/connection.js';
 import type { WriteRequest, WriteResponse } from '../../src/gen/google/bytestream/bytestream.js';
-import { type RunningServer, startStorageServer } from '../../src/server/storageServer.js';
+import { type RunningServer, type StorageServerConfig, startStorageServer } from '../../src/server/storageServer.js';
 
 export interface TestServer {
   server: RunningServer;
@@ -13,11 +13,16 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(casBytes = 256 * 1024 * 1024): Promise<TestServer> {
+/** An in-process storage server on loopback; `config` adds to or overrides the defaults. */
+export async function startTestServer(
+  casBytes = 256 * 1024 * 1024,
+  config: Partial<StorageServerConfig> = {},
+): Promise<TestServer> {
   const server = await startStorageServer({
     listen: '127.0.0.1:0',
     cas: { memory: { maximumSizeBytes: casBytes } },
     actionCache: { memory: { maximumSizeBytes: 16 * 1024 * 1024 } },
+    ...config,
   });
   const client = connect(`grpc://${server.address}`);
   return {
