@@ -47,6 +47,7 @@ try {
   ];
   const paths = [
     'build/bazel',
+    'granary',
     'google/bytestream/bytestream.proto',
     'google/longrunning/operations.proto',
     'google/rpc/status.proto',

@@ -9,6 +9,7 @@ import {
   ExecuteResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { BotSession, BotStatus, type Lease, LeaseState } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
+import { ActionAssignment } from '../gen/granary/worker/v1/lease.js';
 import { Code, StatusError } from '../util/status.js';
 import { BotSessions, type BotSessionsOptions } from './botSessions.js';
 import { openScheduler, type SchedulerSettings } from './openScheduler.js';
@@ -221,7 +222,7 @@ describe('BotSessions', () => {
   });
 
   describe('lease payloads', () => {
-    const ACTION_TYPE = 'type.googleapis.com/build.bazel.remote.execution.v2.Action';
+    const ASSIGNMENT_TYPE = 'type.googleapis.com/granary.worker.v1.ActionAssignment';
     /** The Action every test action reads as: no timeout of its own, one platform property. */
     const storedAction = Action.fromPartial({
       commandDigest: { hash: 'c'.repeat(64), sizeBytes: 10 },
@@ -230,14 +231,17 @@ describe('BotSessions', () => {
     });
     const takesActions = { OSFamily: 'linux', 'lease-payload': 'action' };
 
-    it('gives a bot that takes Actions the Action itself, its timeout the one the server decided', async () => {
+    it('gives a bot that takes Actions the Action itself, its timeout the one the server decided, and the client digest', async () => {
       const f = await farm({ actionOf: async () => storedAction });
-      const op = await f.scheduler.submit(ctx, actionRequest(1, { timeoutMs: 90_500 }));
+      const request = actionRequest(1, { timeoutMs: 90_500 });
+      const op = await f.scheduler.submit(ctx, request);
       const session = await f.sessions.create(ctx, '', botMessage([], takesActions));
       const [lease] = session.leases;
       assert.equal(lease?.id, op.name);
-      assert.equal(lease?.payload?.typeUrl, ACTION_TYPE);
-      const action = Action.decode(lease?.payload?.value ?? Buffer.alloc(0));
+      assert.equal(lease?.payload?.typeUrl, ASSIGNMENT_TYPE);
+      const assignment = ActionAssignment.decode(lease?.payload?.value ?? Buffer.alloc(0));
+      assert.deepEqual(assignment.actionDigest, request.actionDigest, 'the digest the client asked for');
+      const action = assignment.action ?? assert.fail('the assignment carries the Action');
       assert.deepEqual(action.timeout, { seconds: 90, nanos: 500_000_000 });
       assert.deepEqual(action.commandDigest, storedAction.commandDigest, 'the rest of the Action is as stored');
       assert.deepEqual(action.platform, storedAction.platform);

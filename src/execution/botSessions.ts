@@ -21,7 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import {
-  Action,
+  type Action,
   ActionResult,
   Digest,
   ExecuteResponse,
@@ -34,6 +34,7 @@ import {
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker.js';
 import type { Any } from '../gen/google/protobuf/any.js';
+import { ActionAssignment } from '../gen/granary/worker/v1/lease.js';
 import { Code, invalidArgument, notFound } from '../util/status.js';
 import { durationFromMs, timestampFromMs } from '../util/time.js';
 import type { WorkerQueue } from './scheduler.js';
@@ -41,7 +42,7 @@ import { type ActionRequest, LEASE_PAYLOAD_PROPERTY, type PlatformProperty } fro
 
 const TYPE_PREFIX = 'type.googleapis.com/';
 const DIGEST_TYPE = `${TYPE_PREFIX}build.bazel.remote.execution.v2.Digest`;
-const ACTION_TYPE = `${TYPE_PREFIX}build.bazel.remote.execution.v2.Action`;
+const ASSIGNMENT_TYPE = `${TYPE_PREFIX}granary.worker.v1.ActionAssignment`;
 export const SLOTS_PROPERTY = 'slots';
 
 interface SessionState {
@@ -246,13 +247,17 @@ export class BotSessions {
     return assignments.length;
   }
 
-  /** The Action with the decided timeout for a bot that takes it (when it can be read), else the Action's digest. */
+  /**
+   * For a bot that takes it, the Action with the decided timeout plus the client's
+   * digest (when the Action can be read); else the Action's digest alone.
+   */
   private async payloadFor(context: RequestContext, state: SessionState, request: ActionRequest): Promise<Any> {
     if (state.acceptsActions && this.options.actionOf) {
       const action = await this.options.actionOf(context, request).catch(() => undefined);
       if (action) {
         const timed: Action = { ...action, timeout: durationFromMs(request.timeoutMs) };
-        return { typeUrl: ACTION_TYPE, value: Buffer.from(Action.encode(timed).finish()) };
+        const assignment = ActionAssignment.encode({ actionDigest: request.actionDigest, action: timed }).finish();
+        return { typeUrl: ASSIGNMENT_TYPE, value: Buffer.from(assignment) };
       }
     }
     return { typeUrl: DIGEST_TYPE, value: Buffer.from(Digest.encode(request.actionDigest).finish()) };
