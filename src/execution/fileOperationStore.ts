@@ -1,46 +1,49 @@
 /**
- * The memory store saved to a JSON file after changes (batched, and atomically:
- * written to a temporary file, flushed, renamed), so a restarted server keeps
- * every operation it accepted. After a restart, operations that were running go
- * back to the queue; their workers reconnect with new sessions. Workers are not
- * saved: they announce themselves again. An unreadable file is set aside and the
- * store starts empty.
+ * The memory store saved to disk as it changes (see OperationJournal: a snapshot
+ * plus an append-only journal of changed operations), so a restarted server keeps
+ * every operation it accepted. A change is written as soon as the write before it
+ * is done (changes made meanwhile go together in the next write), never on a
+ * timer, and each write is flushed to disk. After a restart, operations that were
+ * running go back to the queue; their workers reconnect with new sessions.
+ * Workers are not saved: they announce themselves again. An unreadable snapshot
+ * is set aside and the store starts empty.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { RequestContext } from '../context/requestContext.js';
-import { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { MemoryOperationStore, type StoredOperation } from './memoryOperationStore.js';
+import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { MemoryOperationStore } from './memoryOperationStore.js';
+import { type JournalRecord, OperationJournal } from './operationJournal.js';
 import type { Enqueued, OperationPage, OperationQuery, OperationStore, PlatformQueue } from './operationStore.js';
 import type { SchedulingPolicy } from './schedulingPolicy.js';
 import type { ActionRequest, OperationRecord, WorkerRecord } from './types.js';
 
-/** How long changes gather before one save. */
-const SAVE_DELAY_MS = 100;
-
-/** One operation in the file: the stored entry, its response as base64 protobuf. */
-type SavedOperation = Omit<StoredOperation, 'response'> & { response?: string };
+/** The journal is compacted once it holds this much more than the snapshot (and at least the floor). */
+const COMPACT_RATIO = 2;
+const COMPACT_FLOOR_BYTES = 1024 * 1024;
 
 export class FileOperationStore implements OperationStore {
-  private saveTimer: NodeJS.Timeout | undefined;
+  /** Operations changed (or forgotten) since they were last written. */
+  private readonly dirty = new Set<string>();
+  /** The write in progress (and those it chains to), if any. */
+  private writing: Promise<void> | undefined;
   private closed = false;
-  private saving: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly memory: MemoryOperationStore,
-    private readonly file: string,
+    private readonly journal: OperationJournal,
   ) {}
 
   /** Opens the store saved in `file` (empty when the file does not exist yet). */
   static async open(file: string, policy: SchedulingPolicy): Promise<FileOperationStore> {
     const memory = new MemoryOperationStore(policy);
-    memory.restore(await load(file));
-    return new FileOperationStore(memory, file);
+    const loaded = await OperationJournal.load(file);
+    memory.restore(loaded.operations);
+    return new FileOperationStore(memory, new OperationJournal(file, loaded.generation));
   }
 
   async enqueue(context: RequestContext, request: ActionRequest, nowMs: number): Promise<Enqueued> {
-    return this.changed(await this.memory.enqueue(context, request, nowMs));
+    const enqueued = await this.memory.enqueue(context, request, nowMs);
+    this.changed(enqueued.operation);
+    return enqueued;
   }
 
   async insertCompleted(
@@ -101,9 +104,9 @@ export class FileOperationStore implements OperationStore {
     return this.changed(await this.memory.delete(context, name));
   }
 
-  async forgetCompleted(context: RequestContext, completedBeforeMs: number, keep: ReadonlySet<string>): Promise<void> {
-    await this.memory.forgetCompleted(context, completedBeforeMs, keep);
-    this.scheduleSave();
+  async forgetCompleted(_context: RequestContext, completedBeforeMs: number, keep: ReadonlySet<string>): Promise<void> {
+    const forgotten = this.memory.forgetCompletedNow(completedBeforeMs, keep);
+    if (forgotten.length > 0) this.markDirty(forgotten);
   }
 
   putWorker(
@@ -130,92 +133,94 @@ export class FileOperationStore implements OperationStore {
     return this.memory.queues(context);
   }
 
-  /** Stops saving after changes and writes the state one last time. */
+  /**
+   * Stops saving after changes and writes the whole state into the snapshot (the
+   * journal is removed). May be called again after it failed.
+   */
   async close(): Promise<void> {
     this.closed = true;
-    // A save still pending would write after close (over the state of a reopened store).
-    clearTimeout(this.saveTimer);
-    this.saveTimer = undefined;
-    await this.save();
+    while (this.writing) await this.writing.catch(() => {});
+    await this.journal.closeWith(this.memory.entries());
+    this.dirty.clear();
   }
 
-  /** Writes the current state now; resolves once it is on disk. */
-  save(): Promise<void> {
-    const records: SavedOperation[] = this.memory.entries().map((entry) => ({
-      ...entry,
-      response: entry.response
-        ? Buffer.from(ExecuteResponse.encode(entry.response).finish()).toString('base64')
-        : undefined,
-    }));
-    const text = JSON.stringify({ version: 1, operations: records });
-    const file = this.file;
-    // One failed save must not stop every later one: chain on the outcome, not on success.
-    this.saving = this.saving
-      .catch(() => {})
-      .then(async () => {
-        await mkdir(dirname(file), { recursive: true });
-        const temporary = `${file}.${randomUUID()}.tmp`;
-        // Flushed before the rename, so a crash of the machine leaves the old or the new state, never an empty file.
-        const handle = await open(temporary, 'w');
-        try {
-          await handle.writeFile(text);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        await rename(temporary, file);
-      });
-    return this.saving;
+  /** Writes every pending change now; resolves once it is on disk (rejects if that failed). */
+  async save(): Promise<void> {
+    for (;;) {
+      if (this.writing) {
+        await this.writing.catch(() => {});
+        continue;
+      }
+      if (this.dirty.size === 0 || this.closed) return;
+      // This write's failure is the caller's to see (the background writer only logs).
+      await this.track(this.writePending());
+    }
   }
 
-  /** Passes a result through, saving soon if anything changed. */
-  private changed<T>(result: T): T {
-    const nothing = result === undefined || (Array.isArray(result) && result.length === 0);
-    if (!nothing) this.scheduleSave();
+  /** Passes a result through, marking what it changed to be written. */
+  private changed<T extends OperationRecord | OperationRecord[] | undefined>(result: T): T {
+    if (result === undefined) return result;
+    this.markDirty(Array.isArray(result) ? result.map((r) => r.name) : [result.name]);
     return result;
   }
 
-  private scheduleSave(): void {
-    if (this.saveTimer || this.closed) return;
-    this.saveTimer = setTimeout(() => {
-      this.saveTimer = undefined;
-      void this.save().catch((error: unknown) => console.error('granary: saving scheduler state failed:', error));
-    }, SAVE_DELAY_MS);
-    this.saveTimer.unref();
+  private markDirty(names: readonly string[]): void {
+    if (this.closed) return;
+    for (const name of names) this.dirty.add(name);
+    this.startWriting();
   }
-}
 
-/** Reads saved operations; an unreadable file is moved aside (to `.unreadable`) and nothing is loaded. */
-async function load(file: string): Promise<StoredOperation[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    return []; // No state yet.
+  /** Starts the background writer unless a write is running (it, or its end, picks up what is pending). */
+  private startWriting(): void {
+    if (this.writing || this.closed || this.dirty.size === 0) return;
+    // The changes stay pending after a failure: the next change (or save, or close) tries again.
+    this.track(this.writeWhileDirty()).catch((error: unknown) =>
+      console.error('granary: saving scheduler state failed:', error),
+    );
   }
-  try {
-    const parsed = JSON.parse(text) as { operations?: SavedOperation[] } | null;
-    const records = parsed?.operations ?? [];
-    if (!Array.isArray(records)) throw new Error('"operations" is not a list');
-    return records.map((raw): StoredOperation => {
-      if (
-        !raw ||
-        typeof raw.name !== 'string' ||
-        !raw.request?.actionDigest ||
-        !['QUEUED', 'EXECUTING', 'COMPLETED'].includes(raw.stage)
-      ) {
-        throw new Error('malformed operation record');
+
+  /** Makes `write` the one write in progress; when it succeeds, whatever became pending meanwhile is written next. */
+  private track(write: Promise<void>): Promise<void> {
+    const tracked = write.then(
+      () => {
+        this.writing = undefined;
+        this.startWriting();
+      },
+      (error: unknown) => {
+        this.writing = undefined;
+        throw error;
+      },
+    );
+    this.writing = tracked;
+    return tracked;
+  }
+
+  private async writeWhileDirty(): Promise<void> {
+    // Let the other changes of this turn of the event loop join the first write.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.dirty.size > 0 && !this.closed) await this.writePending();
+  }
+
+  /** One write: the pending changes appended to the journal, or a new snapshot when the journal is due. */
+  private async writePending(): Promise<void> {
+    const names = [...this.dirty];
+    this.dirty.clear();
+    try {
+      const due = Math.max(COMPACT_FLOOR_BYTES, COMPACT_RATIO * this.journal.lastSnapshotBytes);
+      if (!this.journal.open || this.journal.appendedBytes > due) {
+        await this.journal.compact(this.memory.entries());
+        return;
       }
-      return {
-        ...raw,
-        response: raw.response ? ExecuteResponse.decode(Buffer.from(raw.response, 'base64')) : undefined,
-      };
-    });
-  } catch (error) {
-    // Start empty rather than half-loaded; keep the unreadable file aside for inspection.
-    const aside = `${file}.unreadable`;
-    await rename(file, aside).catch(() => {});
-    console.error(`granary: ignoring unreadable scheduler state (moved to ${aside}):`, error);
-    return [];
+      const records: JournalRecord[] = names.map((name) => {
+        const entry = this.memory.entry(name);
+        return entry ? { put: entry } : { delete: name };
+      });
+      await this.journal.append(records);
+    } catch (error) {
+      for (const name of names) this.dirty.add(name);
+      // A failed append may have left part of a line: start afresh from a snapshot next time.
+      await this.journal.abandon();
+      throw error;
+    }
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The operation store of one process: maps in memory, every step synchronous (so
  * atomic) behind the async interface. FileOperationStore saves it to disk; its
- * `entries()` and `restore()` exist for that.
+ * `entries()`, `entry()` and `restore()` exist for that.
  */
 import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../context/requestContext.js';
@@ -166,11 +166,19 @@ export class MemoryOperationStore implements OperationStore {
   }
 
   async forgetCompleted(_context: RequestContext, completedBeforeMs: number, keep: ReadonlySet<string>): Promise<void> {
+    this.forgetCompletedNow(completedBeforeMs, keep);
+  }
+
+  /** forgetCompleted, returning the names it forgot (the file store journals them). */
+  forgetCompletedNow(completedBeforeMs: number, keep: ReadonlySet<string>): string[] {
+    const forgotten: string[] = [];
     for (const [name, entry] of this.operations) {
       if (entry.stage === 'COMPLETED' && (entry.completedAtMs ?? 0) < completedBeforeMs && !keep.has(name)) {
         this.operations.delete(name);
+        forgotten.push(name);
       }
     }
+    return forgotten;
   }
 
   async putWorker(
@@ -229,11 +237,13 @@ export class MemoryOperationStore implements OperationStore {
 
   /** Every operation with its queue position, for saving. */
   entries(): StoredOperation[] {
-    return [...this.operations.values()].map((entry) => ({
-      ...snapshot(entry),
-      fairSequence: entry.fairSequence,
-      arrival: entry.arrival,
-    }));
+    return [...this.operations.values()].map(storedSnapshot);
+  }
+
+  /** One operation with its queue position, for saving; undefined when it is not (or no longer) known. */
+  entry(name: string): StoredOperation | undefined {
+    const entry = this.operations.get(name);
+    return entry ? storedSnapshot(entry) : undefined;
   }
 
   /**
@@ -293,6 +303,10 @@ export class MemoryOperationStore implements OperationStore {
     const key = this.policy.dedupeKey(entry.request);
     if (key !== undefined && this.inFlight.get(key) === entry.name) this.inFlight.delete(key);
   }
+}
+
+function storedSnapshot(entry: StoredOperation): StoredOperation {
+  return { ...snapshot(entry), fairSequence: entry.fairSequence, arrival: entry.arrival };
 }
 
 /** A copy of the record callers may keep (the response is never changed once set, so it is shared). */
