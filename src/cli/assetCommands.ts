@@ -19,10 +19,12 @@ import { treeFromPath } from '../tree/hostTree.js';
 import { listTree } from '../tree/list.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
 import { buildPlatform, CLIENT_FLAGS, type ClientSession, openClient, openFarm } from './buildClient.js';
+import { CLIENT_SECURITY_FLAGS } from './clientSecurity.js';
 
 const FARM_FLAGS: Record<string, FlagSpec> = {
   remote: CLIENT_FLAGS.remote as FlagSpec,
   instance: CLIENT_FLAGS.instance as FlagSpec,
+  ...CLIENT_SECURITY_FLAGS,
   config: CLIENT_FLAGS.config as FlagSpec,
   help: CLIENT_FLAGS.help as FlagSpec,
 };

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { cpus, homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { type Connection, connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
@@ -19,13 +19,23 @@ import { startFarm } from '../server/farm.js';
 import type { BlobStore } from '../storage/blobStore.js';
 import { startWorker } from '../worker/workerProcess.js';
 import { type FlagSpec, flag, type ParsedArgs, UsageError } from './args.js';
+import {
+  CLIENT_SECURITY_FLAGS,
+  type ClientSecuritySettings,
+  clientDialOptions,
+  clientSecurityFlags,
+} from './clientSecurity.js';
 import { hostPlatform } from './worker.js';
 
 export const CLIENT_FLAGS: Record<string, FlagSpec> = {
-  remote: { type: 'string', help: 'the farm, grpc://HOST:PORT (default: an embedded local farm)' },
+  remote: { type: 'string', help: 'the farm, grpc://HOST:PORT or grpcs://HOST:PORT (default: an embedded local farm)' },
   instance: { type: 'string', help: 'REAPI instance name' },
+  ...CLIENT_SECURITY_FLAGS,
   project: { type: 'string', default: '.', help: 'project directory (holding project.conf)' },
-  config: { type: 'string', help: 'client configuration file (YAML with remote:, instance:)' },
+  config: {
+    type: 'string',
+    help: 'client configuration file (YAML with remote:, instance:, tls-ca:, tls-cert:, tls-key:, token-file:)',
+  },
   option: { type: 'list', help: 'a project option of a BuildStream 2 project, NAME=VALUE (repeatable)' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -47,7 +57,23 @@ function cacheHome(): string {
   return process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
 }
 
-function readConfig(args: ParsedArgs): { remote?: string; instance?: string } {
+/** What the client configuration file may set; file names in it are relative to the file. */
+interface ClientConfig extends ClientSecuritySettings {
+  remote?: string;
+  instance?: string;
+}
+
+const CONFIG_KEYS: Record<string, keyof ClientConfig> = {
+  remote: 'remote',
+  instance: 'instance',
+  'tls-ca': 'tlsCa',
+  'tls-cert': 'tlsCert',
+  'tls-key': 'tlsKey',
+  'token-file': 'tokenFile',
+};
+const CONFIG_FILE_KEYS = new Set<keyof ClientConfig>(['tlsCa', 'tlsCert', 'tlsKey', 'tokenFile']);
+
+function readConfig(args: ParsedArgs): ClientConfig {
   const explicit = flag(args, 'config');
   const path = explicit ?? join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'granary', 'client.yaml');
   if (!existsSync(path)) {
@@ -55,11 +81,12 @@ function readConfig(args: ParsedArgs): { remote?: string; instance?: string } {
     return {};
   }
   const parsed = parse(readFileSync(path, 'utf8')) as Record<string, unknown> | null;
-  const out: { remote?: string; instance?: string } = {};
+  const out: ClientConfig = {};
   for (const [key, value] of Object.entries(parsed ?? {})) {
-    if (key !== 'remote' && key !== 'instance') throw new UsageError(`${path}: unknown key '${key}'`);
+    const field = CONFIG_KEYS[key];
+    if (!field) throw new UsageError(`${path}: unknown key '${key}'`);
     if (typeof value !== 'string') throw new UsageError(`${path}: '${key}' must be a string`);
-    out[key] = value;
+    out[field] = CONFIG_FILE_KEYS.has(field) ? resolve(dirname(path), value) : value;
   }
   return out;
 }
@@ -105,7 +132,15 @@ export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
       await farm.close();
     };
   }
-  const connection = connect(url, instance);
+  // Flags win over the configuration file, setting by setting.
+  const flags = clientSecurityFlags(args);
+  const security: ClientSecuritySettings = {
+    tlsCa: flags.tlsCa ?? config.tlsCa,
+    tlsCert: flags.tlsCert ?? config.tlsCert,
+    tlsKey: flags.tlsKey ?? config.tlsKey,
+    tokenFile: flags.tokenFile ?? config.tokenFile,
+  };
+  const connection = connect(url, instance, remote ? clientDialOptions(security) : {});
   return {
     connection,
     cas: new GrpcBlobStore(connection),

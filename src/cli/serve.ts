@@ -5,17 +5,22 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MAXIMUM_REDIRECTS } from '../asset/downloader.js';
 import { FetchPolicy } from '../asset/fetchPolicy.js';
+import type { InternalCredential } from '../auth/callerAuthenticator.js';
+import { TOKEN_ENVIRONMENT_VARIABLE } from '../client/tokenSource.js';
 import { parsePlatformMatchRules } from '../execution/platformMatch.js';
 import { startFarm } from '../server/farm.js';
 import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
+import { openServerSecurity, SERVER_SECURITY_FLAGS } from './serverSecurity.js';
 import { DRAIN_MESSAGE, onShutdownRequests } from './shutdownRequests.js';
 import { DEFAULT_DRAIN_TIMEOUT } from './worker.js';
 
@@ -64,8 +69,26 @@ const FLAGS: Record<string, FlagSpec> = {
     default: DEFAULT_DRAIN_TIMEOUT,
     help: 'when stopping, how long the embedded worker may finish running actions before handing them back',
   },
+  ...SERVER_SECURITY_FLAGS,
   help: { type: 'boolean', help: 'show this help' },
 };
+
+/**
+ * The embedded worker's credential when the farm is secured: a random token made
+ * at start, handed to the child in its environment and accepted only while this
+ * process runs, for just what a worker does.
+ */
+function embeddedWorkerCredential(): InternalCredential {
+  return {
+    token: randomBytes(32).toString('base64url'),
+    principal: {
+      name: 'embedded-worker',
+      kind: 'internal',
+      scopes: new Set(['read', 'cas-write', 'bots']),
+      instances: ['*'],
+    },
+  };
+}
 
 export async function serveCommand(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, FLAGS);
@@ -102,39 +125,76 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     throw new UsageError('--fetch-max-redirects must be a non-negative integer');
   }
   const maximumDownloadBytes = parseSizeFlag(args, 'fetch-max-size');
-  const server = await startFarm({
-    fetchPolicy,
-    maximumDownloadRedirects,
-    maximumDownloadBytes,
-    stateDirectory: join(data, 'scheduler'),
-    platformMatch,
-    workerTimeoutMs: parseDuration(flag(args, 'worker-timeout') as string),
-    listen,
-    cas: {
-      disk: {
-        directory: join(data, 'cas'),
-        maximumSizeBytes: maximumSizeBytes - Math.min(2 * actionCacheBytes, maximumSizeBytes / 2),
-      },
-    },
-    actionCache: { disk: { directory: join(data, 'ac'), maximumSizeBytes: actionCacheBytes } },
-    // Remote Asset records are small (a few hundred bytes each): the same small slice.
-    asset: { disk: { directory: join(data, 'asset'), maximumSizeBytes: actionCacheBytes } },
-    assetRetentionMs: parseDuration(flag(args, 'asset-retention') as string),
-    retentionGraceMs,
+  const workerCredential = embeddedWorkerCredential();
+  const security = await openServerSecurity(args, {
+    internal: [workerCredential],
+    log: (line) => console.error(`granary: ${line}`),
   });
-  const url = `grpc://${server.address}`;
+  const secured = security.policy.enforced || security.tls !== undefined;
+  // A secured farm's embedded worker reaches it on a private socket (no TLS to verify, no client certificate).
+  const privateDirectory = secured ? await mkdtemp(join(tmpdir(), 'granary-serve-')) : undefined;
+  const removePrivateDirectory = () => {
+    if (privateDirectory) rmSync(privateDirectory, { recursive: true, force: true });
+  };
+  const workerSocket = privateDirectory && `unix:${join(privateDirectory, 'worker.sock')}`;
+  let server: Awaited<ReturnType<typeof startFarm>>;
+  try {
+    server = await startFarm({
+      fetchPolicy,
+      maximumDownloadRedirects,
+      maximumDownloadBytes,
+      stateDirectory: join(data, 'scheduler'),
+      platformMatch,
+      workerTimeoutMs: parseDuration(flag(args, 'worker-timeout') as string),
+      listen,
+      tls: security.tls,
+      hooks: security.hooks,
+      additionalListeners: workerSocket ? [{ address: workerSocket }] : [],
+      cas: {
+        disk: {
+          directory: join(data, 'cas'),
+          maximumSizeBytes: maximumSizeBytes - Math.min(2 * actionCacheBytes, maximumSizeBytes / 2),
+        },
+      },
+      actionCache: { disk: { directory: join(data, 'ac'), maximumSizeBytes: actionCacheBytes } },
+      // Remote Asset records are small (a few hundred bytes each): the same small slice.
+      asset: { disk: { directory: join(data, 'asset'), maximumSizeBytes: actionCacheBytes } },
+      assetRetentionMs: parseDuration(flag(args, 'asset-retention') as string),
+      retentionGraceMs,
+    });
+  } catch (error) {
+    security.close();
+    removePrivateDirectory();
+    throw error;
+  }
+  const url = `${security.tls ? 'grpcs' : 'grpc'}://${server.address}`;
   console.log(`granary: serving on ${server.address} (data in ${data}, up to ${formatSize(maximumSizeBytes)})`);
+  const { info, warnings } = security.describe(listen);
+  for (const line of info) console.log(`granary: ${line}`);
+  for (const line of warnings) console.error(`granary: WARNING: ${line}`);
+  const clientFlags = [
+    ...(security.tls ? ['--tls_certificate=CA.pem'] : []),
+    ...(security.policy.enforced ? ['--remote_header=Authorization="Bearer $TOKEN"'] : []),
+  ].join(' ');
+  const extra = clientFlags === '' ? '' : ` ${clientFlags}`;
   console.log('granary: use it from Bazel with:');
-  console.log(`  remote cache:     --remote_cache=${url}`);
-  console.log(`  remote execution: --remote_executor=${url} --spawn_strategy=remote`);
-  console.log(`  downloads:        --experimental_remote_downloader=${url} --remote_cache=${url}`);
+  console.log(`  remote cache:     --remote_cache=${url}${extra}`);
+  console.log(`  remote execution: --remote_executor=${url} --spawn_strategy=remote${extra}`);
+  console.log(`  downloads:        --experimental_remote_downloader=${url} --remote_cache=${url}${extra}`);
   const worker =
     workers > 0
-      ? startEmbeddedWorker(url, workers, join(data, 'worker'), flag(args, 'sandbox') as string, {
+      ? startEmbeddedWorker(workerSocket ?? url, workers, join(data, 'worker'), flag(args, 'sandbox') as string, {
           platform: args.flags.get('worker-platform') ?? [],
           drainTimeoutMs,
+          token: security.policy.enforced ? workerCredential.token : undefined,
         })
       : undefined;
+  const onHangup = () => {
+    void security.reload().then((lines) => {
+      for (const line of lines) console.error(`granary: SIGHUP: ${line}`);
+    });
+  };
+  process.on('SIGHUP', onHangup);
   console.log('granary: press Ctrl-C to stop');
   let stopListening = () => {};
   await new Promise<void>((resolveStop) => {
@@ -143,6 +203,10 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
         console.log(`granary: ${reason} received, finishing in-flight work (again to stop at once)`);
         stopEmbeddedWorker(worker, drainTimeoutMs)
           .then(() => server.close())
+          .then(() => {
+            security.close();
+            removePrivateDirectory();
+          })
           .then(resolveStop, (error: unknown) => {
             console.error('granary: error while stopping:', error);
             resolveStop();
@@ -152,11 +216,13 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       // worker sees its channel close and stops at once too.
       immediate: (reason, exitCode) => {
         console.log(`granary: ${reason}: stopping at once`);
+        removePrivateDirectory();
         process.exit(exitCode);
       },
     });
   });
   stopListening();
+  process.off('SIGHUP', onHangup);
   console.log('granary: stopped');
 }
 
@@ -174,7 +240,7 @@ function startEmbeddedWorker(
   slots: number,
   workDirectory: string,
   sandbox: string,
-  options: { platform: string[]; drainTimeoutMs: number },
+  options: { platform: string[]; drainTimeoutMs: number; token: string | undefined },
 ): ChildProcess {
   const bin = fileURLToPath(new URL('../../../bin/granary.js', import.meta.url));
   const args = [
@@ -195,7 +261,10 @@ function startEmbeddedWorker(
   for (const p of options.platform) args.push('--platform', p);
   // The IPC channel is the lifeline: the worker stops at once when it closes, which
   // the kernel does when this process ends, however it ends (SIGKILL included).
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The token goes in the environment, never on the command line (which every local user can read).
+  const env =
+    options.token === undefined ? process.env : { ...process.env, [TOKEN_ENVIRONMENT_VARIABLE]: options.token };
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM') console.error(`granary: embedded worker exited (${signal ?? code})`);
   });

@@ -7,6 +7,7 @@ import type { PlatformProperty } from '../execution/types.js';
 import { parseSize } from '../util/size.js';
 import { type RunningWorker, type SandboxChoice, startWorker, type WorkerConfig } from '../worker/workerProcess.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
+import { CLIENT_SECURITY_FLAGS, clientDialOptions, clientSecurityFlags } from './clientSecurity.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 
 /**
@@ -20,7 +21,12 @@ import { onShutdownRequests } from './shutdownRequests.js';
 export const DEFAULT_DRAIN_TIMEOUT = '20s';
 
 const FLAGS: Record<string, FlagSpec> = {
-  server: { type: 'string', default: 'grpc://127.0.0.1:8980', help: 'the farm to serve, grpc://HOST:PORT' },
+  server: {
+    type: 'string',
+    default: 'grpc://127.0.0.1:8980',
+    help: 'the farm to serve, grpc://HOST:PORT or grpcs://HOST:PORT',
+  },
+  ...CLIENT_SECURITY_FLAGS,
   slots: { type: 'string', default: String(cpus().length), help: 'actions run at once' },
   platform: { type: 'list', help: 'a platform property KEY=VALUE this worker offers (repeatable)' },
   instance: { type: 'string', default: '', help: 'instance name of the bot session' },
@@ -77,8 +83,12 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
   // Explicit properties replace the host defaults of the same name.
   const platform = [...hostPlatform().filter((p) => !explicit.some((e) => e.name === p.name)), ...explicit];
   const drainTimeoutMs = parseDuration(flag(args, 'drain-timeout') as string);
+  const dial = clientDialOptions(clientSecurityFlags(args));
+  // The embedded worker of `granary serve` gets its credential in the environment: keep it from actions.
+  delete process.env.GRANARY_TOKEN;
   const config: WorkerConfig = {
     server: flag(args, 'server') as string,
+    dial,
     instanceName: flag(args, 'instance') ?? '',
     botId: flag(args, 'bot-id') ?? `${hostname()}-${process.pid}`,
     slots,

@@ -8,7 +8,8 @@
  */
 import type { PeerCertificate } from 'node:tls';
 import { type Metadata, ServerInterceptingCall, type ServerInterceptor, status as Status } from '@grpc/grpc-js';
-import type { Principal, Scope } from '../context/requestContext.js';
+import { UNRESTRICTED_ANONYMOUS } from '../auth/accessPolicy.js';
+import type { Principal } from '../context/requestContext.js';
 import { type AuthorizationRequest, type Authorizer, authorizationRequestOf } from './authorization.js';
 import { recordCallSecurity } from './callSecurity.js';
 import { toServiceError } from './statusCodec.js';
@@ -30,12 +31,7 @@ export interface AuthenticationRequest extends AuthorizationRequest {
 export type Authenticator = (request: AuthenticationRequest) => Principal | Promise<Principal>;
 
 /** The caller when no authentication is configured: anyone reaching the port may do anything. */
-export const ANONYMOUS_PRINCIPAL: Principal = {
-  name: 'anonymous',
-  kind: 'anonymous',
-  scopes: new Set<Scope>(['read', 'cas-write', 'ac-write', 'asset-write', 'execute', 'bots', 'admin']),
-  instances: ['*'],
-};
+export const ANONYMOUS_PRINCIPAL: Principal = UNRESTRICTED_ANONYMOUS;
 
 /** Lets every caller in as ANONYMOUS_PRINCIPAL: today's behaviour. */
 export const anonymousAuthenticator: Authenticator = () => ANONYMOUS_PRINCIPAL;

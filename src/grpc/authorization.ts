@@ -5,7 +5,8 @@
  * built (so the instance name is known); the default allows everything, which
  * is how Granary behaves until authentication is configured.
  */
-import type { RequestContext, Scope } from '../context/requestContext.js';
+import type { Requirement } from '../auth/access.js';
+import type { RequestContext } from '../context/requestContext.js';
 
 /** A method of a gRPC service, as in the call's path `/{service}/{method}`. */
 export interface MethodName {
@@ -13,9 +14,13 @@ export interface MethodName {
   readonly method: string;
 }
 
-/** What the authorizer is asked about: the method, the scope it needs (undefined: not in the table). */
+/**
+ * What the authorizer is asked about: the method, and what it needs (a scope,
+ * `authenticated` or `public`; undefined: not in the table, which an enforcing
+ * policy treats as `admin`).
+ */
 export interface AuthorizationRequest extends MethodName {
-  readonly scope: Scope | undefined;
+  readonly scope: Requirement | undefined;
 }
 
 /**
@@ -31,12 +36,17 @@ const REAPI = 'build.bazel.remote.execution.v2';
 const ASSET = 'build.bazel.remote.asset.v1';
 
 /**
- * The scope each served method needs. Fetch is a read even though it may download
+ * What each served method needs. Fetch is a read even though it may download
  * into the CAS: it only ever stores content that matches a checksum the caller
  * could not have forged. Listing every operation is an operator's view.
+ * GetCapabilities answers any caller of the instance, for what that caller may
+ * do there (REAPI: the capabilities "pertain to that instance"; Bazel reads
+ * `update_enabled` and `exec_enabled` as "this account may"). Health checks are
+ * public so load balancers need no credentials. A method missing here needs
+ * `admin` once authentication is configured: add new services to this table.
  */
-export const METHOD_SCOPES: Readonly<Record<string, Readonly<Record<string, Scope>>>> = {
-  [`${REAPI}.Capabilities`]: { GetCapabilities: 'read' },
+export const METHOD_SCOPES: Readonly<Record<string, Readonly<Record<string, Requirement>>>> = {
+  [`${REAPI}.Capabilities`]: { GetCapabilities: 'authenticated' },
   [`${REAPI}.ContentAddressableStorage`]: {
     FindMissingBlobs: 'read',
     BatchReadBlobs: 'read',
@@ -58,6 +68,9 @@ export const METHOD_SCOPES: Readonly<Record<string, Readonly<Record<string, Scop
   [`${ASSET}.Fetch`]: { FetchBlob: 'read', FetchDirectory: 'read' },
   [`${ASSET}.Push`]: { PushBlob: 'asset-write', PushDirectory: 'asset-write' },
   'google.devtools.remoteworkers.v1test2.Bots': { CreateBotSession: 'bots', UpdateBotSession: 'bots' },
+  'grpc.health.v1.Health': { Check: 'public', Watch: 'public', List: 'public' },
+  'grpc.reflection.v1.ServerReflection': { ServerReflectionInfo: 'authenticated' },
+  'grpc.reflection.v1alpha.ServerReflection': { ServerReflectionInfo: 'authenticated' },
 };
 
 /** Splits a grpc-js call path (`/pkg.Service/Method`) into service and method. */

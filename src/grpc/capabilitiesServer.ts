@@ -1,4 +1,10 @@
-/** gRPC adapter for Capabilities: reports what this server was configured to do. */
+/**
+ * gRPC adapter for Capabilities: reports what this server was configured to do,
+ * for the caller asking: `update_enabled` and `exec_enabled` are true only when
+ * the caller may call UpdateActionResult and Execute on the instance it named
+ * (the spec's capabilities "pertain to that instance", and Bazel reads a false
+ * as "the current account is not authorized").
+ */
 import { SUPPORTED_DIGEST_FUNCTIONS } from '../digest/digest.js';
 import {
   type CapabilitiesServer,
@@ -7,7 +13,10 @@ import {
   type ServerCapabilities,
   SymlinkAbsolutePathStrategy_Value,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { unary } from './handlers.js';
+import { callerMay, unary } from './handlers.js';
+
+const UPDATE_ACTION_RESULT = '/build.bazel.remote.execution.v2.ActionCache/UpdateActionResult';
+const EXECUTE = '/build.bazel.remote.execution.v2.Execution/Execute';
 
 export interface CapabilitiesConfig {
   maxBatchTotalSizeBytes: number;
@@ -46,8 +55,19 @@ export function serverCapabilities(config: CapabilitiesConfig): ServerCapabiliti
 }
 
 export function capabilitiesServer(config: CapabilitiesConfig): CapabilitiesServer {
-  const capabilities = serverCapabilities(config);
-  return { getCapabilities: unary(async () => capabilities) };
+  return {
+    getCapabilities: unary(async (_request, context, call) => {
+      const [mayUpdate, mayExecute] = await Promise.all([
+        config.actionCacheUpdateEnabled && callerMay(call, context, UPDATE_ACTION_RESULT),
+        config.execution?.execEnabled === true && callerMay(call, context, EXECUTE),
+      ]);
+      return serverCapabilities({
+        ...config,
+        actionCacheUpdateEnabled: mayUpdate,
+        execution: config.execution && { ...config.execution, execEnabled: mayExecute },
+      });
+    }),
+  };
 }
 
 export { Compressor_Value };

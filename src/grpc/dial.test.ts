@@ -14,7 +14,7 @@ import {
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Code } from '../util/status.js';
 import { capabilitiesServer } from './capabilitiesServer.js';
-import { channelCredentialsFor, type DialOptions, dial, parseDialTarget } from './dial.js';
+import { channelCredentialsFor, type DialOptions, dial, isLocalAddress, parseDialTarget } from './dial.js';
 import { createGrpcServer, type GrpcServer, type ListenerOptions } from './server.js';
 
 describe('parseDialTarget', () => {
@@ -54,6 +54,64 @@ describe('parseDialTarget', () => {
       'farm example:8980',
     ]) {
       assert.throws(() => parseDialTarget(url), /invalid server address .*expected grpc:\/\/HOST:PORT/, url);
+    }
+  });
+});
+
+describe('tokens in dial', () => {
+  it('tells loopback and unix-socket addresses from the rest', () => {
+    for (const local of [
+      '127.0.0.1:8980',
+      '127.1.2.3:1',
+      'localhost:8980',
+      'localhost',
+      '[::1]:8980',
+      'unix:/run/g.sock',
+    ]) {
+      assert.equal(isLocalAddress(local), true, local);
+    }
+    for (const remote of ['10.0.0.5:8980', 'farm.example:8980', 'farm.example', '[fe80::1]:8980', '0.0.0.0:8980']) {
+      assert.equal(isLocalAddress(remote), false, remote);
+    }
+  });
+
+  it('refuses to send a token in clear text beyond this machine, and allows it over TLS or locally', () => {
+    const token = () => 'a-token';
+    assert.throws(
+      () => dial('grpc://10.0.0.5:8980', { token }),
+      /refusing to send a token in clear text to 10.0.0.5:8980/,
+    );
+    assert.throws(() => dial('farm.example:8980', { token }), /use grpcs:\/\//);
+    for (const url of ['grpcs://10.0.0.5:8980', 'grpc://127.0.0.1:8980', 'unix:/run/granary.sock'])
+      dial(url, { token }).close();
+  });
+
+  it('sends the current token as "authorization: Bearer" on every call', async () => {
+    const seen: string[][] = [];
+    const server = createGrpcServer({
+      listeners: [{ address: '127.0.0.1:0' }],
+      authenticator: (request) => {
+        seen.push(request.metadata.get('authorization').map(String));
+        return { name: 'x', kind: 'token', scopes: new Set(['read']), instances: ['*'] };
+      },
+    });
+    server.addService(
+      CapabilitiesService,
+      capabilitiesServer({ maxBatchTotalSizeBytes: 1, actionCacheUpdateEnabled: false, supportedCompressors: [] }),
+    );
+    const [bound] = await server.listen();
+    let token = 'first-token';
+    const channel = dial(`grpc://${bound?.address}`, { token: () => token });
+    try {
+      const client = channel.client(CapabilitiesClient);
+      const call = () => unary<ServerCapabilities>((done) => client.getCapabilities({ instanceName: '' }, done));
+      await call();
+      token = 'rotated-token';
+      await call();
+      assert.deepEqual(seen, [['Bearer first-token'], ['Bearer rotated-token']]);
+    } finally {
+      channel.close();
+      await server.close();
     }
   });
 });

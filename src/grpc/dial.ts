@@ -3,10 +3,19 @@
  * write (grpc://, http://, grpcs://, https://, HOST:PORT, unix:PATH), creates
  * the channel credentials (the only place that does: plain text, or TLS with an
  * optional CA and client certificate) and one channel with our HTTP/2 tuning,
- * which every typed client of the connection shares. The client library, the
- * worker, the asset client and the meta-build client all dial through here.
+ * which every typed client of the connection shares, and the bearer token every
+ * call carries when the client has one (never in clear text beyond this host).
+ * The client library, the worker, the asset client and the meta-build client
+ * all dial through here.
  */
-import { Channel, type ChannelCredentials, type ChannelOptions, credentials } from '@grpc/grpc-js';
+import {
+  Channel,
+  type ChannelCredentials,
+  type ChannelOptions,
+  credentials,
+  InterceptingCall,
+  type Interceptor,
+} from '@grpc/grpc-js';
 import { CLIENT_CHANNEL_OPTIONS } from './tuning.js';
 
 /** Where to connect, as grpc-js names it, and whether the connection uses TLS. */
@@ -25,9 +34,17 @@ export interface DialTlsOptions {
   readonly clientPrivateKeyPem?: Buffer;
 }
 
+/** Gives the token to send, read afresh for every call (so a rotated token file is picked up). */
+export type TokenSource = () => string;
+
 export interface DialOptions {
   /** TLS settings; only used (and then optional) for grpcs:// and https:// addresses. */
   readonly tls?: DialTlsOptions;
+  /**
+   * A bearer token sent as `authorization: Bearer TOKEN` on every call. Refused
+   * for plain-text addresses other than loopback and unix sockets: use grpcs://.
+   */
+  readonly token?: TokenSource;
   /** grpc-js channel options on top of our tuning (e.g. a benchmark's own connection per client). */
   readonly channelOptions?: ChannelOptions;
 }
@@ -104,17 +121,44 @@ export function channelCredentialsFor(target: DialTarget, options: DialOptions =
   );
 }
 
+/** Whether an address stays on this machine (loopback or a unix socket), where clear text hides nothing. */
+export function isLocalAddress(address: string): boolean {
+  if (address.startsWith('unix:')) return true;
+  const bracketed = /^\[([^\]]+)\]/.exec(address);
+  const host = bracketed ? bracketed[1] : address.includes(':') ? address.slice(0, address.lastIndexOf(':')) : address;
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Adds `authorization: Bearer TOKEN` to every call's metadata. */
+function bearerInterceptor(token: TokenSource): Interceptor {
+  return (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start: (metadata, listener, next) => {
+        metadata.set('authorization', `Bearer ${token()}`);
+        next(metadata, listener);
+      },
+    });
+}
+
 /** Opens a channel to `url` (connecting lazily, on the first call). */
 export function dial(url: string, options: DialOptions = {}): DialedChannel {
   const target = parseDialTarget(url);
   const channelCredentials = channelCredentialsFor(target, options);
+  if (options.token && !target.tls && !isLocalAddress(target.address)) {
+    throw new Error(`refusing to send a token in clear text to ${target.address}: use grpcs:// (TLS)`);
+  }
   const channelOptions: ChannelOptions = { ...CLIENT_CHANNEL_OPTIONS, ...options.channelOptions };
   const channel = new Channel(target.address, channelCredentials, channelOptions);
+  const interceptors = options.token ? [bearerInterceptor(options.token)] : [];
   return {
     url,
     target,
     client: (clientClass) =>
-      new clientClass(target.address, channelCredentials, { ...channelOptions, channelOverride: channel }),
+      new clientClass(target.address, channelCredentials, {
+        ...channelOptions,
+        channelOverride: channel,
+        interceptors,
+      }),
     close: () => channel.close(),
   };
 }

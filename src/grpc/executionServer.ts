@@ -1,5 +1,5 @@
 /** gRPC adapters for the Execution and google.longrunning.Operations services. */
-import type { RequestContext } from '../context/requestContext.js';
+import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import type { ExecutionService } from '../execution/executionService.js';
 import type { ClientQueue } from '../execution/scheduler.js';
 import type { OperationRecord } from '../execution/types.js';
@@ -12,6 +12,7 @@ import type { Operation, OperationsServer } from '../gen/google/longrunning/oper
 import { notFound } from '../util/status.js';
 import { msFromDuration } from '../util/time.js';
 import { serverStreaming, unary } from './handlers.js';
+import type { InstanceNameOf } from './instanceNames.js';
 import { streamOperation, toOperation } from './operationCodec.js';
 
 export function executionServer(service: ExecutionService, queue: ClientQueue): ExecutionServer {
@@ -20,21 +21,34 @@ export function executionServer(service: ExecutionService, queue: ClientQueue): 
       const record = await service.execute(context, request);
       await streamOperation((onChange) => queue.watch(context, record.name, onChange), call, context.signal);
     }),
-    // Operation names are global (`operations/{id}`): WaitExecution runs in the default instance's context.
-    waitExecution: serverStreaming<WaitExecutionRequest, Operation>(async (request, context, call) => {
-      if (!(await queue.get(context, request.name))) throw notFound(`operation ${request.name} not found`);
-      await streamOperation((onChange) => queue.watch(context, request.name, onChange), call, context.signal);
-    }),
+    // Operation names are global (`operations/{id}`): WaitExecution runs in the operation's instance.
+    waitExecution: serverStreaming<WaitExecutionRequest, Operation>(
+      async (request, context, call) => {
+        if (!(await queue.get(context, request.name))) throw notFound(`operation ${request.name} not found`);
+        await streamOperation((onChange) => queue.watch(context, request.name, onChange), call, context.signal);
+      },
+      { instanceName: operationInstance(queue) },
+    ),
   };
 }
 
+/**
+ * The instance an operation was submitted to: operation names are global, so a
+ * caller is authorized against the operation's own instance. Unknown names get
+ * the default instance (the handler then answers NOT_FOUND).
+ */
+function operationInstance(queue: ClientQueue): InstanceNameOf<{ name: string }> {
+  return async (request) => (await queue.get(backgroundContext(), request.name))?.request.instanceName ?? '';
+}
+
 export function operationsServer(queue: ClientQueue): OperationsServer {
+  const byOperation = { instanceName: operationInstance(queue) };
   return {
     getOperation: unary(async (request: { name: string }, context) => {
       const record = await queue.get(context, request.name);
       if (!record) throw notFound(`operation ${request.name} not found`);
       return toOperation(record);
-    }),
+    }, byOperation),
     listOperations: unary(async (request: { filter: string; pageSize: number; pageToken: string }, context) => {
       const page = await queue.list(context, {
         pageSize: request.pageSize > 0 ? request.pageSize : 1000,
@@ -45,11 +59,11 @@ export function operationsServer(queue: ClientQueue): OperationsServer {
     deleteOperation: unary(async (request: { name: string }, context) => {
       if (!(await queue.delete(context, request.name))) throw notFound(`operation ${request.name} not found`);
       return {};
-    }),
+    }, byOperation),
     cancelOperation: unary(async (request: { name: string }, context) => {
       if (!(await queue.cancel(context, request.name))) throw notFound(`operation ${request.name} not found`);
       return {};
-    }),
+    }, byOperation),
     waitOperation: unary(async (request: { name: string; timeout?: { seconds: number; nanos: number } }, context) => {
       const timeoutMs = request.timeout ? msFromDuration(request.timeout) : 60_000;
       if (!(await queue.get(context, request.name))) throw notFound(`operation ${request.name} not found`);
@@ -61,7 +75,7 @@ export function operationsServer(queue: ClientQueue): OperationsServer {
       );
       if (!record) throw notFound(`operation ${request.name} not found`);
       return toOperation(record);
-    }),
+    }, byOperation),
   };
 }
 

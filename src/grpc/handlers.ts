@@ -5,7 +5,13 @@
  * the adapter, and maps thrown StatusErrors to wire statuses the same way
  * everywhere, so no adapter crashes the server or builds a context of its own.
  */
-import type { ServerReadableStream, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
+import type {
+  Metadata,
+  ServerReadableStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+  sendUnaryData,
+} from '@grpc/grpc-js';
 import { type RequestContext, throwIfAborted } from '../context/requestContext.js';
 import { authorizationRequestOf } from './authorization.js';
 import { type CallContext, type ContextSource, contextForCall } from './callContext.js';
@@ -28,7 +34,7 @@ async function establishContext<Req>(
   options: HandlerOptions<Req>,
 ): Promise<CallContext> {
   const security = callSecurityOf(call.metadata);
-  const instanceName = (options.instanceName ?? instanceNameField)(request);
+  const instanceName = await (options.instanceName ?? instanceNameField)(request);
   const established = contextForCall(call, instanceName, security.principal);
   try {
     await security.authorizer(established.context, authorizationRequestOf(call.getPath()));
@@ -37,6 +43,20 @@ async function establishContext<Req>(
     throw error;
   }
   return established;
+}
+
+/**
+ * Whether the caller of `call` could make a call of `path` (`/pkg.Service/Method`)
+ * in `context`'s instance: for answers that depend on the caller, such as
+ * GetCapabilities' `update_enabled` and `exec_enabled`.
+ */
+export async function callerMay(call: { metadata: Metadata }, context: RequestContext, path: string): Promise<boolean> {
+  try {
+    await callSecurityOf(call.metadata).authorizer(context, authorizationRequestOf(path));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Runs `fn` in the call's context and releases the context when it settles. */

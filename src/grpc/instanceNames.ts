@@ -2,14 +2,20 @@
  * Where each request carries its REAPI instance name. Most messages have an
  * `instance_name` field; ByteStream names the instance in its resource names and
  * the Bots service in its parent and session names. Operation names
- * (`operations/{id}`) are global, so WaitExecution and the Operations service
- * run in the default instance's context. The gRPC edge reads it once,
- * into the request context, before authorization and the domain services.
+ * (`operations/{id}`) are global: WaitExecution and the Operations service run
+ * in the instance the operation was submitted to (looked up by the execution
+ * adapter), or the default instance's context when there is no such operation.
+ * The gRPC edge reads it once, into the request context, before authorization
+ * and the domain services.
  */
 import { instanceNameOfReadResource, instanceNameOfWriteResource } from '../cas/resourceName.js';
 
-/** Picks the instance name out of a request; throws INVALID_ARGUMENT when the request names it badly. */
-export type InstanceNameOf<Req> = (request: Req) => string;
+/**
+ * Picks the instance name out of a request; throws INVALID_ARGUMENT when the
+ * request names it badly. May look it up (an operation's instance is where it was
+ * submitted).
+ */
+export type InstanceNameOf<Req> = (request: Req) => string | Promise<string>;
 
 /** Requests with an `instance_name` field (CAS, action cache, execution, capabilities, remote asset). */
 export function instanceNameField(request: unknown): string {

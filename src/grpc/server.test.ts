@@ -194,7 +194,11 @@ describe('the server factory and the gRPC edge', () => {
     assert.equal(recorder.contexts.length, handled, 'the handler did not run');
     assert.deepEqual(recorder.authorizations.at(-1), {
       instanceName: 'forbidden',
-      request: { service: 'build.bazel.remote.execution.v2.Capabilities', method: 'GetCapabilities', scope: 'read' },
+      request: {
+        service: 'build.bazel.remote.execution.v2.Capabilities',
+        method: 'GetCapabilities',
+        scope: 'authenticated',
+      },
     });
   });
 

@@ -6,7 +6,8 @@
  * then the handlers of handlers.ts, which build the request context and ask the
  * authorizer. The storage server and the farm build their servers here.
  */
-import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { experimental, Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import type { ServerTlsMaterial } from '../tls/serverTlsFiles.js';
 import { type Authenticator, anonymousAuthenticator, authenticationInterceptor } from './authentication.js';
 import { type Authorizer, allowEverything } from './authorization.js';
 import { type CallInterceptor, countMessageBytes, observationInterceptor } from './callObservation.js';
@@ -18,12 +19,14 @@ export const DEFAULT_MAXIMUM_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** How long close() lets calls in flight finish before cancelling them. */
 const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
 
-/** A listener's certificate (PEM), and the CA that client certificates must chain to for mTLS. */
-export interface ServerTlsOptions {
-  readonly certificateChainPem: Buffer;
-  readonly privateKeyPem: Buffer;
-  /** When set, every client must present a certificate signed by this CA (mTLS). */
-  readonly clientCertificateAuthorityPem?: Buffer;
+/**
+ * A listener's certificate (PEM), and the CA that client certificates must chain
+ * to for mTLS (set: every client must present one). With `subscribe`, new
+ * material (renewed certificates, see ReloadingServerTls) replaces it for new
+ * connections; whether a client CA is required cannot change.
+ */
+export interface ServerTlsOptions extends ServerTlsMaterial {
+  readonly subscribe?: (listener: (material: ServerTlsMaterial) => void) => () => void;
 }
 
 export interface ListenerOptions {
@@ -103,13 +106,76 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   };
 }
 
+/**
+ * Hands a listener's TLS material to grpc-js, and every later version of it:
+ * grpc-js's certificate-provider credentials rebuild the secure context of the
+ * listener's HTTP/2 server whenever a provider reports new certificates.
+ * (grpc-js exports this under `experimental`; it is how its own file watcher works.)
+ */
+class MaterialProvider implements experimental.CertificateProvider {
+  private readonly identityListeners = new Set<experimental.IdentityCertificateUpdateListener>();
+  private readonly caListeners = new Set<experimental.CaCertificateUpdateListener>();
+  private unsubscribe: (() => void) | undefined;
+  private material: ServerTlsMaterial;
+
+  constructor(private readonly tls: ServerTlsOptions) {
+    this.material = tls;
+  }
+
+  private identity(): experimental.IdentityCertificateUpdate {
+    return { certificate: this.material.certificateChainPem, privateKey: this.material.privateKeyPem };
+  }
+
+  private ca(): experimental.CaCertificateUpdate | null {
+    const pem = this.material.clientCertificateAuthorityPem;
+    return pem ? { caCertificate: pem } : null;
+  }
+
+  private watch(): void {
+    if (this.unsubscribe || !this.tls.subscribe) return;
+    this.unsubscribe = this.tls.subscribe((material) => {
+      this.material = material;
+      for (const listener of this.identityListeners) listener(this.identity());
+      for (const listener of this.caListeners) listener(this.ca());
+    });
+  }
+
+  private unwatchWhenUnused(): void {
+    if (this.identityListeners.size + this.caListeners.size > 0) return;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  // grpc-js registers its listeners before its own watcher: answer on the next tick, as its file watcher does.
+  addIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
+    this.identityListeners.add(listener);
+    this.watch();
+    process.nextTick(() => listener(this.identity()));
+  }
+
+  removeIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
+    this.identityListeners.delete(listener);
+    this.unwatchWhenUnused();
+  }
+
+  addCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
+    this.caListeners.add(listener);
+    this.watch();
+    process.nextTick(() => listener(this.ca()));
+  }
+
+  removeCaCertificateListener(listener: experimental.CaCertificateUpdateListener): void {
+    this.caListeners.delete(listener);
+    this.unwatchWhenUnused();
+  }
+}
+
 function credentialsOf(tls: ServerTlsOptions | undefined): ServerCredentials {
   if (!tls) return ServerCredentials.createInsecure();
-  return ServerCredentials.createSsl(
-    tls.clientCertificateAuthorityPem ?? null,
-    [{ cert_chain: tls.certificateChainPem, private_key: tls.privateKeyPem }],
-    tls.clientCertificateAuthorityPem !== undefined,
-  );
+  const provider = new MaterialProvider(tls);
+  const mutual = tls.clientCertificateAuthorityPem !== undefined;
+  // grpc-js takes the identity provider first and the (optional) CA provider second.
+  return experimental.createCertificateProviderServerCredentials(provider, mutual ? provider : null, mutual);
 }
 
 function bind(server: Server, listener: ListenerOptions): Promise<BoundListener> {

@@ -25,7 +25,13 @@ import { fetchServer, pushServer } from '../grpc/assetServer.js';
 import { byteStreamServer } from '../grpc/byteStreamServer.js';
 import { type CapabilitiesConfig, capabilitiesServer } from '../grpc/capabilitiesServer.js';
 import { casServer } from '../grpc/casServer.js';
-import { createGrpcServer, type GrpcServer, type GrpcServerOptions, type ServerTlsOptions } from '../grpc/server.js';
+import {
+  createGrpcServer,
+  type GrpcServer,
+  type GrpcServerOptions,
+  type ListenerOptions,
+  type ServerTlsOptions,
+} from '../grpc/server.js';
 import type { BlobStore } from '../storage/blobStore.js';
 import { openStorage, type StorageConfig } from '../storage/storageConfig.js';
 import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
@@ -43,6 +49,8 @@ export interface StorageServerConfig {
   listen: string;
   /** Serve TLS on `listen`; plain text when absent. */
   tls?: ServerTlsOptions;
+  /** More listeners with the same services (e.g. a private unix socket for the embedded worker). */
+  additionalListeners?: ListenerOptions[];
   /** Authentication, authorization and call observers; anonymous, unrestricted and unobserved when absent. */
   hooks?: ServerHooks;
   cas: StorageConfig;
@@ -110,7 +118,7 @@ export async function startStorageServer(
   const wireCompressors = compressors.map(() => Compressor_Value.ZSTD);
   const byteStream = new ByteStreamBlobs(cas, { supportedCompressors: compressors });
   const server = createGrpcServer({
-    listeners: [{ address: config.listen, tls: config.tls }],
+    listeners: [{ address: config.listen, tls: config.tls }, ...(config.additionalListeners ?? [])],
     maximumMessageBytes: MAXIMUM_MESSAGE_BYTES,
     ...config.hooks,
   });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import type { PlatformProperty } from '../execution/types.js';
+import type { DialOptions } from '../grpc/dial.js';
 import { Bot } from './bot.js';
 import { executeAction, sandboxProfileFor } from './executeAction.js';
 import { LocalCache } from './localCache.js';
@@ -18,6 +19,8 @@ export type SandboxChoice = 'auto' | 'bubblewrap' | 'none';
 
 export interface WorkerConfig {
   server: string;
+  /** TLS settings and token for the farm's connection. */
+  dial?: DialOptions;
   instanceName: string;
   botId: string;
   slots: number;
@@ -68,7 +71,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   if (!useBubblewrap) {
     log('granary worker: WARNING: running actions WITHOUT a sandbox: they can read and write anything this user can');
   }
-  const connection = connect(config.server, config.instanceName);
+  const connection = connect(config.server, config.instanceName, config.dial);
   const cas = new GrpcBlobStore(connection);
   const cache = await LocalCache.open({
     directory: join(config.workDirectory, 'cache'),
@@ -86,6 +89,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   );
   const bot = new Bot({
     server: config.server,
+    dial: config.dial,
     botId: config.botId,
     instanceName: config.instanceName,
     slots: config.slots,

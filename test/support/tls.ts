@@ -1,7 +1,8 @@
 /**
- * Throwaway certificates for TLS tests: a CA, a server certificate for
- * 127.0.0.1/localhost and a client certificate, made with the openssl command
- * (installed by .ci/run) in a temporary directory.
+ * Throwaway certificates for TLS tests, made with the openssl command (installed
+ * by .ci/run): certificate authorities that issue server certificates (for
+ * 127.0.0.1 and localhost) and client certificates with chosen subjects, as
+ * files (for real clients such as Bazel) and as PEM contents.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,57 +19,95 @@ export interface TestCertificates {
   otherCaPem: Buffer;
 }
 
-export function makeTestCertificates(): TestCertificates {
-  const directory = mkdtempSync(join(tmpdir(), 'granary-tls-'));
-  const path = (name: string) => join(directory, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  try {
-    for (const ca of ['ca', 'other-ca']) {
-      openssl(
-        'req',
-        '-x509',
-        ...ecKey,
-        '-days',
-        '2',
-        '-subj',
-        `/CN=${ca}`,
-        '-keyout',
-        path(`${ca}.key`),
-        '-out',
-        path(`${ca}.pem`),
-      );
-    }
-    const issue = (name: string, subject: string, extensions: string) => {
-      writeFileSync(path(`${name}.ext`), extensions);
-      openssl('req', ...ecKey, '-keyout', path(`${name}.key`), '-out', path(`${name}.csr`), '-subj', subject);
+/** A certificate and its key, as files and contents. */
+export interface IssuedCertificate {
+  certificateFile: string;
+  keyFile: string;
+  certificatePem: Buffer;
+  keyPem: Buffer;
+}
+
+/** A certificate authority whose files live in a directory. */
+export interface TestAuthority {
+  caFile: string;
+  caPem: Buffer;
+  /** Issues a certificate for `subject` (e.g. `/CN=ci-client`), valid two days. */
+  issue(name: string, subject: string, usage: 'server' | 'client'): IssuedCertificate;
+}
+
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** Makes a CA named `name` in `directory` (files NAME.pem and NAME.key). */
+export function makeTestAuthority(directory: string, name = 'ca'): TestAuthority {
+  const path = (file: string) => join(directory, file);
+  openssl(
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+    '-keyout',
+    path(`${name}.key`),
+    '-out',
+    path(`${name}.pem`),
+  );
+  return {
+    caFile: path(`${name}.pem`),
+    caPem: readFileSync(path(`${name}.pem`)),
+    issue: (issued, subject, usage) => {
+      const extensions =
+        usage === 'server'
+          ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'
+          : 'extendedKeyUsage=clientAuth\n';
+      writeFileSync(path(`${issued}.ext`), extensions);
+      openssl('req', ...EC_KEY, '-keyout', path(`${issued}.key`), '-out', path(`${issued}.csr`), '-subj', subject);
       openssl(
         'x509',
         '-req',
         '-in',
-        path(`${name}.csr`),
+        path(`${issued}.csr`),
         '-CA',
-        path('ca.pem'),
+        path(`${name}.pem`),
         '-CAkey',
-        path('ca.key'),
+        path(`${name}.key`),
         '-CAcreateserial',
         '-days',
         '2',
         '-out',
-        path(`${name}.pem`),
+        path(`${issued}.pem`),
         '-extfile',
-        path(`${name}.ext`),
+        path(`${issued}.ext`),
       );
-    };
-    issue('server', '/CN=localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-    issue('client', '/CN=ci-client', 'extendedKeyUsage=clientAuth\n');
+      return {
+        certificateFile: path(`${issued}.pem`),
+        keyFile: path(`${issued}.key`),
+        certificatePem: readFileSync(path(`${issued}.pem`)),
+        keyPem: readFileSync(path(`${issued}.key`)),
+      };
+    },
+  };
+}
+
+export function makeTestCertificates(): TestCertificates {
+  const directory = mkdtempSync(join(tmpdir(), 'granary-tls-'));
+  try {
+    const authority = makeTestAuthority(directory, 'ca');
+    const other = makeTestAuthority(directory, 'other-ca');
+    const server = authority.issue('server', '/CN=localhost', 'server');
+    const client = authority.issue('client', '/CN=ci-client', 'client');
     return {
-      caPem: readFileSync(path('ca.pem')),
-      serverCertificatePem: readFileSync(path('server.pem')),
-      serverKeyPem: readFileSync(path('server.key')),
-      clientCertificatePem: readFileSync(path('client.pem')),
-      clientKeyPem: readFileSync(path('client.key')),
-      otherCaPem: readFileSync(path('other-ca.pem')),
+      caPem: authority.caPem,
+      serverCertificatePem: server.certificatePem,
+      serverKeyPem: server.keyPem,
+      clientCertificatePem: client.certificatePem,
+      clientKeyPem: client.keyPem,
+      otherCaPem: other.caPem,
     };
   } finally {
     rmSync(directory, { recursive: true, force: true });
