@@ -2,8 +2,8 @@
  * How the scheduler wakes whoever waits on a change: watchers of an operation
  * (Execute and WaitExecution streams, WaitOperation) and idle bot sessions
  * long-polling for work. The in-process notifier delivers at once, with the
- * changed record; a database notifier (PostgreSQL LISTEN/NOTIFY) would deliver
- * names and versions from every frontend, and listeners read the record then.
+ * changed record; the PostgreSQL notifier (postgresNotifier.ts) also delivers the
+ * names and versions other frontends announce, and listeners read the record then.
  */
 
 import type { OperationRecord } from './types.js';
@@ -54,6 +54,11 @@ export class InProcessNotifier implements Notifier {
 
   publishWork(): void {
     for (const wake of [...this.workWaiters]) wake();
+  }
+
+  /** The operations someone here subscribes to (to re-read them after news may have been missed). */
+  subscribedOperations(): string[] {
+    return [...this.subscribers.keys()];
   }
 
   waitForWork(timeoutMs: number, signal: AbortSignal): Promise<void> {

@@ -16,6 +16,9 @@ import type { Scheduler, WorkerView } from './scheduler.js';
 import { errorResponse, type SchedulingPolicy } from './schedulingPolicy.js';
 import type { ActionRequest, Assignment, OperationRecord, PlatformProperty, WorkerDetails } from './types.js';
 
+/** Wait before reading again a changed operation whose first read failed. */
+const REREAD_RETRY_MS = 1000;
+
 export interface OperationSchedulerOptions {
   store: OperationStore;
   notifier: Notifier;
@@ -103,6 +106,16 @@ export class OperationScheduler implements Scheduler {
       delivered = operation.version;
       onChange(operation);
     };
+    let stopped = false;
+    // News without the record (from another frontend) is read from the store; a read that
+    // fails (the database is restarting) is tried again, or the news would be lost.
+    const reread = () =>
+      void this.store.get(context, name).then(
+        (operation) => operation && deliver(operation),
+        () => {
+          if (!stopped && !context.signal.aborted) setTimeout(reread, REREAD_RETRY_MS).unref();
+        },
+      );
     const onNews = (change: OperationChange) => {
       if (!ready) {
         early.push(change);
@@ -110,11 +123,7 @@ export class OperationScheduler implements Scheduler {
       }
       if (change.version <= delivered) return;
       if (change.operation) deliver(change.operation);
-      else
-        void this.store.get(context, name).then(
-          (operation) => operation && deliver(operation),
-          () => {},
-        );
+      else reread();
     };
     const unsubscribe = this.notifier.subscribeOperation(name, onNews);
     const current = await this.store.get(context, name).catch((error: unknown) => {
@@ -129,7 +138,6 @@ export class OperationScheduler implements Scheduler {
     deliver(current);
     ready = true;
     for (const change of early) onNews(change);
-    let stopped = false;
     return () => {
       if (stopped) return;
       stopped = true;

@@ -4,10 +4,14 @@
  * PostgreSQL store claims with `SELECT ... FOR UPDATE SKIP LOCKED`), so several
  * frontends sharing one store schedule as one. The store applies the
  * SchedulingPolicy it was built with (matching, order, fairness, deduplication,
- * attempt limits) and never notifies anyone: the scheduler publishes what changed.
+ * attempt limits) and wakes nobody in its process: the scheduler publishes what
+ * changed. (The PostgreSQL store does announce its changes to the other frontends,
+ * with NOTIFY inside each transaction, so an announcement goes out exactly when a
+ * change commits.)
  *
  * Implementations: MemoryOperationStore (one process), FileOperationStore (the
- * memory store saved to a file); all pass the scheduler contract suite.
+ * memory store saved to a file), PostgresOperationStore (several frontends); all
+ * pass the scheduler contract suite.
  */
 import type { RequestContext } from '../context/requestContext.js';
 import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
