@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { backgroundContext } from '../context/requestContext.js';
 import { ProgressDisplay } from '../metabuild/progress.js';
 import { relativizeSymlinks } from '../metabuild/symlinks.js';
+import { BuildTimings } from '../metabuild/timings.js';
 import { materializeTree } from '../tree/materialize.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
 import { CLIENT_FLAGS, openClient } from './buildClient.js';
@@ -16,6 +17,7 @@ const BUILD_FLAGS: Record<string, FlagSpec> = {
     type: 'boolean',
     help: 'build the named elements again even if cached (no artifact or action cache lookups for them)',
   },
+  timings: { type: 'boolean', help: 'print how long each element spent in each step' },
 };
 
 export async function buildCommand(argv: readonly string[]): Promise<void> {
@@ -26,15 +28,26 @@ export async function buildCommand(argv: readonly string[]): Promise<void> {
   const jobs = Number(flag(args, 'jobs'));
   if (!Number.isSafeInteger(jobs) || jobs < 1) throw new UsageError('--jobs must be a positive integer');
   const display = new ProgressDisplay();
+  const timings = flag(args, 'timings') === 'true' ? new BuildTimings() : undefined;
+  const startedMs = Date.now();
   const client = await openClient(args, {
     jobs,
     keepGoing: flag(args, 'keep-going') === 'true',
     rebuild: flag(args, 'rebuild') === 'true' ? args.positionals : undefined,
-    onEvent: (e) => display.handle(e),
+    onEvent: (e) => {
+      display.handle(e);
+      timings?.handle(e);
+    },
   });
   try {
+    const loadedMs = Date.now();
     const { failed, built } = await client.builder.build(args.positionals);
     display.finish();
+    if (timings) {
+      const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+      console.error(`granary: loading ${seconds(loadedMs - startedMs)}, building ${seconds(Date.now() - loadedMs)}`);
+      for (const line of timings.report()) console.error(line);
+    }
     console.log(`granary: ${built.length} element(s) built, ${failed.length} failed`);
     // main() turns a thrown error into exit code 1 (setting process.exitCode here would be overwritten).
     if (failed.length > 0) throw new Error(`failed: ${failed.join(', ')}`);

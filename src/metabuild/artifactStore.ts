@@ -8,12 +8,11 @@
  * CAS, so a partly evicted artifact reads as "not cached" and is rebuilt.
  */
 import { type Connection, unary } from '../client/connection.js';
-import { backgroundContext } from '../context/requestContext.js';
+import { getTreeDirectories } from '../client/getTree.js';
 import { type Digest, digestOf } from '../digest/digest.js';
-import { type ActionResult, Tree } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { type ActionResult, Directory, Tree } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, putBuffer } from '../storage/blobStore.js';
-import { treeMessageOf } from '../tree/treeMessage.js';
-import { Code, StatusError } from '../util/status.js';
+import { Code, notFound, StatusError } from '../util/status.js';
 
 export interface Artifact {
   root: Digest;
@@ -94,10 +93,21 @@ export class ArtifactStore {
     );
   }
 
-  /** Builds and uploads the Tree message of a directory already in the CAS. */
+  /**
+   * Builds and uploads the Tree message of a directory already in the CAS,
+   * its directories read in one GetTree call.
+   */
   private async uploadTree(root: Digest): Promise<Digest> {
-    const tree = await treeMessageOf(backgroundContext(), this.cas, root);
-    const data = Buffer.from(Tree.encode(tree).finish());
+    const directories =
+      root.sizeBytes === 0 ? [Directory.decode(Buffer.alloc(0))] : await getTreeDirectories(this.connection, root);
+    const byDigest = new Map<string, Directory>();
+    for (const directory of directories) {
+      byDigest.set(digestOf(Buffer.from(Directory.encode(directory).finish())).hash, directory);
+    }
+    const rootDirectory = byDigest.get(root.hash);
+    if (!rootDirectory) throw notFound(`artifact directory ${root.hash}/${root.sizeBytes} is missing from the CAS`);
+    byDigest.delete(root.hash);
+    const data = Buffer.from(Tree.encode({ root: rootDirectory, children: [...byDigest.values()] }).finish());
     const digest = digestOf(data);
     await putBuffer(this.cas, digest, data);
     return digest;

@@ -140,7 +140,7 @@ export class Builder {
           }
           if (!sandboxElements(this.options.project, p.element).every(isDone)) continue;
           pending.delete(name);
-          emit({ element: name, state: 'running', step: 'staging' });
+          emit({ element: name, state: 'running', step: 'sources' });
           const job = this.buildOne(p)
             .then((artifact) => {
               p.artifact = artifact;
@@ -184,9 +184,11 @@ export class Builder {
     const cas = this.options.cas;
     const sources = await stageSources(this.declarations(element), this.sourceContext(element), registryOf(element));
     if (element.format === 2) {
+      emit('staging');
       const artifact = await assemble2(this.assemblyContext(), element, sources).catch((error: unknown) => {
         throw error instanceof Assembly2Error ? new BuildFailure(error.message) : error;
       });
+      emit('recording');
       await this.artifacts.record(project, element.name, key, artifact);
       return artifact;
     }
@@ -239,6 +241,7 @@ export class Builder {
       default:
         throw new BuildFailure(`${element.file}: building '${element.kind}' elements is not supported yet`);
     }
+    emit('recording');
     await this.artifacts.record(project, element.name, key, artifact);
     return artifact;
   }
@@ -247,6 +250,7 @@ export class Builder {
   private async runAction(element: Element, prepared: PreparedAction): Promise<Artifact> {
     const cas = this.options.cas;
     const emit = (step: string) => this.options.onEvent?.({ element: element.name, state: 'running', step });
+    emit('uploading');
     for (const blob of prepared.blobs) await putBuffer(cas, blob.digest, blob.data);
     const response = await executeRemotely(this.options.connection, prepared.actionDigest, {
       skipCacheLookup: this.options.rebuild?.includes(element.name) ?? false,
@@ -276,10 +280,7 @@ export class Builder {
         if (!artifact) throw new Error(`${name} has no artifact yet`);
         return artifact;
       },
-      run: (element, prepared) => {
-        this.options.onEvent?.({ element: element.name, state: 'running', step: 'staging' });
-        return this.runAction(element, prepared);
-      },
+      run: (element, prepared) => this.runAction(element, prepared),
     };
   }
 

@@ -414,6 +414,31 @@ describe('errors in BuildStream 2 projects name the file and line', () => {
     );
   });
 
+  it('refuses one project loaded through two junctions unless both are marked as duplicates', async () => {
+    const files = {
+      'project.conf': conf(),
+      'elements/one.bst': 'kind: junction\nsources:\n- kind: local\n  path: sub\n',
+      'elements/two.bst': 'kind: junction\nsources:\n- kind: local\n  path: sub\n',
+      'sub/project.conf': 'name: sub\nmin-version: 2.0\n',
+      'sub/s.bst': 'kind: stack\n',
+      'elements/e.bst': 'kind: stack\ndepends:\n- one.bst:s.bst\n- two.bst:s.bst\n',
+    };
+    await rejectsAt(
+      load(files),
+      'elements/e.bst',
+      4,
+      /project 'sub' is loaded through several junctions \(one.bst, two.bst\)/,
+    );
+    const allowed = await load({
+      ...files,
+      'project.conf': conf('junctions:\n  duplicates:\n    sub: [one.bst, two.bst]\n'),
+    });
+    assert.deepEqual(
+      allowed.elements.get('e.bst')!.dependencies.map((d) => d.name),
+      ['one.bst:s.bst', 'two.bst:s.bst'],
+    );
+  });
+
   it('refuses YAML anchors and protected variables', async () => {
     await rejectsAt(
       load({ 'project.conf': conf(), 'elements/e.bst': 'kind: stack\nvariables:\n  a: &x one\n  b: *x\n' }),

@@ -132,6 +132,7 @@ class Format2Loader {
   readonly elements = new Map<string, Element>();
   readonly links = new Map<string, string>();
   private readonly started = new Set<string>();
+  private readonly loadedSubprojects: ProjectState[] = [];
   private toplevelDirectory = '';
 
   constructor(private readonly options: Load2Options) {}
@@ -149,6 +150,7 @@ class Format2Loader {
       const where = await this.resolveReference(top, target, undefined);
       resolved.push(await this.loadElement(where.project, where.local, undefined));
     }
+    this.checkConflicts(top);
     return { config: top.config, elements: sortDependencies(this.elements), links: this.links, targets: resolved };
   }
 
@@ -360,6 +362,7 @@ class Format2Loader {
       mapAliases: mapAliasesValue,
     });
     await this.readProject(subproject, junctionOptions);
+    this.loadedSubprojects.push(subproject);
     return subproject;
   }
 
@@ -465,6 +468,46 @@ class Format2Loader {
     checkKindRules(resolved, declaration.dependencyRefs ?? [], (dependency) => this.elements.get(dependency));
     this.elements.set(name, resolved);
     return name;
+  }
+
+  /**
+   * BuildStream 2 refuses to load one project (by name) through several
+   * junctions unless every instance is marked as a duplicate, or internal,
+   * in the `junctions` section of a project above it.
+   */
+  private checkConflicts(top: ProjectState): void {
+    const byName = new Map<string, ProjectState[]>();
+    const visit = (state: ProjectState) => {
+      byName.set(state.first.name, [...(byName.get(state.first.name) ?? []), state]);
+    };
+    visit(top);
+    for (const state of this.loadedSubprojects) visit(state);
+    for (const [name, instances] of byName) {
+      if (instances.length < 2) continue;
+      let primary = 0;
+      let duplicated = 0;
+      for (const instance of instances) {
+        let isDuplicate = false;
+        let isInternal = false;
+        for (let ancestor = instance.parent; ancestor; ancestor = ancestor.parent) {
+          const relative = ancestor.junctionPath
+            ? instance.junctionPath.slice(ancestor.junctionPath.length + 1)
+            : instance.junctionPath;
+          if (ancestor.first.duplicates.get(name)?.includes(relative)) isDuplicate = true;
+          if (ancestor.first.internal.includes(relative)) isInternal = true;
+        }
+        if (isDuplicate) duplicated++;
+        if (!isDuplicate && !isInternal) primary++;
+      }
+      if (primary > 1 || (primary > 0 && duplicated > 0)) {
+        const where = instances.map((instance) => instance.junctionPath || '(the toplevel project)');
+        const second = instances.filter((instance) => instance.junction).at(-1)!;
+        throw new ProjectError(
+          second.junction!.loc,
+          `project '${name}' is loaded through several junctions (${where.join(', ')}); list them in 'junctions: duplicates: ${name}' or 'junctions: internal' of project.conf`,
+        );
+      }
+    }
   }
 
   private pluginScope(state: ProjectState): PluginScope {

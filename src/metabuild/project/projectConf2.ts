@@ -123,6 +123,10 @@ export interface FirstPass {
   readonly aliases: Record<string, string>;
   readonly defaultTargets: string[];
   readonly fatalWarnings: string[];
+  /** `junctions: duplicates`: project name to the junctions (of this project) allowed to load it again. */
+  readonly duplicates: ReadonlyMap<string, readonly string[]>;
+  /** `junctions: internal`: junctions whose projects never conflict with another instance. */
+  readonly internal: readonly string[];
 }
 
 /** The name errors use for a file of a project reached through `junctionPath`. */
@@ -184,6 +188,8 @@ export async function readFirstPass(
   const warnings = optional(pre, 'fatal-warnings');
   const fatalWarnings = warnings ? expectStringList(warnings, "'fatal-warnings'").map((w) => w.trim()) : [];
   const junctions = optionalMap(pre, 'junctions');
+  const duplicates = new Map<string, string[]>();
+  let internal: string[] = [];
   if (junctions) {
     checkKeys(
       junctions,
@@ -192,6 +198,14 @@ export async function readFirstPass(
     );
     const disallow = optional(junctions, 'disallow-subproject-uris');
     if (disallow) expectBool(disallow, "'disallow-subproject-uris'", true);
+    for (const [project, entry] of optionalMap(junctions, 'duplicates')?.entries ?? []) {
+      duplicates.set(
+        project,
+        expectStringList(entry.value, `'junctions.duplicates.${project}'`).map((j) => j.trim()),
+      );
+    }
+    const internalNode = optional(junctions, 'internal');
+    if (internalNode) internal = expectStringList(internalNode, "'junctions.internal'").map((j) => j.trim());
   }
   const refStorage = expectString(optional(pre, 'ref-storage')!, "'ref-storage'").trim();
   if (refStorage !== 'inline') {
@@ -209,7 +223,19 @@ export async function readFirstPass(
   const config = options.process(firstPass, RESTRICTED_KEYS);
   const variables = baseVariables(config, name, context, options);
   const aliases = expandAliases(optionalMap(config, 'aliases'), variables, context);
-  return { name, minVersion, elementPath, plugins, options, variables, aliases, defaultTargets, fatalWarnings };
+  return {
+    name,
+    minVersion,
+    elementPath,
+    plugins,
+    options,
+    variables,
+    aliases,
+    defaultTargets,
+    fatalWarnings,
+    duplicates,
+    internal,
+  };
 }
 
 /** The second pass: every include, conditionals, and all layers; yields the project's configuration. */
