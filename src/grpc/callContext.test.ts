@@ -65,7 +65,10 @@ describe('contextForCall', () => {
     const deadline = new Date(Date.now() + 30);
     const { context, dispose } = contextForCall(new FakeCall(new Metadata(), deadline), '', ANONYMOUS_PRINCIPAL);
     assert.equal(context.deadlineMs, deadline.getTime());
+    // The context's deadline timer is unref'd, so a ref'd one keeps the test's event loop alive meanwhile.
+    const keepAlive = setTimeout(() => undefined, 5_000);
     await new Promise((resolve) => context.signal.addEventListener('abort', resolve, { once: true }));
+    clearTimeout(keepAlive);
     assert.equal(reasonCode(context.signal), Code.DEADLINE_EXCEEDED);
     dispose();
   });

@@ -451,9 +451,13 @@ export function schedulerContract(name: string, make: () => Promise<ContractSche
       it('wakes a waiting worker promptly when an action is submitted', async () => {
         const started = Date.now();
         const waiting = s.waitForWork(ctx, 5_000);
-        setTimeout(() => void s.submit(ctx, actionRequest(1)), 20);
+        // The submission is awaited too: a store may wake the waiter before submit() returns.
+        const submitted = new Promise((resolve, reject) => {
+          setTimeout(() => s.submit(ctx, actionRequest(1)).then(resolve, reject), 20);
+        });
         await waiting;
         assert.ok(Date.now() - started < 1_000, `woke after ${Date.now() - started} ms`);
+        await submitted;
       });
 
       it('gives up waiting after the timeout or when aborted', async () => {
