@@ -6,7 +6,7 @@
  * Flags (after `npm run bench --`):
  *   --against [LABEL=]grpc://HOST:PORT[/INSTANCE]
  *                     (repeatable) another REAPI server for the side-by-side table
- *   --rounds N        interleaved rounds of the side-by-side benchmark (best of N; default 3)
+ *   --rounds N        interleaved rounds of the side-by-side and bazel benchmarks (best of N; default 3)
  *   --cpu-of LABEL=PID
  *                     (repeatable) count PID and its descendants as server LABEL's CPU (default: the
  *                     process listening on its port, and its descendants)
@@ -18,7 +18,7 @@
  *   --in-process      run the server in this process instead of a child process
  *   --memory-backend  diagnostic: the storage server keeps its CAS in memory, not on disk
  *   --profile-server  run the server child with --cpu-prof (profiles go to $TMPDIR/granary-bench-profiles)
- *   --only NAME       run only the named module (side-by-side, storage, execution)
+ *   --only NAME       run only the named module (side-by-side, storage, execution, bazel)
  *   --keep            keep the temporary directory
  */
 
@@ -28,13 +28,19 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAgainstList } from './against.js';
 import { measureDiskWrite, measureSha256 } from './baseline.js';
+import { bazelBuildBenchmark } from './bazelBuild.js';
 import { executionBenchmark } from './execution.js';
 import type { BenchModule, BenchOptions } from './module.js';
 import { Report, SHA256_GROUP, SHA256_NAME } from './report.js';
 import { sideBySideBenchmark } from './sideBySide.js';
 import { storageBenchmark } from './storage.js';
 
-const MODULES: readonly BenchModule[] = [sideBySideBenchmark, storageBenchmark, executionBenchmark];
+const MODULES: readonly BenchModule[] = [
+  sideBySideBenchmark,
+  storageBenchmark,
+  executionBenchmark,
+  bazelBuildBenchmark,
+];
 const PROFILE_DIRECTORY = join(tmpdir(), 'granary-bench-profiles');
 
 async function main(): Promise<number> {

@@ -5,7 +5,7 @@
  */
 
 /** Byte throughputs are in MB/s, where 1 MB = 10^6 bytes. */
-export type Unit = 'MB/s' | 'blobs/s' | 'digests/s' | 'hits/s' | 'actions/s' | 'ms';
+export type Unit = 'MB/s' | 'blobs/s' | 'digests/s' | 'hits/s' | 'actions/s' | 'ms' | 's' | 'x';
 
 export interface Target {
   /** The figure must be at least this (rates)... */

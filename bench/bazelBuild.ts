@@ -1,0 +1,201 @@
+/**
+ * The Bazel benchmark: a clean build and test of a C++ workspace by Bazel 4.2.3
+ * (Debian's bazel-bootstrap) with --remote_executor against `granary serve`,
+ * next to the same clean build with Bazel's local sandbox (linux-sandbox), in
+ * interleaved rounds. The ratio remote/local is issue 10's target (at most
+ * 1.10x): it shows what a farm on the same machine costs a user per action.
+ *
+ * The workspace is the e2e fixture (test/e2e/fixtures/cc-workspace) plus a
+ * generated package of small C++ libraries in layers (each depends on two of the
+ * layer below) with one test per layer, about 140 actions in all, so that the
+ * figure is about actions and not only Bazel's own start-up. Every round starts
+ * from an empty output root, and every remote round from a new server (empty
+ * CAS, action cache and worker cache).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startGranaryServe } from './granaryServe.js';
+import type { BenchContext, BenchModule } from './module.js';
+
+const FIXTURE = fileURLToPath(new URL('../../test/e2e/fixtures/cc-workspace', import.meta.url));
+/** Issue 10: a clean remote build takes at most this times its local sandboxed build. */
+export const REMOTE_TO_LOCAL_TARGET = 1.1;
+const LAYERS = 4;
+const LIBRARIES_PER_LAYER = 9;
+
+interface BazelRun {
+  seconds: number;
+  /** Bazel's closing process summary, e.g. "143 processes: 52 internal, 91 remote". */
+  summary: string;
+}
+
+export const bazelBuildBenchmark: BenchModule = {
+  name: 'bazel',
+  title: 'Bazel 4.2.3: clean build and test of a C++ workspace, remote (granary serve) vs local sandboxed',
+  async run(context: BenchContext): Promise<void> {
+    if (spawnSync('sh', ['-c', 'command -v bazel']).status !== 0) {
+      context.log('skipped: bazel is not installed (Debian package bazel-bootstrap)');
+      return;
+    }
+    const workspace = join(context.directory, 'bazel-workspace');
+    await makeWorkspace(workspace);
+    const rounds = context.options.rounds ?? (context.options.quick ? 1 : 3);
+    const local: BazelRun[] = [];
+    const remote: BazelRun[] = [];
+    context.log(`${rounds} interleaved rounds; each from an empty output root, remote ones on a new server`);
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? (['local', 'remote'] as const) : (['remote', 'local'] as const);
+      for (const kind of order) {
+        const outputRoot = join(context.directory, `bazel-${kind}-${round}`);
+        const run =
+          kind === 'local'
+            ? await bazelTest(workspace, outputRoot, [])
+            : await remoteRound(context, join(context.directory, `bazel-granary-${round}`), workspace, outputRoot);
+        (kind === 'local' ? local : remote).push(run);
+        context.log(`round ${round + 1}/${rounds} ${kind}: ${run.seconds.toFixed(1)} s (${run.summary})`);
+      }
+    }
+    const best = (runs: BazelRun[]) => Math.min(...runs.map((r) => r.seconds));
+    const ratios = local.map((l, i) => (remote[i] as BazelRun).seconds / l.seconds);
+    const group = 'bazel';
+    context.report.record({
+      group,
+      name: 'clean build + test, local linux-sandbox',
+      unit: 's',
+      value: best(local),
+      lowerIsBetter: true,
+      note: `best of ${rounds}; ${local[0]?.summary}`,
+    });
+    context.report.record({
+      group,
+      name: 'clean build + test, --remote_executor granary',
+      unit: 's',
+      value: best(remote),
+      lowerIsBetter: true,
+      note: `best of ${rounds}; ${remote[0]?.summary}`,
+    });
+    context.report.record({
+      group,
+      name: 'remote / local, best rounds',
+      unit: 'x',
+      value: best(remote) / best(local),
+      lowerIsBetter: true,
+      target: { maximum: REMOTE_TO_LOCAL_TARGET },
+      note: `per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}`,
+    });
+  },
+};
+
+/** One remote round on a fresh `granary serve` (its embedded worker, default slots and sandbox unless told). */
+async function remoteRound(
+  context: BenchContext,
+  dataDirectory: string,
+  workspace: string,
+  outputRoot: string,
+): Promise<BazelRun> {
+  const server = await startGranaryServe({
+    dataDirectory,
+    sandbox: context.options.granarySandbox,
+    nodeArguments: context.options.serverNodeArguments,
+  });
+  try {
+    return await bazelTest(workspace, outputRoot, [
+      `--remote_executor=grpc://${server.address}`,
+      '--spawn_strategy=remote',
+      '--remote_timeout=300',
+    ]);
+  } finally {
+    await server.close();
+  }
+}
+
+/** `bazel test //...` in batch mode from an empty output root, timed from start to exit. */
+function bazelTest(workspace: string, outputRoot: string, flags: string[]): Promise<BazelRun> {
+  const args = [
+    '--batch',
+    `--output_user_root=${outputRoot}`,
+    'test',
+    '--nosandbox_debug',
+    '--color=no',
+    '--curses=no',
+    // No convenience symlinks in the shared workspace, which a later //... would load.
+    '--symlink_prefix=/',
+    ...flags,
+    '//...',
+  ];
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn('bazel', args, { cwd: workspace, env: { PATH: '/usr/bin:/bin', HOME: outputRoot } });
+    let output = '';
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      const seconds = (performance.now() - start) / 1000;
+      if (status !== 0) {
+        reject(new Error(`bazel ${args.join(' ')} exited with ${status}:\n${output.slice(-4000)}`));
+        return;
+      }
+      const summary = [...output.matchAll(/INFO: (\d+ process(?:es)?(?:: [^\n]*)?)\./g)].at(-1)?.[1] ?? '?';
+      resolve({ seconds, summary });
+    });
+  });
+}
+
+/** The fixture plus the generated `layers` package. */
+async function makeWorkspace(workspace: string): Promise<void> {
+  await cp(FIXTURE, workspace, { recursive: true });
+  const directory = join(workspace, 'layers');
+  await mkdir(directory, { recursive: true });
+  const name = (layer: number, index: number) => `l${layer}_${index}`;
+  const build: string[] = ['load("@rules_cc//cc:defs.bzl", "cc_library", "cc_test")', ''];
+  for (let layer = 0; layer < LAYERS; layer++) {
+    for (let index = 0; index < LIBRARIES_PER_LAYER; index++) {
+      const own = name(layer, index);
+      const below =
+        layer === 0
+          ? []
+          : [name(layer - 1, index), name(layer - 1, (index + 1) % LIBRARIES_PER_LAYER)].filter(
+              (dep, position, all) => all.indexOf(dep) === position,
+            );
+      const includes = below.map((dep) => `#include "layers/${dep}.h"`).join('\n');
+      const sum = below.map((dep) => `${dep}(x)`).join(' + ') || 'x';
+      await writeFile(join(directory, `${own}.h`), `#pragma once\nint ${own}(int x);\n`);
+      await writeFile(
+        join(directory, `${own}.cc`),
+        `#include "layers/${own}.h"\n${includes}\n\nint ${own}(int x) { return ${sum} + ${index + 1}; }\n`,
+      );
+      build.push(
+        'cc_library(',
+        `    name = "${own}",`,
+        `    srcs = ["${own}.cc"],`,
+        `    hdrs = ["${own}.h"],`,
+        `    deps = [${below.map((dep) => `":${dep}"`).join(', ')}],`,
+        ')',
+        '',
+      );
+    }
+    const test = `layer${layer}_test`;
+    const calls = [...Array(LIBRARIES_PER_LAYER).keys()].map((index) => `${name(layer, index)}(1)`).join(' + ');
+    await writeFile(
+      join(directory, `${test}.cc`),
+      `${[...Array(LIBRARIES_PER_LAYER).keys()].map((index) => `#include "layers/${name(layer, index)}.h"`).join('\n')}\n\n` +
+        `int main() { return (${calls}) > 0 ? 0 : 1; }\n`,
+    );
+    build.push(
+      'cc_test(',
+      `    name = "${test}",`,
+      '    size = "small",',
+      `    srcs = ["${test}.cc"],`,
+      `    deps = [${[...Array(LIBRARIES_PER_LAYER).keys()].map((index) => `":${name(layer, index)}"`).join(', ')}],`,
+      ')',
+      '',
+    );
+  }
+  await writeFile(join(directory, 'BUILD'), build.join('\n'));
+}
