@@ -47,6 +47,18 @@ const FLAGS: Record<string, FlagSpec> = {
     default: formatSize(MAXIMUM_DOWNLOAD_BYTES),
     help: 'largest file the remote downloader fetches (never more than --max-size)',
   },
+  'quota-concurrent-operations': {
+    type: 'string',
+    help: 'per caller: Execute operations in flight (queued or running) at most; more are refused with RESOURCE_EXHAUSTED (default: no limit)',
+  },
+  'quota-queued-operations': {
+    type: 'string',
+    help: 'per caller: operations waiting for a worker at most (default: no limit)',
+  },
+  'quota-upload-per-minute': {
+    type: 'string',
+    help: 'per caller: bytes uploaded to the CAS per minute on average, e.g. 2GiB (default: no limit)',
+  },
   'asset-retention': {
     type: 'string',
     default: '24h',
@@ -125,6 +137,13 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     throw new UsageError('--fetch-max-redirects must be a non-negative integer');
   }
   const maximumDownloadBytes = parseSizeFlag(args, 'fetch-max-size');
+  const operationQuotas = {
+    concurrent: optionalCount(args, 'quota-concurrent-operations'),
+    queued: optionalCount(args, 'quota-queued-operations'),
+  };
+  const uploadBytesPerMinute = flag(args, 'quota-upload-per-minute')
+    ? parseSizeFlag(args, 'quota-upload-per-minute')
+    : undefined;
   const workerCredential = embeddedWorkerCredential();
   const security = await openServerSecurity(args, {
     internal: [workerCredential],
@@ -143,6 +162,8 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       fetchPolicy,
       maximumDownloadRedirects,
       maximumDownloadBytes,
+      operationQuotas,
+      uploadBytesPerMinute,
       stateDirectory: join(data, 'scheduler'),
       platformMatch,
       workerTimeoutMs: parseDuration(flag(args, 'worker-timeout') as string),
@@ -224,6 +245,17 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   stopListening();
   process.off('SIGHUP', onHangup);
   console.log('granary: stopped');
+}
+
+/** A positive integer flag, or undefined when not given. */
+function optionalCount(args: ReturnType<typeof parseArgs>, name: string): number | undefined {
+  const text = flag(args, name);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) {
+    throw new UsageError(`--${name} must be a positive integer, got "${text}"`);
+  }
+  return value;
 }
 
 function parseSizeFlag(args: ReturnType<typeof parseArgs>, name: string): number {

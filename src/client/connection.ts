@@ -13,7 +13,7 @@ import {
 import { ByteStreamClient } from '../gen/google/bytestream/bytestream.js';
 import { OperationsClient } from '../gen/google/longrunning/operations.js';
 import { type DialedChannel, type DialOptions, dial } from '../grpc/dial.js';
-import { Code, StatusError } from '../util/status.js';
+import { fromServiceError } from '../grpc/statusCodec.js';
 
 export interface Connection {
   /** The channel every client below shares; make clients of other services with `channel.client(...)`. */
@@ -59,6 +59,4 @@ export function unary<Res>(
   });
 }
 
-export function fromServiceError(error: ServiceError): StatusError {
-  return new StatusError((error.code as number | undefined) ?? Code.UNKNOWN, error.details || error.message);
-}
+export { fromServiceError };

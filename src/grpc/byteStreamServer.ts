@@ -10,11 +10,17 @@ import type {
   WriteRequest,
   WriteResponse,
 } from '../gen/google/bytestream/bytestream.js';
+import type { UploadQuota } from '../quota/uploadQuota.js';
 import { invalidArgument } from '../util/status.js';
 import { clientStreaming, serverStreaming, unary, writeWithBackpressure } from './handlers.js';
 import { readResourceInstance, writeResourceInstance } from './instanceNames.js';
 
-export function byteStreamServer(blobs: ByteStreamBlobs): ByteStreamServer {
+export interface ByteStreamServerOptions {
+  /** Per-caller upload allowance a Write spends (what is left of the blob when it starts); unlimited when absent. */
+  uploadQuota?: UploadQuota;
+}
+
+export function byteStreamServer(blobs: ByteStreamBlobs, options: ByteStreamServerOptions = {}): ByteStreamServer {
   return {
     read: serverStreaming(
       async (request: ReadRequest, context, call) => {
@@ -35,7 +41,7 @@ export function byteStreamServer(blobs: ByteStreamBlobs): ByteStreamServer {
     ),
     write: clientStreaming(
       async (requests: AsyncIterable<WriteRequest>, context): Promise<WriteResponse> => ({
-        committedSize: await handleWrite(blobs, requests, context),
+        committedSize: await handleWrite(blobs, requests, context, options.uploadQuota),
       }),
       { instanceName: writeResourceInstance },
     ),
@@ -53,6 +59,7 @@ async function handleWrite(
   blobs: ByteStreamBlobs,
   requests: AsyncIterable<WriteRequest>,
   context: RequestContext,
+  uploadQuota: UploadQuota | undefined,
 ): Promise<number> {
   let upload: Upload | undefined;
   let resourceName = '';
@@ -69,6 +76,7 @@ async function handleWrite(
           return start.status.committedSizeBytes;
         }
         upload = start.upload;
+        uploadQuota?.charge(context, upload.resource.digest.sizeBytes - upload.committedSizeBytes);
       } else if (request.resourceName !== '' && request.resourceName !== resourceName) {
         throw invalidArgument('resource_name changed in the middle of a Write call');
       }

@@ -15,6 +15,7 @@ import type {
   GetTreeResponse,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Compressor_Value } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { UploadQuota } from '../quota/uploadQuota.js';
 import { invalidArgument, unimplemented } from '../util/status.js';
 import { serverStreaming, unary, writeWithBackpressure } from './handlers.js';
 import { OK_STATUS, toRpcStatus } from './statusCodec.js';
@@ -25,6 +26,8 @@ const COMPRESS_BATCH_READS_FROM_BYTES = 512;
 export interface CasServerOptions {
   /** Compressors accepted in BatchUpdateBlobs and used for BatchReadBlobs (besides identity). */
   compressors?: readonly Compressor[];
+  /** Per-caller upload allowance BatchUpdateBlobs spends (the blobs' sizes); unlimited when absent. */
+  uploadQuota?: UploadQuota;
 }
 
 export function casServer(
@@ -37,7 +40,11 @@ export function casServer(
       const fn = resolveDigestFunction(request.digestFunction, request.blobDigests[0]?.hash);
       return { missingBlobDigests: await cas.findMissing(request.blobDigests, fn) };
     }),
-    batchUpdateBlobs: unary(async (request: BatchUpdateBlobsRequest): Promise<BatchUpdateBlobsResponse> => {
+    batchUpdateBlobs: unary(async (request: BatchUpdateBlobsRequest, context): Promise<BatchUpdateBlobsResponse> => {
+      options.uploadQuota?.charge(
+        context,
+        request.requests.reduce((total, r) => total + Math.max(0, r.digest?.sizeBytes ?? 0), 0),
+      );
       const fn = resolveDigestFunction(request.digestFunction, request.requests[0]?.digest?.hash);
       const items = request.requests.map((r, i) => {
         if (r.compressor === Compressor_Value.IDENTITY) return { digest: r.digest, data: r.data };

@@ -12,6 +12,7 @@ import { DEFAULT_EXECUTION_OPTIONS, type ExecutionOptions, ExecutionService } fr
 import { openScheduler } from '../execution/openScheduler.js';
 import type { OperationScheduler } from '../execution/operationScheduler.js';
 import type { PlatformMatchRules } from '../execution/platformMatch.js';
+import { type OperationQuotas, QuotaClientQueue } from '../execution/quotaClientQueue.js';
 import { RecordingWorkerQueue } from '../execution/recordingWorkerQueue.js';
 import type { SchedulerAdmin } from '../execution/scheduler.js';
 import {
@@ -33,6 +34,8 @@ export interface FarmConfig extends StorageServerConfig {
   workerTimeoutMs?: number;
   /** How platform properties are matched, per property name (exact when not named). */
   platformMatch?: PlatformMatchRules;
+  /** Per-caller limits on Execute operations; none when absent. */
+  operationQuotas?: OperationQuotas;
 }
 
 export interface RunningFarm extends RunningServer {
@@ -52,7 +55,12 @@ export async function startFarm(config: FarmConfig): Promise<RunningFarm> {
     });
     scheduler = opened;
     const workerQueue = new RecordingWorkerQueue(opened, new ActionResultRecorder(actionCache));
-    const service = new ExecutionService(cas, actionCache, opened, {
+    const quotas = config.operationQuotas;
+    const clients =
+      quotas?.concurrent !== undefined || quotas?.queued !== undefined
+        ? new QuotaClientQueue(opened, quotas, (request) => opened.policy.dedupeKey(request))
+        : opened;
+    const service = new ExecutionService(cas, actionCache, clients, {
       ...DEFAULT_EXECUTION_OPTIONS,
       ...config.execution,
     });

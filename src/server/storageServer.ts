@@ -32,6 +32,7 @@ import {
   type ListenerOptions,
   type ServerTlsOptions,
 } from '../grpc/server.js';
+import { UploadQuota } from '../quota/uploadQuota.js';
 import type { BlobStore } from '../storage/blobStore.js';
 import { openStorage, type StorageConfig } from '../storage/storageConfig.js';
 import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
@@ -69,6 +70,8 @@ export interface StorageServerConfig {
   maximumDownloadRedirects?: number;
   /** Largest download (MAXIMUM_DOWNLOAD_BYTES when absent; never more than the CAS holds). */
   maximumDownloadBytes?: number;
+  /** Bytes each caller may upload to the CAS per minute; unlimited when absent. */
+  uploadBytesPerMinute?: number;
   /**
    * Serve and advertise zstd compressed-blobs and compressed batches (default true);
    * only where the zstd codec is installed.
@@ -117,6 +120,7 @@ export async function startStorageServer(
   const compressors: Compressor[] = config.compression !== false && zstdAvailable() ? ['zstd'] : [];
   const wireCompressors = compressors.map(() => Compressor_Value.ZSTD);
   const byteStream = new ByteStreamBlobs(cas, { supportedCompressors: compressors });
+  const uploadQuota = config.uploadBytesPerMinute ? new UploadQuota(config.uploadBytesPerMinute) : undefined;
   const server = createGrpcServer({
     listeners: [{ address: config.listen, tls: config.tls }, ...(config.additionalListeners ?? [])],
     maximumMessageBytes: MAXIMUM_MESSAGE_BYTES,
@@ -124,9 +128,9 @@ export async function startStorageServer(
   });
   server.addService(
     ContentAddressableStorageService,
-    casServer(new ContentAddressableStorage(cas, MAXIMUM_BATCH_TOTAL_BYTES), { compressors }),
+    casServer(new ContentAddressableStorage(cas, MAXIMUM_BATCH_TOTAL_BYTES), { compressors, uploadQuota }),
   );
-  server.addService(ByteStreamService, byteStreamServer(byteStream));
+  server.addService(ByteStreamService, byteStreamServer(byteStream, { uploadQuota }));
   server.addService(ActionCacheService, actionCacheServer(actionCache, true));
   server.addService(FetchService, fetchServer(assetService));
   server.addService(PushService, pushServer(assetService));

@@ -38,9 +38,18 @@ export interface FieldViolation {
   description: string;
 }
 
+/** One google.rpc.QuotaFailure violation: whose quota ran out, and which. */
+export interface QuotaViolation {
+  subject: string;
+  description: string;
+}
+
 export interface StatusDetails {
   preconditionFailure?: PreconditionViolation[];
   badRequest?: FieldViolation[];
+  quotaFailure?: QuotaViolation[];
+  /** google.rpc.RetryInfo: how long the client should wait before trying again. */
+  retryDelayMs?: number;
 }
 
 export class StatusError extends Error {
@@ -65,6 +74,9 @@ export const notFound = (message: string) => new StatusError(Code.NOT_FOUND, mes
 export const failedPrecondition = (message: string, violations: PreconditionViolation[]) =>
   new StatusError(Code.FAILED_PRECONDITION, message, { preconditionFailure: violations });
 export const resourceExhausted = (message: string) => new StatusError(Code.RESOURCE_EXHAUSTED, message);
+/** A caller's quota ran out: RESOURCE_EXHAUSTED with QuotaFailure and RetryInfo details. */
+export const quotaExceeded = (message: string, violation: QuotaViolation, retryDelayMs: number) =>
+  new StatusError(Code.RESOURCE_EXHAUSTED, message, { quotaFailure: [violation], retryDelayMs });
 export const outOfRange = (message: string) => new StatusError(Code.OUT_OF_RANGE, message);
 export const unimplemented = (message: string) => new StatusError(Code.UNIMPLEMENTED, message);
 export const internal = (message: string) => new StatusError(Code.INTERNAL, message);
