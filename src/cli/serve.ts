@@ -1,5 +1,6 @@
 /**
- * `granary serve`: the all-in-one farm on local disk. Its embedded worker is a
+ * `granary serve`: the all-in-one farm on local disk, or, with --database, one
+ * frontend of a farm whose shared state is in PostgreSQL. Its embedded worker is a
  * child process tied to it by an IPC channel: asked to drain over it when the farm
  * stops, and gone on its own when the channel closes because the farm died.
  */
@@ -14,10 +15,13 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_MAXIMUM_REDIRECTS } from '../asset/downloader.js';
 import { FetchPolicy } from '../asset/fetchPolicy.js';
 import type { InternalCredential } from '../auth/callerAuthenticator.js';
+import { connect } from '../client/connection.js';
+import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import { TOKEN_ENVIRONMENT_VARIABLE } from '../client/tokenSource.js';
 import { parsePlatformMatchRules } from '../execution/platformMatch.js';
 import { startFarm } from '../server/farm.js';
 import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
+import type { OpenedStore } from '../storage/storageConfig.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
 import { openServerSecurity, SERVER_SECURITY_FLAGS } from './serverSecurity.js';
@@ -75,6 +79,19 @@ const FLAGS: Record<string, FlagSpec> = {
   'platform-match': {
     type: 'list',
     help: 'how a platform property is matched, NAME=exact|minimum|priority|ignore (default exact)',
+  },
+  database: {
+    type: 'string',
+    help: 'postgresql://USER@HOST:PORT/DB: keep the scheduler, action cache and asset records there; every granary serve with the same database is one farm',
+  },
+  'storage-node': {
+    type: 'list',
+    help: 'grpc://HOST:PORT: keep the CAS on this storage node (a granary serve that the frontends of a farm share) instead of under --data',
+  },
+  'database-records-size': {
+    type: 'string',
+    default: '1GiB',
+    help: 'with --database: bound on the action cache, and separately on the asset records, kept in the database',
   },
   'worker-drain-timeout': {
     type: 'string',
@@ -144,6 +161,20 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const uploadBytesPerMinute = flag(args, 'quota-upload-per-minute')
     ? parseSizeFlag(args, 'quota-upload-per-minute')
     : undefined;
+  const databaseUrl = flag(args, 'database');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new UsageError(`--database must be a postgresql:// URL, got "${databaseUrl}"`);
+  }
+  const maximumRecordBytes = parseSizeFlag(args, 'database-records-size');
+  const storageNodes = args.flags.get('storage-node') ?? [];
+  if (storageNodes.length > 1) {
+    throw new UsageError('--storage-node: one storage node for now (several, sharded and replicated, are to come)');
+  }
+  const storageNode = storageNodes[0];
+  // With a database, the action cache and asset records live there and the CAS has the whole budget.
+  const casBytes = databaseUrl
+    ? maximumSizeBytes
+    : maximumSizeBytes - Math.min(2 * actionCacheBytes, maximumSizeBytes / 2);
   const workerCredential = embeddedWorkerCredential();
   const security = await openServerSecurity(args, {
     internal: [workerCredential],
@@ -164,6 +195,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       maximumDownloadBytes,
       operationQuotas,
       uploadBytesPerMinute,
+      database: databaseUrl ? { url: databaseUrl, maximumRecordBytes } : undefined,
       stateDirectory: join(data, 'scheduler'),
       platformMatch,
       workerTimeoutMs: parseDuration(flag(args, 'worker-timeout') as string),
@@ -171,10 +203,11 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       tls: security.tls,
       hooks: security.hooks,
       additionalListeners: workerSocket ? [{ address: workerSocket }] : [],
+      casBackend: storageNode ? remoteCas(storageNode) : undefined,
       cas: {
         disk: {
           directory: join(data, 'cas'),
-          maximumSizeBytes: maximumSizeBytes - Math.min(2 * actionCacheBytes, maximumSizeBytes / 2),
+          maximumSizeBytes: casBytes,
         },
       },
       actionCache: { disk: { directory: join(data, 'ac'), maximumSizeBytes: actionCacheBytes } },
@@ -190,6 +223,8 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   }
   const url = `${security.tls ? 'grpcs' : 'grpc'}://${server.address}`;
   console.log(`granary: serving on ${server.address} (data in ${data}, up to ${formatSize(maximumSizeBytes)})`);
+  if (databaseUrl)
+    console.log(`granary: farm state in ${describeDatabase(databaseUrl)}, shared by every frontend using it`);
   const { info, warnings } = security.describe(listen);
   for (const line of info) console.log(`granary: ${line}`);
   for (const line of warnings) console.error(`granary: WARNING: ${line}`);
@@ -256,6 +291,26 @@ function optionalCount(args: ReturnType<typeof parseArgs>, name: string): number
     throw new UsageError(`--${name} must be a positive integer, got "${text}"`);
   }
   return value;
+}
+
+/** The CAS of a storage node, over gRPC (plain text: the farm's private network). */
+function remoteCas(address: string): OpenedStore {
+  const connection = connect(address);
+  return {
+    store: new GrpcBlobStore(connection),
+    close: async () => connection.close(),
+  };
+}
+
+/** The database's URL without its password, for the log. */
+function describeDatabase(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return 'the database';
+  }
 }
 
 function parseSizeFlag(args: ReturnType<typeof parseArgs>, name: string): number {

@@ -3,8 +3,11 @@
  * Operations, and the Bots service that workers connect to). The parts are built
  * in one direction: the scheduler, then the worker-facing queue that records
  * results in the action cache before completing, then the services over them.
+ * With a database, the server is one frontend of a farm: the scheduler's state,
+ * the action cache and the asset records are in PostgreSQL, shared with the others.
  */
 import { join } from 'node:path';
+import { PostgresDatabase } from '../database/postgresDatabase.js';
 import { SHA256, SUPPORTED_DIGEST_FUNCTIONS } from '../digest/digest.js';
 import { ActionResultRecorder } from '../execution/actionResultRecorder.js';
 import { BotSessions } from '../execution/botSessions.js';
@@ -27,6 +30,20 @@ import { getBuffer } from '../storage/blobStore.js';
 import { type RunningServer, type StorageServerConfig, startStorageServer } from './storageServer.js';
 
 export interface FarmConfig extends StorageServerConfig {
+  /**
+   * The farm's PostgreSQL: the scheduler's state (operations, the queue, workers), the
+   * action cache and the Remote Asset records live there, shared by every frontend
+   * using the same database, which are then one farm. stateDirectory, actionCache and
+   * asset are ignored.
+   */
+  database?: {
+    /** postgresql://USER@HOST:PORT/DATABASE */
+    url: string;
+    /** Bound on the action cache, and separately on the asset records, in the database. */
+    maximumRecordBytes: number;
+    /** How long a call waits for an unavailable database before failing with UNAVAILABLE. */
+    retryWindowMs?: number;
+  };
   /** Directory for scheduler state; in memory only when absent. */
   stateDirectory?: string;
   execution?: Partial<ExecutionOptions>;
@@ -46,9 +63,27 @@ export interface RunningFarm extends RunningServer {
 }
 
 export async function startFarm(config: FarmConfig): Promise<RunningFarm> {
+  const database = config.database
+    ? await PostgresDatabase.open({ url: config.database.url, retryWindowMs: config.database.retryWindowMs })
+    : undefined;
+  try {
+    const farm = await startFarmOn(config, database);
+    return database ? { ...farm, close: () => farm.close().finally(() => database.close()) } : farm;
+  } catch (error) {
+    await database?.close();
+    throw error;
+  }
+}
+
+async function startFarmOn(config: FarmConfig, database: PostgresDatabase | undefined): Promise<RunningFarm> {
   let scheduler: OperationScheduler | undefined;
-  const server = await startStorageServer(config, async (grpc, { cas, actionCache }) => {
+  const storageConfig: StorageServerConfig =
+    database && config.database
+      ? { ...config, sharedRecords: { database, maximumSizeBytes: config.database.maximumRecordBytes } }
+      : config;
+  const server = await startStorageServer(storageConfig, async (grpc, { cas, actionCache }) => {
     const opened = await openScheduler({
+      database,
       stateFile: config.stateDirectory ? join(config.stateDirectory, 'operations.json') : undefined,
       workerTimeoutMs: config.workerTimeoutMs,
       platformMatch: config.platformMatch,

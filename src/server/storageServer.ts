@@ -12,6 +12,7 @@ import { ByteStreamBlobs } from '../cas/byteStream.js';
 import { ContentAddressableStorage } from '../cas/contentAddressableStorage.js';
 import type { Compressor } from '../cas/resourceName.js';
 import { zstdAvailable } from '../compression/zstd.js';
+import type { PostgresDatabase } from '../database/postgresDatabase.js';
 import { FetchService, PushService } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import {
   ActionCacheService,
@@ -34,7 +35,8 @@ import {
 } from '../grpc/server.js';
 import { UploadQuota } from '../quota/uploadQuota.js';
 import type { BlobStore } from '../storage/blobStore.js';
-import { openStorage, type StorageConfig } from '../storage/storageConfig.js';
+import { PostgresRecordStore } from '../storage/postgresRecordStore.js';
+import { type OpenedStore, openStorage, type StorageConfig } from '../storage/storageConfig.js';
 import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
 
 /** Largest gRPC message accepted or sent. */
@@ -55,6 +57,11 @@ export interface StorageServerConfig {
   /** Authentication, authorization and call observers; anonymous, unrestricted and unobserved when absent. */
   hooks?: ServerHooks;
   cas: StorageConfig;
+  /**
+   * A CAS made by the caller instead of `cas`: a remote storage node every frontend
+   * of a farm shares (see `granary serve --storage-node`). The server closes it.
+   */
+  casBackend?: OpenedStore;
   actionCache: StorageConfig;
   /** How long blobs referenced by a served action result are kept (ms). */
   retentionGraceMs?: number;
@@ -62,6 +69,12 @@ export interface StorageServerConfig {
   asset?: StorageConfig;
   /** How long a push or fetch of an asset protects its content from eviction (ms; capped by expire_at). */
   assetRetentionMs?: number;
+  /**
+   * Keep the action cache and the Remote Asset records in the farm's PostgreSQL,
+   * shared with every frontend using it, instead of `actionCache` and `asset`;
+   * each kind is bounded by `maximumSizeBytes` (least recently used evicted).
+   */
+  sharedRecords?: { database: PostgresDatabase; maximumSizeBytes: number };
   /** Where large downloads of the remote downloader are staged; the system's temporary directory when absent. */
   downloadScratchDirectory?: string;
   /** Where the remote downloader may connect; only to globally reachable addresses when absent. */
@@ -101,11 +114,15 @@ export async function startStorageServer(
     parts: { cas: BlobStore; actionCache: ActionCache },
   ) => Promise<Partial<CapabilitiesConfig> & { close?: () => Promise<void> }>,
 ): Promise<RunningServer> {
-  const casStorage = await openStorage(config.cas);
-  const acStorage = await openStorage(config.actionCache);
+  const casStorage = config.casBackend ?? (await openStorage(config.cas));
+  const acStorage = config.sharedRecords
+    ? sharedRecords(config.sharedRecords, 'action-cache')
+    : await openStorage(config.actionCache);
   const cas = new VerifyingBlobStore(casStorage.store);
   const actionCache = new ActionCache(acStorage.store, cas, { retentionGraceMs: config.retentionGraceMs });
-  const assetStorage = await openStorage(config.asset ?? { memory: { maximumSizeBytes: 16 * 1024 * 1024 } });
+  const assetStorage = config.sharedRecords
+    ? sharedRecords(config.sharedRecords, 'asset')
+    : await openStorage(config.asset ?? { memory: { maximumSizeBytes: 16 * 1024 * 1024 } });
   const assets = new AssetStore(assetStorage.store, cas, { retentionMs: config.assetRetentionMs });
   // Retention marks are not persisted by the CAS: re-apply them for live assets, in the background.
   const assetRetentionRestored = assets.restoreRetention().catch(() => 0);
@@ -167,4 +184,10 @@ export async function startStorageServer(
       await assetStorage.close();
     },
   };
+}
+
+/** One kind of record in the farm's database. */
+function sharedRecords(settings: NonNullable<StorageServerConfig['sharedRecords']>, namespace: string): OpenedStore {
+  const store = new PostgresRecordStore(settings.database, { namespace, maximumSizeBytes: settings.maximumSizeBytes });
+  return { store, close: () => store.close() };
 }
