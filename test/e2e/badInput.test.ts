@@ -7,10 +7,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { type Connection, connect, unary } from '../../src/client/connection.js';
+import { type Connection, unary } from '../../src/client/connection.js';
 import { type Digest, digestKey, digestOf, SHA256 } from '../../src/digest/digest.js';
 import {
   ActionResult,
@@ -23,9 +22,9 @@ import {
 import type { QueryWriteStatusResponse } from '../../src/gen/google/bytestream/bytestream.js';
 import { dial } from '../../src/grpc/dial.js';
 import { Code, StatusError } from '../../src/util/status.js';
+import { useFarm } from '../support/farm.js';
 import { openWrite, readResource, writeResource } from '../support/grpc.js';
 import { rejectsWithCode } from '../support/status.js';
-import { type GranaryProcess, removeQuietly, scratchDirectory, startGranary } from './harness.js';
 
 const CONCURRENCY = 32;
 const REAPI = '/build.bazel.remote.execution.v2';
@@ -133,25 +132,19 @@ interface Case {
 }
 
 describe('granary serve under a flood of bad requests', { timeout: 120_000 }, () => {
-  let scratch: string;
-  let server: GranaryProcess;
+  const farm = useFarm({ name: 'bad-input' });
   let client: Connection;
   let raw: Client;
   /** Well-formed digests of data that was sent dishonestly; none may become visible. */
   const mustStayMissing: Digest[] = [];
 
-  before(async () => {
-    scratch = scratchDirectory('bad-input');
-    server = await startGranary(['serve', '--listen', '127.0.0.1:0', '--data', join(scratch, 'data')]);
-    client = connect(server.url);
-    raw = dial(server.url).client(Client);
+  before(() => {
+    client = farm.connect();
+    raw = dial(farm.url).client(Client);
   });
 
-  after(async () => {
-    client?.close();
+  after(() => {
     raw?.close();
-    await server?.stop();
-    removeQuietly(scratch);
   });
 
   const findMissing = (blobDigests: Digest[], digestFunction = 0) =>
@@ -550,8 +543,8 @@ describe('granary serve under a flood of bad requests', { timeout: 120_000 }, ()
       `${failures.length} of ${cases.length} bad requests were answered wrongly`,
     );
     assert.ok(counts.size >= 35, `${counts.size} kinds of bad requests`);
-    assert.equal(server.process.exitCode, null, `the server is still running:\n${server.output()}`);
-    assert.equal(server.process.signalCode, null);
+    assert.equal(farm.server.process.exitCode, null, `the server is still running:\n${farm.server.output()}`);
+    assert.equal(farm.server.process.signalCode, null);
 
     // Good requests still work.
     const capabilities = await unary<ServerCapabilities>((done) =>
@@ -594,13 +587,13 @@ describe('granary serve under a flood of bad requests', { timeout: 120_000 }, ()
       }
     }
 
-    assert.deepEqual(readdirSync(join(scratch, 'data', 'cas', 'tmp')), [], 'no partial upload is left behind');
-    assert.equal(server.process.exitCode, null, `the server is still running:\n${server.output()}`);
-    assert.doesNotMatch(server.output(), /unhandled|uncaught|TypeError|ReferenceError/i);
+    assert.deepEqual(readdirSync(farm.path('data', 'cas', 'tmp')), [], 'no partial upload is left behind');
+    assert.equal(farm.server.process.exitCode, null, `the server is still running:\n${farm.server.output()}`);
+    assert.doesNotMatch(farm.server.output(), /unhandled|uncaught|TypeError|ReferenceError/i);
   });
 
   test('stops cleanly afterwards', async () => {
-    assert.equal(await server.stop(), 0, server.output());
+    assert.equal(await farm.stopServer(), 0, farm.server.output());
   });
 });
 

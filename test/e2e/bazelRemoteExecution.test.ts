@@ -7,55 +7,31 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   bazel,
   bazelAsync,
-  copyFixture,
-  type GranaryProcess,
+  execPropertyFlags,
   processSummary,
-  removeQuietly,
-  requireCommand,
-  run,
-  scratchDirectory,
-  startGranary,
-} from './harness.js';
+  remoteExecutionFlags,
+  spawnsOtherThan,
+} from '../support/bazel.js';
+import { bazelWorkspace } from '../support/bazelWorkspace.js';
+import { requireCommand, run } from '../support/commands.js';
+import { useFarm } from '../support/farm.js';
 
 const skip = requireCommand('bazel');
-const remote = (url: string) => [`--remote_executor=${url}`, '--spawn_strategy=remote', '--remote_timeout=120'];
 
-function executedKinds(output: string): string[] {
-  return Object.keys(processSummary(output)).filter(
-    (k) => !['total', 'internal', 'remote', 'remote cache hit'].includes(k),
-  );
-}
+/** What ran other than remotely (or from the remote cache): anything here ran on the client. */
+const executedKinds = (output: string) => spawnsOtherThan(processSummary(output), ['remote', 'remote cache hit']);
 
 describe('Bazel 4.2.3 with --remote_executor on the embedded farm', { skip, timeout: 15 * 60_000 }, () => {
-  let scratch: string;
-  let server: GranaryProcess;
-
-  before(async () => {
-    scratch = scratchDirectory('bazel-exec');
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--workers',
-      '2',
-    ]);
-  });
-
-  after(async () => {
-    await server?.stop();
-    removeQuietly(scratch);
-  });
+  const farm = useFarm({ name: 'bazel-exec', embeddedWorkers: 2 });
 
   test('builds and tests every target remotely, then rebuilds from the cache after clean --expunge', () => {
-    const workspace = copyFixture('cc-workspace', scratch);
-    const outputRoot = join(scratch, 'root');
-    const first = bazel(workspace, outputRoot, 'test', [...remote(server.url), '//...']);
+    const workspace = bazelWorkspace(4, farm.scratch);
+    const outputRoot = farm.path('root');
+    const first = bazel(workspace, outputRoot, 'test', [...remoteExecutionFlags(farm.url), '//...']);
     assert.equal(first.status, 0, first.output);
     assert.deepEqual(executedKinds(first.output), [], `only remote execution is allowed: ${first.output}`);
     assert.ok((processSummary(first.output).remote ?? 0) >= 9, first.output);
@@ -63,7 +39,7 @@ describe('Bazel 4.2.3 with --remote_executor on the embedded farm', { skip, time
     assert.equal(readFileSync(join(workspace, 'bazel-bin', 'tree', 'sub', 'b.txt'), 'utf8').trim(), 'beta');
 
     assert.equal(bazel(workspace, outputRoot, 'clean', ['--expunge']).status, 0);
-    const second = bazel(workspace, outputRoot, 'test', [...remote(server.url), '//...']);
+    const second = bazel(workspace, outputRoot, 'test', [...remoteExecutionFlags(farm.url), '//...']);
     assert.equal(second.status, 0, second.output);
     const summary = processSummary(second.output);
     assert.equal(summary.remote ?? 0, 0, `nothing should run again: ${second.output}`);
@@ -71,12 +47,12 @@ describe('Bazel 4.2.3 with --remote_executor on the embedded farm', { skip, time
   });
 
   test('actions asking for OSFamily=Linux and ISA=amd64, as users write them, run on the embedded worker', () => {
-    const workspace = copyFixture('cc-workspace', join(scratch, 'ws-osfamily'));
+    const workspace = bazelWorkspace(4, farm.path('ws-osfamily'));
     // The embedded worker offers OSFamily=linux and its ISA in the lexicon's spelling (x86-64 on this host).
-    const isa = process.arch === 'x64' ? ['--remote_default_exec_properties=ISA=amd64'] : [];
-    const result = bazel(workspace, join(scratch, 'root-osfamily'), 'build', [
-      ...remote(server.url),
-      '--remote_default_exec_properties=OSFamily=Linux',
+    const isa = process.arch === 'x64' ? execPropertyFlags('ISA=amd64') : [];
+    const result = bazel(workspace, farm.path('root-osfamily'), 'build', [
+      ...remoteExecutionFlags(farm.url),
+      ...execPropertyFlags('OSFamily=Linux'),
       ...isa,
       '//:hello',
       '//farm:where',
@@ -90,71 +66,32 @@ describe('Bazel 4.2.3 with --remote_executor on the embedded farm', { skip, time
 });
 
 describe('Bazel 4.2.3 with standalone workers in two pools', { skip, timeout: 15 * 60_000 }, () => {
-  let scratch: string;
-  let server: GranaryProcess;
-  const workers: GranaryProcess[] = [];
-
-  const startWorker = async (name: string, pool: string) => {
-    const worker = await startGranary(
-      [
-        'worker',
-        '--server',
-        server.url,
-        '--slots',
-        '1',
-        '--platform',
-        `pool=${pool}`,
-        '--work-dir',
-        join(scratch, name),
-        '--bot-id',
-        name,
-      ],
-      30_000,
-      /connected as/,
-    );
-    workers.push(worker);
-    return worker;
-  };
-
-  before(async () => {
-    scratch = scratchDirectory('bazel-pools');
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--workers',
-      '0',
-      '--worker-timeout',
-      '3s',
-    ]);
-    await startWorker('worker-a', 'a');
-    await startWorker('worker-b', 'b');
-  });
-
-  after(async () => {
-    for (const worker of workers) await worker.stop();
-    await server?.stop();
-    removeQuietly(scratch);
+  const farm = useFarm({
+    name: 'bazel-pools',
+    embeddedWorkers: 0,
+    serveFlags: ['--worker-timeout', '3s'],
+    workers: [
+      { name: 'worker-a', platform: ['pool=a'] },
+      { name: 'worker-b', platform: ['pool=b'] },
+    ],
   });
 
   test('an action that asks for a pool runs only on a worker of that pool', () => {
-    const workspace = copyFixture('cc-workspace', join(scratch, 'ws-pool'));
+    const workspace = bazelWorkspace(4, farm.path('ws-pool'));
     for (const pool of ['a', 'b']) {
-      const outputRoot = join(scratch, `root-${pool}`);
+      const outputRoot = farm.path(`root-${pool}`);
       const result = bazel(workspace, outputRoot, 'build', [
-        ...remote(server.url),
-        `--remote_default_exec_properties=pool=${pool}`,
+        ...remoteExecutionFlags(farm.url),
+        ...execPropertyFlags(`pool=${pool}`),
         '//farm:where',
       ]);
       assert.equal(result.status, 0, result.output);
       const where = readFileSync(join(workspace, 'bazel-bin', 'farm', 'where.txt'), 'utf8');
       assert.match(where, new RegExp(`worker-${pool}`), `pool ${pool} action ran in ${where}`);
     }
-    const nowhere = bazel(workspace, join(scratch, 'root-c'), 'build', [
-      ...remote(server.url),
-      '--remote_default_exec_properties=pool=c',
+    const nowhere = bazel(workspace, farm.path('root-c'), 'build', [
+      ...remoteExecutionFlags(farm.url),
+      ...execPropertyFlags('pool=c'),
       '//farm:where',
     ]);
     assert.notEqual(nowhere.status, 0, 'no worker offers pool=c: the build must fail fast');
@@ -162,12 +99,13 @@ describe('Bazel 4.2.3 with standalone workers in two pools', { skip, timeout: 15
   });
 
   test('killing the worker in the middle of a long action still ends in a successful build', async () => {
-    await startWorker('worker-a2', 'a');
-    const workspace = copyFixture('cc-workspace', join(scratch, 'ws-kill'));
+    await farm.startWorker({ name: 'worker-a2', platform: ['pool=a'] });
+    const workers = farm.workers;
+    const workspace = bazelWorkspace(4, farm.path('ws-kill'));
     const seen = workers.map((w) => w.output().length);
-    const building = bazelAsync(workspace, join(scratch, 'root-kill'), 'build', [
-      ...remote(server.url),
-      '--remote_default_exec_properties=pool=a',
+    const building = bazelAsync(workspace, farm.path('root-kill'), 'build', [
+      ...remoteExecutionFlags(farm.url),
+      ...execPropertyFlags('pool=a'),
       '//farm:slow',
     ]);
     // Kill whichever worker picked the action up, once it is running.

@@ -22,25 +22,24 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { connect } from '../../src/client/connection.js';
+import { before, describe, test } from 'node:test';
 import { assetCalls } from '../support/asset.js';
-import { type GranaryProcess, removeQuietly, requireCommand, scratchDirectory, startGranary } from './harness.js';
+import { requireCommand } from '../support/commands.js';
+import { useFarm } from '../support/farm.js';
+import { removeQuietly } from '../support/scratch.js';
 
 const skip = requireCommand('bst');
 
 describe('BuildStream 1.6.8 with granary serve as its artifact cache', { skip, timeout: 5 * 60_000 }, () => {
+  const farm = useFarm({ name: 'buildstream', embeddedWorkers: 0 });
   let scratch: string;
   let project: string;
-  let data: string;
-  let server: GranaryProcess;
   const big = randomBytes(2 * 1024 * 1024 + 17);
   const big2 = randomBytes(1536 * 1024);
 
-  before(async () => {
-    scratch = scratchDirectory('buildstream');
+  before(() => {
+    scratch = farm.scratch;
     project = join(scratch, 'project');
-    data = join(scratch, 'data');
     const files = join(project, 'files');
     mkdirSync(join(files, 'sub', 'deeper'), { recursive: true });
     mkdirSync(join(project, 'elements'));
@@ -55,19 +54,13 @@ describe('BuildStream 1.6.8 with granary serve as its artifact cache', { skip, t
     writeFileSync(join(files, 'run.sh'), '#!/bin/sh\necho run\n');
     chmodSync(join(files, 'run.sh'), 0o755);
     symlinkSync('sub/deeper/nested.txt', join(files, 'link'));
-    server = await startGranary(['serve', '--listen', '127.0.0.1:0', '--data', data, '--workers', '0']);
     writeFileSync(join(scratch, 'local.conf'), '{}\n');
     writeRemoteConfig();
   });
 
-  after(async () => {
-    await server?.stop();
-    removeQuietly(scratch);
-  });
-
   /** BuildStream 1.6 speaks gRPC to http:// URLs. */
   function writeRemoteConfig(): void {
-    writeFileSync(join(scratch, 'remote.conf'), `artifacts:\n  url: http://${server.address}\n  push: true\n`);
+    writeFileSync(join(scratch, 'remote.conf'), `artifacts:\n  url: ${farm.httpUrl}\n  push: true\n`);
   }
 
   /** Runs bst; returns stdout and the combined output. */
@@ -86,7 +79,7 @@ describe('BuildStream 1.6.8 with granary serve as its artifact cache', { skip, t
       timeout: 120_000,
     });
     const output = `${result.stdout}${result.stderr}`;
-    assert.equal(result.status, 0, `bst ${args.join(' ')} failed:\n${output}\n--- granary:\n${server.output()}`);
+    assert.equal(result.status, 0, `bst ${args.join(' ')} failed:\n${output}\n--- granary:\n${farm.server.output()}`);
     return { stdout: result.stdout, output };
   }
 
@@ -99,22 +92,17 @@ describe('BuildStream 1.6.8 with granary serve as its artifact cache', { skip, t
     assert.match(pushed, /Pushed artifact/, pushed);
 
     // The artifact is a Remote Asset directory under BuildStream's URN.
-    const connection = connect(server.url);
-    try {
-      const fetched = await assetCalls(connection).fetchDirectory({
-        uris: [`urn:fdc:buildstream.build:2020:v1:granarytest/hello/${key}`],
-      });
-      assert.ok(fetched.rootDirectoryDigest?.hash);
-    } finally {
-      connection.close();
-    }
+    const fetched = await assetCalls(farm.connect()).fetchDirectory({
+      uris: [`urn:fdc:buildstream.build:2020:v1:granarytest/hello/${key}`],
+    });
+    assert.ok(fetched.rootDirectoryDigest?.hash);
 
     // A second push finds the artifact on the server and sends nothing.
     const again = bst('remote.conf', ['push', 'hello.bst']).output;
     assert.doesNotMatch(again, /Pushed artifact/, again);
 
-    assert.equal(await server.stop(), 0, server.output());
-    server = await startGranary(['serve', '--listen', server.address, '--data', data, '--workers', '0']);
+    assert.equal(await farm.stopServer(), 0, farm.server.output());
+    await farm.startServer();
     removeQuietly(join(scratch, 'cache', 'buildstream', 'artifacts'));
 
     const pulled = bst('remote.conf', ['pull', 'hello.bst']).output;

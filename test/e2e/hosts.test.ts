@@ -11,13 +11,14 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { requireCommand } from '../support/commands.js';
 import { haproxyProgram, startHaproxy } from '../support/hosts/haproxy.js';
 import { postgresBinDirectory, startPostgres } from '../support/hosts/postgres.js';
 import { ipProgram, isSameProcessAlive, listLinks, listNamespaces, processStartTime } from '../support/hosts/system.js';
 import { tcpRequest, waitForTcp } from '../support/hosts/tcp.js';
 import type { TestHost } from '../support/hosts/testHost.js';
 import { createTestNetwork, type TestNetwork } from '../support/hosts/testNetwork.js';
-import { REPO_ROOT, requireCommand } from './harness.js';
+import { REPO_ROOT } from '../support/repository.js';
 
 const skip =
   process.getuid?.() !== 0 && !process.env.CI

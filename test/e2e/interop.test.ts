@@ -16,26 +16,21 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import {
   bazel,
-  copyFixture,
-  type GranaryProcess,
   processSummary,
-  removeQuietly,
-  requireCommand,
-  run,
-  scratchDirectory,
-  startGranary,
-} from './harness.js';
-import {
-  clientEnvironment,
-  granary,
-  helloProject,
-  makeSysroot,
-  sysrootUnavailable,
-  writeFiles,
-} from './metaBuildHarness.js';
+  remoteDownloaderFlags,
+  remoteExecutionFlags,
+  spawnsOtherThan,
+} from '../support/bazel.js';
+import { bazelWorkspace } from '../support/bazelWorkspace.js';
+import { helloProject } from '../support/buildStreamProjects.js';
+import { requireCommand, run } from '../support/commands.js';
+import { startFarm, useFarm } from '../support/farm.js';
+import { clientEnvironment, granary } from '../support/granaryClient.js';
+import { writeFiles } from '../support/scratch.js';
+import { makeSysroot, sysrootUnavailable } from '../support/sysroot.js';
 
 const LIBGREET_URI = 'https://artifacts.invalid/libgreet.tar';
 const TOOL_URI = 'https://artifacts.invalid/bazel-tool';
@@ -43,11 +38,7 @@ const TOOL_URI = 'https://artifacts.invalid/bazel-tool';
 const skip = requireCommand('bazel') || sysrootUnavailable();
 
 /** Bazel's spawn kinds other than remote ones: anything here ran on the client. */
-function localKinds(output: string): string[] {
-  return Object.keys(processSummary(output)).filter(
-    (k) => !['total', 'internal', 'remote', 'remote cache hit'].includes(k),
-  );
-}
+const localKinds = (output: string) => spawnsOtherThan(processSummary(output), ['remote', 'remote cache hit']);
 
 /** The http_archive snippet `granary publish` prints (from its load() to the closing parenthesis). */
 function snippetOf(output: string): string {
@@ -138,40 +129,21 @@ describe('Granary and Bazel 4.2.3 exchange artifacts through the Remote Asset AP
   skip,
   timeout: 40 * 60_000,
 }, () => {
+  const farm = useFarm({ name: 'interop', embeddedWorkers: 2 });
   let scratch: string;
   let project: string;
   let env: NodeJS.ProcessEnv;
-  let server: GranaryProcess;
   let published: { sha256: string; output: string } | undefined;
 
-  const client = (...args: string[]) => granary([...args, '--remote', server.url], project, env);
-  const executions = (hash: string) => server.output().split(`granary worker: executing ${hash}/`).length - 1;
-  const bazelRemote = () => [
-    `--experimental_remote_downloader=${server.url}`,
-    `--remote_executor=${server.url}`,
-    '--spawn_strategy=remote',
-    '--remote_timeout=120',
-  ];
+  const client = (...args: string[]) => granary([...args, '--remote', farm.url], project, env);
+  const executions = (hash: string) => farm.server.output().split(`granary worker: executing ${hash}/`).length - 1;
+  const bazelRemote = () => [...remoteDownloaderFlags(farm.url), ...remoteExecutionFlags(farm.url)];
 
-  before(async () => {
-    scratch = scratchDirectory('interop');
+  before(() => {
+    scratch = farm.scratch;
     project = helloProject(join(scratch, 'hello'), makeSysroot());
     writeFiles(project, ELEMENTS);
     env = clientEnvironment(scratch);
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--workers',
-      '2',
-    ]);
-  });
-
-  after(async () => {
-    await server?.stop();
-    if (scratch) removeQuietly(scratch);
   });
 
   test('(a) an element published by the meta-build client is an http_archive Bazel fetches and links against, through Granary only', async () => {
@@ -191,7 +163,7 @@ describe('Granary and Bazel 4.2.3 exchange artifacts through the Remote Asset AP
     assert.equal(again.status, 0, again.output);
     assert.equal(/sha256 ([0-9a-f]{64})/.exec(again.stdout)?.[1], sha256);
 
-    const workspace = copyFixture('cc-workspace', join(scratch, 'ws-a'));
+    const workspace = bazelWorkspace(4, join(scratch, 'ws-a'));
     appendFileSync(join(workspace, 'WORKSPACE'), `\n${snippet}\n`);
     writeFiles(workspace, APP_FILES);
     const result = bazel(workspace, join(scratch, 'root-a'), 'build', [...bazelRemote(), '//app:greeter']);
@@ -210,12 +182,10 @@ describe('Granary and Bazel 4.2.3 exchange artifacts through the Remote Asset AP
   });
 
   test('(b) a directory Bazel built remotely, pushed with push-dir, is the source of an element (remote-asset and cas)', async () => {
-    const workspace = copyFixture('cc-workspace', join(scratch, 'ws-b'));
+    const workspace = bazelWorkspace(4, join(scratch, 'ws-b'));
     writeFiles(workspace, TOOL_FILES);
     const result = bazel(workspace, join(scratch, 'root-b'), 'build', [
-      `--remote_executor=${server.url}`,
-      '--spawn_strategy=remote',
-      '--remote_timeout=120',
+      ...remoteExecutionFlags(farm.url),
       '//tool:bundle',
     ]);
     assert.equal(result.status, 0, result.output);
@@ -226,7 +196,7 @@ describe('Granary and Bazel 4.2.3 exchange artifacts through the Remote Asset AP
       'hello from a tool built by Bazel\n',
     );
 
-    const push = await granary(['push-dir', bundle, '--uri', TOOL_URI, '--remote', server.url], scratch, env);
+    const push = await granary(['push-dir', bundle, '--uri', TOOL_URI, '--remote', farm.url], scratch, env);
     assert.equal(push.status, 0, push.output);
     const root = /root ([0-9a-f]{64}\/\d+)/.exec(push.stdout)?.[1];
     assert.ok(root, push.output);
@@ -274,7 +244,7 @@ describe('Granary and Bazel 4.2.3 exchange artifacts through the Remote Asset AP
 
   test('(c) the provenance record names what built the artifact, and rebuilding from it reproduces the artifact', async () => {
     assert.ok(published, 'test (a) publishes libgreet');
-    const printed = await granary(['provenance', LIBGREET_URI, '--remote', server.url], scratch, env);
+    const printed = await granary(['provenance', LIBGREET_URI, '--remote', farm.url], scratch, env);
     assert.equal(printed.status, 0, printed.output);
     const record = JSON.parse(printed.stdout);
     assert.equal(record._type, 'https://in-toto.io/Statement/v1');
@@ -318,15 +288,7 @@ describe('Granary and Bazel 4.2.3 exchange artifacts through the Remote Asset AP
     // The record is portable: a fresh farm that never saw the project rebuilds everything and gets the same artifact.
     const recordFile = join(scratch, 'libgreet.provenance.json');
     writeFileSync(recordFile, printed.stdout);
-    const fresh = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'fresh-data'),
-      '--workers',
-      '2',
-    ]);
+    const fresh = await startFarm({ name: 'interop-fresh', embeddedWorkers: 2 });
     try {
       const elsewhere = await granary(
         ['provenance', '--record', recordFile, '--rebuild', '--project', project, '--remote', fresh.url],

@@ -7,49 +7,36 @@
  * made; in CI a missing root is a failure.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { type GranaryProcess, processSummary, removeQuietly, scratchDirectory, startGranary } from './harness.js';
-import { BAZEL7_ZSTD_STARTUP, bazel7, inSidroot, prepareSidroot, SIDROOT_SCRIPTS } from './sidroot/sidroot.js';
+import { before, describe, test } from 'node:test';
+import {
+  execPropertyFlags,
+  processSummary,
+  remoteCacheFlags,
+  remoteExecutionFlags,
+  spawnsOtherThan,
+} from '../support/bazel.js';
+import { bazelWorkspace } from '../support/bazelWorkspace.js';
+import { useFarm } from '../support/farm.js';
+import { BAZEL7_ZSTD_STARTUP, bazel7, inSidroot, prepareSidroot } from '../support/sidroot.js';
 
 const sid = prepareSidroot();
 
-function executedLocally(summary: Record<string, number>): [string, number][] {
-  return Object.entries(summary).filter(([kind]) => !['total', 'internal', 'remote cache hit'].includes(kind));
-}
+/** What ran other than as a remote cache hit. */
+const executedLocally = (summary: Record<string, number>) => spawnsOtherThan(summary, ['remote cache hit']);
 
 describe('Bazel 7.7.1 (Debian sid) with --remote_cache', { skip: sid.skip, timeout: 20 * 60_000 }, () => {
+  before(() => assert.equal(sid.error, '', sid.error));
+  const farm = useFarm({ name: 'modern-bazel', embeddedWorkers: 0, serveFlags: ['--max-size', '2GiB'] });
   let scratch: string;
-  let server: GranaryProcess;
 
-  before(async () => {
-    assert.equal(sid.error, '', sid.error);
-    scratch = scratchDirectory('modern-bazel');
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--max-size',
-      '2GiB',
-      '--workers',
-      '0',
-    ]);
+  before(() => {
+    scratch = farm.scratch;
   });
 
-  after(async () => {
-    await server?.stop();
-    if (scratch) removeQuietly(scratch);
-  });
-
-  const workspaceCopy = (name: string) => {
-    const target = join(scratch, name);
-    cpSync(join(SIDROOT_SCRIPTS, 'bazel7-workspace'), target, { recursive: true });
-    return target;
-  };
-  const cacheFlags = () => [`--remote_cache=${server.url}`, '--remote_timeout=60'];
+  const workspaceCopy = (name: string) => bazelWorkspace(7, join(scratch, name));
+  const cacheFlags = () => remoteCacheFlags(farm.url);
 
   test('the tools are the expected versions, and user namespaces work inside the root', () => {
     const versions = inSidroot(sid.root, ['sh', '-c', 'bazel --version; bst --version; siso version | head -1'], {
@@ -143,57 +130,22 @@ describe('Bazel 7.7.1 remote execution on a Granary worker with the sid root as 
   skip: sid.skip,
   timeout: 20 * 60_000,
 }, () => {
-  let scratch: string;
-  let server: GranaryProcess;
-  let worker: GranaryProcess;
-
-  before(async () => {
-    assert.equal(sid.error, '', sid.error);
-    scratch = scratchDirectory('modern-bazel-exec');
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--workers',
-      '0',
-    ]);
-    worker = await startGranary(
-      [
-        'worker',
-        '--server',
-        server.url,
-        '--slots',
-        '2',
-        '--work-dir',
-        join(scratch, 'worker'),
-        '--execution-root',
-        `debian-sid=${sid.root}`,
-        '--bot-id',
-        'granary-sid',
-      ],
-      30_000,
-      /connected as/,
-    );
+  before(() => assert.equal(sid.error, '', sid.error));
+  const farm = useFarm({
+    name: 'modern-bazel-exec',
+    embeddedWorkers: 0,
+    workers: [{ name: 'granary-sid', slots: 2, flags: ['--execution-root', `debian-sid=${sid.root}`] }],
   });
+  let scratch: string;
 
-  after(async () => {
-    await worker?.stop();
-    await server?.stop();
-    if (scratch) removeQuietly(scratch);
+  before(() => {
+    scratch = farm.scratch;
   });
 
   test('C++ builds and tests with the same toolchain as the client; the rebuild is all cache hits', async () => {
-    const workspace = join(scratch, 'ws');
-    cpSync(join(SIDROOT_SCRIPTS, 'bazel7-workspace'), workspace, { recursive: true });
+    const workspace = bazelWorkspace(7, scratch);
     const outputRoot = join(scratch, 'out');
-    const flags = [
-      `--remote_executor=${server.url}`,
-      '--spawn_strategy=remote',
-      '--remote_timeout=120',
-      '--remote_default_exec_properties=execution-root=debian-sid',
-    ];
+    const flags = [...remoteExecutionFlags(farm.url), ...execPropertyFlags('execution-root=debian-sid')];
     const first = await bazel7(sid.root, scratch, workspace, outputRoot, 'test', [...flags, '//...']);
     assert.equal(first.status, 0, first.output);
     const summary = processSummary(first.output);
@@ -203,7 +155,7 @@ describe('Bazel 7.7.1 remote execution on a Granary worker with the sid root as 
       first.output,
     );
     assert.ok((summary.remote ?? 0) >= 8, `actions should run on the Granary worker: ${first.output}`);
-    assert.ok(worker.output().includes('executing'), 'the Granary worker ran them');
+    assert.ok(farm.workers[0]?.output().includes('executing'), 'the Granary worker ran them');
 
     const clean = await bazel7(sid.root, scratch, workspace, outputRoot, 'clean', ['--expunge']);
     assert.equal(clean.status, 0, clean.output);

@@ -10,44 +10,28 @@
  * is a failure.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { type GranaryProcess, processSummary, removeQuietly, scratchDirectory, startGranary } from './harness.js';
-import {
-  bazel7,
-  inSidroot,
-  inSidrootAsync,
-  prepareSidroot,
-  SIDROOT_SCRIPTS,
-  spawnInSidroot,
-} from './sidroot/sidroot.js';
+import { before, describe, test } from 'node:test';
+import { execPropertyFlags, processSummary, remoteExecutionFlags } from '../support/bazel.js';
+import { bazelWorkspace } from '../support/bazelWorkspace.js';
+import { useFarm } from '../support/farm.js';
+import { bazel7, inSidroot, inSidrootAsync, prepareSidroot, spawnInSidroot } from '../support/sidroot.js';
 
 const sid = prepareSidroot();
 const POOL = 'debian-sid';
 const BOT_ID = 'sid-buildbox-bot';
 
 describe('BuildBox (Debian sid) as Granary worker and clients', { skip: sid.skip, timeout: 20 * 60_000 }, () => {
+  before(() => assert.equal(sid.error, '', sid.error));
+  const farm = useFarm({ name: 'modern-buildbox', embeddedWorkers: 0, serveFlags: ['--max-size', '2GiB'] });
   let scratch: string;
-  let server: GranaryProcess;
   let worker: ReturnType<typeof spawnInSidroot> | undefined;
   let remote: string;
 
   before(async () => {
-    assert.equal(sid.error, '', sid.error);
-    scratch = scratchDirectory('modern-buildbox');
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--max-size',
-      '2GiB',
-      '--workers',
-      '0',
-    ]);
-    remote = `http://${server.address}`;
+    scratch = farm.scratch;
+    remote = farm.httpUrl;
     worker = spawnInSidroot(
       sid.root,
       [
@@ -74,6 +58,7 @@ describe('BuildBox (Debian sid) as Granary worker and clients', { skip: sid.skip
       ],
       { binds: [scratch] },
     );
+    farm.attach(worker);
     const deadline = Date.now() + 30_000;
     while (!/Bot Session created/.test(worker.output())) {
       if (worker.process.exitCode !== null || Date.now() > deadline) {
@@ -81,12 +66,6 @@ describe('BuildBox (Debian sid) as Granary worker and clients', { skip: sid.skip
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-  });
-
-  after(async () => {
-    await worker?.stop();
-    await server?.stop();
-    if (scratch) removeQuietly(scratch);
   });
 
   const platform = `--platform-properties=OSFamily=linux,ISA=x86-64,pool=${POOL}`;
@@ -284,7 +263,7 @@ describe('BuildBox (Debian sid) as Granary worker and clients', { skip: sid.skip
           'ninja',
           '-C',
           'out',
-          `-reapi_address=${server.address}`,
+          `-reapi_address=${farm.address}`,
           '-reapi_insecure',
           '-reapi_instance=default',
           '-strict_remote',
@@ -310,16 +289,11 @@ describe('BuildBox (Debian sid) as Granary worker and clients', { skip: sid.skip
   });
 
   test('Bazel 7.7.1 builds remotely on the BuildBox worker (same root, same toolchain)', async () => {
-    const workspace = join(scratch, 'ws');
-    cpSync(join(SIDROOT_SCRIPTS, 'bazel7-workspace'), workspace, { recursive: true });
+    const workspace = bazelWorkspace(7, scratch);
     const outputRoot = join(scratch, 'bazel-out');
     const flags = [
-      `--remote_executor=grpc://${server.address}`,
-      '--spawn_strategy=remote',
-      '--remote_timeout=120',
-      '--remote_default_exec_properties=OSFamily=linux',
-      '--remote_default_exec_properties=ISA=x86-64',
-      `--remote_default_exec_properties=pool=${POOL}`,
+      ...remoteExecutionFlags(farm.url),
+      ...execPropertyFlags('OSFamily=linux', 'ISA=x86-64', `pool=${POOL}`),
     ];
     const first = await bazel7(sid.root, scratch, workspace, outputRoot, 'test', [...flags, '//...']);
     assert.equal(first.status, 0, diagnostics(first));

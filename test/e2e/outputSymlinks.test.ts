@@ -7,14 +7,14 @@
  * leads to as the command saw it; the action cache serves the same result.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { type Connection, connect, unary } from '../../src/client/connection.js';
+import { before, describe, test } from 'node:test';
+import { type Connection, unary } from '../../src/client/connection.js';
 import { executeRemotely } from '../../src/client/execute.js';
 import { GrpcBlobStore } from '../../src/client/grpcBlobStore.js';
 import type { ActionResult, OutputSymlink } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { requireCommand } from '../support/commands.js';
+import { useFarm } from '../support/farm.js';
 import { dir, file, uploadAction, uploadTree } from '../support/worker.js';
-import { type GranaryProcess, removeQuietly, requireCommand, scratchDirectory, startGranary } from './harness.js';
 
 const SCRIPT = [
   'ln -s ../data.txt out/to-file',
@@ -29,30 +29,11 @@ const OUTPUTS = ['out/to-file', 'out/to-directory', 'out/absolute-file', 'out/ab
 const listed = (symlinks: readonly OutputSymlink[]) => symlinks.map((s) => `${s.path} -> ${s.target}`).sort();
 
 describe('output symlinks through a real worker', { skip: requireCommand('bwrap'), timeout: 120_000 }, () => {
-  let scratch: string;
-  let server: GranaryProcess;
+  const farm = useFarm({ name: 'output-symlinks', embeddedWorkers: 1, serveFlags: ['--sandbox', 'bubblewrap'] });
   let connection: Connection;
 
-  before(async () => {
-    scratch = scratchDirectory('output-symlinks');
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--workers',
-      '1',
-      '--sandbox',
-      'bubblewrap',
-    ]);
-    connection = connect(server.url);
-  });
-
-  after(async () => {
-    connection?.close();
-    await server?.stop();
-    removeQuietly(scratch);
+  before(() => {
+    connection = farm.connect();
   });
 
   test('symlinks named by output_paths are reported in the v2.1 field and, by target type, in the v2.0 fields', async () => {

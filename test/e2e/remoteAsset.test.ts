@@ -10,26 +10,20 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Connection, connect, unary } from '../../src/client/connection.js';
+import { type Connection, unary } from '../../src/client/connection.js';
 import { digestOf } from '../../src/digest/digest.js';
 import type { FindMissingBlobsResponse } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Code } from '../../src/util/status.js';
 import { type AssetCalls, assetCalls, type Origin, sriOf, startOrigin } from '../support/asset.js';
+import { bazelAsync, remoteCacheFlags, remoteDownloaderFlags } from '../support/bazel.js';
+import { bazelWorkspace } from '../support/bazelWorkspace.js';
+import { requireCommand, run } from '../support/commands.js';
+import { useFarm } from '../support/farm.js';
 import { readResource } from '../support/grpc.js';
-import {
-  bazelAsync,
-  copyFixture,
-  type GranaryProcess,
-  removeQuietly,
-  requireCommand,
-  run,
-  scratchDirectory,
-  startGranary,
-} from './harness.js';
 
 describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, () => {
+  const farm = useFarm({ name: 'remote-asset', embeddedWorkers: 0, serveFlags: ['--fetch-allow', '127.0.0.1'] });
   let scratch: string;
-  let server: GranaryProcess;
   let connection: Connection;
   let calls: AssetCalls;
   let origin: Origin;
@@ -38,7 +32,7 @@ describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, (
   const file = Buffer.from('a file fetched with http_file\n');
 
   before(async () => {
-    scratch = scratchDirectory('remote-asset');
+    scratch = farm.scratch;
     const content = join(scratch, 'archive', 'pkg');
     mkdirSync(content, { recursive: true });
     writeFileSync(join(content, 'data.txt'), 'packed in a tarball\n');
@@ -54,27 +48,13 @@ describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, (
         else response.writeHead(403, 'Forbidden').end();
       },
     });
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--workers',
-      '0',
-      '--fetch-allow',
-      '127.0.0.1',
-    ]);
-    connection = connect(server.url);
+    connection = farm.connect();
     calls = assetCalls(connection);
   });
 
   after(async () => {
-    connection?.close();
-    await server?.stop();
     await origin?.close();
     await inside?.close();
-    removeQuietly(scratch);
   });
 
   test('proxies a tarball with a verified checksum, caches it, and never stores a mismatch', async () => {
@@ -127,7 +107,7 @@ describe('Remote Asset downloader of granary serve', { timeout: 10 * 60_000 }, (
   test('Bazel 4.2.3 downloads http_archive and http_file through Granary, also with the origin gone', {
     skip: requireCommand('bazel'),
   }, async () => {
-    const workspace = copyFixture('cc-workspace', join(scratch, 'bazel'));
+    const workspace = bazelWorkspace(4, join(scratch, 'bazel'));
     const sha256 = (data: Buffer) => digestOf(data).hash;
     writeFileSync(
       join(workspace, 'WORKSPACE'),
@@ -162,10 +142,9 @@ genrule(
 `,
     );
     const flags = [
-      `--experimental_remote_downloader=${server.url}`,
-      `--remote_cache=${server.url}`,
+      ...remoteDownloaderFlags(farm.url),
+      ...remoteCacheFlags(farm.url),
       '--repository_cache=',
-      '--remote_timeout=60',
       '//:external_files',
     ];
     const before = { archive: origin.count('/pkg.tar.gz'), file: origin.count('/file.txt') };

@@ -8,9 +8,8 @@
  * draining worker at once.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { type Connection, connect, unary } from '../../src/client/connection.js';
+import { before, describe, test } from 'node:test';
+import { type Connection, unary } from '../../src/client/connection.js';
 import { executeRemotely } from '../../src/client/execute.js';
 import { GrpcBlobStore } from '../../src/client/grpcBlobStore.js';
 import type { Digest } from '../../src/digest/digest.js';
@@ -19,8 +18,10 @@ import {
   ExecutionStage_Value,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { ListOperationsResponse, Operation } from '../../src/gen/google/longrunning/operations.js';
+import { requireCommand } from '../support/commands.js';
+import { startFarm, type TestFarm, useFarm } from '../support/farm.js';
+import type { GranaryProcess } from '../support/granaryProcess.js';
 import { dir, processWithArgumentExists, uploadAction, uploadTree } from '../support/worker.js';
-import { type GranaryProcess, removeQuietly, requireCommand, scratchDirectory, startGranary } from './harness.js';
 
 /** Polls `condition` every 50 ms for up to `timeoutMs`; returns whether it became true. */
 async function eventually(condition: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
@@ -41,37 +42,18 @@ function exited(worker: GranaryProcess): Promise<number | string> {
 }
 
 describe('a worker stopped with SIGTERM', { skip: requireCommand('bwrap'), timeout: 5 * 60_000 }, () => {
-  let scratch: string;
-  let server: GranaryProcess;
+  const farm = useFarm({ name: 'worker-shutdown', embeddedWorkers: 0, serveFlags: ['--worker-timeout', '60s'] });
   let connection: Connection;
   let cas: GrpcBlobStore;
   let emptyRoot: Digest;
-  const workers: GranaryProcess[] = [];
   let markers = 0;
 
-  /** A worker of `farm` (the shared server by default), with the default drain timeout unless given one. */
-  const startWorker = async (name: string, drainTimeout?: string, farm = server) => {
-    const worker = await startGranary(
-      [
-        'worker',
-        '--server',
-        farm.url,
-        '--slots',
-        '1',
-        '--sandbox',
-        'bubblewrap',
-        ...(drainTimeout ? ['--drain-timeout', drainTimeout] : []),
-        '--work-dir',
-        join(scratch, name),
-        '--bot-id',
-        name,
-      ],
-      60_000,
-      /connected as/,
-    );
-    workers.push(worker);
-    return worker;
-  };
+  /** A sandboxed worker of `target` (the shared farm by default), with the default drain timeout unless given one. */
+  const startWorker = (name: string, drainTimeout?: string, target: TestFarm = farm) =>
+    target.startWorker({
+      name,
+      flags: ['--sandbox', 'bubblewrap', ...(drainTimeout ? ['--drain-timeout', drainTimeout] : [])],
+    });
 
   /** An action that sleeps `seconds` under a unique marker argument, then succeeds. */
   const sleepingAction = async (seconds: number) => {
@@ -97,28 +79,9 @@ describe('a worker stopped with SIGTERM', { skip: requireCommand('bwrap'), timeo
     operation?.metadata ? ExecuteOperationMetadata.decode(operation.metadata.value).stage : undefined;
 
   before(async () => {
-    scratch = scratchDirectory('worker-shutdown');
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--workers',
-      '0',
-      '--worker-timeout',
-      '60s',
-    ]);
-    connection = connect(server.url);
+    connection = farm.connect();
     cas = new GrpcBlobStore(connection);
     emptyRoot = await uploadTree(cas, { tmp: dir() });
-  });
-
-  after(async () => {
-    connection?.close();
-    for (const worker of workers) await worker.stop();
-    await server?.stop();
-    removeQuietly(scratch);
   });
 
   test('an idle worker ends at once, without waiting for its drain timeout', async () => {
@@ -132,18 +95,10 @@ describe('a worker stopped with SIGTERM', { skip: requireCommand('bwrap'), timeo
   });
 
   test('an idle worker whose farm is gone ends at once, without sitting out its reconnect backoff', async () => {
-    const lostFarm = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'lost-farm'),
-      '--workers',
-      '0',
-    ]);
+    const lostFarm = farm.attach(await startFarm({ name: 'lost-farm', embeddedWorkers: 0 }));
     const worker = await startWorker('orphan', undefined, lostFarm);
-    lostFarm.process.kill('SIGKILL');
-    await lostFarm.stop();
+    lostFarm.server.process.kill('SIGKILL');
+    await lostFarm.stopServer();
     // Reconnect attempts back off 0.2, 0.4, 0.8, 1.6, 3.2, then 5 s; signal right after the sixth failure.
     const failures = () => (worker.output().match(/reconnecting/g) ?? []).length;
     assert.ok(await eventually(() => failures() >= 6, 60_000), worker.output());

@@ -1,3 +1,0 @@
-#include "greet.h"
-
-std::string Greet(const std::string& name) { return "Hello, " + name + "!"; }

@@ -1,4 +1,0 @@
-#pragma once
-#include <string>
-
-std::string Greet(const std::string& name);

@@ -1,8 +1,0 @@
-#include <iostream>
-
-#include "greet.h"
-
-int main() {
-  std::cout << Greet("Granary") << std::endl;
-  return 0;
-}
