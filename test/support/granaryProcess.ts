@@ -3,7 +3,7 @@
  * for the line saying it is ready, keep its output, and stop it. Nothing started here
  * outlives the test: a process that does not get ready in time is killed, one that ignores
  * SIGTERM is killed after a grace period, and any still running when the test process
- * exits is killed then.
+ * exits (or is ended by SIGTERM, SIGINT or SIGHUP) is killed then.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { GRANARY_BIN } from './repository.js';
@@ -27,18 +27,34 @@ export interface GranaryProcess {
 }
 
 const running = new Set<ChildProcess>();
+const ENDING_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 /** Kills what is left when the test process exits (a test that timed out or threw past its teardown). */
 function killLeftovers(): void {
   for (const child of running) child.kill('SIGKILL');
 }
 
+/** On a signal that ends the test process: kill what is left, then end as that signal would have. */
+function killLeftoversAndResignal(signal: NodeJS.Signals): void {
+  killLeftovers();
+  stopWatching();
+  process.kill(process.pid, signal);
+}
+
+function stopWatching(): void {
+  process.removeListener('exit', killLeftovers);
+  for (const signal of ENDING_SIGNALS) process.removeListener(signal, killLeftoversAndResignal);
+}
+
 function track(child: ChildProcess): void {
-  if (running.size === 0) process.once('exit', killLeftovers);
+  if (running.size === 0) {
+    process.once('exit', killLeftovers);
+    for (const signal of ENDING_SIGNALS) process.once(signal, killLeftoversAndResignal);
+  }
   running.add(child);
   child.once('exit', () => {
     running.delete(child);
-    if (running.size === 0) process.removeListener('exit', killLeftovers);
+    if (running.size === 0) stopWatching();
   });
 }
 
