@@ -5,7 +5,7 @@
  * interleaved rounds. The ratio remote/local is issue 10's target (at most
  * 1.10x): it shows what a farm on the same machine costs a user per action.
  *
- * The workspace is the e2e fixture (test/e2e/fixtures/cc-workspace) plus a
+ * The workspace is the e2e fixture's Bazel 4 variant (test/e2e/fixtures/bazel-workspace) plus a
  * generated package of small C++ libraries in layers (each depends on two of the
  * layer below) with one test per layer, about 140 actions in all, so that the
  * figure is about actions and not only Bazel's own start-up. Every round starts
@@ -13,13 +13,12 @@
  * CAS, action cache and worker cache).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cp, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { bazelWorkspace } from '../test/support/bazelWorkspace.js';
 import { startGranaryServe } from './granaryServe.js';
 import type { BenchContext, BenchModule } from './module.js';
 
-const FIXTURE = fileURLToPath(new URL('../../test/e2e/fixtures/cc-workspace', import.meta.url));
 /** Issue 10: a clean remote build takes at most this times its local sandboxed build. */
 export const REMOTE_TO_LOCAL_TARGET = 1.1;
 const LAYERS = 4;
@@ -149,7 +148,7 @@ function bazelTest(workspace: string, outputRoot: string, flags: string[]): Prom
 
 /** The fixture plus the generated `layers` package. */
 async function makeWorkspace(workspace: string): Promise<void> {
-  await cp(FIXTURE, workspace, { recursive: true });
+  bazelWorkspace(4, dirname(workspace), basename(workspace));
   const directory = join(workspace, 'layers');
   await mkdir(directory, { recursive: true });
   const name = (layer: number, index: number) => `l${layer}_${index}`;
