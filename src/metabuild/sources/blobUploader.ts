@@ -2,7 +2,9 @@
  * Collects file contents read from a stream (a tar archive, git cat-file) and
  * uploads them to the CAS in batches, so memory stays bounded: small blobs wait
  * in memory until a batch is full, large ones are spilled to a temporary file
- * while they are hashed and uploaded from there.
+ * while they are hashed and uploaded from there. A full batch uploads while the
+ * next one fills (at most one batch in flight), so reading the stream and
+ * uploading overlap.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,6 +29,8 @@ export interface BlobUploaderOptions {
 export class BlobUploader {
   private pending: UploadItem[] = [];
   private pendingBytes = 0;
+  /** The batch being uploaded, if any. */
+  private inFlight: Promise<void> | undefined;
   /** Created on the first spill, removed by dispose. */
   private spillDirectory: Promise<string> | undefined;
   private readonly fn: DigestFunction;
@@ -76,12 +80,32 @@ export class BlobUploader {
     }
   }
 
+  /** Uploads what is pending and waits for every upload to finish. */
   async flush(): Promise<void> {
+    this.startBatch();
+    await this.settle();
+  }
+
+  /** Starts uploading the pending batch, after the one in flight. */
+  private startBatch(): void {
     if (!this.cas || this.pending.length === 0) return;
+    const cas = this.cas;
     const batch = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    await uploadMissing(backgroundContext(), this.cas, batch);
+    const previous = this.inFlight ?? Promise.resolve();
+    const upload = previous.then(async () => {
+      await uploadMissing(backgroundContext(), cas, batch);
+    });
+    // A failure surfaces at the next settle(); until then it is not unhandled.
+    upload.catch(() => undefined);
+    this.inFlight = upload;
+  }
+
+  private async settle(): Promise<void> {
+    const inFlight = this.inFlight;
+    this.inFlight = undefined;
+    await inFlight;
   }
 
   /** Uploads what is pending and removes spill files. */
@@ -97,6 +121,7 @@ export class BlobUploader {
   async dispose(): Promise<void> {
     this.pending = [];
     this.pendingBytes = 0;
+    await this.settle().catch(() => undefined);
     const spillDirectory = this.spillDirectory;
     this.spillDirectory = undefined;
     if (spillDirectory) await rm(await spillDirectory, { recursive: true, force: true });
@@ -105,7 +130,11 @@ export class BlobUploader {
   private async addPending(digest: Digest, data: Buffer): Promise<void> {
     this.pending.push({ digest, data });
     this.pendingBytes += data.length;
-    if (this.pendingBytes >= this.batchBytes) await this.flush();
+    if (this.pendingBytes >= this.batchBytes) {
+      // Wait for the batch in flight (bounding memory to two batches), then start this one.
+      await this.settle();
+      this.startBatch();
+    }
   }
 
   private async spillPath(): Promise<string> {
