@@ -42,7 +42,7 @@ export function buildScript(config: BuildConfig, installRoot: string): string {
     const commands = config[field];
     commands.forEach((command, i) => {
       const label = `${phase} ${i + 1}/${commands.length}`;
-      lines.push(`printf '%s\\n' ${shellQuote(`${STEP_MARKER}${label}: ${command.split('\n')[0]}`)} >&2`);
+      lines.push(stepMarkerLine(label, command));
       lines.push(`sh -e -c ${shellQuote(command)}`);
     });
   }
@@ -55,16 +55,40 @@ export function prepareBuildAction(element: Element, inputRoot: Digest, platform
   const installRoot = element.variables['install-root'] ?? '/buildstream-install';
   const workingDirectory = buildRoot.replace(/^\/+/, '');
   const installOutput = posix.relative(`/${workingDirectory}`, installRoot);
-  const command: Command = {
+  return encodeAction({
     arguments: ['sh', '-e', '-c', buildScript(element.config, installRoot)],
-    environmentVariables: Object.entries(element.environment)
+    environment: element.environment,
+    workingDirectory,
+    installOutput,
+    platform,
+    inputRoot,
+  });
+}
+
+/** What an Action runs, for encodeAction. */
+export interface ActionSpec {
+  readonly arguments: readonly string[];
+  readonly environment: Readonly<Record<string, string>>;
+  /** Relative to the input root. */
+  readonly workingDirectory: string;
+  /** The one output path, relative to the working directory. */
+  readonly installOutput: string;
+  readonly platform: readonly PlatformProperty[];
+  readonly inputRoot: Digest;
+}
+
+/** Encodes the Command and Action of both formats' build steps (environment sorted, one output path, Tree outputs). */
+export function encodeAction(spec: ActionSpec): PreparedAction {
+  const command: Command = {
+    arguments: [...spec.arguments],
+    environmentVariables: Object.entries(spec.environment)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([name, value]) => ({ name, value })),
     outputFiles: [],
     outputDirectories: [],
-    outputPaths: [installOutput],
-    platform: { properties: platform.map((p) => ({ name: p.name, value: p.value })) },
-    workingDirectory,
+    outputPaths: [spec.installOutput],
+    platform: { properties: spec.platform.map((p) => ({ name: p.name, value: p.value })) },
+    workingDirectory: spec.workingDirectory,
     outputNodeProperties: [],
     outputDirectoryFormat: Command_OutputDirectoryFormat.TREE_AND_DIRECTORY,
   };
@@ -72,7 +96,7 @@ export function prepareBuildAction(element: Element, inputRoot: Digest, platform
   const commandDigest = digestOf(commandData);
   const action: Action = {
     commandDigest,
-    inputRootDigest: inputRoot,
+    inputRootDigest: spec.inputRoot,
     timeout: undefined,
     doNotCache: false,
     salt: Buffer.alloc(0),
@@ -84,12 +108,17 @@ export function prepareBuildAction(element: Element, inputRoot: Digest, platform
     action,
     command,
     actionDigest,
-    installOutput,
+    installOutput: spec.installOutput,
     blobs: [
       { digest: commandDigest, data: commandData },
       { digest: actionDigest, data: actionData },
     ],
   };
+}
+
+/** The log line that names the command about to run (STEP_MARKER, label, its first line), on stderr. */
+export function stepMarkerLine(label: string, command: string): string {
+  return `printf '%s\\n' ${shellQuote(`${STEP_MARKER}${label}: ${command.split('\n')[0]}`)} >&2`;
 }
 
 export function shellQuote(text: string): string {

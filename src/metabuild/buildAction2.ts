@@ -13,14 +13,9 @@
  * directory the element collects.
  */
 import { posix } from 'node:path';
-import { type Digest, digestOf } from '../digest/digest.js';
+import type { Digest } from '../digest/digest.js';
 import type { PlatformProperty } from '../execution/types.js';
-import {
-  Action,
-  Command,
-  Command_OutputDirectoryFormat,
-} from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { type PreparedAction, STEP_MARKER, shellQuote } from './buildAction.js';
+import { encodeAction, type PreparedAction, shellQuote, stepMarkerLine } from './buildAction.js';
 
 /** The integration commands of one staged dependency and the environment they run in. */
 export interface IntegrationStep {
@@ -33,10 +28,6 @@ export interface IntegrationStep {
 export interface CommandGroup {
   readonly label: string;
   readonly commands: readonly string[];
-}
-
-function marker(label: string, command: string): string {
-  return `printf '%s\\n' ${shellQuote(`${STEP_MARKER}${label}: ${command.split('\n')[0]}`)} >&2`;
 }
 
 /** Shell lines running the integration commands, each in its dependency's environment, from '/'. */
@@ -52,7 +43,7 @@ export function integrationLines(
       if (environment[name] !== value) setup.push(`export ${name}=${shellQuote(value)}`);
     }
     step.commands.forEach((command, index) => {
-      lines.push(marker(`integration of ${step.element} ${index + 1}/${step.commands.length}`, command));
+      lines.push(stepMarkerLine(`integration of ${step.element} ${index + 1}/${step.commands.length}`, command));
       lines.push(`(${setup.join('; ')}; sh -e -c ${shellQuote(command)}) || exit 1`);
     });
   }
@@ -64,7 +55,7 @@ export function commandLines(groups: readonly CommandGroup[]): string[] {
   const lines: string[] = [];
   for (const group of groups) {
     group.commands.forEach((command, index) => {
-      lines.push(marker(`${group.label} ${index + 1}/${group.commands.length}`, command));
+      lines.push(stepMarkerLine(`${group.label} ${index + 1}/${group.commands.length}`, command));
       const invocation = `sh -c -e ${shellQuote(`${command}\n`)}`;
       const failure = `echo Command ${shellQuote(`'${command}'`)} failed with exitcode $? >&2 ; exit 1`;
       lines.push(`(set -ex; ${invocation}) || (${failure})`);
@@ -89,39 +80,12 @@ export function prepareAction2(spec: Action2Spec): PreparedAction {
   const workingDirectory = spec.workingDirectory.replace(/^\/+/, '');
   const relative = posix.relative(`/${workingDirectory}`, spec.outputDirectory);
   const installOutput = relative === '' ? '.' : relative;
-  const command: Command = {
+  return encodeAction({
     arguments: ['sh', '-c', '-e', `${spec.lines.join('\n')}\n`],
-    environmentVariables: Object.entries(spec.environment)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([name, value]) => ({ name, value })),
-    outputFiles: [],
-    outputDirectories: [],
-    outputPaths: [installOutput],
-    platform: { properties: spec.platform.map((p) => ({ name: p.name, value: p.value })) },
+    environment: spec.environment,
     workingDirectory,
-    outputNodeProperties: [],
-    outputDirectoryFormat: Command_OutputDirectoryFormat.TREE_AND_DIRECTORY,
-  };
-  const commandData = Buffer.from(Command.encode(command).finish());
-  const commandDigest = digestOf(commandData);
-  const action: Action = {
-    commandDigest,
-    inputRootDigest: spec.inputRoot,
-    timeout: undefined,
-    doNotCache: false,
-    salt: Buffer.alloc(0),
-    platform: command.platform,
-  };
-  const actionData = Buffer.from(Action.encode(action).finish());
-  const actionDigest = digestOf(actionData);
-  return {
-    action,
-    command,
-    actionDigest,
     installOutput,
-    blobs: [
-      { digest: commandDigest, data: commandData },
-      { digest: actionDigest, data: actionData },
-    ],
-  };
+    platform: spec.platform,
+    inputRoot: spec.inputRoot,
+  });
 }

@@ -9,28 +9,19 @@
  * composition treats them exactly like any other layer and errors that involve
  * them can still name a line.
  */
+import {
+  COMMON_KIND_DEFAULTS,
+  DIRECTORY_VARIABLES,
+  MAKE_ENVIRONMENT,
+  parsedOnce,
+  SPLIT_DOMAINS_BUT_RUNTIME,
+  sandboxEnvironment,
+} from './sharedDefaults.js';
 import { parseYaml, type YMap } from './yamlTree.js';
 
 /** Project-wide defaults, laid under project.conf. */
 const PROJECT_DEFAULTS = String.raw`
-variables:
-  prefix: "/usr"
-  exec_prefix: "%{prefix}"
-  bindir: "%{exec_prefix}/bin"
-  sbindir: "%{exec_prefix}/sbin"
-  libexecdir: "%{exec_prefix}/libexec"
-  datadir: "%{prefix}/share"
-  sysconfdir: "/etc"
-  sharedstatedir: "%{prefix}/com"
-  localstatedir: "/var"
-  lib: "lib"
-  libdir: "%{prefix}/%{lib}"
-  debugdir: "%{libdir}/debug"
-  includedir: "%{prefix}/include"
-  docdir: "%{datadir}/doc"
-  infodir: "%{datadir}/info"
-  mandir: "%{datadir}/man"
-  build-root: /buildstream/%{project-name}/%{element-name}
+variables:${DIRECTORY_VARIABLES}
   install-root: /buildstream-install
   objcopy-link-args: --add-gnu-debuglink
   objcopy-extract-args: |
@@ -60,20 +51,7 @@ variables:
     find "%{install-root}" -name '*.pyc' -exec \
       dd if=/dev/zero of={} bs=1 count=4 seek=4 conv=notrunc ';'
 
-environment:
-  PATH: /usr/bin:/bin:/usr/sbin:/sbin
-  SHELL: /bin/sh
-  TERM: dumb
-  USER: tomjon
-  USERNAME: tomjon
-  LOGNAME: tomjon
-  LC_ALL: C
-  HOME: /tmp
-  TZ: UTC
-  SOURCE_DATE_EPOCH: 1320937200
-
-environment-nocache: []
-
+${sandboxEnvironment(1320937200)}
 sandbox:
   build-uid: 0
   build-gid: 0
@@ -84,41 +62,7 @@ split-rules:
   - "%{sbindir}/*"
   - "%{libexecdir}/*"
   - "%{libdir}/lib*.so*"
-  devel:
-  - "%{includedir}"
-  - "%{includedir}/**"
-  - "%{libdir}/lib*.a"
-  - "%{libdir}/lib*.la"
-  - "%{libdir}/pkgconfig/*.pc"
-  - "%{datadir}/pkgconfig/*.pc"
-  - "%{datadir}/aclocal/*.m4"
-  debug:
-  - "%{debugdir}"
-  - "%{debugdir}/**"
-  doc:
-  - "%{docdir}"
-  - "%{docdir}/**"
-  - "%{infodir}"
-  - "%{infodir}/**"
-  - "%{mandir}"
-  - "%{mandir}/**"
-  locale:
-  - "%{datadir}/locale"
-  - "%{datadir}/locale/**"
-  - "%{datadir}/i18n"
-  - "%{datadir}/i18n/**"
-  - "%{datadir}/zoneinfo"
-  - "%{datadir}/zoneinfo/**"
-`;
-
-/** Environment shared by the kinds that run make-like tools. */
-const MAKE_ENVIRONMENT = `
-environment:
-  MAKEFLAGS: -j%{max-jobs}
-  V: 1
-environment-nocache:
-- MAKEFLAGS
-- V
+${SPLIT_DOMAINS_BUT_RUNTIME}
 `;
 
 const KIND_DEFAULTS: Record<string, string> = {
@@ -231,25 +175,10 @@ environment-nocache:
 - V
 `,
 
-  import: `
-config:
-  source: /
-  target: /
-`,
-
-  stack: '',
-
-  compose: `
-config:
-  integrate: True
-  include: []
-  exclude: []
-  include-orphans: True
-`,
+  ...COMMON_KIND_DEFAULTS,
 };
 
 let projectDefaults: YMap | undefined;
-const kindDefaults = new Map<string, YMap>();
 
 /** The builtin project.conf layer (variables, environment, environment-nocache, sandbox, split-rules). */
 export function builtinProjectDefaults(): YMap {
@@ -261,13 +190,4 @@ export function builtinProjectDefaults(): YMap {
 export const BUILTIN_KINDS: readonly string[] = Object.keys(KIND_DEFAULTS).sort();
 
 /** The builtin defaults of one element kind (variables, config, environment, environment-nocache), or undefined. */
-export function builtinKindDefaults(kind: string): YMap | undefined {
-  const text = Object.hasOwn(KIND_DEFAULTS, kind) ? KIND_DEFAULTS[kind] : undefined;
-  if (text === undefined) return undefined;
-  let parsed = kindDefaults.get(kind);
-  if (!parsed) {
-    parsed = parseYaml(text, `(builtin ${kind} defaults)`);
-    kindDefaults.set(kind, parsed);
-  }
-  return parsed;
-}
+export const builtinKindDefaults = parsedOnce(KIND_DEFAULTS, (kind) => `(builtin ${kind} defaults)`);

@@ -11,6 +11,14 @@
  * breaks inside a command matter; every value is trimmed when read, as
  * BuildStream trims every scalar.
  */
+import {
+  COMMON_KIND_DEFAULTS,
+  DIRECTORY_VARIABLES,
+  MAKE_ENVIRONMENT,
+  parsedOnce,
+  SPLIT_DOMAINS_BUT_RUNTIME,
+  sandboxEnvironment,
+} from './sharedDefaults.js';
 import { parseYaml, type YMap } from './yamlTree.js';
 
 /** A literal '$' before '{' inside the raw templates below (where `${` would interpolate). */
@@ -21,42 +29,12 @@ const PROJECT_DEFAULTS = `
 element-path: .
 ref-storage: inline
 
-variables:
-  prefix: "/usr"
-  exec_prefix: "%{prefix}"
-  bindir: "%{exec_prefix}/bin"
-  sbindir: "%{exec_prefix}/sbin"
-  libexecdir: "%{exec_prefix}/libexec"
-  datadir: "%{prefix}/share"
-  sysconfdir: "/etc"
-  sharedstatedir: "%{prefix}/com"
-  localstatedir: "/var"
-  lib: "lib"
-  libdir: "%{prefix}/%{lib}"
-  debugdir: "%{libdir}/debug"
-  includedir: "%{prefix}/include"
-  docdir: "%{datadir}/doc"
-  infodir: "%{datadir}/info"
-  mandir: "%{datadir}/man"
-  build-root: /buildstream/%{project-name}/%{element-name}
+variables:${DIRECTORY_VARIABLES}
   conf-root: .
   install-root: /buildstream-install
   strip-binaries: ""
 
-environment:
-  PATH: /usr/bin:/bin:/usr/sbin:/sbin
-  SHELL: /bin/sh
-  TERM: dumb
-  USER: tomjon
-  USERNAME: tomjon
-  LOGNAME: tomjon
-  LC_ALL: C
-  HOME: /tmp
-  TZ: UTC
-  SOURCE_DATE_EPOCH: 1321009871
-
-environment-nocache: []
-
+${sandboxEnvironment(1321009871)}
 sandbox: {}
 
 split-rules:
@@ -68,31 +46,7 @@ split-rules:
   - "%{libexecdir}"
   - "%{libexecdir}/*"
   - "%{libdir}/lib*.so*"
-  devel:
-  - "%{includedir}"
-  - "%{includedir}/**"
-  - "%{libdir}/lib*.a"
-  - "%{libdir}/lib*.la"
-  - "%{libdir}/pkgconfig/*.pc"
-  - "%{datadir}/pkgconfig/*.pc"
-  - "%{datadir}/aclocal/*.m4"
-  debug:
-  - "%{debugdir}"
-  - "%{debugdir}/**"
-  doc:
-  - "%{docdir}"
-  - "%{docdir}/**"
-  - "%{infodir}"
-  - "%{infodir}/**"
-  - "%{mandir}"
-  - "%{mandir}/**"
-  locale:
-  - "%{datadir}/locale"
-  - "%{datadir}/locale/**"
-  - "%{datadir}/i18n"
-  - "%{datadir}/i18n/**"
-  - "%{datadir}/zoneinfo"
-  - "%{datadir}/zoneinfo/**"
+${SPLIT_DOMAINS_BUT_RUNTIME}
 
 shell:
   command: [ 'sh', '-i' ]
@@ -111,32 +65,11 @@ const STRIP_ONLY = `
     %{strip-binaries}
 `;
 
-const MAKE_ENVIRONMENT = `
-environment:
-  MAKEFLAGS: -j%{max-jobs}
-  V: 1
-environment-nocache:
-- MAKEFLAGS
-- V
-`;
-
 /** Plugin defaults by kind; kinds without a YAML file (stack, link, junction) have none. */
 const KIND_DEFAULTS: Record<string, string> = {
-  import: `
-config:
-  source: /
-  target: /
-`,
-  stack: '',
+  ...COMMON_KIND_DEFAULTS,
   link: '',
   junction: '',
-  compose: `
-config:
-  integrate: True
-  include: []
-  exclude: []
-  include-orphans: True
-`,
   filter: `
 config:
   include: []
@@ -368,7 +301,6 @@ ${STRIP_ONLY}`,
 };
 
 let projectDefaults: YMap | undefined;
-const kindDefaults = new Map<string, YMap>();
 
 /** BuildStream 2's project configuration defaults, laid under project.conf. */
 export function format2ProjectDefaults(): YMap {
@@ -377,13 +309,4 @@ export function format2ProjectDefaults(): YMap {
 }
 
 /** The plugin defaults of a BuildStream 2 element kind Granary implements, or undefined. */
-export function format2KindDefaults(kind: string): YMap | undefined {
-  const text = Object.hasOwn(KIND_DEFAULTS, kind) ? KIND_DEFAULTS[kind] : undefined;
-  if (text === undefined) return undefined;
-  let parsed = kindDefaults.get(kind);
-  if (!parsed) {
-    parsed = parseYaml(text, `(BuildStream 2 ${kind} defaults)`);
-    kindDefaults.set(kind, parsed);
-  }
-  return parsed;
-}
+export const format2KindDefaults = parsedOnce(KIND_DEFAULTS, (kind) => `(BuildStream 2 ${kind} defaults)`);

@@ -257,25 +257,29 @@ function normalizeElementName(raw: string, at: YNode): string {
 function parseSources(node: YMap): SourceSpec[] {
   const list = optional(node, 'sources');
   if (!list) return [];
-  return expectSeq(list, "'sources'").items.map((item, index) => {
-    const source = expectMap(item, `sources[${index}]`);
-    const kindNode = optional(source, 'kind');
-    if (!kindNode) throw new ProjectError(source.loc, `sources[${index}] has no 'kind'`);
-    const directoryNode = optional(source, 'directory');
-    const config: { [key: string]: Plain } = {};
-    for (const [key, entry] of source.entries) {
-      if (key !== 'kind' && key !== 'directory') config[key] = toPlain(entry.value);
-    }
-    return {
-      kind: expectString(kindNode, "source 'kind'").trim(),
-      directory: directoryNode ? expectString(directoryNode, "source 'directory'").trim() : undefined,
-      config,
-      node: source,
-      index,
-      file: source.loc.file,
-      line: source.loc.line,
-    };
-  });
+  return expectSeq(list, "'sources'").items.map((item, index) =>
+    sourceSpecOf(expectMap(item, `sources[${index}]`), index, item.loc.file),
+  );
+}
+
+/** One entry of an element's `sources` list, as both formats read it (`kind`, `directory`, the rest its config). */
+export function sourceSpecOf(source: YMap, index: number, file: string): SourceSpec {
+  const kindNode = optional(source, 'kind');
+  if (!kindNode) throw new ProjectError(source.loc, `sources[${index}] has no 'kind'`);
+  const directoryNode = optional(source, 'directory');
+  const config: { [key: string]: Plain } = {};
+  for (const [key, entry] of source.entries) {
+    if (key !== 'kind' && key !== 'directory') config[key] = toPlain(entry.value);
+  }
+  return {
+    kind: expectString(kindNode, "source 'kind'").trim(),
+    directory: directoryNode ? expectString(directoryNode, "source 'directory'").trim() : undefined,
+    config,
+    node: source,
+    index,
+    file,
+    line: source.loc.line,
+  };
 }
 
 /**

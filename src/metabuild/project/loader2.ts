@@ -18,7 +18,14 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { compositeAll } from './composite.js';
 import { sortDependencies } from './dependencyOrder.js';
-import { type Dependency, type DependencyType, elementKindOf, parseElement2, type SourceSpec } from './elementFile.js';
+import {
+  type Dependency,
+  type DependencyType,
+  elementKindOf,
+  parseElement2,
+  type SourceSpec,
+  sourceSpecOf,
+} from './elementFile.js';
 import { type Element, expandNode, resolveElement } from './elementResolve.js';
 import { type Loc, ProjectError } from './errors.js';
 import { type IncludeScope, processIncludes } from './includes.js';
@@ -37,7 +44,6 @@ import {
   optionalMap,
   parseYaml,
   scalar,
-  toPlain,
   type YMap,
 } from './yamlTree.js';
 
@@ -248,12 +254,7 @@ class Format2Loader {
 
   private subproject(state: ProjectState, name: string, loc: Loc | undefined): Promise<ProjectState> {
     const local = normalizeName(name, loc);
-    let pending = state.subprojects.get(local);
-    if (!pending) {
-      pending = this.openSubproject(state, local, loc);
-      state.subprojects.set(local, pending);
-    }
-    return pending;
+    return cached(state.subprojects, local, () => this.openSubproject(state, local, loc));
   }
 
   private async openSubproject(state: ProjectState, name: string, loc: Loc | undefined): Promise<ProjectState> {
@@ -367,12 +368,7 @@ class Format2Loader {
   }
 
   private readElementFile(state: ProjectState, local: string, loc: Loc | undefined): Promise<LoadedFile> {
-    let pending = state.files.get(local);
-    if (!pending) {
-      pending = this.parseElementFile(state, local, loc);
-      state.files.set(local, pending);
-    }
-    return pending;
+    return cached(state.files, local, () => this.parseElementFile(state, local, loc));
   }
 
   private async parseElementFile(state: ProjectState, local: string, loc: Loc | undefined): Promise<LoadedFile> {
@@ -608,24 +604,9 @@ async function readInclude(state: ProjectState, path: string, loc: Loc): Promise
 function sourceSpecs(node: YMap, file: string, variables: Variables): SourceSpec[] {
   const list = optional(node, 'sources');
   if (list?.type !== 'seq') return [];
-  return list.items.map((item, index) => {
-    const source = expandNode(expectMap(item, `sources[${index}]`), variables) as YMap;
-    const kindNode = optional(source, 'kind');
-    if (!kindNode) throw new ProjectError(source.loc, `sources[${index}] has no 'kind'`);
-    const directory = optional(source, 'directory');
-    const config: { [key: string]: ReturnType<typeof toPlain> } = {};
-    for (const [key, entry] of source.entries)
-      if (key !== 'kind' && key !== 'directory') config[key] = toPlain(entry.value);
-    return {
-      kind: expectString(kindNode, "source 'kind'").trim(),
-      directory: directory ? expectString(directory, "source 'directory'").trim() : undefined,
-      config,
-      node: source,
-      index,
-      file,
-      line: source.loc.line,
-    };
-  });
+  return list.items.map((item, index) =>
+    sourceSpecOf(expandNode(expectMap(item, `sources[${index}]`), variables) as YMap, index, file),
+  );
 }
 
 /**
@@ -679,4 +660,14 @@ async function findElementFiles(root: string, prefix = ''): Promise<string[]> {
     } else if (entry.name.endsWith('.bst')) names.push(name);
   }
   return names;
+}
+
+/** The value of `key` in `map`, created (and kept) on first use: each file and subproject is read once. */
+function cached<K, V>(map: Map<K, V>, key: K, create: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = create();
+    map.set(key, value);
+  }
+  return value;
 }
