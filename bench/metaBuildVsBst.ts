@@ -14,6 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { cpSync, linkSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GRANARY_BIN, REPO_ROOT, removeQuietly, scratchDirectory, startGranary } from '../test/e2e/harness.js';
@@ -65,22 +66,31 @@ async function freshFarm(directory: string) {
   return server;
 }
 
-/** The activities of a bst build and their durations, from its element logs. */
+/**
+ * The timed activities of a bst run (fetching, staging, uploading the input
+ * root, waiting for the farm, ...) and their durations, from BuildStream 2's
+ * element logs (fetch and build logs, in the order they were written).
+ */
 function bstActivities(logdir: string): string[] {
-  const lines: string[] = [];
+  const logs: string[] = [];
   const walk = (directory: string) => {
     for (const entry of readdirSync(directory, { withFileTypes: true })) {
       const path = join(directory, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.log') && entry.name.includes('-build.')) {
-        for (const line of readFileSync(path, 'utf8').split('\n')) {
-          const match = /^\[(\d\d:\d\d:\d\d)\]\[[^\]]*\]\[\s*build:(\S+)\s*\] (SUCCESS|FAILURE) (.+)$/.exec(line);
-          if (match) lines.push(`  ${match[2]!.padEnd(14)} ${match[1]} ${match[4]}`);
-        }
-      }
+      else if (entry.name.endsWith('.log') && /-(fetch|build)\./.test(entry.name)) logs.push(path);
     }
   };
   walk(logdir);
+  // Log names end with the time they were started: <key>-<action>.<yyyymmdd-hhmmss>.log
+  const started = (path: string) => /\.(\d{8}-\d{6})\.log$/.exec(path)?.[1] ?? '';
+  logs.sort((a, b) => (started(a) < started(b) ? -1 : started(a) > started(b) ? 1 : 0));
+  const lines: string[] = [];
+  for (const path of logs) {
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      const match = /^\[(\d\d:\d\d:\d\d)\] SUCCESS (?:\[[0-9a-f]+\] )?(\S+): (.+)$/.exec(line);
+      if (match) lines.push(`  ${match[2]!.padEnd(14)} ${match[1]} ${match[3]}`);
+    }
+  }
   return lines;
 }
 
@@ -168,6 +178,11 @@ async function main(): Promise<number> {
       if (theirs.status !== 0) throw new Error(`bst build failed:\n${theirs.output.split('\n').slice(-40).join('\n')}`);
 
       console.log(`round ${round}: ${TARGET} of examples/hello-bst2, each on a fresh granary serve`);
+      console.log(
+        `  ${cpus().length} CPUs, load average ${loadavg()
+          .map((load) => load.toFixed(1))
+          .join(' ')} (1, 5, 15 min) at the end`,
+      );
       console.log(`  granary build --remote: ${ours.seconds.toFixed(1)} s`);
       console.log(`  bst build (remote execution): ${bstSeconds.toFixed(1)} s`);
       console.log('granary --timings (seconds per step):');

@@ -20,6 +20,12 @@ export interface Artifact {
   stderr?: Digest;
   /** The REAPI Action that built it (absent for import, stack and compose). */
   actionDigest?: Digest;
+  /**
+   * The Tree message of a directory the farm already sent with an ActionResult
+   * (an Action's output), so recording the artifact need not build it again.
+   * Used only while `root` is still that directory.
+   */
+  outputTree?: { rootDigest: Digest; treeDigest: Digest };
 }
 
 export class ArtifactStore {
@@ -55,7 +61,11 @@ export class ArtifactStore {
   }
 
   async record(project: string, element: string, key: string, artifact: Artifact): Promise<void> {
-    const treeDigest = await this.uploadTree(artifact.root);
+    const known = artifact.outputTree;
+    const treeDigest =
+      known && known.rootDigest.hash === artifact.root.hash && known.rootDigest.sizeBytes === artifact.root.sizeBytes
+        ? known.treeDigest
+        : await this.uploadTree(artifact.root);
     const result: ActionResult = {
       outputFiles: [],
       outputFileSymlinks: [],

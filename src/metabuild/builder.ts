@@ -121,8 +121,13 @@ export class Builder {
     const failed: string[] = [];
     const built: string[] = [];
     const jobs = Math.max(1, this.options.jobs ?? 4);
+    /** Elements being built, until their artifact exists. */
     const running = new Map<string, Promise<void>>();
+    /** Artifacts being recorded in the farm's action cache (dependants need not wait for that). */
+    const recording = new Set<Promise<void>>();
     let stop = false;
+    // Resolves the current wait when an artifact comes to exist before its job ends.
+    let wake: () => void = () => undefined;
     const isDone = (name: string) => this.planned.get(name)?.artifact !== undefined;
     const isBroken = (name: string): boolean =>
       failed.includes(name) ||
@@ -141,17 +146,28 @@ export class Builder {
           if (!sandboxElements(this.options.project, p.element).every(isDone)) continue;
           pending.delete(name);
           emit({ element: name, state: 'running', step: 'sources' });
+          const fail = (error: unknown) => {
+            failed.push(name);
+            emit({ element: name, state: 'failed', detail: error instanceof Error ? error.message : String(error) });
+            if (!this.options.keepGoing) stop = true;
+          };
           const job = this.buildOne(p)
             .then((artifact) => {
+              // Dependants may start now; the record follows beside them.
               p.artifact = artifact;
-              built.push(name);
-              emit({ element: name, state: 'built' });
-            })
-            .catch((error: unknown) => {
-              failed.push(name);
-              emit({ element: name, state: 'failed', detail: error instanceof Error ? error.message : String(error) });
-              if (!this.options.keepGoing) stop = true;
-            })
+              emit({ element: name, state: 'running', step: 'recording' });
+              const record = this.artifacts
+                .record(p.element.project.name, name, p.key, artifact)
+                .then(() => {
+                  built.push(name);
+                  emit({ element: name, state: 'built' });
+                }, fail)
+                .finally(() => {
+                  recording.delete(record);
+                  wake();
+                });
+              recording.add(record);
+            }, fail)
             .finally(() => running.delete(name));
           running.set(name, job);
         }
@@ -162,8 +178,14 @@ export class Builder {
         pending.clear();
         break;
       }
-      await Promise.race(running.values());
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          wake = resolve;
+        }),
+        ...running.values(),
+      ]);
     }
+    while (recording.size > 0) await Promise.all([...recording]);
     // Stopped after a failure (no --keep-going): what never started is skipped, not left waiting.
     for (const name of pending.keys()) {
       emit({
@@ -176,8 +198,7 @@ export class Builder {
   }
 
   private async buildOne(planned: PlannedElement): Promise<Artifact> {
-    const { element, key } = planned;
-    const project = element.project.name;
+    const { element } = planned;
     // BuildStream 1 makes absolute symlinks relative wherever it links files; BuildStream 2 keeps them.
     const relativize = (root: Digest) => (element.format === 1 ? relativizeSymlinks(cas, root) : Promise.resolve(root));
     const emit = (step: string) => this.options.onEvent?.({ element: element.name, state: 'running', step });
@@ -185,12 +206,9 @@ export class Builder {
     const sources = await stageSources(this.declarations(element), this.sourceContext(element), registryOf(element));
     if (element.format === 2) {
       emit('staging');
-      const artifact = await assemble2(this.assemblyContext(), element, sources).catch((error: unknown) => {
+      return assemble2(this.assemblyContext(), element, sources).catch((error: unknown) => {
         throw error instanceof Assembly2Error ? new BuildFailure(error.message) : error;
       });
-      emit('recording');
-      await this.artifacts.record(project, element.name, key, artifact);
-      return artifact;
     }
     const dependencyRoots = sandboxElements(this.options.project, element).map(
       (name) => this.planned.get(name)!.artifact!.root,
@@ -241,8 +259,6 @@ export class Builder {
       default:
         throw new BuildFailure(`${element.file}: building '${element.kind}' elements is not supported yet`);
     }
-    emit('recording');
-    await this.artifacts.record(project, element.name, key, artifact);
     return artifact;
   }
 
@@ -264,6 +280,9 @@ export class Builder {
     const output = result.outputDirectories.find((d) => d.path === prepared.installOutput);
     return {
       root: output?.rootDirectoryDigest ?? EMPTY_DIRECTORY_DIGEST,
+      ...(output?.rootDirectoryDigest && output.treeDigest
+        ? { outputTree: { rootDigest: output.rootDirectoryDigest, treeDigest: output.treeDigest } }
+        : {}),
       stdout: result.stdoutDigest,
       stderr: result.stderrDigest,
       actionDigest: prepared.actionDigest,
