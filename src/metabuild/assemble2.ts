@@ -13,7 +13,9 @@
  *   their domains when `include`, `exclude` or `include-orphans: false` ask;
  * - filter: the split of its one build dependency's artifact.
  *
- * Symlinks are kept as they are (BuildStream 2 does not rewrite them).
+ * Symlinks are kept as they are (BuildStream 2 does not rewrite them). Staging
+ * fails where the project makes `overlaps` or `unstaged-files` fatal and
+ * staging would warn of them (overlaps2.ts).
  */
 
 import { backgroundContext } from '../context/requestContext.js';
@@ -25,6 +27,7 @@ import { mergeTrees, subtreeAt, TreeEditor } from '../tree/editor.js';
 import type { Artifact } from './artifactStore.js';
 import type { PreparedAction } from './buildAction.js';
 import { commandLines, type IntegrationStep, integrationLines, prepareAction2 } from './buildAction2.js';
+import { fatalStagingWarning } from './overlaps2.js';
 import type { BuildConfig, Element, Project } from './project/index.js';
 import { filterTree, relativePaths, splitFilter } from './splitFilter2.js';
 import { stagingLayout, stagingOrder } from './staging2.js';
@@ -115,11 +118,14 @@ async function runCommands(context: Assembly2Context, element: Element, sources:
   const { cas, project } = context;
   const editor = TreeEditor.create(backgroundContext(), cas);
   let atRoot: string[] = [];
+  const layout: [string, string[]][] = [];
   for (const [location, selection] of stagingLayout(element)) {
     const order = stagingOrder(project, selection);
     if (location === '/') atRoot = order;
+    layout.push([location, order]);
     await editor.merge(await stagedTree(context, order), location.replace(/^\/+|\/+$/g, ''));
   }
+  await refuseFatalStagingWarnings(context, element, layout);
   const config = element.config;
   let workingDirectory: string;
   let outputDirectory: string;
@@ -188,6 +194,7 @@ async function composeArtifact(context: Assembly2Context, element: Element): Pro
   const { include, exclude, includeOrphans, integrate } = element.config;
   const selection = element.dependencies.filter((d) => d.type !== 'runtime').map((d) => d.name);
   const order = stagingOrder(project, selection);
+  await refuseFatalStagingWarnings(context, element, [['/', order]]);
   let root = await stagedTree(context, order);
   const requireSplit = include.length > 0 || exclude.length > 0 || !includeOrphans;
   const before = requireSplit ? new Set(await relativePaths(cas, root)) : undefined;
@@ -224,4 +231,19 @@ async function composeArtifact(context: Assembly2Context, element: Element): Pro
     for (const path of [...manifest]) if (before.has(path) && !after.has(path)) manifest.delete(path);
   }
   return { ...log, root: await filterTree(cas, root, (path) => manifest.has(path)) };
+}
+
+/** Fails the element as BuildStream 2 does when its project makes an overlap or unstaged file fatal. */
+async function refuseFatalStagingWarnings(
+  context: Assembly2Context,
+  element: Element,
+  layout: ReadonlyArray<readonly [string, readonly string[]]>,
+): Promise<void> {
+  const lookup = {
+    cas: context.cas,
+    project: context.project,
+    artifactRoot: (name: string) => context.artifactOf(name).root,
+  };
+  const problem = await fatalStagingWarning(lookup, element, layout);
+  if (problem) throw new Assembly2Error(problem);
 }

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PlatformProperty } from '../execution/types.js';
+import { fatalStagingWarnings } from './overlaps2.js';
 import type { Element } from './project/index.js';
 import type { SourceKeyMaterial } from './sources/index.js';
 
@@ -28,6 +29,8 @@ export function cacheKey(inputs: KeyInputs): string {
     version: CACHE_KEY_VERSION,
     // BuildStream 2 elements are assembled differently (staging, scripts, symlinks).
     ...(element.format === 2 ? { format: 2 } : {}),
+    // As in BuildStream: an artifact built while overlaps were allowed is not one built while they are fatal.
+    ...(fatalStagingWarnings(element).length > 0 ? { fatalWarnings: fatalStagingWarnings(element) } : {}),
     kind: element.kind,
     config: element.config,
     variables: element.variables,
