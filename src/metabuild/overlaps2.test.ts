@@ -139,6 +139,14 @@ describe('fatal-warnings in a BuildStream 2 project', () => {
     await assemble2(assembly, project.elements.get('whitelisted.bst')!, EMPTY_DIRECTORY_DIGEST);
   });
 
+  it('treats the deprecated fail-on-overlap: true as a fatal overlaps warning', async () => {
+    const { project, assembly } = await setUp('fail-on-overlap: true\n');
+    await assert.rejects(
+      assemble2(assembly, project.elements.get('clash.bst')!, EMPTY_DIRECTORY_DIGEST),
+      /\[overlaps\]/,
+    );
+  });
+
   it('builds the same staging when overlaps are only a warning, under another cache key', async () => {
     const strict = await setUp('fatal-warnings:\n- overlaps\n');
     const lenient = await setUp('');

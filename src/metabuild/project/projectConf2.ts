@@ -284,8 +284,13 @@ export async function readSecondPass(
       throw new ProjectError(servers.loc, `'${key}' must be a list of cache servers, found ${describeNode(servers)}`);
     }
   }
+  // The deprecated fail-on-overlap: true makes the `overlaps` warning fatal, as BuildStream 2 still does.
   const overlap = optional(config, 'fail-on-overlap');
-  if (overlap) expectBool(overlap, "'fail-on-overlap'", true);
+  const failOnOverlap = overlap ? expectBool(overlap, "'fail-on-overlap'", true) : false;
+  const fatalWarnings =
+    failOnOverlap && !first.fatalWarnings.includes('overlaps')
+      ? [...first.fatalWarnings, 'overlaps']
+      : first.fatalWarnings;
 
   const elementOverrides = parseElementOverrides(optionalMap(config, 'elements'), true);
   const sourceOverrides = new Map<string, YMap>();
@@ -330,7 +335,7 @@ export async function readSecondPass(
       plugins: first.plugins,
       mirrors,
       defaultTargets: first.defaultTargets,
-      fatalWarnings: first.fatalWarnings,
+      fatalWarnings,
       junctionPath: context.junctionPath,
     },
   };
