@@ -35,6 +35,8 @@ export interface ActionCacheOptions {
   /** Upper bound on the bytes inlined into one GetActionResult response. */
   maximumInlineBytes?: number;
   now?: () => number;
+  /** Told about every lookup, hit or miss (for metrics); must not throw. */
+  onLookup?: (hit: boolean) => void;
 }
 
 /** Default grace period: Bazel 7 assumes referenced blobs live for 3 hours. */
@@ -44,6 +46,7 @@ export class ActionCache {
   private readonly graceMs: number;
   private readonly maximumInlineBytes: number;
   private readonly now: () => number;
+  private readonly onLookup: ((hit: boolean) => void) | undefined;
 
   constructor(
     private readonly results: BlobStore,
@@ -53,10 +56,21 @@ export class ActionCache {
     this.graceMs = options.retentionGraceMs ?? DEFAULT_RETENTION_GRACE_MS;
     this.maximumInlineBytes = options.maximumInlineBytes ?? 1024 * 1024;
     this.now = options.now ?? Date.now;
+    this.onLookup = options.onLookup;
   }
 
   /** Returns a complete result, or undefined for a miss. */
   async get(key: ActionKey, inline: InlineRequest = {}): Promise<ActionResult | undefined> {
+    const result = await this.lookUp(key, inline);
+    try {
+      this.onLookup?.(result !== undefined);
+    } catch {
+      // An observer's failure must not change the answer.
+    }
+    return result;
+  }
+
+  private async lookUp(key: ActionKey, inline: InlineRequest): Promise<ActionResult | undefined> {
     const stored = await getBuffer(this.results, storageKey(key));
     if (!stored) return undefined;
     let result: ActionResult;

@@ -1,35 +1,41 @@
 /**
  * `granary serve`: the all-in-one farm on local disk, or, with --database, one
- * frontend of a farm whose shared state is in PostgreSQL. Its embedded worker is a
- * child process tied to it by an IPC channel: asked to drain over it when the farm
- * stops, and gone on its own when the channel closes because the farm died.
+ * frontend of a farm whose shared state is in PostgreSQL; with its operator's HTTP
+ * port and its embedded worker: a supervised child process (see embeddedWorker.ts)
+ * started again when it dies, asked to drain when the farm stops, and gone on its
+ * own when the farm dies.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_MAXIMUM_REDIRECTS } from '../asset/downloader.js';
 import { FetchPolicy } from '../asset/fetchPolicy.js';
 import type { InternalCredential } from '../auth/callerAuthenticator.js';
 import { connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import { TOKEN_ENVIRONMENT_VARIABLE } from '../client/tokenSource.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { parsePlatformMatchRules } from '../execution/platformMatch.js';
-import { startFarm } from '../server/farm.js';
+import { configureLogging, errorMessage, type LogFormat, log, parseLogFormat } from '../observability/log.js';
+import { type RunningFarm, startFarm } from '../server/farm.js';
+import { farmObservability } from '../server/farmObservability.js';
 import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
 import type { OpenedStore } from '../storage/storageConfig.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
+import { EMBEDDED_BOT_ID, EmbeddedWorker } from './embeddedWorker.js';
+import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
 import { openServerSecurity, SERVER_SECURITY_FLAGS } from './serverSecurity.js';
-import { DRAIN_MESSAGE, onShutdownRequests } from './shutdownRequests.js';
+import { onShutdownRequests } from './shutdownRequests.js';
 import { DEFAULT_DRAIN_TIMEOUT } from './worker.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   listen: { type: 'string', default: '127.0.0.1:8980', help: 'address to listen on, HOST:PORT' },
+  'http-listen': { type: 'string', default: 'auto', help: HTTP_LISTEN_HELP },
+  'log-format': { type: 'string', default: 'text', help: 'text (for people) or json (one object per line)' },
   data: { type: 'string', default: './.granary', help: 'directory for the CAS, action cache and state' },
   'max-size': { type: 'string', default: '10GiB', help: 'upper bound on stored data (e.g. 10GiB, 500MiB)' },
   'retention-grace': {
@@ -128,6 +134,11 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${args.positionals[0]}`);
   const listen = flag(args, 'listen') as string;
   if (!/^.+:\d+$/.test(listen)) throw new UsageError(`--listen must be HOST:PORT, got "${listen}"`);
+  const httpListen = flag(args, 'http-listen') as string;
+  validateHttpListen(httpListen);
+  const logFormat = parseLogFormat(flag(args, 'log-format') as string);
+  if (!logFormat) throw new UsageError('--log-format must be text or json');
+  configureLogging({ format: logFormat });
   const data = resolve(flag(args, 'data') as string);
   const maximumSizeBytes = parseSizeFlag(args, 'max-size');
   const retentionGraceMs = parseDuration(flag(args, 'retention-grace') as string);
@@ -178,7 +189,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const workerCredential = embeddedWorkerCredential();
   const security = await openServerSecurity(args, {
     internal: [workerCredential],
-    log: (line) => console.error(`granary: ${line}`),
+    log: (line) => log.info(line),
   });
   const secured = security.policy.enforced || security.tls !== undefined;
   // A secured farm's embedded worker reaches it on a private socket (no TLS to verify, no client certificate).
@@ -187,7 +198,8 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     if (privateDirectory) rmSync(privateDirectory, { recursive: true, force: true });
   };
   const workerSocket = privateDirectory && `unix:${join(privateDirectory, 'worker.sock')}`;
-  let server: Awaited<ReturnType<typeof startFarm>>;
+  const observability = farmObservability();
+  let server: RunningFarm;
   try {
     server = await startFarm({
       fetchPolicy,
@@ -201,7 +213,12 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       workerTimeoutMs: parseDuration(flag(args, 'worker-timeout') as string),
       listen,
       tls: security.tls,
-      hooks: security.hooks,
+      hooks: {
+        ...security.hooks,
+        interceptors: [...(security.hooks?.interceptors ?? []), ...observability.callInterceptors],
+      },
+      observers: observability.storageObservers,
+      farmObservers: observability.farmObservers,
       additionalListeners: workerSocket ? [{ address: workerSocket }] : [],
       casBackend: storageNode ? remoteCas(storageNode) : undefined,
       cas: {
@@ -221,57 +238,90 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     removePrivateDirectory();
     throw error;
   }
+  observability.attach(server);
+  let stopping = false;
+  const http = await startOperatorPort({
+    listen: httpListen,
+    grpcAddress: server.address,
+    registry: observability.registry,
+    readiness: () => farmReadiness(server, stopping),
+    title: `granary serve on ${server.address}`,
+    log,
+  }).catch(async (error: unknown) => {
+    await server.close();
+    security.close();
+    removePrivateDirectory();
+    throw error;
+  });
   const url = `${security.tls ? 'grpcs' : 'grpc'}://${server.address}`;
-  console.log(`granary: serving on ${server.address} (data in ${data}, up to ${formatSize(maximumSizeBytes)})`);
-  if (databaseUrl)
-    console.log(`granary: farm state in ${describeDatabase(databaseUrl)}, shared by every frontend using it`);
+  const servingFields = {
+    event: 'serving',
+    address: server.address,
+    http: http?.url,
+    data,
+    maximum_bytes: maximumSizeBytes,
+  };
+  log.info(`serving on ${server.address} (data in ${data}, up to ${formatSize(maximumSizeBytes)})`, servingFields, {
+    fieldsInText: false,
+  });
+  if (http) log.info(`metrics and health on ${http.url} (/metrics, /healthz, /readyz)`);
+  if (databaseUrl) log.info(`farm state in ${describeDatabase(databaseUrl)}, shared by every frontend using it`);
   const { info, warnings } = security.describe(listen);
-  for (const line of info) console.log(`granary: ${line}`);
-  for (const line of warnings) console.error(`granary: WARNING: ${line}`);
+  for (const line of info) log.info(line);
+  for (const line of warnings) log.warn(`WARNING: ${line}`);
   const clientFlags = [
     ...(security.tls ? ['--tls_certificate=CA.pem'] : []),
     ...(security.policy.enforced ? ['--remote_header=Authorization="Bearer $TOKEN"'] : []),
   ].join(' ');
-  const extra = clientFlags === '' ? '' : ` ${clientFlags}`;
-  console.log('granary: use it from Bazel with:');
-  console.log(`  remote cache:     --remote_cache=${url}${extra}`);
-  console.log(`  remote execution: --remote_executor=${url} --spawn_strategy=remote${extra}`);
-  console.log(`  downloads:        --experimental_remote_downloader=${url} --remote_cache=${url}${extra}`);
+  printBazelHints(logFormat, url, clientFlags === '' ? '' : ` ${clientFlags}`);
   const worker =
     workers > 0
-      ? startEmbeddedWorker(workerSocket ?? url, workers, join(data, 'worker'), flag(args, 'sandbox') as string, {
+      ? new EmbeddedWorker({
+          server: workerSocket ?? url,
+          slots: workers,
+          workDirectory: join(data, 'worker'),
+          sandbox: flag(args, 'sandbox') as string,
           platform: args.flags.get('worker-platform') ?? [],
           drainTimeoutMs,
-          token: security.policy.enforced ? workerCredential.token : undefined,
+          extraArguments: ['--log-format', logFormat],
+          // The token goes in the environment, never on the command line (which every local user can read).
+          environment: security.policy.enforced ? { [TOKEN_ENVIRONMENT_VARIABLE]: workerCredential.token } : undefined,
+          log,
+          // Its actions go back to the queue now rather than when its session would expire.
+          onExit: () => void server.forgetBot(EMBEDDED_BOT_ID),
+          onRestart: () => observability.metrics.embeddedWorkerRestarted(),
         })
       : undefined;
+  worker?.start();
   const onHangup = () => {
     void security.reload().then((lines) => {
-      for (const line of lines) console.error(`granary: SIGHUP: ${line}`);
+      for (const line of lines) log.warn(`SIGHUP: ${line}`);
     });
   };
   process.on('SIGHUP', onHangup);
-  console.log('granary: press Ctrl-C to stop');
+  log.info('press Ctrl-C to stop');
   let stopListening = () => {};
   await new Promise<void>((resolveStop) => {
     stopListening = onShutdownRequests({
       graceful: (reason) => {
-        console.log(`granary: ${reason} received, finishing in-flight work (again to stop at once)`);
-        stopEmbeddedWorker(worker, drainTimeoutMs)
+        stopping = true;
+        log.info(`${reason} received, finishing in-flight work (again to stop at once)`);
+        (worker?.stop() ?? Promise.resolve())
           .then(() => server.close())
+          .then(() => http?.close())
           .then(() => {
             security.close();
             removePrivateDirectory();
           })
           .then(resolveStop, (error: unknown) => {
-            console.error('granary: error while stopping:', error);
+            log.error(`error while stopping: ${errorMessage(error)}`);
             resolveStop();
           });
       },
       // Like a crash, which the storage and the scheduler state survive; the embedded
       // worker sees its channel close and stops at once too.
       immediate: (reason, exitCode) => {
-        console.log(`granary: ${reason}: stopping at once`);
+        log.info(`${reason}: stopping at once`);
         removePrivateDirectory();
         process.exit(exitCode);
       },
@@ -279,7 +329,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   });
   stopListening();
   process.off('SIGHUP', onHangup);
-  console.log('granary: stopped');
+  log.info('stopped');
 }
 
 /** A positive integer flag, or undefined when not given. */
@@ -321,60 +371,30 @@ function parseSizeFlag(args: ReturnType<typeof parseArgs>, name: string): number
   }
 }
 
-/** Runs the embedded worker as a child process through the same code as `granary worker`. */
-function startEmbeddedWorker(
-  url: string,
-  slots: number,
-  workDirectory: string,
-  sandbox: string,
-  options: { platform: string[]; drainTimeoutMs: number; token: string | undefined },
-): ChildProcess {
-  const bin = fileURLToPath(new URL('../../../bin/granary.js', import.meta.url));
-  const args = [
-    'worker',
-    '--server',
-    url,
-    '--slots',
-    String(slots),
-    '--work-dir',
-    workDirectory,
-    '--sandbox',
-    sandbox,
-    '--bot-id',
-    'embedded',
-    '--drain-timeout',
-    `${options.drainTimeoutMs}ms`,
+/** The flags to give Bazel; in text mode as the indented block people copy from. */
+function printBazelHints(format: LogFormat, url: string, extra: string): void {
+  const hints: [string, string][] = [
+    ['remote cache', `--remote_cache=${url}${extra}`],
+    ['remote execution', `--remote_executor=${url} --spawn_strategy=remote${extra}`],
+    ['downloads', `--experimental_remote_downloader=${url} --remote_cache=${url}${extra}`],
   ];
-  for (const p of options.platform) args.push('--platform', p);
-  // The IPC channel is the lifeline: the worker stops at once when it closes, which
-  // the kernel does when this process ends, however it ends (SIGKILL included).
-  // The token goes in the environment, never on the command line (which every local user can read).
-  const env =
-    options.token === undefined ? process.env : { ...process.env, [TOKEN_ENVIRONMENT_VARIABLE]: options.token };
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
-  child.on('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGTERM') console.error(`granary: embedded worker exited (${signal ?? code})`);
-  });
-  return child;
+  if (format === 'json') {
+    log.info('use it from Bazel', { event: 'bazel_flags', ...Object.fromEntries(hints) });
+    return;
+  }
+  log.info('use it from Bazel with:');
+  for (const [what, flags] of hints) process.stdout.write(`  ${`${what}:`.padEnd(18)}${flags}\n`);
 }
-
-/** Extra time, past the drain timeout, for the worker to stop what is left and hand it back. */
-const WORKER_STOP_MARGIN_MS = 15_000;
 
 /**
- * Asks the embedded worker to drain (it may already be, if a terminal's Ctrl-C
- * reached it too) and waits for it to exit, while the farm still serves it.
+ * Ready as the gRPC health of the whole server says (serving, not stopping); the
+ * body also tells whether execution can take work and how many workers are connected.
  */
-function stopEmbeddedWorker(child: ChildProcess | undefined, drainTimeoutMs: number): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolveExit) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), drainTimeoutMs + WORKER_STOP_MARGIN_MS);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolveExit();
-    });
-    const signal = () => child.kill('SIGTERM');
-    if (child.connected) child.send(DRAIN_MESSAGE, (error) => error && signal());
-    else signal();
-  });
+async function farmReadiness(farm: RunningFarm, stopping: boolean) {
+  const serving = !stopping && (await farm.health('')) === 'SERVING';
+  const workers = (await farm.admin.workers(backgroundContext())).filter((w) => w.goneAtMs === undefined);
+  const details = { execution: await farm.health(EXECUTION_SERVICE), workers: workers.length };
+  return serving ? { ready: true, details } : { ready: false, reason: 'shutting down', details };
 }
+
+const EXECUTION_SERVICE = 'build.bazel.remote.execution.v2.Execution';

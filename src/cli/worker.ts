@@ -4,10 +4,15 @@ import { existsSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PlatformProperty } from '../execution/types.js';
+import type { RunningHttpServer } from '../http/httpServer.js';
+import { configureLogging, errorMessage, log, parseLogFormat } from '../observability/log.js';
+import { createMetricsRegistry } from '../observability/metrics.js';
+import { workerMetrics } from '../observability/workerMetrics.js';
 import { parseSize } from '../util/size.js';
 import { type RunningWorker, type SandboxChoice, startWorker, type WorkerConfig } from '../worker/workerProcess.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
 import { CLIENT_SECURITY_FLAGS, clientDialOptions, clientSecurityFlags } from './clientSecurity.js';
+import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 
 /**
@@ -48,6 +53,8 @@ const FLAGS: Record<string, FlagSpec> = {
     type: 'list',
     help: 'NAME=DIR: actions asking for execution-root=NAME see DIR/usr, /bin, /lib*, /etc (repeatable)',
   },
+  'http-listen': { type: 'string', default: 'none', help: HTTP_LISTEN_HELP.replace('auto (gRPC port + 1) or ', '') },
+  'log-format': { type: 'string', default: 'text', help: 'text (for people) or json (one object per line)' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -74,6 +81,13 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     console.log(usage('worker [flags]', 'Runs actions for a Granary farm (Remote Workers API bot).', FLAGS));
     return;
   }
+  const httpListen = flag(args, 'http-listen') as string;
+  if (httpListen === 'auto') throw new UsageError('--http-listen of a worker must be HOST:PORT or none');
+  validateHttpListen(httpListen);
+  const logFormat = parseLogFormat(flag(args, 'log-format') as string);
+  if (!logFormat) throw new UsageError('--log-format must be text or json');
+  configureLogging({ format: logFormat, sink: { write: (line) => process.stderr.write(line) } });
+  const logger = log.component('granary worker');
   const slots = Number(flag(args, 'slots'));
   if (!Number.isSafeInteger(slots) || slots < 1) throw new UsageError('--slots must be a positive integer');
   const sandbox = flag(args, 'sandbox') as SandboxChoice;
@@ -86,7 +100,17 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
   const dial = clientDialOptions(clientSecurityFlags(args));
   // The embedded worker of `granary serve` gets its credential in the environment: keep it from actions.
   delete process.env.GRANARY_TOKEN;
+  const registry = createMetricsRegistry();
+  let worker: RunningWorker | undefined;
+  const metrics = workerMetrics(registry, {
+    slots,
+    busySlots: () => worker?.leaseCount() ?? 0,
+    connected: () => worker !== undefined,
+    cacheUsage: () => worker?.cacheUsage() ?? { usedBytes: 0, maximumBytes: 0, blobCount: 0 },
+  });
   const config: WorkerConfig = {
+    log: (message) => logger.info(message.replace(/^granary worker: /, '')),
+    onActionFinished: (response) => metrics.actionFinished(response),
     server: flag(args, 'server') as string,
     dial,
     instanceName: flag(args, 'instance') ?? '',
@@ -99,21 +123,24 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     defaultTimeoutMs: parseDuration(flag(args, 'default-timeout') as string),
     executionRoots: parseExecutionRoots(args.flags.get('execution-root') ?? []),
   };
-  let worker: RunningWorker | undefined;
+  let http: RunningHttpServer | undefined;
   let stopReason: string | undefined;
   let resolveStopped = () => {};
   const stopped = new Promise<void>((resolve) => {
     resolveStopped = resolve;
   });
   const beginStop = (running: RunningWorker, reason: string) => {
-    console.error(
-      `granary worker: ${reason}: stopping; ${running.leaseCount()} running action(s) have up to ` +
+    logger.info(
+      `${reason}: stopping; ${running.leaseCount()} running action(s) have up to ` +
         `${drainTimeoutMs} ms to finish, the rest go back to the farm (signal again to stop at once)`,
     );
-    running.stop(drainTimeoutMs).then(resolveStopped, (error: unknown) => {
-      console.error('granary worker: error while stopping:', error);
-      resolveStopped();
-    });
+    running
+      .stop(drainTimeoutMs)
+      .then(() => http?.close())
+      .then(resolveStopped, (error: unknown) => {
+        logger.error(`error while stopping: ${errorMessage(error)}`);
+        resolveStopped();
+      });
   };
   // Listening starts before the start-up (which may take seconds), so that neither a
   // signal nor the parent's request or death goes unnoticed meanwhile.
@@ -124,7 +151,7 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
         if (worker) beginStop(worker, reason);
       },
       immediate: (reason, exitCode) => {
-        console.error(`granary worker: ${reason}: stopping at once`);
+        logger.info(`${reason}: stopping at once`);
         worker?.abort();
         process.exit(exitCode);
       },
@@ -137,10 +164,25 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     stopListening();
     throw error;
   }
+  const running = worker;
+  try {
+    http = await startOperatorPort({
+      listen: httpListen,
+      registry,
+      readiness: () => ({ ready: true, details: { slots, busy: running.leaseCount() } }),
+      title: 'granary worker',
+      log: logger,
+    });
+  } catch (error) {
+    stopListening();
+    await running.stop();
+    throw error;
+  }
+  if (http) logger.info(`metrics and health on ${http.url} (/metrics, /healthz, /readyz)`);
   if (stopReason !== undefined) beginStop(worker, stopReason);
   await stopped;
   stopListening();
-  console.error('granary worker: stopped');
+  logger.info('stopped');
 }
 
 function parseExecutionRoots(values: readonly string[]): Record<string, string> {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { actionRequest } from '../../test/support/schedulerContract.js';
+import { until as waitUntil } from '../../test/support/waiting.js';
 import { backgroundContext } from '../context/requestContext.js';
 import {
   Action,
@@ -611,6 +612,64 @@ describe('BotSessions', () => {
         [op.name],
       );
       assert.equal((await f.scheduler.get(ctx, op.name))?.stage, 'EXECUTING');
+    });
+
+    it('forgets a bot at once when its long poll is cut off and it does not call again', async () => {
+      const events: string[] = [];
+      const f = await farm({
+        longPollMs: 5_000,
+        disconnectGraceMs: 20,
+        events: {
+          joined: (session) => events.push(`joined ${session.botId}`),
+          left: (session, reason, held) => events.push(`left ${session.botId} ${reason} ${held}`),
+        },
+      });
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      const session = await f.sessions.create(ctx, '', botMessage([], { OSFamily: 'linux', slots: '2' }));
+      assert.equal(session.leases.length, 1);
+      const [lease] = session.leases as [Lease];
+      // The bot's long poll, cut off as when its process dies.
+      const call = new AbortController();
+      const polling = f.sessions.update(
+        { ...ctx, signal: call.signal },
+        session.name,
+        botMessage([withState(lease, LeaseState.ACTIVE)], { OSFamily: 'linux', slots: '2' }),
+        deadline(),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      call.abort();
+      await polling.catch(() => undefined);
+      await waitUntil(async () => (await f.scheduler.get(ctx, op.name))?.stage === 'QUEUED');
+      assert.deepEqual(events, ['joined bot-1', 'left bot-1 disconnected 1']);
+      await assert.rejects(f.sessions.update(ctx, session.name, botMessage(), deadline()), /not found/);
+    });
+
+    it('keeps a bot that cut its own long poll short to report and called again at once', async () => {
+      const f = await farm({ longPollMs: 5_000, disconnectGraceMs: 50 });
+      const session = await f.sessions.create(ctx, '', botMessage());
+      const call = new AbortController();
+      const polling = f.sessions.update({ ...ctx, signal: call.signal }, session.name, botMessage(), deadline());
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      call.abort();
+      await polling.catch(() => undefined);
+      await f.sessions.update(ctx, session.name, botMessage(), Date.now() + 1_200);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(
+        f.sessions.list().map((s) => s.name),
+        [session.name],
+      );
+    });
+
+    it('ends the sessions of a bot whose process the server saw exit, requeueing its work at once', async () => {
+      const left: string[] = [];
+      const f = await farm({ events: { joined: () => {}, left: (s, reason) => left.push(`${s.botId} ${reason}`) } });
+      const op = await f.scheduler.submit(ctx, actionRequest(1));
+      await f.sessions.create(ctx, '', botMessage([], { OSFamily: 'linux' }, BotStatus.OK, 'embedded'));
+      assert.equal((await f.scheduler.get(ctx, op.name))?.stage, 'EXECUTING');
+      assert.equal(await f.sessions.forgetBot('embedded'), 1);
+      assert.equal((await f.scheduler.get(ctx, op.name))?.stage, 'QUEUED');
+      assert.deepEqual(left, ['embedded process-exited']);
+      assert.equal(await f.sessions.forgetBot('embedded'), 0);
     });
 
     it('keeps a session alive while the bot keeps updating it', async () => {

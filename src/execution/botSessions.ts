@@ -17,6 +17,12 @@
  * new lease and is never long-polled; leases it stops listing go back to the queue
  * at once; and a terminating bot that holds nothing more ends its session then and
  * there, instead of when the session would have expired.
+ *
+ * A vanished bot is forgotten at once rather than when its session expires: when
+ * its long poll is cut off (its process died or its connection broke) and it does
+ * not call again within a short grace, its session ends and its leases go back to
+ * the queue. The server that started a bot's process may also end its sessions
+ * itself (forgetBot) the moment the process exits.
  */
 import { randomUUID } from 'node:crypto';
 import { backgroundContext, type RequestContext } from '../context/requestContext.js';
@@ -57,6 +63,34 @@ interface SessionState {
   /** Leases handed to the bot and not yet finished, by lease id (= operation name). */
   leases: Map<string, Lease>;
   lastUpdateMs: number;
+  /** Update calls received so far: a call cut off is followed by another unless the bot is gone. */
+  calls: number;
+  /** The connection it last called from, for the logs. */
+  peer: string | undefined;
+}
+
+/** A bot session as the server's logs and metrics describe it. */
+export interface BotSessionInfo {
+  readonly name: string;
+  readonly botId: string;
+  readonly slots: number;
+  readonly properties: readonly PlatformProperty[];
+  readonly peer: string | undefined;
+}
+
+/**
+ * Why a session ended: the bot stopped calling (`expired`), its call was cut off
+ * and it did not call again (`disconnected`), it started a new session
+ * (`replaced`), it said it was shutting down (`terminated`), or the server saw its
+ * process end (`process-exited`).
+ */
+export type BotLeaveReason = 'expired' | 'disconnected' | 'replaced' | 'terminated' | 'process-exited';
+
+/** Told when bots come and go, for logs and metrics; called synchronously, must not throw. */
+export interface BotSessionEvents {
+  joined(session: BotSessionInfo): void;
+  /** `leasesReturned`: actions it held that went back to the queue. */
+  left(session: BotSessionInfo, reason: BotLeaveReason, leasesReturned: number): void;
 }
 
 export interface BotSessionsOptions {
@@ -68,10 +102,14 @@ export interface BotSessionsOptions {
    * Action itself; such a lease carries the digest when it gives nothing.
    */
   actionOf?: (context: RequestContext, request: ActionRequest) => Promise<Action | undefined>;
+  /** How long a bot whose call was cut off has to call again before it is forgotten; default 2 s. */
+  disconnectGraceMs?: number;
+  events?: BotSessionEvents;
 }
 
 export class BotSessions {
   private readonly sessions = new Map<string, SessionState>();
+  private readonly disconnectTimers = new Set<NodeJS.Timeout>();
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -102,6 +140,8 @@ export class BotSessions {
       worker: session.worker,
       leases: new Map(),
       lastUpdateMs: this.now(),
+      calls: 0,
+      peer: context.peer,
     };
     // A bot that creates a new session has given up its old ones: their work goes back
     // to the queue at once instead of when they would expire.
@@ -110,9 +150,11 @@ export class BotSessions {
       this.sessions.delete(oldName);
       for (const id of old.leases.keys()) await this.queue.release(context, oldName, id);
       await this.queue.removeWorker(context, oldName);
+      this.tell((events) => events.left(infoOf(old), 'replaced', old.leases.size));
     }
     this.sessions.set(name, state);
     await this.heartbeat(context, state);
+    this.tell((events) => events.joined(infoOf(state)));
     return this.respond(context, state, session.status, false);
   }
 
@@ -130,6 +172,9 @@ export class BotSessions {
     if (!state) throw notFound(`bot session ${name} not found (expired?); create a new one`);
     if (!session) throw invalidArgument('bot_session is required');
     state.lastUpdateMs = this.now();
+    state.calls++;
+    state.peer = context.peer ?? state.peer;
+    this.watchForDisconnect(context, name, state);
     // buildbox-worker builds each update from the session of the previous response, adding
     // only worker.configs: the response echoes the worker, and an update whose worker has
     // no properties keeps the known ones (else the bot would match no action after its
@@ -170,14 +215,74 @@ export class BotSessions {
     }
     if (session.status === BotStatus.BOT_TERMINATING && state.leases.size === 0) {
       // The specification: once its leases are done the bot no longer updates this session.
-      this.sessions.delete(name);
-      await this.queue.removeWorker(context, name);
+      await this.end(name, state, 'terminated');
     }
     return this.respond(context, state, session.status, !reported, deadlineMs);
   }
 
+  /**
+   * Ends every session of the bot named `botId` now, its leases going back to the
+   * queue: for a server that saw the bot's process end. Returns how many it ended.
+   */
+  async forgetBot(botId: string, reason: BotLeaveReason = 'process-exited'): Promise<number> {
+    let ended = 0;
+    for (const [name, state] of [...this.sessions]) {
+      if (state.botId !== botId) continue;
+      await this.end(name, state, reason);
+      ended++;
+    }
+    return ended;
+  }
+
+  /** The live sessions, for the admin view. */
+  list(): BotSessionInfo[] {
+    return [...this.sessions.values()].map(infoOf);
+  }
+
   close(): void {
     clearInterval(this.sweeper);
+    for (const timer of this.disconnectTimers) clearTimeout(timer);
+    this.disconnectTimers.clear();
+  }
+
+  /**
+   * When the call is cut off (client cancelled, connection lost), the bot has a
+   * grace period to call again; a bot that was only interrupting its own long poll
+   * to report a result calls again within milliseconds.
+   */
+  private watchForDisconnect(context: RequestContext, name: string, state: SessionState): void {
+    if (context.signal.aborted) return;
+    const callsAtStart = state.calls;
+    const onAbort = () => {
+      const timer = setTimeout(() => {
+        this.disconnectTimers.delete(timer);
+        if (this.sessions.get(name) === state && state.calls === callsAtStart) {
+          void this.end(name, state, 'disconnected').catch(() => undefined);
+        }
+      }, this.options.disconnectGraceMs ?? 2000);
+      timer.unref();
+      this.disconnectTimers.add(timer);
+    };
+    // The edge aborts a call's signal only while its handler runs, so a call that ends normally never fires this.
+    context.signal.addEventListener('abort', onAbort, { once: true });
+  }
+
+  /** Ends a session: its leases go back to the queue and the worker is marked gone. */
+  private async end(name: string, state: SessionState, reason: BotLeaveReason): Promise<void> {
+    if (this.sessions.get(name) !== state) return;
+    this.sessions.delete(name);
+    const held = state.leases.size;
+    await this.queue.removeWorker(backgroundContext(), name);
+    this.tell((events) => events.left(infoOf(state), reason, held));
+  }
+
+  private tell(call: (events: BotSessionEvents) => void): void {
+    if (!this.options.events) return;
+    try {
+      call(this.options.events);
+    } catch {
+      // An observer's failure must not change the session.
+    }
   }
 
   private heartbeat(context: RequestContext, state: SessionState): Promise<void> {
@@ -294,13 +399,20 @@ export class BotSessions {
 
   private async expireSessions(): Promise<void> {
     const cutoff = this.now() - this.sessionTimeoutMs;
-    for (const [name, state] of this.sessions) {
-      if (state.lastUpdateMs < cutoff) {
-        this.sessions.delete(name);
-        await this.queue.removeWorker(backgroundContext(), name);
-      }
+    for (const [name, state] of [...this.sessions]) {
+      if (state.lastUpdateMs < cutoff) await this.end(name, state, 'expired');
     }
   }
+}
+
+function infoOf(state: SessionState): BotSessionInfo {
+  return {
+    name: state.name,
+    botId: state.botId,
+    slots: state.slots,
+    properties: state.properties,
+    peer: state.peer,
+  };
 }
 
 function propertiesOf(session: BotSession): { properties: PlatformProperty[]; slots: number; acceptsActions: boolean } {

@@ -11,6 +11,7 @@ import { OperationScheduler } from './operationScheduler.js';
 import { PostgresNotifier } from './postgresNotifier.js';
 import { PostgresOperationStore } from './postgresOperationStore.js';
 import { SchedulingPolicy, type SchedulingPolicyOptions } from './schedulingPolicy.js';
+import type { OperationRecord } from './types.js';
 
 export interface SchedulerSettings extends SchedulingPolicyOptions {
   /**
@@ -25,6 +26,8 @@ export interface SchedulerSettings extends SchedulingPolicyOptions {
   /** Completed operations are forgotten after this long. */
   completedRetentionMs?: number;
   now?: () => number;
+  /** Told about every operation that completes (logs, metrics). */
+  onCompleted?: (operation: OperationRecord) => void;
 }
 
 export async function openScheduler(settings: SchedulerSettings = {}): Promise<OperationScheduler> {
@@ -42,5 +45,6 @@ export async function openScheduler(settings: SchedulerSettings = {}): Promise<O
     workerTimeoutMs: settings.workerTimeoutMs,
     completedRetentionMs: settings.completedRetentionMs,
     now: settings.now,
+    onCompleted: settings.onCompleted,
   });
 }

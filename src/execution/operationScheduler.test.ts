@@ -90,6 +90,36 @@ describe('OperationScheduler', () => {
       await until(async () => !(await scheduler.couldRun(ctx, [{ name: 'gpu', value: 'yes' }])));
     });
 
+    it('fails queued actions only a vanished worker could run once the reconnect grace has passed, saying why', async () => {
+      let now = 1_000_000;
+      const completed: string[] = [];
+      const scheduler = await openScheduler({
+        workerTimeoutMs: 100,
+        reconnectGraceMs: 1_000,
+        now: () => now,
+        onCompleted: (operation) => completed.push(operation.name),
+      });
+      await scheduler.heartbeat(ctx, 'session-1', [{ name: 'pool', value: 'gpu' }], { botId: 'gpu-box' });
+      const op = await scheduler.submit(ctx, actionRequest(1, { platform: [{ name: 'pool', value: 'gpu' }] }));
+      const other = await scheduler.submit(ctx, actionRequest(2));
+      await scheduler.removeWorker(ctx, 'session-1');
+      now += 500;
+      assert.equal(await scheduler.couldRun(ctx, [{ name: 'pool', value: 'gpu' }]), true, 'it may still come back');
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      assert.equal((await scheduler.get(ctx, op.name))?.stage, 'QUEUED');
+      now += 600;
+      await until(async () => (await scheduler.get(ctx, op.name))?.stage === 'COMPLETED');
+      const status = (await scheduler.get(ctx, op.name))?.response?.status;
+      assert.equal(status?.code, Code.FAILED_PRECONDITION);
+      assert.match(status?.message ?? '', /no worker can run .*pool=gpu.*gpu-box\) left 1 s ago/);
+      assert.equal(completed.filter((name) => name === op.name).length, 1, 'the observer hears of it once');
+      assert.equal(
+        (await scheduler.get(ctx, other.name))?.stage,
+        'COMPLETED',
+        'an action any worker could run fails too once no worker at all is left',
+      );
+    });
+
     it('lets actions wait during the start-up grace period before any worker connected', async () => {
       let now = 1_000_000;
       const scheduler = await openScheduler({ startupGraceMs: 1_000, now: () => now });

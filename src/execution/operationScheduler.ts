@@ -28,6 +28,8 @@ export interface OperationSchedulerOptions {
   /** Completed operations are forgotten after this long (unless watched here). */
   completedRetentionMs?: number;
   now?: () => number;
+  /** Told once about every operation that completes here (for logs and metrics); must not throw. */
+  onCompleted?: (operation: OperationRecord) => void;
 }
 
 export class OperationScheduler implements Scheduler {
@@ -42,6 +44,7 @@ export class OperationScheduler implements Scheduler {
   private readonly completedRetentionMs: number;
   private readonly sweeper: NodeJS.Timeout;
   private sweeping: Promise<void> | undefined;
+  private readonly onCompleted: ((operation: OperationRecord) => void) | undefined;
 
   constructor(options: OperationSchedulerOptions) {
     this.store = options.store;
@@ -51,6 +54,7 @@ export class OperationScheduler implements Scheduler {
     this.startedAtMs = this.now();
     this.workerTimeoutMs = options.workerTimeoutMs ?? 30_000;
     this.completedRetentionMs = options.completedRetentionMs ?? 60 * 60_000;
+    this.onCompleted = options.onCompleted;
     // Sweep often enough that a short worker timeout is enforced close to on time.
     const sweepMs = Math.min(1000, Math.max(10, this.workerTimeoutMs / 2));
     this.sweeper = setInterval(() => {
@@ -282,6 +286,14 @@ export class OperationScheduler implements Scheduler {
 
   private published(operation: OperationRecord): void {
     this.notifier.publishOperation({ name: operation.name, version: operation.version, operation });
+    // Every store step that completes an operation returns it once, so this hears of each completion once.
+    if (operation.stage === 'COMPLETED' && this.onCompleted) {
+      try {
+        this.onCompleted(operation);
+      } catch {
+        // An observer's failure must not change the operation.
+      }
+    }
   }
 
   private requeued(operations: readonly OperationRecord[]): void {
@@ -301,5 +313,33 @@ export class OperationScheduler implements Scheduler {
       ),
     );
     await this.store.forgetCompleted(context, nowMs - this.completedRetentionMs, new Set(this.watchers.keys()));
+    await this.failUnrunnable(context, nowMs);
+  }
+
+  /**
+   * Fails queued actions that no worker could run any more (the workers that
+   * could are gone and none came back within the policy's grace), saying why,
+   * instead of leaving their clients waiting for a worker that will not come.
+   */
+  private async failUnrunnable(context: RequestContext, nowMs: number): Promise<void> {
+    const queues = (await this.store.queues(context)).filter((queue) => queue.queued > 0);
+    if (queues.length === 0) return;
+    const workers = await this.store.listWorkers(context);
+    const hopeless = queues.filter((queue) => !this.policy.couldRun(workers, queue.platform, nowMs, this.startedAtMs));
+    if (hopeless.length === 0) return;
+    const keys = new Set(hopeless.map((queue) => queue.queueKey));
+    const { operations } = await this.store.list(context, { stage: 'QUEUED' });
+    for (const operation of operations) {
+      if (!keys.has(this.policy.matcher.queueKey(operation.request.platform))) continue;
+      const why = this.policy.whyNoWorker(workers, operation.request.platform, nowMs);
+      const failed = await this.store.complete(
+        context,
+        operation.name,
+        errorResponse(Code.FAILED_PRECONDITION, why),
+        undefined,
+        nowMs,
+      );
+      if (failed) this.published(failed);
+    }
   }
 }

@@ -22,6 +22,12 @@ export interface SchedulingPolicyOptions {
   maximumAttempts?: number;
   /** Workers seen within this long count for "could this action ever run". */
   workerMemoryMs?: number;
+  /**
+   * A worker whose session ended (it vanished, or said goodbye) counts that long
+   * more, so that a worker restarting or reconnecting finds its work still queued;
+   * afterwards what only it could run fails. Default 15 s.
+   */
+  reconnectGraceMs?: number;
   /** Until a first worker is seen, actions wait this long after start-up rather than failing. */
   startupGraceMs?: number;
   /** Per-property matching rules (see platformMatch.ts). */
@@ -43,12 +49,14 @@ export class SchedulingPolicy {
   readonly matcher: PlatformMatcher;
   readonly maximumAttempts: number;
   readonly workerMemoryMs: number;
+  readonly reconnectGraceMs: number;
   readonly startupGraceMs: number;
 
   constructor(options: SchedulingPolicyOptions = {}) {
     this.matcher = platformMatcher(options.platformMatch);
     this.maximumAttempts = options.maximumAttempts ?? 3;
     this.workerMemoryMs = options.workerMemoryMs ?? 10 * 60_000;
+    this.reconnectGraceMs = options.reconnectGraceMs ?? 15_000;
     this.startupGraceMs = options.startupGraceMs ?? 60_000;
   }
 
@@ -98,8 +106,9 @@ export class SchedulingPolicy {
 
   /**
    * Whether some worker could run an action with this platform: a worker seen
-   * lately (draining ones excepted) satisfies it; or no worker was ever seen and
-   * the server started so recently that workers may still be connecting.
+   * lately (draining ones excepted) whose session is live or ended less than
+   * reconnectGraceMs ago satisfies it; or no worker was ever seen and the server
+   * started so recently that workers may still be connecting.
    */
   couldRun(
     workers: readonly WorkerRecord[],
@@ -107,15 +116,42 @@ export class SchedulingPolicy {
     nowMs: number,
     startedAtMs: number,
   ): boolean {
-    const horizon = nowMs - this.workerMemoryMs;
     let anyWorker = false;
     for (const worker of workers) {
-      if (worker.lastSeenMs < horizon) continue;
+      if (worker.lastSeenMs < nowMs - this.workerMemoryMs) continue;
+      // A worker seen at all ends the start-up grace, even one gone for good.
       anyWorker = true;
+      if (!this.counts(worker, nowMs)) continue;
       if (!worker.draining && this.matcher.satisfies(worker.properties, platform)) return true;
     }
     return !anyWorker && nowMs - startedAtMs < this.startupGraceMs;
   }
+
+  /** Why couldRun said no, in words for the client: who could have run it and what became of them. */
+  whyNoWorker(workers: readonly WorkerRecord[], platform: readonly PlatformProperty[], nowMs: number): string {
+    const wanted = platform.map((p) => `${p.name}=${p.value}`).join(', ') || '(none)';
+    const able = workers.filter((worker) => this.matcher.satisfies(worker.properties, platform));
+    const gone = able
+      .filter((worker) => worker.goneAtMs !== undefined)
+      .sort((a, b) => (b.goneAtMs ?? 0) - (a.goneAtMs ?? 0))[0];
+    const draining = able.find((worker) => worker.goneAtMs === undefined && worker.draining);
+    let detail = 'no connected worker offers them';
+    if (draining) detail = `the only worker that offers them (${nameOf(draining)}) is draining`;
+    else if (gone) {
+      const seconds = Math.round((nowMs - (gone.goneAtMs ?? nowMs)) / 1000);
+      detail = `the last worker that offered them (${nameOf(gone)}) left ${seconds} s ago and no other has come`;
+    }
+    return `no worker can run an action with platform properties ${wanted}: ${detail}`;
+  }
+
+  /** Whether a worker seen lately still counts for couldRun: live, or gone within the reconnect grace. */
+  private counts(worker: WorkerRecord, nowMs: number): boolean {
+    return worker.goneAtMs === undefined || worker.goneAtMs >= nowMs - this.reconnectGraceMs;
+  }
+}
+
+function nameOf(worker: WorkerRecord): string {
+  return worker.botId ?? worker.id;
 }
 
 /**

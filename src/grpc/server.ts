@@ -9,7 +9,7 @@
 import { experimental, Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import type { ServerTlsMaterial } from '../tls/serverTlsFiles.js';
 import { type Authenticator, anonymousAuthenticator, authenticationInterceptor } from './authentication.js';
-import { type Authorizer, allowEverything } from './authorization.js';
+import { type Authorizer, allowEverything, methodOfPath } from './authorization.js';
 import { type CallInterceptor, countMessageBytes, observationInterceptor } from './callObservation.js';
 import { tuneHttp2Server } from './tuning.js';
 
@@ -56,6 +56,8 @@ export interface BoundListener {
 /** A gRPC server whose calls all pass through Granary's edge. */
 export interface GrpcServer {
   addService<Implementation>(definition: ServiceDefinition<Implementation>, implementation: Implementation): void;
+  /** The fully qualified names of the services added so far (for reflection and health). */
+  serviceNames(): string[];
   /** Binds every listener, in order; rejects (leaving nothing bound) when one fails. */
   listen(): Promise<BoundListener[]>;
   /** Lets calls in flight finish for up to `graceMs`, then cancels the rest. Idempotent. */
@@ -76,10 +78,14 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   tuneHttp2Server(server);
   const observing = (options.interceptors?.length ?? 0) > 0;
   let closing: Promise<void> | undefined;
+  const names = new Set<string>();
   return {
     addService: (definition, implementation) => {
       server.addService(observing ? countMessageBytes(definition) : definition, implementation as never);
+      const first = Object.values(definition)[0] as { path?: string } | undefined;
+      if (first?.path) names.add(methodOfPath(first.path).service);
     },
+    serviceNames: () => [...names],
     listen: async () => {
       const bound: BoundListener[] = [];
       try {

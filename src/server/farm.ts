@@ -7,10 +7,11 @@
  * the action cache and the asset records are in PostgreSQL, shared with the others.
  */
 import { join } from 'node:path';
+import { backgroundContext } from '../context/requestContext.js';
 import { PostgresDatabase } from '../database/postgresDatabase.js';
 import { SHA256, SUPPORTED_DIGEST_FUNCTIONS } from '../digest/digest.js';
 import { ActionResultRecorder } from '../execution/actionResultRecorder.js';
-import { BotSessions } from '../execution/botSessions.js';
+import { type BotSessionEvents, BotSessions } from '../execution/botSessions.js';
 import { DEFAULT_EXECUTION_OPTIONS, type ExecutionOptions, ExecutionService } from '../execution/executionService.js';
 import { openScheduler } from '../execution/openScheduler.js';
 import type { OperationScheduler } from '../execution/operationScheduler.js';
@@ -18,6 +19,7 @@ import type { PlatformMatchRules } from '../execution/platformMatch.js';
 import { type OperationQuotas, QuotaClientQueue } from '../execution/quotaClientQueue.js';
 import { RecordingWorkerQueue } from '../execution/recordingWorkerQueue.js';
 import type { SchedulerAdmin } from '../execution/scheduler.js';
+import type { OperationRecord } from '../execution/types.js';
 import {
   Action,
   ExecutionService as ExecutionServiceDefinition,
@@ -53,6 +55,14 @@ export interface FarmConfig extends StorageServerConfig {
   platformMatch?: PlatformMatchRules;
   /** Per-caller limits on Execute operations; none when absent. */
   operationQuotas?: OperationQuotas;
+  /** What the farm's logs and metrics hear of: finished operations, workers coming and going. */
+  farmObservers?: FarmObservers;
+}
+
+/** Observers of the execution farm; called synchronously, they must not throw. */
+export interface FarmObservers {
+  operationCompleted?(operation: OperationRecord): void;
+  botSessions?: BotSessionEvents;
 }
 
 export interface RunningFarm extends RunningServer {
@@ -60,7 +70,14 @@ export interface RunningFarm extends RunningServer {
   scheduler: OperationScheduler;
   /** What operators, metrics and a UI read: workers and their leases, queues per platform, operations; drain. */
   admin: SchedulerAdmin;
+  /**
+   * Ends the sessions of the bot named `botId` now, its actions going back to the
+   * queue: for a server that saw the bot's process end.
+   */
+  forgetBot(botId: string): Promise<number>;
 }
+
+const EXECUTION_SERVICE = 'build.bazel.remote.execution.v2.Execution';
 
 export async function startFarm(config: FarmConfig): Promise<RunningFarm> {
   const database = config.database
@@ -77,6 +94,8 @@ export async function startFarm(config: FarmConfig): Promise<RunningFarm> {
 
 async function startFarmOn(config: FarmConfig, database: PostgresDatabase | undefined): Promise<RunningFarm> {
   let scheduler: OperationScheduler | undefined;
+  let sessions: BotSessions | undefined;
+  const observers = config.farmObservers ?? {};
   const storageConfig: StorageServerConfig =
     database && config.database
       ? { ...config, sharedRecords: { database, maximumSizeBytes: config.database.maximumRecordBytes } }
@@ -87,6 +106,7 @@ async function startFarmOn(config: FarmConfig, database: PostgresDatabase | unde
       stateFile: config.stateDirectory ? join(config.stateDirectory, 'operations.json') : undefined,
       workerTimeoutMs: config.workerTimeoutMs,
       platformMatch: config.platformMatch,
+      onCompleted: observers.operationCompleted && ((operation) => observers.operationCompleted?.(operation)),
     });
     scheduler = opened;
     const workerQueue = new RecordingWorkerQueue(opened, new ActionResultRecorder(actionCache));
@@ -99,8 +119,9 @@ async function startFarmOn(config: FarmConfig, database: PostgresDatabase | unde
       ...DEFAULT_EXECUTION_OPTIONS,
       ...config.execution,
     });
-    const sessions = new BotSessions(workerQueue, {
+    const botSessions = new BotSessions(workerQueue, {
       sessionTimeoutMs: config.workerTimeoutMs,
+      events: observers.botSessions,
       // Leases carry the Action with the timeout decided at Execute (see ExecutionService).
       actionOf: async (_context, request) => {
         const data = await getBuffer(cas, request.actionDigest);
@@ -109,7 +130,8 @@ async function startFarmOn(config: FarmConfig, database: PostgresDatabase | unde
     });
     grpc.addService(ExecutionServiceDefinition, executionServer(service, opened));
     grpc.addService(OperationsService, operationsServer(opened));
-    grpc.addService(BotsService, botsServer(sessions));
+    grpc.addService(BotsService, botsServer(botSessions));
+    sessions = botSessions;
     return {
       execution: {
         digestFunction: SHA256.value as number,
@@ -118,11 +140,22 @@ async function startFarmOn(config: FarmConfig, database: PostgresDatabase | unde
         supportedNodeProperties: [],
         digestFunctions: SUPPORTED_DIGEST_FUNCTIONS.map((f) => f.value),
       },
+      // Execution is SERVING while some connected worker takes work; the storage services regardless.
+      health: async (service: string) => {
+        if (service !== EXECUTION_SERVICE) return undefined;
+        const workers = await opened.workers(backgroundContext());
+        return workers.some((w) => w.goneAtMs === undefined && !w.draining) ? 'SERVING' : 'NOT_SERVING';
+      },
       close: async () => {
-        sessions.close();
+        botSessions.close();
         await opened.close();
       },
     };
   });
-  return { ...server, scheduler: scheduler as OperationScheduler, admin: scheduler as OperationScheduler };
+  return {
+    ...server,
+    scheduler: scheduler as OperationScheduler,
+    admin: scheduler as OperationScheduler,
+    forgetBot: (botId) => sessions?.forgetBot(botId, 'process-exited') ?? Promise.resolve(0),
+  };
 }

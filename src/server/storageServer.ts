@@ -21,11 +21,16 @@ import {
   ContentAddressableStorageService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { ByteStreamService } from '../gen/google/bytestream/bytestream.js';
+import { HealthService } from '../gen/grpc/health/v1/health.js';
+import { ServerReflectionService } from '../gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionService as AlphaServerReflectionService } from '../gen/grpc/reflection/v1alpha/reflection.js';
 import { actionCacheServer } from '../grpc/actionCacheServer.js';
 import { fetchServer, pushServer } from '../grpc/assetServer.js';
 import { byteStreamServer } from '../grpc/byteStreamServer.js';
 import { type CapabilitiesConfig, capabilitiesServer } from '../grpc/capabilitiesServer.js';
 import { casServer } from '../grpc/casServer.js';
+import { type HealthSource, healthServer, reflectionServer } from '../grpc/healthServer.js';
+import { ReflectionIndex } from '../grpc/reflection.js';
 import {
   createGrpcServer,
   type GrpcServer,
@@ -34,7 +39,8 @@ import {
   type ServerTlsOptions,
 } from '../grpc/server.js';
 import { UploadQuota } from '../quota/uploadQuota.js';
-import type { BlobStore } from '../storage/blobStore.js';
+import type { BlobStore, StorageUsage } from '../storage/blobStore.js';
+import type { EvictionRound } from '../storage/eviction.js';
 import { PostgresRecordStore } from '../storage/postgresRecordStore.js';
 import { type OpenedStore, openStorage, type StorageConfig } from '../storage/storageConfig.js';
 import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
@@ -47,6 +53,19 @@ export const MAXIMUM_BATCH_TOTAL_BYTES = 4 * 1024 * 1024;
 /** The edge hooks of a server: who calls, what they may do, who observes the calls. */
 export type ServerHooks = Pick<GrpcServerOptions, 'authenticator' | 'authorizer' | 'interceptors'>;
 
+/** What the server's logs and metrics hear from storage. Called synchronously; must not throw. */
+export interface StorageObservers {
+  /** A store (`cas`, `action-cache`, `asset`) evicted blobs to make room. */
+  eviction?(store: string, round: EvictionRound): void;
+  actionCacheLookup?(hit: boolean): void;
+}
+
+/** A store of the server by name, for its usage in metrics and the admin view. */
+export interface NamedStore {
+  readonly name: string;
+  usage?(): StorageUsage;
+}
+
 export interface StorageServerConfig {
   /** HOST:PORT (port 0 picks a free port) or unix:PATH. */
   listen: string;
@@ -56,6 +75,8 @@ export interface StorageServerConfig {
   additionalListeners?: ListenerOptions[];
   /** Authentication, authorization and call observers; anonymous, unrestricted and unobserved when absent. */
   hooks?: ServerHooks;
+  /** Storage events for logs and metrics. */
+  observers?: StorageObservers;
   cas: StorageConfig;
   /**
    * A CAS made by the caller instead of `cas`: a remote storage node every frontend
@@ -102,6 +123,10 @@ export interface RunningServer {
   cas: BlobStore;
   actionCache: ActionCache;
   assets: AssetStore;
+  /** The health of the server (`''`) or of one of its services, as grpc.health.v1 reports it. */
+  health: HealthSource;
+  /** The stores by name (`cas`, `action-cache`, `asset`), whose usage metrics read. */
+  stores: readonly NamedStore[];
   /** Settles when start-up has re-applied retention to the content of live assets (with their count). */
   assetRetentionRestored: Promise<number>;
   close(): Promise<void>;
@@ -112,17 +137,24 @@ export async function startStorageServer(
   extend?: (
     server: GrpcServer,
     parts: { cas: BlobStore; actionCache: ActionCache },
-  ) => Promise<Partial<CapabilitiesConfig> & { close?: () => Promise<void> }>,
+  ) => Promise<Partial<CapabilitiesConfig> & { close?: () => Promise<void>; health?: HealthSource }>,
 ): Promise<RunningServer> {
-  const casStorage = config.casBackend ?? (await openStorage(config.cas));
+  const observers = config.observers ?? {};
+  const evictionsOf = (name: string) => ({
+    onEviction: observers.eviction && ((round: EvictionRound) => observers.eviction?.(name, round)),
+  });
+  const casStorage = config.casBackend ?? (await openStorage(config.cas, evictionsOf('cas')));
   const acStorage = config.sharedRecords
     ? sharedRecords(config.sharedRecords, 'action-cache')
-    : await openStorage(config.actionCache);
+    : await openStorage(config.actionCache, evictionsOf('action-cache'));
   const cas = new VerifyingBlobStore(casStorage.store);
-  const actionCache = new ActionCache(acStorage.store, cas, { retentionGraceMs: config.retentionGraceMs });
+  const actionCache = new ActionCache(acStorage.store, cas, {
+    retentionGraceMs: config.retentionGraceMs,
+    onLookup: observers.actionCacheLookup && ((hit) => observers.actionCacheLookup?.(hit)),
+  });
   const assetStorage = config.sharedRecords
     ? sharedRecords(config.sharedRecords, 'asset')
-    : await openStorage(config.asset ?? { memory: { maximumSizeBytes: 16 * 1024 * 1024 } });
+    : await openStorage(config.asset ?? { memory: { maximumSizeBytes: 16 * 1024 * 1024 } }, evictionsOf('asset'));
   const assets = new AssetStore(assetStorage.store, cas, { retentionMs: config.assetRetentionMs });
   // Retention marks are not persisted by the CAS: re-apply them for live assets, in the background.
   const assetRetentionRestored = assets.restoreRetention().catch(() => 0);
@@ -162,15 +194,32 @@ export async function startStorageServer(
       ...extension,
     }),
   );
+  let closed = false;
+  // Every served service is SERVING while the server is open, unless the extension
+  // (the farm, for Execution) says otherwise; all are NOT_SERVING once it is closing.
+  const health: HealthSource = async (service) => {
+    if (service !== '' && !server.serviceNames().includes(service)) return undefined;
+    if (closed) return 'NOT_SERVING';
+    return (await extension.health?.(service)) ?? 'SERVING';
+  };
+  server.addService(HealthService, healthServer(health));
+  const reflection = new ReflectionIndex(() => server.serviceNames());
+  server.addService(ServerReflectionService, reflectionServer(reflection));
+  server.addService(AlphaServerReflectionService, reflectionServer(reflection));
   const [listener] = await server.listen();
   const { address, port } = listener as { address: string; port: number };
-  let closed = false;
   return {
     address,
     port,
     cas,
     actionCache,
     assets,
+    health,
+    stores: [
+      namedStore('cas', casStorage.store),
+      namedStore('action-cache', acStorage.store),
+      namedStore('asset', assetStorage.store),
+    ],
     assetRetentionRestored,
     close: async () => {
       if (closed) return;
@@ -190,4 +239,8 @@ export async function startStorageServer(
 function sharedRecords(settings: NonNullable<StorageServerConfig['sharedRecords']>, namespace: string): OpenedStore {
   const store = new PostgresRecordStore(settings.database, { namespace, maximumSizeBytes: settings.maximumSizeBytes });
   return { store, close: () => store.close() };
+}
+
+function namedStore(name: string, store: BlobStore): NamedStore {
+  return { name, usage: store.usage && (() => store.usage?.() as StorageUsage) };
 }

@@ -27,6 +27,7 @@ import {
   READ_CHUNK_BYTES,
   type StorageUsage,
 } from './blobStore.js';
+import type { EvictionListener } from './eviction.js';
 import { LruIndex } from './lruIndex.js';
 import { bufferBlob } from './memoryBlobStore.js';
 
@@ -40,6 +41,8 @@ export interface DiskBlobStoreOptions {
   directory: string;
   maximumSizeBytes: number;
   now?: () => number;
+  /** Told about each eviction round (for logs and metrics). */
+  onEviction?: EvictionListener;
 }
 
 export class DiskBlobStore implements BlobStore {
@@ -52,6 +55,7 @@ export class DiskBlobStore implements BlobStore {
   private constructor(
     private readonly directory: string,
     private readonly index: LruIndex,
+    private readonly onEviction: EvictionListener | undefined,
   ) {}
 
   static async open(options: DiskBlobStoreOptions): Promise<DiskBlobStore> {
@@ -61,7 +65,7 @@ export class DiskBlobStore implements BlobStore {
     const shards = [...Array(256).keys()].map((i) => i.toString(16).padStart(2, '0'));
     await Promise.all(shards.map((s) => mkdir(join(directory, 'blobs', s), { recursive: true })));
     const index = new LruIndex(options.maximumSizeBytes, options.now);
-    const store = new DiskBlobStore(directory, index);
+    const store = new DiskBlobStore(directory, index, options.onEviction);
     await store.loadIndex(shards);
     // A failed periodic save is retried at the next interval (saveIndex marks the index dirty again).
     store.saveTimer = setInterval(() => void store.saveIndex().catch(() => undefined), INDEX_SAVE_INTERVAL_MS);
@@ -165,11 +169,27 @@ export class DiskBlobStore implements BlobStore {
   }
 
   private async installNow(temporaryPath: string, key: string, sizeBytes: number): Promise<void> {
+    const usedBeforeBytes = this.index.sizeBytes;
     const victims = this.index.makeRoom(sizeBytes, key);
+    if (victims.length > 0) this.reportEviction(victims.length, usedBeforeBytes - this.index.sizeBytes, sizeBytes);
     await Promise.all(victims.map((victim) => unlink(this.pathOf(victim)).catch(() => undefined)));
     await rename(temporaryPath, this.pathOf(key));
     this.index.add(key, sizeBytes);
     this.dirty = true;
+  }
+
+  private reportEviction(blobs: number, bytes: number, incomingBytes: number): void {
+    try {
+      this.onEviction?.({
+        blobs,
+        bytes,
+        incomingBytes,
+        usedBytes: this.index.sizeBytes,
+        maximumBytes: this.index.maximumSizeBytes,
+      });
+    } catch {
+      // A listener's failure must not fail the write.
+    }
   }
 
   private pathOf(key: string): string {

@@ -8,6 +8,7 @@
  */
 import type { BlobStore } from './blobStore.js';
 import { DiskBlobStore } from './diskBlobStore.js';
+import type { EvictionListener } from './eviction.js';
 import { MemoryBlobStore } from './memoryBlobStore.js';
 
 export type StorageConfig =
@@ -19,12 +20,17 @@ export interface OpenedStore {
   close(): Promise<void>;
 }
 
-export async function openStorage(config: StorageConfig): Promise<OpenedStore> {
+/** What the server wants to hear from the stores it opens. */
+export interface StorageHooks {
+  onEviction?: EvictionListener;
+}
+
+export async function openStorage(config: StorageConfig, hooks: StorageHooks = {}): Promise<OpenedStore> {
   if ('memory' in config) {
     return { store: new MemoryBlobStore(config.memory.maximumSizeBytes), close: async () => {} };
   }
   if ('disk' in config) {
-    const store = await DiskBlobStore.open(config.disk);
+    const store = await DiskBlobStore.open({ ...config.disk, onEviction: hooks.onEviction });
     return { store, close: () => store.close() };
   }
   throw new Error(`unknown storage configuration: ${JSON.stringify(config)}`);

@@ -100,7 +100,7 @@ export class Bot {
       if (this.draining && this.running.size === 0) return;
       try {
         let session = await this.createSession();
-        this.log(`granary worker: connected as ${session.name} (${this.options.slots} slots)`);
+        this.log(`granary worker: connected as ${session.name} (${plural(this.options.slots, 'slot')})`);
         backoffMs = 200;
         while (!this.stopped) {
           this.acceptNew(session);
@@ -372,6 +372,10 @@ function describeWork(lease: Lease, work: LeaseWork): string {
   if (work.actionDigest) return `${work.actionDigest.hash}/${work.actionDigest.sizeBytes}`;
   const root = work.action?.inputRootDigest;
   return `${lease.id}${root ? ` (input root ${root.hash}/${root.sizeBytes})` : ''}`;
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 /** How long a busy bot may wait before it must report again: a third of its session's lifetime. */

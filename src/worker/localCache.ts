@@ -13,7 +13,7 @@
 import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Digest, digestKey, formatDigest, isEmptyDigest } from '../digest/digest.js';
-import { type Blob, type BlobStore, putChunks, readAll } from '../storage/blobStore.js';
+import { type Blob, type BlobStore, putChunks, readAll, type StorageUsage } from '../storage/blobStore.js';
 import { DiskBlobStore } from '../storage/diskBlobStore.js';
 import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
 import { forEachLimit } from '../util/concurrency.js';
@@ -81,6 +81,17 @@ export class LocalCache {
   /** Bytes held by both variants. */
   get usedBytes(): number {
     return this.plain.disk.usedBytes + this.executable.disk.usedBytes;
+  }
+
+  /** What both variants hold together, and their bound. */
+  usage(): StorageUsage {
+    const plain = this.plain.disk.usage();
+    const executable = this.executable.disk.usage();
+    return {
+      usedBytes: plain.usedBytes + executable.usedBytes,
+      maximumBytes: plain.maximumBytes + executable.maximumBytes,
+      blobCount: plain.blobCount + executable.blobCount,
+    };
   }
 
   /** The local file of a cached blob (refreshing its recency), or undefined. Never for the empty blob. */

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import type { PlatformProperty } from '../execution/types.js';
+import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { DialOptions } from '../grpc/dial.js';
+import type { StorageUsage } from '../storage/blobStore.js';
 import { Bot } from './bot.js';
 import { executeAction, sandboxProfileFor } from './executeAction.js';
 import { LocalCache } from './localCache.js';
@@ -37,6 +39,8 @@ export interface WorkerConfig {
    */
   executionRoots?: Record<string, string>;
   log?: (message: string) => void;
+  /** Told about every finished lease (the worker's metrics). */
+  onActionFinished?: (response: ExecuteResponse) => void;
 }
 
 /** Platform property names that select an execution root. */
@@ -53,6 +57,8 @@ export interface RunningWorker {
   abort(): void;
   /** Leases held right now (running, or finished and not yet reported). */
   leaseCount(): number;
+  /** What the local blob cache holds. */
+  cacheUsage(): StorageUsage;
 }
 
 let exitHookInstalled = false;
@@ -121,11 +127,19 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
           signal,
           workerName: config.botId,
         },
-      ),
+      ).then((response) => {
+        try {
+          config.onActionFinished?.(response);
+        } catch {
+          // Metrics must not change the outcome.
+        }
+        return response;
+      }),
   });
   void bot.run();
   let closed: Promise<void> | undefined;
   return {
+    cacheUsage: () => cache.usage(),
     stop: (drainTimeoutMs = 0) => {
       closed ??= (async () => {
         await bot.drain(drainTimeoutMs);
