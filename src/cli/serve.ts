@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_MAXIMUM_REDIRECTS } from '../asset/downloader.js';
 import { FetchPolicy } from '../asset/fetchPolicy.js';
 import type { InternalCredential } from '../auth/callerAuthenticator.js';
-import { connect } from '../client/connection.js';
+import { type Connection, connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import { TOKEN_ENVIRONMENT_VARIABLE } from '../client/tokenSource.js';
 import { backgroundContext } from '../context/requestContext.js';
@@ -23,6 +23,7 @@ import { configureLogging, errorMessage, type LogFormat, log, parseLogFormat } f
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { farmObservability } from '../server/farmObservability.js';
 import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
+import { ReplicatedBlobStore } from '../storage/replicatedBlobStore.js';
 import type { OpenedStore } from '../storage/storageConfig.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
@@ -92,7 +93,11 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   'storage-node': {
     type: 'list',
-    help: 'grpc://HOST:PORT: keep the CAS on this storage node (a granary serve that the frontends of a farm share) instead of under --data',
+    help: 'grpc://HOST:PORT of a `granary storage` node (repeatable): keep the CAS on these nodes, shared by the frontends of a farm, instead of under --data',
+  },
+  replicas: {
+    type: 'string',
+    help: 'with --storage-node: copies of each blob, on that many nodes (default 2 with two or more nodes)',
   },
   'database-records-size': {
     type: 'string',
@@ -178,10 +183,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   }
   const maximumRecordBytes = parseSizeFlag(args, 'database-records-size');
   const storageNodes = args.flags.get('storage-node') ?? [];
-  if (storageNodes.length > 1) {
-    throw new UsageError('--storage-node: one storage node for now (several, sharded and replicated, are to come)');
-  }
-  const storageNode = storageNodes[0];
+  const replicas = replicaCount(args, storageNodes);
   // With a database, the action cache and asset records live there and the CAS has the whole budget.
   const casBytes = databaseUrl
     ? maximumSizeBytes
@@ -220,7 +222,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       observers: observability.storageObservers,
       farmObservers: observability.farmObservers,
       additionalListeners: workerSocket ? [{ address: workerSocket }] : [],
-      casBackend: storageNode ? remoteCas(storageNode) : undefined,
+      casBackend: storageNodes.length > 0 ? remoteCas(storageNodes, replicas) : undefined,
       cas: {
         disk: {
           directory: join(data, 'cas'),
@@ -266,6 +268,8 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   });
   if (http) log.info(`metrics and health on ${http.url} (/metrics, /healthz, /readyz)`);
   if (databaseUrl) log.info(`farm state in ${describeDatabase(databaseUrl)}, shared by every frontend using it`);
+  if (storageNodes.length > 0)
+    log.info(`CAS on ${storageNodes.length} storage node(s), ${replicas} cop(ies) of each blob`);
   const { info, warnings } = security.describe(listen);
   for (const line of info) log.info(line);
   for (const line of warnings) log.warn(`WARNING: ${line}`);
@@ -343,12 +347,42 @@ function optionalCount(args: ReturnType<typeof parseArgs>, name: string): number
   return value;
 }
 
-/** The CAS of a storage node, over gRPC (plain text: the farm's private network). */
-function remoteCas(address: string): OpenedStore {
-  const connection = connect(address);
+/** --replicas, checked against the storage nodes given: 2 by default when there are two or more. */
+function replicaCount(args: ReturnType<typeof parseArgs>, storageNodes: readonly string[]): number {
+  if (new Set(storageNodes).size !== storageNodes.length)
+    throw new UsageError('--storage-node: a node is listed twice');
+  const text = flag(args, 'replicas');
+  if (text === undefined) return Math.min(2, Math.max(1, storageNodes.length));
+  if (storageNodes.length === 0) throw new UsageError('--replicas needs --storage-node');
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 1 || value > storageNodes.length) {
+    throw new UsageError(
+      `--replicas must be between 1 and the number of storage nodes (${storageNodes.length}), got "${text}"`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The CAS on the farm's storage nodes, each blob on `replicas` of them, over gRPC
+ * (plain text: the farm's private network).
+ */
+function remoteCas(addresses: readonly string[], replicas: number): OpenedStore {
+  const connections = addresses.map((address) => connect(address));
+  const store = new ReplicatedBlobStore(
+    addresses.map((address, index) => ({
+      // The placement key: the same node must be named alike on every frontend, with or without the scheme.
+      id: address.replace(/^grpc:\/\//, ''),
+      store: new GrpcBlobStore(connections[index] as Connection),
+    })),
+    { replicas, log: (line) => log.warn(line) },
+  );
   return {
-    store: new GrpcBlobStore(connection),
-    close: async () => connection.close(),
+    store,
+    close: async () => {
+      await store.close();
+      for (const connection of connections) connection.close();
+    },
   };
 }
 
