@@ -125,6 +125,20 @@ export class HaproxyServer {
     return states;
   }
 
+  /**
+   * How many open sessions from `clientAddress` each backend serves (from `show sess`), to
+   * find the server a client's connections went to.
+   */
+  async sessionsByServer(clientAddress: string): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const line of (await this.adminCommand('show sess')).split('\n')) {
+      const source = / src=([^ ]+):\d+ /.exec(line)?.[1];
+      const server = / srv=([^ ]+) /.exec(line)?.[1];
+      if (source === clientAddress && server) counts.set(server, (counts.get(server) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   /** Polls serverStates() until `backendName` is in `state` ('UP' or 'DOWN'). */
   async waitForServerState(backendName: string, state: string, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
