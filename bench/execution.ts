@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { connect } from '../src/client/connection.js';
 import { executeRemotely } from '../src/client/execute.js';
 import { GrpcBlobStore } from '../src/client/grpcBlobStore.js';
+import { backgroundContext } from '../src/context/requestContext.js';
 import { type Digest, digestOf } from '../src/digest/digest.js';
 import { Action, Command, Directory } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, putBuffer } from '../src/storage/blobStore.js';
@@ -18,6 +19,9 @@ import { LocalCache } from '../src/worker/localCache.js';
 import { stageInputRoot } from '../src/worker/staging.js';
 import { startGranaryServe } from './granaryServe.js';
 import type { BenchContext, BenchModule } from './module.js';
+
+/** The context of every storage call in these benchmarks. */
+const requestContext = backgroundContext();
 
 export const CACHED_EXECUTE_TARGET_P50_MS = 2;
 export const WARM_STAGING_TARGET_MS = 500;
@@ -105,17 +109,17 @@ async function stagingBenchmark(context: BenchContext, group: string): Promise<v
     for (let f = 0; f < perDirectory; f++) {
       const data = Buffer.from(`file ${d}/${f} ${'x'.repeat((d * 7 + f) % 300)}\n`);
       const digest = digestOf(data);
-      await putBuffer(cas, digest, data);
+      await putBuffer(requestContext, cas, digest, data);
       fileNodes.push({ name: `f${String(f).padStart(3, '0')}.txt`, digest, isExecutable: f % 10 === 0 });
     }
     const data = Buffer.from(Directory.encode(Directory.fromPartial({ files: fileNodes })).finish());
     const digest = digestOf(data);
-    await putBuffer(cas, digest, data);
+    await putBuffer(requestContext, cas, digest, data);
     directories.push({ name: `d${String(d).padStart(3, '0')}`, digest });
   }
   const rootData = Buffer.from(Directory.encode(Directory.fromPartial({ directories })).finish());
   const root = digestOf(rootData);
-  await putBuffer(cas, root, rootData);
+  await putBuffer(requestContext, cas, root, rootData);
 
   const cacheDirectory = join(context.directory, 'staging-cache');
   const cache = await LocalCache.open({ directory: cacheDirectory, maximumSizeBytes: 2 * 1024 ** 3 });
@@ -123,7 +127,7 @@ async function stagingBenchmark(context: BenchContext, group: string): Promise<v
     const time = async (name: string) => {
       const destination = join(context.directory, `staged-${name}`);
       const start = performance.now();
-      await stageInputRoot({ cas, cache, rootDigest: root, destination });
+      await stageInputRoot(requestContext, { cas, cache, rootDigest: root, destination });
       const ms = performance.now() - start;
       await rm(destination, { recursive: true, force: true });
       return ms;
@@ -182,6 +186,6 @@ function median(values: number[]): number {
 
 async function upload(cas: BlobStore, data: Buffer): Promise<Digest> {
   const digest = digestOf(data);
-  await putBuffer(cas, digest, data);
+  await putBuffer(requestContext, cas, digest, data);
   return digest;
 }

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { connect, unary } from '../src/client/connection.js';
 import { chunked, GrpcBlobStore } from '../src/client/grpcBlobStore.js';
+import { backgroundContext } from '../src/context/requestContext.js';
 import { type Digest, digestOf } from '../src/digest/digest.js';
 import { ActionCacheClient, ActionResult } from '../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { dial } from '../src/grpc/dial.js';
@@ -14,6 +15,9 @@ import type { BenchContext, BenchModule } from './module.js';
 import { formatPercent, type Unit } from './report.js';
 import { startBenchServer } from './server.js';
 import { absentDigest, FreshBlobs, KiB, MiB, maximum, median, randomBlobs, sustained, timeSeconds } from './util.js';
+
+/** The context of every storage call in these tests. */
+const requestContext = backgroundContext();
 
 const CAS_SIZE_BYTES = 8 * 1024 * MiB;
 const GROUP = 'storage';
@@ -71,11 +75,11 @@ class StorageBench {
     const blobs = new FreshBlobs(8 * MiB);
     for (let i = 0; i < 3; i++) {
       const { digest, data } = blobs.next();
-      await putChunks(this.store, digest, chunked(data, MiB));
+      await putChunks(requestContext, this.store, digest, chunked(data, MiB));
       await this.readAll(digest);
     }
-    await this.store.putBatch(randomBlobs(50, 4 * KiB));
-    await this.store.findMissing([absentDigest()]);
+    await this.store.putBatch(requestContext, randomBlobs(50, 4 * KiB));
+    await this.store.findMissing(requestContext, [absentDigest()]);
   }
 
   /**
@@ -90,7 +94,7 @@ class StorageBench {
     for (let run = 0; run < this.runs; run++) {
       const blobs = randomBlobs(smallPerRun, MiB);
       const seconds = await timeSeconds(async () => {
-        for (const { digest, data } of blobs) await putChunks(this.store, digest, [data]);
+        for (const { digest, data } of blobs) await putChunks(requestContext, this.store, digest, [data]);
       });
       this.smallUploaded.push(...blobs.map((b) => b.digest));
       rates.small.push((smallPerRun * MiB) / 1e6 / seconds);
@@ -99,7 +103,9 @@ class StorageBench {
         [16 * KiB, rates.large16KiB],
       ] as const) {
         const { digest, data } = large.next();
-        const elapsed = await timeSeconds(() => putChunks(this.store, digest, chunked(data, chunkBytes)));
+        const elapsed = await timeSeconds(() =>
+          putChunks(requestContext, this.store, digest, chunked(data, chunkBytes)),
+        );
         this.largeUploaded.push(digest);
         into.push(data.length / 1e6 / elapsed);
       }
@@ -151,7 +157,7 @@ class StorageBench {
     const rates: number[] = [];
     for (let i = 0; i < batches; i++) {
       const blobs = randomBlobs(batchSize, 4 * KiB);
-      const seconds = await timeSeconds(() => this.store.putBatch(blobs));
+      const seconds = await timeSeconds(() => this.store.putBatch(requestContext, blobs));
       this.batchUploaded.push(...blobs.map((b) => b.digest));
       rates.push(batchSize / seconds);
     }
@@ -172,7 +178,7 @@ class StorageBench {
       }
       let missing: Digest[] = [];
       const seconds = await timeSeconds(async () => {
-        missing = await this.store.findMissing(digests);
+        missing = await this.store.findMissing(requestContext, digests);
       });
       if (missing.length !== requestSize / 2) {
         throw new Error(`FindMissingBlobs reported ${missing.length} missing, expected ${requestSize / 2}`);
@@ -190,7 +196,7 @@ class StorageBench {
   async getActionResult(address: string): Promise<void> {
     this.context.report.section('GetActionResult');
     const outputs = randomBlobs(4, 2 * KiB);
-    await this.store.putBatch(outputs);
+    await this.store.putBatch(requestContext, outputs);
     const actionDigest = digestOf(`bench action ${Date.now()} ${Math.random()}`);
     const result = ActionResult.fromPartial({
       outputFiles: outputs
@@ -248,7 +254,7 @@ class StorageBench {
 
   private async readAll(digest: Digest): Promise<void> {
     let received = 0;
-    for await (const chunk of this.store.read(digest)) received += chunk.length;
+    for await (const chunk of this.store.read(requestContext, digest)) received += chunk.length;
     if (received !== digest.sizeBytes) throw new Error(`read ${received} of ${digest.sizeBytes} bytes`);
   }
 

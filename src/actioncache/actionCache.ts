@@ -10,7 +10,7 @@
  * `retentionGraceMs`, so builds that do not download outputs can still fetch them
  * later in the build.
  */
-import { backgroundContext } from '../context/requestContext.js';
+import type { RequestContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestKey, SHA256 } from '../digest/digest.js';
 import { ActionResult, type Tree } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
@@ -60,8 +60,8 @@ export class ActionCache {
   }
 
   /** Returns a complete result, or undefined for a miss. */
-  async get(key: ActionKey, inline: InlineRequest = {}): Promise<ActionResult | undefined> {
-    const result = await this.lookUp(key, inline);
+  async get(context: RequestContext, key: ActionKey, inline: InlineRequest = {}): Promise<ActionResult | undefined> {
+    const result = await this.lookUp(context, key, inline);
     try {
       this.onLookup?.(result !== undefined);
     } catch {
@@ -70,8 +70,12 @@ export class ActionCache {
     return result;
   }
 
-  private async lookUp(key: ActionKey, inline: InlineRequest): Promise<ActionResult | undefined> {
-    const stored = await getBuffer(this.results, storageKey(key));
+  private async lookUp(
+    context: RequestContext,
+    key: ActionKey,
+    inline: InlineRequest,
+  ): Promise<ActionResult | undefined> {
+    const stored = await getBuffer(context, this.results, storageKey(key));
     if (!stored) return undefined;
     let result: ActionResult;
     try {
@@ -79,20 +83,20 @@ export class ActionCache {
     } catch {
       return undefined;
     }
-    const referenced = await this.referencedBlobs(result);
+    const referenced = await this.referencedBlobs(context, result);
     if (!referenced) return undefined;
-    const missing = await this.cas.findMissing(referenced, { retainUntilMs: this.now() + this.graceMs });
+    const missing = await this.cas.findMissing(context, referenced, { retainUntilMs: this.now() + this.graceMs });
     if (missing.length > 0) return undefined;
-    await this.inline(result, inline);
+    await this.inline(context, result, inline);
     return result;
   }
 
-  async put(key: ActionKey, result: ActionResult): Promise<void> {
-    await putBuffer(this.results, storageKey(key), Buffer.from(ActionResult.encode(result).finish()));
+  async put(context: RequestContext, key: ActionKey, result: ActionResult): Promise<void> {
+    await putBuffer(context, this.results, storageKey(key), Buffer.from(ActionResult.encode(result).finish()));
   }
 
   /** Every CAS blob a result needs, or undefined if an output tree itself is gone. */
-  private async referencedBlobs(result: ActionResult): Promise<Digest[] | undefined> {
+  private async referencedBlobs(context: RequestContext, result: ActionResult): Promise<Digest[] | undefined> {
     const digests: Digest[] = [];
     const add = (d: Digest | undefined) => {
       if (d && d.sizeBytes > 0) digests.push(d);
@@ -104,7 +108,7 @@ export class ActionCache {
       if (!directory.treeDigest) continue;
       let tree: Tree | undefined;
       try {
-        tree = await readTreeMessage(backgroundContext(), this.cas, directory.treeDigest);
+        tree = await readTreeMessage(context, this.cas, directory.treeDigest);
       } catch (error) {
         if (error instanceof MalformedTreeError) return undefined;
         throw error;
@@ -117,11 +121,11 @@ export class ActionCache {
     return dedupe(digests);
   }
 
-  private async inline(result: ActionResult, request: InlineRequest): Promise<void> {
+  private async inline(context: RequestContext, result: ActionResult, request: InlineRequest): Promise<void> {
     let budget = this.maximumInlineBytes;
     const fetch = async (digest: Digest | undefined): Promise<Buffer | undefined> => {
       if (!digest || digest.sizeBytes > budget) return undefined;
-      const data = digest.sizeBytes === 0 ? Buffer.alloc(0) : await getBuffer(this.cas, digest);
+      const data = digest.sizeBytes === 0 ? Buffer.alloc(0) : await getBuffer(context, this.cas, digest);
       if (data) budget -= data.length;
       return data;
     };

@@ -21,6 +21,7 @@
  * the content is checked with the SRI algorithm and addressed with the requested
  * function (Bazel sends sha384/sha512 integrity with SHA256 digests).
  */
+import { detachedContext, type RequestContext } from '../context/requestContext.js';
 import {
   type Digest,
   type DigestFunction,
@@ -97,9 +98,9 @@ export class RemoteAssetService {
     this.now = options.now ?? Date.now;
   }
 
-  async fetchBlob(request: FetchBlobRequest): Promise<FetchBlobResponse> {
+  async fetchBlob(context: RequestContext, request: FetchBlobRequest): Promise<FetchBlobResponse> {
     const parsed = this.parseFetch(request);
-    const hit = await this.store.lookup(keysOf(parsed, 'blob'), parsed.oldestAcceptedMs);
+    const hit = await this.store.lookup(context, keysOf(parsed, 'blob'), parsed.oldestAcceptedMs);
     if (hit) {
       return {
         status: OK,
@@ -116,7 +117,7 @@ export class RemoteAssetService {
         targets.push({ uri, index, headers: headersOf(parsed.perUri[index] as Qualifier[]) });
     });
     if (targets.length === 0 || !this.downloader) throw notFound(missMessage('blob', parsed));
-    const result = await this.startDownload(parsed, targets).outcome;
+    const result = await this.startDownload(context, parsed, targets).outcome;
     if (!result.ok) {
       return {
         status: { code: result.code, message: result.message, details: [] },
@@ -142,9 +143,9 @@ export class RemoteAssetService {
     };
   }
 
-  async fetchDirectory(request: FetchDirectoryRequest): Promise<FetchDirectoryResponse> {
+  async fetchDirectory(context: RequestContext, request: FetchDirectoryRequest): Promise<FetchDirectoryResponse> {
     const parsed = this.parseFetch(request);
-    const hit = await this.store.lookup(keysOf(parsed, 'directory'), parsed.oldestAcceptedMs);
+    const hit = await this.store.lookup(context, keysOf(parsed, 'directory'), parsed.oldestAcceptedMs);
     if (!hit) throw notFound(missMessage('directory', parsed));
     return {
       status: OK,
@@ -156,15 +157,16 @@ export class RemoteAssetService {
     };
   }
 
-  pushBlob(request: PushBlobRequest): Promise<void> {
-    return this.push('blob', request, request.blobDigest, 'blob_digest');
+  pushBlob(context: RequestContext, request: PushBlobRequest): Promise<void> {
+    return this.push(context, 'blob', request, request.blobDigest, 'blob_digest');
   }
 
-  pushDirectory(request: PushDirectoryRequest): Promise<void> {
-    return this.push('directory', request, request.rootDirectoryDigest, 'root_directory_digest');
+  pushDirectory(context: RequestContext, request: PushDirectoryRequest): Promise<void> {
+    return this.push(context, 'directory', request, request.rootDirectoryDigest, 'root_directory_digest');
   }
 
   private async push(
+    context: RequestContext,
     kind: AssetKind,
     request: PushBlobRequest | PushDirectoryRequest,
     rawDigest: Digest | undefined,
@@ -182,6 +184,7 @@ export class RemoteAssetService {
     );
     const expireAtMs = request.expireAt ? Math.floor(msFromTimestamp(request.expireAt)) : undefined;
     const state = await this.store.checkContent(
+      context,
       digestFunction,
       kind === 'blob' ? [digest, ...referencesBlobs] : referencesBlobs,
       kind === 'directory' ? [digest, ...referencesDirectories] : referencesDirectories,
@@ -212,7 +215,7 @@ export class RemoteAssetService {
         expireAtMs,
         updatedAtMs,
       };
-      await this.store.write(record);
+      await this.store.write(context, record);
     }
   }
 
@@ -235,7 +238,7 @@ export class RemoteAssetService {
   }
 
   /** Starts a download, or joins an identical one that started late enough for the request. */
-  private startDownload(parsed: ParsedFetch, targets: DownloadTarget[]): InFlight {
+  private startDownload(context: RequestContext, parsed: ParsedFetch, targets: DownloadTarget[]): InFlight {
     const key = JSON.stringify([
       parsed.instanceName,
       parsed.digestFunction.name,
@@ -245,8 +248,10 @@ export class RemoteAssetService {
     if (running && running.startedAtMs >= parsed.oldestAcceptedMs) return running;
     const startedAtMs = this.now();
     const downloader = this.downloader as Downloader;
+    // Other callers may join this download, and it goes on after this caller leaves (see below).
+    const downloadContext = detachedContext(context);
     const outcome = (async (): Promise<DownloadOutcome> => {
-      const result = await downloader.download({
+      const result = await downloader.download(downloadContext, {
         targets,
         digestFunction: parsed.digestFunction,
         sri: parsed.sri,
@@ -264,8 +269,8 @@ export class RemoteAssetService {
           referencesDirectories: [],
           updatedAtMs: startedAtMs,
         };
-        await this.store.write(record);
-        await this.store.retain(record);
+        await this.store.write(downloadContext, record);
+        await this.store.retain(downloadContext, record);
       }
       return result;
     })();

@@ -17,8 +17,7 @@
  * server expire content early under storage pressure; such an asset becomes a
  * miss when its content is evicted.
  */
-
-import { backgroundContext } from '../context/requestContext.js';
+import type { RequestContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestFunctionByName, digestKey, SHA256 } from '../digest/digest.js';
 import type { Qualifier } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
@@ -78,8 +77,8 @@ export class AssetStore {
   }
 
   /** The stored record of a key, expired or not, or undefined. */
-  async read(key: AssetKey): Promise<AssetRecord | undefined> {
-    const data = await getBuffer(this.records, storageKey(key));
+  async read(context: RequestContext, key: AssetKey): Promise<AssetRecord | undefined> {
+    const data = await getBuffer(context, this.records, storageKey(key));
     if (!data) return undefined;
     const record = decodeRecord(data);
     // Keys are hashes of the identity; check it anyway so a decoding slip can never serve another asset.
@@ -87,8 +86,8 @@ export class AssetStore {
     return record;
   }
 
-  async write(record: AssetRecord): Promise<void> {
-    await putBuffer(this.records, storageKey(record), encodeRecord(record));
+  async write(context: RequestContext, record: AssetRecord): Promise<void> {
+    await putBuffer(context, this.records, storageKey(record), encodeRecord(record));
   }
 
   /**
@@ -96,11 +95,15 @@ export class AssetStore {
    * `oldestAcceptedMs`, and with all its content in the CAS (which this protects
    * from eviction for the retention window).
    */
-  async lookup(keys: readonly AssetKey[], oldestAcceptedMs = 0): Promise<AssetRecord | undefined> {
+  async lookup(
+    context: RequestContext,
+    keys: readonly AssetKey[],
+    oldestAcceptedMs = 0,
+  ): Promise<AssetRecord | undefined> {
     const now = this.now();
     const candidates: AssetRecord[] = [];
     for (const key of keys) {
-      const record = await this.read(key);
+      const record = await this.read(context, key);
       if (!record) continue;
       if (record.expireAtMs !== undefined && record.expireAtMs <= now) continue;
       if (record.updatedAtMs < oldestAcceptedMs) continue;
@@ -108,7 +111,7 @@ export class AssetStore {
     }
     candidates.sort((a, b) => b.updatedAtMs - a.updatedAtMs);
     for (const record of candidates) {
-      if ((await this.retain(record)).complete) return record;
+      if ((await this.retain(context, record)).complete) return record;
     }
     return undefined;
   }
@@ -117,8 +120,9 @@ export class AssetStore {
    * Checks that a record's content is complete in the CAS and protects what is
    * present until min(expire_at, now + retention).
    */
-  async retain(record: AssetRecord): Promise<ContentState> {
+  async retain(context: RequestContext, record: AssetRecord): Promise<ContentState> {
     return this.checkContent(
+      context,
       record.digestFunction,
       record.kind === 'blob' ? [record.digest, ...record.referencesBlobs] : record.referencesBlobs,
       record.kind === 'directory' ? [record.digest, ...record.referencesDirectories] : record.referencesDirectories,
@@ -137,6 +141,7 @@ export class AssetStore {
    * does not decode, or names a malformed digest, makes the content malformed.
    */
   async checkContent(
+    context: RequestContext,
     fn: DigestFunction,
     blobs: readonly Digest[],
     roots: readonly Digest[],
@@ -144,7 +149,7 @@ export class AssetStore {
   ): Promise<ContentState> {
     let contents: TreeContents;
     try {
-      contents = await treeContents(backgroundContext(), this.cas, roots, {
+      contents = await treeContents(context, this.cas, roots, {
         concurrency: WALK_CONCURRENCY,
         digestFunction: fn,
       });
@@ -156,7 +161,9 @@ export class AssetStore {
     const missing = new Map<string, Digest>();
     for (const digest of [...blobs, ...contents.directories, ...contents.files]) all.set(digestKey(digest), digest);
     for (const { digest } of contents.missingDirectories) missing.set(digestKey(digest), digest);
-    for (const d of await this.cas.findMissing([...all.values()], { retainUntilMs })) missing.set(digestKey(d), d);
+    for (const d of await this.cas.findMissing(context, [...all.values()], { retainUntilMs })) {
+      missing.set(digestKey(d), d);
+    }
     return missing.size === 0 ? { complete: true } : { complete: false, missing: [...missing.values()] };
   }
 
@@ -164,16 +171,16 @@ export class AssetStore {
    * Re-applies retention to every live record (after a restart, when the CAS has
    * forgotten retention marks). Returns how many records were retained.
    */
-  async restoreRetention(): Promise<number> {
+  async restoreRetention(context: RequestContext): Promise<number> {
     if (!this.records.list) return 0;
-    const keys = await this.records.list();
+    const keys = await this.records.list(context);
     let retained = 0;
     await mapLimited(keys, 4, async (key) => {
-      const data = await getBuffer(this.records, key).catch(() => undefined);
+      const data = await getBuffer(context, this.records, key).catch(() => undefined);
       const record = data ? decodeRecord(data) : undefined;
       if (!record) return;
       if (record.expireAtMs !== undefined && record.expireAtMs <= this.now()) return;
-      if ((await this.retain(record).catch(() => undefined))?.complete) retained++;
+      if ((await this.retain(context, record).catch(() => undefined))?.complete) retained++;
     });
     return retained;
   }

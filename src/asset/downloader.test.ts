@@ -6,12 +6,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Origin, startOrigin } from '../../test/support/asset.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { digestOf, SHA256 } from '../digest/digest.js';
 import { MemoryBlobStore } from '../storage/memoryBlobStore.js';
 import { Code } from '../util/status.js';
 import { Downloader, type DownloaderOptions, type DownloadOutcome } from './downloader.js';
 import { FetchPolicy } from './fetchPolicy.js';
 import type { Resolver } from './guardedHttp.js';
+
+/** The context of every storage call in these tests. */
+const context = backgroundContext();
 
 const content = Buffer.from('served by the local origin\n');
 
@@ -20,7 +24,7 @@ function downloader(options: Partial<DownloaderOptions> = {}): Downloader {
 }
 
 function download(from: Downloader, uri: string, headers: Record<string, string> = {}): Promise<DownloadOutcome> {
-  return from.download({ targets: [{ uri, index: 0, headers }], digestFunction: SHA256, timeoutMs: 10_000 });
+  return from.download(context, { targets: [{ uri, index: 0, headers }], digestFunction: SHA256, timeoutMs: 10_000 });
 }
 
 function assertRefused(outcome: DownloadOutcome, pattern: RegExp): void {

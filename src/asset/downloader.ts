@@ -24,6 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { RequestContext } from '../context/requestContext.js';
 import type { Digest, DigestFunction } from '../digest/digest.js';
 import { type BlobStore, putChunks } from '../storage/blobStore.js';
 import { SpillBuffer } from '../util/spillBuffer.js';
@@ -105,7 +106,7 @@ export class Downloader {
   }
 
   /** Tries each target in order; resolves with the first success or the failures. */
-  async download(request: DownloadRequest): Promise<DownloadOutcome> {
+  async download(context: RequestContext, request: DownloadRequest): Promise<DownloadOutcome> {
     const deadline = Date.now() + request.timeoutMs;
     const failures: string[] = [];
     let last: (DownloadOutcome & { ok: false }) | undefined;
@@ -127,7 +128,7 @@ export class Downloader {
       });
       try {
         const digest = await this.fetchInto(staged, target, request, remaining);
-        await this.store(staged, digest);
+        await this.store(context, staged, digest);
         return { ok: true, target, digest };
       } catch (error) {
         if (!(error instanceof OriginError)) throw error;
@@ -222,9 +223,9 @@ export class Downloader {
   }
 
   /** Writes verified content into the CAS (which checks it against the digest again). */
-  private async store(staged: SpillBuffer, digest: Digest): Promise<void> {
-    if ((await this.cas.findMissing([digest])).length === 0) return;
-    await putChunks(this.cas, digest, staged.read());
+  private async store(context: RequestContext, staged: SpillBuffer, digest: Digest): Promise<void> {
+    if ((await this.cas.findMissing(context, [digest])).length === 0) return;
+    await putChunks(context, this.cas, digest, staged.read());
   }
 }
 

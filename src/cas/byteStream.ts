@@ -14,6 +14,7 @@
  * fresh compressed stream of the rest.
  */
 import { DecompressingWriter } from '../compression/blobs.js';
+import { detachedContext, type RequestContext } from '../context/requestContext.js';
 import { digestKey } from '../digest/digest.js';
 import type { Blob, BlobStore, BlobWriter } from '../storage/blobStore.js';
 import { invalidArgument, notFound, outOfRange } from '../util/status.js';
@@ -154,6 +155,7 @@ export class ByteStreamBlobs {
    * compresses the blob from there; REAPI requires read_limit 0 then.
    */
   async openRead(
+    context: RequestContext,
     resourceName: string,
     readOffset: number,
     readLimit: number,
@@ -164,7 +166,7 @@ export class ByteStreamBlobs {
     }
     if (readLimit < 0) throw invalidArgument(`read_limit ${readLimit} must not be negative`);
     if (readOffset < 0) throw outOfRange(`read_offset ${readOffset} must not be negative`);
-    const blob = await this.store.get(resource.digest);
+    const blob = await this.store.get(context, resource.digest);
     if (!blob) throw notFound(`blob ${digestKey(resource.digest)} not found`);
     if (readOffset > blob.sizeBytes) {
       throw outOfRange(`read_offset ${readOffset} is beyond the end of the ${blob.sizeBytes}-byte blob`);
@@ -182,10 +184,10 @@ export class ByteStreamBlobs {
    * call at once (with committed_size -1 for a compressed upload, as REAPI says);
    * otherwise the upload starts at offset 0 or resumes where a previous call stopped.
    */
-  async startWrite(resourceName: string, writeOffset: number): Promise<WriteStart> {
+  async startWrite(context: RequestContext, resourceName: string, writeOffset: number): Promise<WriteStart> {
     const resource = parseWriteResourceName(resourceName, this.compressors);
     if (writeOffset < 0) throw invalidArgument(`write_offset ${writeOffset} must not be negative`);
-    if ((await this.store.findMissing([resource.digest])).length === 0) {
+    if ((await this.store.findMissing(context, [resource.digest])).length === 0) {
       const committedSizeBytes = resource.compressor === 'identity' ? resource.digest.sizeBytes : -1;
       return { kind: 'exists', status: { committedSizeBytes, complete: true } };
     }
@@ -200,7 +202,8 @@ export class ByteStreamBlobs {
       existing.claim();
       return { kind: 'upload', upload: existing };
     }
-    const upload = new Upload(resource, await this.store.put(resource.digest), this.now);
+    // The upload may outlive this call (a client resumes it from another), so its writer does not end with the call.
+    const upload = new Upload(resource, await this.store.put(detachedContext(context), resource.digest), this.now);
     if (existing && !existing.active) {
       this.uploads.delete(resourceName);
       await existing.abort();
@@ -225,9 +228,9 @@ export class ByteStreamBlobs {
     if (this.uploads.get(resourceName) === upload) this.uploads.delete(resourceName);
   }
 
-  async queryWriteStatus(resourceName: string): Promise<WriteStatus> {
+  async queryWriteStatus(context: RequestContext, resourceName: string): Promise<WriteStatus> {
     const resource = parseWriteResourceName(resourceName, this.compressors);
-    if ((await this.store.findMissing([resource.digest])).length === 0) {
+    if ((await this.store.findMissing(context, [resource.digest])).length === 0) {
       return { committedSizeBytes: resource.digest.sizeBytes, complete: true };
     }
     const upload = this.uploads.get(resourceName);

@@ -1,24 +1,27 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backgroundContext } from '../context/requestContext.js';
+import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import { type Digest, digestKey, digestOf, SHA256 } from '../digest/digest.js';
 import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type Blob, ForwardingBlobStore, putBuffer } from '../storage/blobStore.js';
 import { MemoryBlobStore } from '../storage/memoryBlobStore.js';
 import { ContentAddressableStorage } from './contentAddressableStorage.js';
 
+/** The context of every storage call in these tests. */
+const context = backgroundContext();
+
 class CountingStore extends ForwardingBlobStore {
   gets = 0;
-  override get(digest: Digest): Promise<Blob | undefined> {
+  override get(context: RequestContext, digest: Digest): Promise<Blob | undefined> {
     this.gets++;
-    return super.get(digest);
+    return super.get(context, digest);
   }
 }
 
 async function storeDirectory(store: MemoryBlobStore, directory: Directory): Promise<Digest> {
   const data = Buffer.from(Directory.encode(directory).finish());
   const digest = digestOf(data);
-  await putBuffer(store, digest, data);
+  await putBuffer(context, store, digest, data);
   return digest;
 }
 
@@ -40,7 +43,7 @@ describe('ContentAddressableStorage.treePages', () => {
     const seen: string[] = [];
     let pages = 0;
     let token = 'start';
-    for await (const page of cas.treePages(backgroundContext(), root, SHA256, 1, '')) {
+    for await (const page of cas.treePages(context, root, SHA256, 1, '')) {
       pages++;
       assert.equal(page.directories.length, 1);
       seen.push(digestKey(digestOf(Buffer.from(Directory.encode(page.directories[0] as Directory).finish()))));
@@ -51,7 +54,7 @@ describe('ContentAddressableStorage.treePages', () => {
     assert.equal(new Set(seen).size, 301);
     assert.equal(counting.gets, 301, 'each directory is loaded once');
 
-    const resumed = await cas.getTreePage(backgroundContext(), root, SHA256, 100, '250');
+    const resumed = await cas.getTreePage(context, root, SHA256, 100, '250');
     assert.equal(resumed.directories.length, 51);
     assert.equal(resumed.nextPageToken, '');
   });

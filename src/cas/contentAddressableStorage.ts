@@ -45,12 +45,16 @@ export class ContentAddressableStorage {
     readonly maxBatchTotalSizeBytes: number,
   ) {}
 
-  async findMissing(raw: Array<{ hash: string; sizeBytes: number }>, fn: DigestFunction): Promise<Digest[]> {
+  async findMissing(
+    context: RequestContext,
+    raw: Array<{ hash: string; sizeBytes: number }>,
+    fn: DigestFunction,
+  ): Promise<Digest[]> {
     const digests = raw.map((d, i) => parseDigest(d, fn, `blob_digests[${i}]`));
-    return this.store.findMissing(digests);
+    return this.store.findMissing(context, digests);
   }
 
-  async batchUpdate(items: BatchUpdateItem[], fn: DigestFunction): Promise<BatchItemResult[]> {
+  async batchUpdate(context: RequestContext, items: BatchUpdateItem[], fn: DigestFunction): Promise<BatchItemResult[]> {
     let total = 0;
     for (const item of items) total += item.data.length;
     if (total > this.maxBatchTotalSizeBytes) {
@@ -64,7 +68,7 @@ export class ContentAddressableStorage {
         const digest = parseDigest(item.digest, fn, `requests[${i}].digest`);
         if (item.compressor === 'zstd') {
           // Decompressed into the store, which verifies it before it becomes visible.
-          await putCompressedBuffer(this.store, digest, item.data);
+          await putCompressedBuffer(context, this.store, digest, item.data);
           return { digest: echo };
         }
         if (item.data.length !== digest.sizeBytes) {
@@ -72,7 +76,7 @@ export class ContentAddressableStorage {
             `requests[${i}]: ${item.data.length} bytes of data but the digest declares ${digest.sizeBytes}`,
           );
         }
-        if (!isEmptyDigest(digest)) await putBuffer(this.store, digest, item.data);
+        if (!isEmptyDigest(digest)) await putBuffer(context, this.store, digest, item.data);
         return { digest: echo };
       } catch (error) {
         return { digest: echo, error: toStatusError(error) };
@@ -80,7 +84,11 @@ export class ContentAddressableStorage {
     });
   }
 
-  async batchRead(raw: Array<{ hash: string; sizeBytes: number }>, fn: DigestFunction): Promise<BatchItemResult[]> {
+  async batchRead(
+    context: RequestContext,
+    raw: Array<{ hash: string; sizeBytes: number }>,
+    fn: DigestFunction,
+  ): Promise<BatchItemResult[]> {
     const digests = raw.map((d, i) => parseDigest(d, fn, `digests[${i}]`));
     let total = 0;
     for (const d of digests) total += d.sizeBytes;
@@ -91,7 +99,7 @@ export class ContentAddressableStorage {
     }
     return mapLimited(digests, BATCH_CONCURRENCY, async (digest): Promise<BatchItemResult> => {
       try {
-        const data = await getBuffer(this.store, digest);
+        const data = await getBuffer(context, this.store, digest);
         if (!data) return { digest, error: notFound(`blob ${digestKey(digest)} not found`) };
         return { digest, data };
       } catch (error) {

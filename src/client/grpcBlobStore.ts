@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type ClientWritableStream, Metadata } from '@grpc/grpc-js';
+import { type RequestContext, throwIfAborted } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestFunctionOf, isEmptyDigest } from '../digest/digest.js';
 import type {
   BatchReadBlobsResponse,
@@ -16,7 +17,8 @@ import { ByteStreamService, WriteRequest, type WriteResponse } from '../gen/goog
 import type { BatchItem, Blob, BlobStore, BlobWriter } from '../storage/blobStore.js';
 import { bufferBlob } from '../storage/memoryBlobStore.js';
 import { Code, invalidArgument, notFound, StatusError } from '../util/status.js';
-import { type Connection, fromServiceError, unary } from './connection.js';
+import { type Connection, fromServiceError } from './connection.js';
+import { callOptionsOf, cancelOnAbort, unaryIn } from './outgoingContext.js';
 
 /** Blobs up to this size are read and written with the batch calls. */
 const BATCH_BLOB_BYTES = 256 * 1024;
@@ -28,14 +30,16 @@ const FIND_MISSING_BATCH = 10_000;
 export class GrpcBlobStore implements BlobStore {
   constructor(private readonly connection: Connection) {}
 
-  async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
+  async findMissing(context: RequestContext, digests: readonly Digest[]): Promise<Digest[]> {
     const missing: Digest[] = [];
     for (let i = 0; i < digests.length; i += FIND_MISSING_BATCH) {
       const slice = digests.slice(i, i + FIND_MISSING_BATCH).filter((d) => !isEmptyDigest(d));
       if (slice.length === 0) continue;
-      const response = await unary<FindMissingBlobsResponse>((done) =>
+      const response = await unaryIn<FindMissingBlobsResponse>(context, (metadata, options, done) =>
         this.connection.cas.findMissingBlobs(
           { instanceName: this.connection.instanceName, blobDigests: slice, digestFunction: functionOf(slice).value },
+          metadata,
+          options,
           done,
         ),
       );
@@ -44,10 +48,10 @@ export class GrpcBlobStore implements BlobStore {
     return missing;
   }
 
-  async get(digest: Digest): Promise<Blob | undefined> {
+  async get(context: RequestContext, digest: Digest): Promise<Blob | undefined> {
     if (isEmptyDigest(digest)) return bufferBlob(Buffer.alloc(0));
     if (digest.sizeBytes <= BATCH_BLOB_BYTES) {
-      const response = await unary<BatchReadBlobsResponse>((done) =>
+      const response = await unaryIn<BatchReadBlobsResponse>(context, (metadata, options, done) =>
         this.connection.cas.batchReadBlobs(
           {
             instanceName: this.connection.instanceName,
@@ -55,6 +59,8 @@ export class GrpcBlobStore implements BlobStore {
             acceptableCompressors: [],
             digestFunction: digestFunctionOf(digest).value,
           },
+          metadata,
+          options,
           done,
         ),
       );
@@ -63,24 +69,34 @@ export class GrpcBlobStore implements BlobStore {
       if (item.status && item.status.code !== Code.OK) throw new StatusError(item.status.code, item.status.message);
       return bufferBlob(item.data);
     }
-    const blob: Blob = { sizeBytes: digest.sizeBytes, read: (offset, limit) => this.read(digest, offset, limit) };
+    const blob: Blob = {
+      sizeBytes: digest.sizeBytes,
+      read: (offset, limit) => this.read(context, digest, offset, limit),
+    };
     // Probe existence so that absent blobs give undefined rather than a failing stream.
-    if ((await this.findMissing([digest])).length > 0) return undefined;
+    if ((await this.findMissing(context, [digest])).length > 0) return undefined;
     return blob;
   }
 
   /** Streams a blob with ByteStream Read, without get's existence probe (NOT_FOUND when absent). */
-  async *read(digest: Digest, offset = 0, limit?: number): AsyncGenerator<Buffer> {
-    const stream = this.connection.byteStream.read({
-      resourceName: this.resourceName('blobs', digest),
-      readOffset: offset,
-      readLimit: limit ?? 0,
-    });
+  async *read(context: RequestContext, digest: Digest, offset = 0, limit?: number): AsyncGenerator<Buffer> {
+    throwIfAborted(context);
+    const stream = this.connection.byteStream.read(
+      { resourceName: this.resourceName('blobs', digest), readOffset: offset, readLimit: limit ?? 0 },
+      new Metadata(),
+      callOptionsOf(context),
+    );
+    const stopWatching = cancelOnAbort(context, stream);
     try {
       for await (const response of stream as AsyncIterable<{ data: Buffer }>) yield response.data;
     } catch (error) {
+      throwIfAborted(context);
       const status = fromServiceError(error as never);
       throw status.code === Code.NOT_FOUND ? notFound(status.message) : status;
+    } finally {
+      stopWatching();
+      // A reader that stops early (break, or an error of its own) ends the call too.
+      stream.cancel();
     }
   }
 
@@ -90,9 +106,11 @@ export class GrpcBlobStore implements BlobStore {
    * bounded whatever the size. Nothing becomes visible on the server before commit
    * (the final request carries finish_write); abort cancels the call.
    */
-  async put(digest: Digest): Promise<BlobWriter> {
+  async put(context: RequestContext, digest: Digest): Promise<BlobWriter> {
     if (isEmptyDigest(digest)) return emptyWriter();
-    if (digest.sizeBytes > BATCH_BLOB_BYTES) return new ByteStreamWriter(this.connection, digest, this.prefix());
+    if (digest.sizeBytes > BATCH_BLOB_BYTES) {
+      return new ByteStreamWriter(this.connection, context, digest, this.prefix());
+    }
     const chunks: Buffer[] = [];
     let written = 0;
     return {
@@ -103,7 +121,8 @@ export class GrpcBlobStore implements BlobStore {
       },
       commit: async () => {
         if (written !== digest.sizeBytes) throw invalidArgument(`wrote ${written} of ${digest.sizeBytes} bytes`);
-        await this.putBatch([{ digest, data: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) }]);
+        const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+        await this.putBatch(context, [{ digest, data }]);
       },
       abort: async () => {
         chunks.length = 0;
@@ -112,15 +131,17 @@ export class GrpcBlobStore implements BlobStore {
   }
 
   /** Sends small blobs in one BatchUpdateBlobs call; fails on the first per-blob error. */
-  async putBatch(items: readonly BatchItem[]): Promise<void> {
+  async putBatch(context: RequestContext, items: readonly BatchItem[]): Promise<void> {
     if (items.length === 0) return;
-    const response = await unary<BatchUpdateBlobsResponse>((done) =>
+    const response = await unaryIn<BatchUpdateBlobsResponse>(context, (metadata, options, done) =>
       this.connection.cas.batchUpdateBlobs(
         {
           instanceName: this.connection.instanceName,
           requests: items.map((i) => ({ digest: i.digest, data: i.data, compressor: 0 })),
           digestFunction: functionOf(items.map((i) => i.digest)).value,
         },
+        metadata,
+        options,
         done,
       ),
     );
@@ -163,9 +184,11 @@ class ByteStreamWriter implements BlobWriter {
   private offset = 0;
   private written = 0;
   private finished = false;
+  private stopWatching = () => {};
 
   constructor(
     private readonly connection: Connection,
+    private readonly context: RequestContext,
     private readonly digest: Digest,
     private readonly prefix: string,
   ) {}
@@ -209,8 +232,10 @@ class ByteStreamWriter implements BlobWriter {
         encodeWriteRequest,
         ByteStreamService.write.responseDeserialize,
         new Metadata(),
+        callOptionsOf(this.context),
         (error, response) => {
           this.answered = true;
+          this.stopWatching();
           if (error) reject(fromServiceError(error));
           else if (response && response.committedSize !== digest.sizeBytes && response.committedSize !== -1) {
             reject(
@@ -225,6 +250,7 @@ class ByteStreamWriter implements BlobWriter {
     });
     this.answer.catch(() => undefined);
     this.call = call as ClientWritableStream<WriteRequest>;
+    this.stopWatching = cancelOnAbort(this.context, this.call);
     return this.call;
   }
 

@@ -3,6 +3,7 @@
  * (which, for the CAS, is the VerifyingBlobStore: the decompressed bytes are
  * checked against the uncompressed digest before anything becomes visible).
  */
+import type { RequestContext } from '../context/requestContext.js';
 import { type Digest, formatDigest, isEmptyDigest } from '../digest/digest.js';
 import type { BlobStore, BlobWriter } from '../storage/blobStore.js';
 import { invalidArgument } from '../util/status.js';
@@ -52,13 +53,18 @@ export class DecompressingWriter {
 }
 
 /** Stores a blob sent zstd-compressed in one buffer (BatchUpdateBlobs). */
-export async function putCompressedBuffer(store: BlobStore, digest: Digest, compressed: Uint8Array): Promise<void> {
+export async function putCompressedBuffer(
+  context: RequestContext,
+  store: BlobStore,
+  digest: Digest,
+  compressed: Uint8Array,
+): Promise<void> {
   if (isEmptyDigest(digest)) {
     // Nothing to store, but the data must still be a valid stream of nothing.
     decompressBuffer(compressed, 0);
     return;
   }
-  const writer = await store.put(digest);
+  const writer = await store.put(context, digest);
   try {
     const decompressing = new DecompressingWriter(writer, digest);
     await decompressing.write(compressed);

@@ -69,6 +69,15 @@ export function backgroundContext(instanceName = ''): RequestContext {
   return { signal: NEVER_ABORTED, deadlineMs: undefined, instanceName, principal: INTERNAL_PRINCIPAL, metadata: {} };
 }
 
+/**
+ * The same caller without its cancellation or deadline, for work that must
+ * outlive the call that started it: an upload kept so that the client can resume
+ * it from another call, or a download other callers have joined.
+ */
+export function detachedContext(context: RequestContext): RequestContext {
+  return { ...context, signal: NEVER_ABORTED, deadlineMs: undefined };
+}
+
 /** The same request, for another instance name (e.g. a storage node serving several). */
 export function withInstanceName(context: RequestContext, instanceName: string): RequestContext {
   return instanceName === context.instanceName ? context : { ...context, instanceName };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { actionRequest, successResponse } from '../../test/support/schedulerContract.js';
 import type { ActionCache, ActionKey } from '../actioncache/actionCache.js';
-import { backgroundContext } from '../context/requestContext.js';
+import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import type { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Code } from '../util/status.js';
 import { ActionResultRecorder } from './actionResultRecorder.js';
@@ -13,7 +13,7 @@ import type { OperationRecord } from './types.js';
 function fakeActionCache(): { cache: ActionCache; puts: Array<{ key: ActionKey; result: ActionResult }> } {
   const puts: Array<{ key: ActionKey; result: ActionResult }> = [];
   const cache = {
-    put: async (key: ActionKey, result: ActionResult) => {
+    put: async (_context: RequestContext, key: ActionKey, result: ActionResult) => {
       puts.push({ key, result });
     },
   } as unknown as ActionCache;

@@ -19,12 +19,13 @@ export interface CompletionRecorder {
 export class ActionResultRecorder implements CompletionRecorder {
   constructor(private readonly actionCache: ActionCache) {}
 
-  async record(_context: RequestContext, operation: OperationRecord): Promise<void> {
+  async record(context: RequestContext, operation: OperationRecord): Promise<void> {
     const response = operation.response;
     const result = response?.result;
     if (!response || !result || operation.request.doNotCache) return;
     if ((response.status?.code ?? Code.OK) !== Code.OK || result.exitCode !== 0) return;
     await this.actionCache.put(
+      context,
       {
         instanceName: operation.request.instanceName,
         digestFunction: resolveDigestFunction(operation.request.digestFunction),

@@ -42,12 +42,12 @@ export class ExecutionService {
   async execute(context: RequestContext, request: ExecuteRequest): Promise<OperationRecord> {
     const fn = resolveDigestFunction(request.digestFunction, request.actionDigest?.hash);
     const actionDigest = parseDigest(request.actionDigest, fn, 'action_digest');
-    const action = await this.loadMessage(actionDigest, Action.decode, 'Action');
+    const action = await this.loadMessage(context, actionDigest, Action.decode, 'Action');
     const commandDigest = parseDigest(action.commandDigest, fn, 'action.command_digest');
     const inputRootDigest = parseDigest(action.inputRootDigest, fn, 'action.input_root_digest');
-    const command = await this.loadMessage(commandDigest, Command.decode, 'Command');
+    const command = await this.loadMessage(context, commandDigest, Command.decode, 'Command');
     if (command.arguments.length === 0) throw invalidArgument('the Command has no arguments');
-    if ((await this.cas.findMissing([inputRootDigest])).length > 0) throw missing([inputRootDigest]);
+    if ((await this.cas.findMissing(context, [inputRootDigest])).length > 0) throw missing([inputRootDigest]);
     const timeoutMs = this.timeoutOf(action);
     const platform: PlatformProperty[] = (
       action.platform?.properties.length ? action.platform.properties : (command.platform?.properties ?? [])
@@ -65,6 +65,7 @@ export class ExecutionService {
     };
     if (!request.skipCacheLookup && !action.doNotCache) {
       const cached = await this.actionCache.get(
+        context,
         { instanceName: request.instanceName, digestFunction: fn, actionDigest },
         {
           inlineStdout: request.inlineStdout,
@@ -102,8 +103,13 @@ export class ExecutionService {
     return requested === 0 ? this.options.defaultTimeoutMs : requested;
   }
 
-  private async loadMessage<T>(digest: Digest, decode: (data: Buffer) => T, what: string): Promise<T> {
-    const data = await getBuffer(this.cas, digest);
+  private async loadMessage<T>(
+    context: RequestContext,
+    digest: Digest,
+    decode: (data: Buffer) => T,
+    what: string,
+  ): Promise<T> {
+    const data = await getBuffer(context, this.cas, digest);
     if (!data) throw missing([digest]);
     try {
       return decode(data);

@@ -13,10 +13,11 @@ import { unary } from './handlers.js';
 
 export function actionCacheServer(cache: ActionCache, updateEnabled: boolean): ActionCacheServer {
   return {
-    getActionResult: unary(async (request: GetActionResultRequest): Promise<ActionResult> => {
+    getActionResult: unary(async (request: GetActionResultRequest, context): Promise<ActionResult> => {
       const digestFunction = resolveDigestFunction(request.digestFunction, request.actionDigest?.hash);
       const actionDigest = parseDigest(request.actionDigest, digestFunction, 'action_digest');
       const result = await cache.get(
+        context,
         { instanceName: request.instanceName, digestFunction, actionDigest },
         {
           inlineStdout: request.inlineStdout,
@@ -27,13 +28,17 @@ export function actionCacheServer(cache: ActionCache, updateEnabled: boolean): A
       if (!result) throw notFound(`no complete action result for ${actionDigest.hash}/${actionDigest.sizeBytes}`);
       return result;
     }),
-    updateActionResult: unary(async (request: UpdateActionResultRequest): Promise<ActionResult> => {
+    updateActionResult: unary(async (request: UpdateActionResultRequest, context): Promise<ActionResult> => {
       if (!updateEnabled) throw invalidArgument('this server does not accept action results from clients');
       const digestFunction = resolveDigestFunction(request.digestFunction, request.actionDigest?.hash);
       const actionDigest = parseDigest(request.actionDigest, digestFunction, 'action_digest');
       if (!request.actionResult) throw invalidArgument('action_result is missing');
       validateActionResult(request.actionResult, digestFunction);
-      await cache.put({ instanceName: request.instanceName, digestFunction, actionDigest }, request.actionResult);
+      await cache.put(
+        context,
+        { instanceName: request.instanceName, digestFunction, actionDigest },
+        request.actionResult,
+      );
       return request.actionResult;
     }),
   };

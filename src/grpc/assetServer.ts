@@ -16,21 +16,24 @@ import { unary } from './handlers.js';
 
 export function fetchServer(service: RemoteAssetService): FetchServer {
   return {
-    fetchBlob: unary((request: FetchBlobRequest): Promise<FetchBlobResponse> => service.fetchBlob(request)),
+    fetchBlob: unary(
+      (request: FetchBlobRequest, context): Promise<FetchBlobResponse> => service.fetchBlob(context, request),
+    ),
     fetchDirectory: unary(
-      (request: FetchDirectoryRequest): Promise<FetchDirectoryResponse> => service.fetchDirectory(request),
+      (request: FetchDirectoryRequest, context): Promise<FetchDirectoryResponse> =>
+        service.fetchDirectory(context, request),
     ),
   };
 }
 
 export function pushServer(service: RemoteAssetService): PushServer {
   return {
-    pushBlob: unary(async (request: PushBlobRequest): Promise<PushBlobResponse> => {
-      await service.pushBlob(request);
+    pushBlob: unary(async (request: PushBlobRequest, context): Promise<PushBlobResponse> => {
+      await service.pushBlob(context, request);
       return {};
     }),
-    pushDirectory: unary(async (request: PushDirectoryRequest): Promise<PushDirectoryResponse> => {
-      await service.pushDirectory(request);
+    pushDirectory: unary(async (request: PushDirectoryRequest, context): Promise<PushDirectoryResponse> => {
+      await service.pushDirectory(context, request);
       return {};
     }),
   };

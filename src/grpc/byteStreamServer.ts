@@ -25,6 +25,7 @@ export function byteStreamServer(blobs: ByteStreamBlobs, options: ByteStreamServ
     read: serverStreaming(
       async (request: ReadRequest, context, call) => {
         const { blob, offset, limit, compressor } = await blobs.openRead(
+          context,
           request.resourceName,
           request.readOffset,
           request.readLimit,
@@ -46,8 +47,8 @@ export function byteStreamServer(blobs: ByteStreamBlobs, options: ByteStreamServ
       { instanceName: writeResourceInstance },
     ),
     queryWriteStatus: unary(
-      async (request: QueryWriteStatusRequest) => {
-        const status = await blobs.queryWriteStatus(request.resourceName);
+      async (request: QueryWriteStatusRequest, context) => {
+        const status = await blobs.queryWriteStatus(context, request.resourceName);
         return { committedSize: status.committedSizeBytes, complete: status.complete };
       },
       { instanceName: writeResourceInstance },
@@ -69,7 +70,7 @@ async function handleWrite(
       if (!upload) {
         resourceName = request.resourceName;
         if (resourceName === '') throw invalidArgument('the first WriteRequest must name the resource');
-        const start = await blobs.startWrite(resourceName, request.writeOffset);
+        const start = await blobs.startWrite(context, resourceName, request.writeOffset);
         if (start.kind === 'exists') {
           // The blob is already stored: end the call early, as the specification allows.
           finished = true;

@@ -36,9 +36,9 @@ export function casServer(
 ): ContentAddressableStorageServer {
   const zstd = options.compressors?.includes('zstd') ?? false;
   return {
-    findMissingBlobs: unary(async (request: FindMissingBlobsRequest): Promise<FindMissingBlobsResponse> => {
+    findMissingBlobs: unary(async (request: FindMissingBlobsRequest, context): Promise<FindMissingBlobsResponse> => {
       const fn = resolveDigestFunction(request.digestFunction, request.blobDigests[0]?.hash);
-      return { missingBlobDigests: await cas.findMissing(request.blobDigests, fn) };
+      return { missingBlobDigests: await cas.findMissing(context, request.blobDigests, fn) };
     }),
     batchUpdateBlobs: unary(async (request: BatchUpdateBlobsRequest, context): Promise<BatchUpdateBlobsResponse> => {
       options.uploadQuota?.charge(
@@ -55,14 +55,14 @@ export function casServer(
           `requests[${i}]: compressor ${Compressor_Value[r.compressor] ?? r.compressor} is not supported`,
         );
       });
-      const results = await cas.batchUpdate(items, fn);
+      const results = await cas.batchUpdate(context, items, fn);
       return {
         responses: results.map((r) => ({ digest: r.digest, status: r.error ? toRpcStatus(r.error) : OK_STATUS })),
       };
     }),
-    batchReadBlobs: unary(async (request: BatchReadBlobsRequest): Promise<BatchReadBlobsResponse> => {
+    batchReadBlobs: unary(async (request: BatchReadBlobsRequest, context): Promise<BatchReadBlobsResponse> => {
       const fn = resolveDigestFunction(request.digestFunction, request.digests[0]?.hash);
-      const results = await cas.batchRead(request.digests, fn);
+      const results = await cas.batchRead(context, request.digests, fn);
       const compress = zstd && request.acceptableCompressors.includes(Compressor_Value.ZSTD);
       return {
         responses: results.map((r) => {

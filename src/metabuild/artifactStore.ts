@@ -9,6 +9,7 @@
  */
 import { type Connection, unary } from '../client/connection.js';
 import { getTreeDirectories } from '../client/getTree.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestOf } from '../digest/digest.js';
 import { type ActionResult, Directory, Tree } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BlobStore, putBuffer } from '../storage/blobStore.js';
@@ -119,7 +120,7 @@ export class ArtifactStore {
     byDigest.delete(root.hash);
     const data = Buffer.from(Tree.encode({ root: rootDirectory, children: [...byDigest.values()] }).finish());
     const digest = digestOf(data);
-    await putBuffer(this.cas, digest, data);
+    await putBuffer(backgroundContext(), this.cas, digest, data);
     return digest;
   }
 }

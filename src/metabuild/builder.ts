@@ -267,7 +267,7 @@ export class Builder {
     const cas = this.options.cas;
     const emit = (step: string) => this.options.onEvent?.({ element: element.name, state: 'running', step });
     emit('uploading');
-    for (const blob of prepared.blobs) await putBuffer(cas, blob.digest, blob.data);
+    for (const blob of prepared.blobs) await putBuffer(backgroundContext(), cas, blob.digest, blob.data);
     const response = await executeRemotely(this.options.connection, prepared.actionDigest, {
       skipCacheLookup: this.options.rebuild?.includes(element.name) ?? false,
       onStage: (stage) =>
@@ -325,7 +325,7 @@ export class Builder {
     const parts: string[] = [];
     for (const digest of [stdout, stderr]) {
       if (!digest || digest.sizeBytes === 0) continue;
-      const data = await getBuffer(this.options.cas, digest);
+      const data = await getBuffer(backgroundContext(), this.options.cas, digest);
       if (data) parts.push(data.toString('utf8'));
     }
     return parts.join('');

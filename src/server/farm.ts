@@ -123,8 +123,8 @@ async function startFarmOn(config: FarmConfig, database: PostgresDatabase | unde
       sessionTimeoutMs: config.workerTimeoutMs,
       events: observers.botSessions,
       // Leases carry the Action with the timeout decided at Execute (see ExecutionService).
-      actionOf: async (_context, request) => {
-        const data = await getBuffer(cas, request.actionDigest);
+      actionOf: async (context, request) => {
+        const data = await getBuffer(context, cas, request.actionDigest);
         return data ? Action.decode(data) : undefined;
       },
     });

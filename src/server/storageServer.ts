@@ -12,6 +12,7 @@ import { ByteStreamBlobs } from '../cas/byteStream.js';
 import { ContentAddressableStorage } from '../cas/contentAddressableStorage.js';
 import type { Compressor } from '../cas/resourceName.js';
 import { zstdAvailable } from '../compression/zstd.js';
+import { backgroundContext } from '../context/requestContext.js';
 import type { PostgresDatabase } from '../database/postgresDatabase.js';
 import { FetchService, PushService } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import {
@@ -157,10 +158,10 @@ export async function startStorageServer(
     : await openStorage(config.asset ?? { memory: { maximumSizeBytes: 16 * 1024 * 1024 } }, evictionsOf('asset'));
   const assets = new AssetStore(assetStorage.store, cas, { retentionMs: config.assetRetentionMs });
   // Retention marks are not persisted by the CAS: re-apply them for live assets, in the background.
-  const assetRetentionRestored = assets.restoreRetention().catch(() => 0);
+  const assetRetentionRestored = assets.restoreRetention(backgroundContext()).catch(() => 0);
   const maximumDownloadBytes = config.maximumDownloadBytes ?? MAXIMUM_DOWNLOAD_BYTES;
   const downloader = new Downloader(cas, {
-    maximumBytes: Math.min(maximumDownloadBytes, cas.usage?.().maximumBytes ?? maximumDownloadBytes),
+    maximumBytes: Math.min(maximumDownloadBytes, cas.usage?.(backgroundContext()).maximumBytes ?? maximumDownloadBytes),
     maximumRedirects: config.maximumDownloadRedirects,
     policy: config.fetchPolicy,
     scratchDirectory: config.downloadScratchDirectory,
@@ -242,5 +243,5 @@ function sharedRecords(settings: NonNullable<StorageServerConfig['sharedRecords'
 }
 
 function namedStore(name: string, store: BlobStore): NamedStore {
-  return { name, usage: store.usage && (() => store.usage?.() as StorageUsage) };
+  return { name, usage: store.usage && (() => store.usage?.(backgroundContext()) as StorageUsage) };
 }

@@ -7,6 +7,7 @@
  * written; checking content against the digest (hash and size) is the job of
  * VerifyingBlobStore, which wraps every CAS backend.
  */
+import type { RequestContext } from '../context/requestContext.js';
 import type { Digest } from '../digest/digest.js';
 
 export interface FindMissingOptions {
@@ -37,34 +38,38 @@ export interface BatchItem {
  * whatever their inner stores offer (ForwardingBlobStore passes each through), so
  * callers test for the method on the store they were given, whatever the graph
  * behind it: `if (store.list) ...`, never `instanceof` or a peek at the config.
+ *
+ * Every method takes the request context first. A store stops work for a caller
+ * whose context aborted: a blob opened by get stops streaming, and a remote store
+ * cancels its calls. A write is driven by its caller, who aborts it.
  */
 export interface BlobStore {
   /** Returns the digests that are absent. Presence checks refresh recency. */
-  findMissing(digests: readonly Digest[], options?: FindMissingOptions): Promise<Digest[]>;
+  findMissing(context: RequestContext, digests: readonly Digest[], options?: FindMissingOptions): Promise<Digest[]>;
   /** Opens a blob, or returns undefined when it is absent. Refreshes recency. */
-  get(digest: Digest): Promise<Blob | undefined>;
+  get(context: RequestContext, digest: Digest): Promise<Blob | undefined>;
   /** Starts writing a blob. Nothing becomes visible before commit() resolves. */
-  put(digest: Digest): Promise<BlobWriter>;
+  put(context: RequestContext, digest: Digest): Promise<BlobWriter>;
 
   /**
    * Capability: every stored key. For stores keyed by derived digests (asset
    * records), whose contents must be walked after a restart.
    */
-  list?(): Promise<Digest[]>;
+  list?(context: RequestContext): Promise<Digest[]>;
   /**
    * Capability: the local file holding a committed blob (refreshing its recency),
    * or undefined when absent or not held in a file (the empty blob never is).
    * Callers may hard-link or read the file but must never write to it.
    */
-  localPath?(digest: Digest): string | undefined;
+  localPath?(context: RequestContext, digest: Digest): string | undefined;
   /**
    * Capability: writes several small in-memory blobs in one round trip (a remote
    * store's BatchUpdateBlobs); fails on the first blob that fails. Callers without
    * it write each blob with put (see putBuffers).
    */
-  putBatch?(items: readonly BatchItem[]): Promise<void>;
+  putBatch?(context: RequestContext, items: readonly BatchItem[]): Promise<void>;
   /** Capability: what the store holds and may hold. Stores without a bound (remote ones) lack it. */
-  usage?(): StorageUsage;
+  usage?(context: RequestContext): StorageUsage;
 }
 
 /** A readable blob. Reading may fail with NOT_FOUND if the blob vanishes meanwhile. */
@@ -94,14 +99,23 @@ export async function readAll(blob: Blob): Promise<Buffer> {
 }
 
 /** Reads a whole blob, or undefined when absent. */
-export async function getBuffer(store: BlobStore, digest: Digest): Promise<Buffer | undefined> {
-  const blob = await store.get(digest);
+export async function getBuffer(
+  context: RequestContext,
+  store: BlobStore,
+  digest: Digest,
+): Promise<Buffer | undefined> {
+  const blob = await store.get(context, digest);
   return blob ? readAll(blob) : undefined;
 }
 
 /** Writes a whole in-memory blob and commits it. */
-export async function putBuffer(store: BlobStore, digest: Digest, data: Buffer): Promise<void> {
-  const writer = await store.put(digest);
+export async function putBuffer(
+  context: RequestContext,
+  store: BlobStore,
+  digest: Digest,
+  data: Buffer,
+): Promise<void> {
+  const writer = await store.put(context, digest);
   try {
     await writer.write(data);
     await writer.commit();
@@ -115,21 +129,26 @@ export async function putBuffer(store: BlobStore, digest: Digest, data: Buffer):
  * Writes several in-memory blobs: in one round trip when the store offers
  * putBatch, otherwise one put each.
  */
-export async function putBuffers(store: BlobStore, items: readonly BatchItem[]): Promise<void> {
+export async function putBuffers(
+  context: RequestContext,
+  store: BlobStore,
+  items: readonly BatchItem[],
+): Promise<void> {
   if (store.putBatch) {
-    await store.putBatch(items);
+    await store.putBatch(context, items);
     return;
   }
-  for (const item of items) await putBuffer(store, item.digest, item.data);
+  for (const item of items) await putBuffer(context, store, item.digest, item.data);
 }
 
 /** Writes a blob from any chunk source (a file, a generated tarball) and commits it. */
 export async function putChunks(
+  context: RequestContext,
   store: BlobStore,
   digest: Digest,
   chunks: Iterable<Buffer> | AsyncIterable<Buffer>,
 ): Promise<void> {
-  const writer = await store.put(digest);
+  const writer = await store.put(context, digest);
   try {
     for await (const chunk of chunks) await writer.write(chunk);
     await writer.commit();
@@ -154,37 +173,37 @@ export function* sliceChunks(data: Buffer, offset = 0, limit?: number): Generato
  * itself (then the subclass's method is used, whether the inner store has it or not).
  */
 export class ForwardingBlobStore implements BlobStore {
-  list?(): Promise<Digest[]>;
-  localPath?(digest: Digest): string | undefined;
-  putBatch?(items: readonly BatchItem[]): Promise<void>;
-  usage?(): StorageUsage;
+  list?(context: RequestContext): Promise<Digest[]>;
+  localPath?(context: RequestContext, digest: Digest): string | undefined;
+  putBatch?(context: RequestContext, items: readonly BatchItem[]): Promise<void>;
+  usage?(context: RequestContext): StorageUsage;
 
   constructor(protected readonly inner: BlobStore) {
     // Only assigned when absent: a subclass's own method lives on its prototype and is already visible here.
     if (!this.list && inner.list) {
       const list = inner.list;
-      this.list = () => list.call(inner);
+      this.list = (context) => list.call(inner, context);
     }
     if (!this.localPath && inner.localPath) {
       const localPath = inner.localPath;
-      this.localPath = (digest) => localPath.call(inner, digest);
+      this.localPath = (context, digest) => localPath.call(inner, context, digest);
     }
     if (!this.putBatch && inner.putBatch) {
       const putBatch = inner.putBatch;
-      this.putBatch = (items) => putBatch.call(inner, items);
+      this.putBatch = (context, items) => putBatch.call(inner, context, items);
     }
     if (!this.usage && inner.usage) {
       const usage = inner.usage;
-      this.usage = () => usage.call(inner);
+      this.usage = (context) => usage.call(inner, context);
     }
   }
-  findMissing(digests: readonly Digest[], options?: FindMissingOptions): Promise<Digest[]> {
-    return this.inner.findMissing(digests, options);
+  findMissing(context: RequestContext, digests: readonly Digest[], options?: FindMissingOptions): Promise<Digest[]> {
+    return this.inner.findMissing(context, digests, options);
   }
-  get(digest: Digest): Promise<Blob | undefined> {
-    return this.inner.get(digest);
+  get(context: RequestContext, digest: Digest): Promise<Blob | undefined> {
+    return this.inner.get(context, digest);
   }
-  put(digest: Digest): Promise<BlobWriter> {
-    return this.inner.put(digest);
+  put(context: RequestContext, digest: Digest): Promise<BlobWriter> {
+    return this.inner.put(context, digest);
   }
 }

@@ -6,11 +6,15 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { blobStoreContract, testBlob, writeInChunks } from '../../test/support/blobStoreContract.js';
 import { rejectsWithCode } from '../../test/support/status.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestKey } from '../digest/digest.js';
 import { Code } from '../util/status.js';
 import { getBuffer, putBuffer } from './blobStore.js';
 import { DiskBlobStore } from './diskBlobStore.js';
 import { VerifyingBlobStore } from './verifyingBlobStore.js';
+
+/** The context of every storage call in these tests. */
+const context = backgroundContext();
 
 const MiB = 1024 * 1024;
 
@@ -51,12 +55,15 @@ describe('DiskBlobStore', () => {
 
   /** Stores blobs in order, one after another. */
   async function putAll(store: DiskBlobStore, blobs: Array<{ data: Buffer; digest: Digest }>): Promise<void> {
-    for (const { data, digest } of blobs) await putBuffer(store, digest, data);
+    for (const { data, digest } of blobs) await putBuffer(context, store, digest, data);
   }
 
   /** Note: findMissing refreshes recency of the blobs it finds. */
   async function missing(store: DiskBlobStore, blobs: Array<{ digest: Digest }>): Promise<Digest[]> {
-    return store.findMissing(blobs.map((b) => b.digest));
+    return store.findMissing(
+      context,
+      blobs.map((b) => b.digest),
+    );
   }
 
   async function filesIn(subdirectory: string): Promise<string[]> {
@@ -87,7 +94,7 @@ describe('DiskBlobStore', () => {
       await putAll(store, [a, b, c, d]);
       assert.equal(store.usedBytes, 300);
       assert.equal(store.blobCount, 3);
-      assert.equal(await store.get(a.digest), undefined);
+      assert.equal(await store.get(context, a.digest), undefined);
       await putAll(store, [e]);
       assert.deepEqual(await missing(store, [a, b, c, d, e]), [a.digest, b.digest]);
       assert.equal((await filesIn('blobs')).length, 3, 'evicted blob files are deleted');
@@ -97,7 +104,7 @@ describe('DiskBlobStore', () => {
       const store = await open(300);
       await putAll(store, [a, b, c]);
       const big = testBlob(250, 7);
-      await putBuffer(store, big.digest, big.data);
+      await putBuffer(context, store, big.digest, big.data);
       assert.deepEqual(await missing(store, [a, b, c]), [a.digest, b.digest, c.digest]);
       assert.equal(store.usedBytes, 250);
     });
@@ -105,50 +112,50 @@ describe('DiskBlobStore', () => {
     it('reports its usage as the bytes and blobs it holds against its bound', async () => {
       const store = await open(300);
       await putAll(store, [a, b, c, d]);
-      assert.deepEqual(store.usage(), { usedBytes: 300, maximumBytes: 300, blobCount: 3 });
+      assert.deepEqual(store.usage(context), { usedBytes: 300, maximumBytes: 300, blobCount: 3 });
     });
 
     it('keeps a blob that was read recently and evicts the next oldest instead', async () => {
       const store = await open(300);
       await putAll(store, [a, b, c]);
-      assert.ok(await store.get(a.digest));
+      assert.ok(await store.get(context, a.digest));
       await putAll(store, [d]);
       assert.deepEqual(await missing(store, [b]), [b.digest]);
-      assert.ok((await getBuffer(store, a.digest))?.equals(a.data));
+      assert.ok((await getBuffer(context, store, a.digest))?.equals(a.data));
     });
 
     it('keeps a blob that findMissing reported present and evicts the next oldest instead', async () => {
       const store = await open(300);
       await putAll(store, [a, b, c]);
-      assert.deepEqual(await store.findMissing([a.digest]), []);
+      assert.deepEqual(await store.findMissing(context, [a.digest]), []);
       await putAll(store, [d]);
-      assert.equal(await store.get(b.digest), undefined);
-      assert.ok((await getBuffer(store, a.digest))?.equals(a.data));
+      assert.equal(await store.get(context, b.digest), undefined);
+      assert.ok((await getBuffer(context, store, a.digest))?.equals(a.data));
     });
 
     it('does not evict a blob retained by findMissing until the retention time has passed', async () => {
       const store = await open(300);
       await putAll(store, [a, b, c]);
-      await store.findMissing([a.digest], { retainUntilMs: 5_000 });
-      await store.findMissing([b.digest, c.digest]);
+      await store.findMissing(context, [a.digest], { retainUntilMs: 5_000 });
+      await store.findMissing(context, [b.digest, c.digest]);
       await putAll(store, [d]);
-      assert.equal(await store.get(b.digest), undefined, 'the oldest unretained blob is evicted');
-      assert.ok(await store.get(a.digest));
+      assert.equal(await store.get(context, b.digest), undefined, 'the oldest unretained blob is evicted');
+      assert.ok(await store.get(context, a.digest));
       // a is now the most recent by use, so make it the oldest again to show that
       // only the clock, not recency, ends its protection.
-      await store.findMissing([c.digest, d.digest]);
+      await store.findMissing(context, [c.digest, d.digest]);
       now = 5_001;
       await putAll(store, [e]);
-      assert.equal(await store.get(a.digest), undefined);
+      assert.equal(await store.get(context, a.digest), undefined);
     });
 
     it('fails a commit with RESOURCE_EXHAUSTED when every stored blob is retained, until retention ends', async () => {
       const store = await open(300);
       await putAll(store, [a, b, c]);
-      await store.findMissing([a.digest, b.digest, c.digest], {
+      await store.findMissing(context, [a.digest, b.digest, c.digest], {
         retainUntilMs: 5_000,
       });
-      const writer = await store.put(d.digest);
+      const writer = await store.put(context, d.digest);
       await writer.write(d.data);
       await rejectsWithCode(writer.commit(), Code.RESOURCE_EXHAUSTED);
       await writer.abort();
@@ -163,12 +170,12 @@ describe('DiskBlobStore', () => {
       const store = await open(2 * MiB);
       await putAll(store, [a]);
       const { data, digest } = testBlob(2 * MiB + 1, 8);
-      const writer = await store.put(digest);
+      const writer = await store.put(context, digest);
       await writeInChunks(writer, data, [MiB]);
       await rejectsWithCode(writer.commit(), Code.RESOURCE_EXHAUSTED);
       await writer.abort();
-      assert.equal(await store.get(digest), undefined);
-      assert.ok(await store.get(a.digest), 'existing blobs are not evicted for a blob that can never fit');
+      assert.equal(await store.get(context, digest), undefined);
+      assert.ok(await store.get(context, a.digest), 'existing blobs are not evicted for a blob that can never fit');
       assert.deepEqual(await filesIn('tmp'), []);
     });
 
@@ -183,10 +190,10 @@ describe('DiskBlobStore', () => {
     it('accepts a second write of a stored blob that fills more than half the limit', async () => {
       const store = await open(100);
       const big = testBlob(60, 9);
-      await putBuffer(store, big.digest, big.data);
-      await putBuffer(store, big.digest, big.data);
+      await putBuffer(context, store, big.digest, big.data);
+      await putBuffer(context, store, big.digest, big.data);
       assert.equal(store.usedBytes, 60);
-      assert.ok((await getBuffer(store, big.digest))?.equals(big.data));
+      assert.ok((await getBuffer(context, store, big.digest))?.equals(big.data));
     });
 
     it('never exceeds the size limit when commits run concurrently', async () => {
@@ -194,7 +201,7 @@ describe('DiskBlobStore', () => {
       // The interleaving depends on I/O timing, so try several rounds.
       for (let round = 0; round < 10; round++) {
         const blobs = Array.from({ length: 8 }, (_, i) => testBlob(100, 100 + round * 10 + i));
-        await Promise.all(blobs.map(({ data, digest }) => putBuffer(store, digest, data)));
+        await Promise.all(blobs.map(({ data, digest }) => putBuffer(context, store, digest, data)));
         assert.ok(store.usedBytes <= 250, `round ${round}: ${store.usedBytes} bytes used`);
         assert.equal(store.blobCount, 2);
         assert.equal((await filesIn('blobs')).length, 2, 'files on disk match the index');
@@ -209,14 +216,14 @@ describe('DiskBlobStore', () => {
       const verifying = new VerifyingBlobStore(store);
       for (const size of [1000, 2 * MiB]) {
         const { data, digest } = testBlob(size, 30);
-        const aborted = await store.put(digest);
+        const aborted = await store.put(context, digest);
         await writeInChunks(aborted, data, [MiB / 2]);
         await aborted.abort();
-        const short = await verifying.put(digest);
+        const short = await verifying.put(context, digest);
         await writeInChunks(short, data.subarray(1), [MiB / 2]);
         await rejectsWithCode(short.commit(), Code.INVALID_ARGUMENT);
         await short.abort();
-        const corrupt = await verifying.put(digest);
+        const corrupt = await verifying.put(context, digest);
         await writeInChunks(corrupt, testBlob(size, 31).data, [MiB / 2]);
         await rejectsWithCode(corrupt.commit(), Code.INVALID_ARGUMENT);
         await corrupt.abort();
@@ -231,18 +238,18 @@ describe('DiskBlobStore', () => {
       const big = testBlob(2 * MiB, 10);
       let store = await open(2 * MiB + 300);
       await putAll(store, [a, b, c]);
-      await putBuffer(store, big.digest, big.data);
-      await store.get(a.digest); // order, oldest first: b, c, big, a
+      await putBuffer(context, store, big.digest, big.data);
+      await store.get(context, a.digest); // order, oldest first: b, c, big, a
       await store.close();
 
       store = await open(2 * MiB + 300);
       assert.equal(store.blobCount, 4);
       assert.equal(store.usedBytes, 2 * MiB + 300);
       await putAll(store, [d]);
-      assert.equal(await store.get(b.digest), undefined, 'b was the least recently used');
+      assert.equal(await store.get(context, b.digest), undefined, 'b was the least recently used');
       assert.deepEqual(await missing(store, [a, c, d]), []); // order now: big, a, c, d
       await putAll(store, [e]);
-      assert.equal(await store.get(big.digest), undefined, 'the large blob was next');
+      assert.equal(await store.get(context, big.digest), undefined, 'the large blob was next');
       assert.deepEqual(await missing(store, [a, c, d, e]), []);
     });
 
@@ -250,7 +257,7 @@ describe('DiskBlobStore', () => {
       const store = await open(300);
       await putAll(store, [a, b]);
       const first = store.close(); // saves the order a, b
-      await store.findMissing([a.digest]); // order now b, a
+      await store.findMissing(context, [a.digest]); // order now b, a
       const second = store.close();
       const third = store.close();
       await third;
@@ -275,8 +282,8 @@ describe('DiskBlobStore', () => {
       const path = join(directory, 'blobs', a.digest.hash.slice(0, 2), digestKey(a.digest));
       await writeFile(path, Buffer.alloc(100, 7));
       store = await open(MiB);
-      assert.deepEqual(await store.findMissing([a.digest]), []);
-      assert.equal((await store.get(a.digest))?.sizeBytes, 100);
+      assert.deepEqual(await store.findMissing(context, [a.digest]), []);
+      assert.equal((await store.get(context, a.digest))?.sizeBytes, 100);
     });
 
     it('recovers after a crash: deletes leftover temporary files and finds blobs missing from the saved index', async () => {
@@ -293,7 +300,7 @@ describe('DiskBlobStore', () => {
       assert.deepEqual(await filesIn('tmp'), [], 'leftover temporary files are deleted');
       assert.equal(store.blobCount, 4);
       assert.equal(store.usedBytes, 400);
-      for (const blob of [a, b, c, d]) assert.ok((await getBuffer(store, blob.digest))?.equals(blob.data));
+      for (const blob of [a, b, c, d]) assert.ok((await getBuffer(context, store, blob.digest))?.equals(blob.data));
       // Reading refreshed everything; recreate the post-crash order by reopening.
       store = await open(400);
       // Blobs unknown to the saved index count as least recently used.
@@ -305,19 +312,19 @@ describe('DiskBlobStore', () => {
       const small = testBlob(1000, 11);
       const large = testBlob(3 * MiB, 12);
       let store = await open(100 * MiB);
-      const smallWriter = await store.put(small.digest);
+      const smallWriter = await store.put(context, small.digest);
       await smallWriter.write(small.data.subarray(0, 500));
-      const largeWriter = await store.put(large.digest);
+      const largeWriter = await store.put(context, large.digest);
       await writeInChunks(largeWriter, large.data.subarray(0, 2 * MiB), [MiB / 2]); // spilled to tmp/
       assert.ok((await filesIn('tmp')).length > 0, 'the large writer has spilled to a temporary file');
-      assert.equal((await store.findMissing([small.digest, large.digest])).length, 2);
-      assert.equal(await store.get(large.digest), undefined);
+      assert.equal((await store.findMissing(context, [small.digest, large.digest])).length, 2);
+      assert.equal(await store.get(context, large.digest), undefined);
 
       // Crash with both writers open, then restart.
       store = await open(100 * MiB);
-      assert.equal((await store.findMissing([small.digest, large.digest])).length, 2);
-      assert.equal(await store.get(small.digest), undefined);
-      assert.equal(await store.get(large.digest), undefined);
+      assert.equal((await store.findMissing(context, [small.digest, large.digest])).length, 2);
+      assert.equal(await store.get(context, small.digest), undefined);
+      assert.equal(await store.get(context, large.digest), undefined);
       assert.equal(store.blobCount, 0);
       assert.deepEqual(await filesIn('tmp'), []);
       assert.deepEqual(await filesIn('blobs'), []);
@@ -330,15 +337,33 @@ describe('DiskBlobStore', () => {
     const store = await open(3 * MiB);
     const first = testBlob(2 * MiB, 13);
     const second = testBlob(2 * MiB, 14);
-    await putBuffer(store, first.digest, first.data);
-    const blob = await store.get(first.digest);
+    await putBuffer(context, store, first.digest, first.data);
+    const blob = await store.get(context, first.digest);
     assert.ok(blob);
-    await putBuffer(store, second.digest, second.data);
+    await putBuffer(context, store, second.digest, second.data);
     const reading = (async () => {
       for await (const _chunk of blob.read()) {
         // drain
       }
     })();
     await rejectsWithCode(reading, Code.NOT_FOUND);
+  });
+
+  it("stops streaming a large blob with CANCELLED once the reader's context aborts", async () => {
+    const store = await open(16 * MiB);
+    const { data, digest } = testBlob(4 * MiB, 15);
+    await putBuffer(context, store, digest, data);
+    const controller = new AbortController();
+    const blob = await store.get({ ...context, signal: controller.signal }, digest);
+    assert.ok(blob);
+    let chunks = 0;
+    const reading = (async () => {
+      for await (const _chunk of blob.read()) {
+        chunks++;
+        controller.abort();
+      }
+    })();
+    await rejectsWithCode(reading, Code.CANCELLED);
+    assert.equal(chunks, 1, 'no chunk after the abort');
   });
 });

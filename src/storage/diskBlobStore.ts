@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type RequestContext, throwIfAborted } from '../context/requestContext.js';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
 import { SpillBuffer } from '../util/spillBuffer.js';
 import { invalidArgument, notFound } from '../util/status.js';
@@ -81,7 +82,11 @@ export class DiskBlobStore implements BlobStore {
     return this.index.count;
   }
 
-  async findMissing(digests: readonly Digest[], options: FindMissingOptions = {}): Promise<Digest[]> {
+  async findMissing(
+    _context: RequestContext,
+    digests: readonly Digest[],
+    options: FindMissingOptions = {},
+  ): Promise<Digest[]> {
     const missing: Digest[] = [];
     for (const digest of digests) {
       if (isEmptyDigest(digest)) continue;
@@ -91,15 +96,15 @@ export class DiskBlobStore implements BlobStore {
     return missing;
   }
 
-  async list(): Promise<Digest[]> {
+  async list(_context: RequestContext): Promise<Digest[]> {
     return this.index.digests();
   }
 
-  usage(): StorageUsage {
+  usage(_context: RequestContext): StorageUsage {
     return { usedBytes: this.usedBytes, maximumBytes: this.index.maximumSizeBytes, blobCount: this.blobCount };
   }
 
-  async get(digest: Digest): Promise<Blob | undefined> {
+  async get(context: RequestContext, digest: Digest): Promise<Blob | undefined> {
     if (isEmptyDigest(digest)) return bufferBlob(Buffer.alloc(0));
     const key = digestKey(digest);
     if (!this.index.touch(key)) return undefined;
@@ -109,20 +114,20 @@ export class DiskBlobStore implements BlobStore {
     if (sizeBytes <= SPILL_THRESHOLD_BYTES) {
       // Small blobs: one read now, so a later eviction cannot break the caller.
       try {
-        return bufferBlob(await readFile(path));
+        return bufferBlob(await readFile(path), context);
       } catch (error) {
         throw this.vanished(error, key);
       }
     }
-    return { sizeBytes, read: (offset, limit) => this.stream(key, sizeBytes, offset, limit) };
+    return { sizeBytes, read: (offset, limit) => this.stream(context, key, sizeBytes, offset, limit) };
   }
 
-  async put(digest: Digest): Promise<BlobWriter> {
+  async put(_context: RequestContext, digest: Digest): Promise<BlobWriter> {
     return new DiskBlobWriter(this, digest);
   }
 
   /** For a worker-local cache that hard-links blobs into input trees (see BlobStore.localPath). */
-  localPath(digest: Digest): string | undefined {
+  localPath(_context: RequestContext, digest: Digest): string | undefined {
     if (isEmptyDigest(digest)) return undefined;
     const key = digestKey(digest);
     if (!this.index.touch(key)) return undefined;
@@ -196,7 +201,13 @@ export class DiskBlobStore implements BlobStore {
     return join(this.directory, 'blobs', key.slice(0, 2), key);
   }
 
-  private async *stream(key: string, sizeBytes: number, offset = 0, limit?: number): AsyncGenerator<Buffer> {
+  private async *stream(
+    context: RequestContext,
+    key: string,
+    sizeBytes: number,
+    offset = 0,
+    limit?: number,
+  ): AsyncGenerator<Buffer> {
     const end = limit === undefined ? sizeBytes : Math.min(sizeBytes, offset + limit);
     let handle: FileHandle;
     try {
@@ -206,6 +217,7 @@ export class DiskBlobStore implements BlobStore {
     }
     try {
       for (let position = offset; position < end; ) {
+        throwIfAborted(context);
         const length = Math.min(READ_CHUNK_BYTES, end - position);
         const buffer = Buffer.allocUnsafe(length);
         const { bytesRead } = await handle.read(buffer, 0, length, position);

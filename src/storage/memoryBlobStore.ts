@@ -2,6 +2,7 @@
  * In-memory backend: for tests, benchmarks and small caches in front of slower
  * stores. Bounded by total size with LRU eviction.
  */
+import { type RequestContext, throwIfAborted } from '../context/requestContext.js';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
 import { invalidArgument } from '../util/status.js';
 import {
@@ -24,7 +25,11 @@ export class MemoryBlobStore implements BlobStore {
     this.index = new LruIndex(maximumSizeBytes, now);
   }
 
-  async findMissing(digests: readonly Digest[], options: FindMissingOptions = {}): Promise<Digest[]> {
+  async findMissing(
+    _context: RequestContext,
+    digests: readonly Digest[],
+    options: FindMissingOptions = {},
+  ): Promise<Digest[]> {
     const missing: Digest[] = [];
     for (const digest of digests) {
       if (isEmptyDigest(digest)) continue;
@@ -33,24 +38,24 @@ export class MemoryBlobStore implements BlobStore {
     return missing;
   }
 
-  async list(): Promise<Digest[]> {
+  async list(_context: RequestContext): Promise<Digest[]> {
     return this.index.digests();
   }
 
-  usage(): StorageUsage {
+  usage(_context: RequestContext): StorageUsage {
     return { usedBytes: this.index.sizeBytes, maximumBytes: this.index.maximumSizeBytes, blobCount: this.index.count };
   }
 
-  async get(digest: Digest): Promise<Blob | undefined> {
+  async get(context: RequestContext, digest: Digest): Promise<Blob | undefined> {
     if (isEmptyDigest(digest)) return bufferBlob(EMPTY);
     const key = digestKey(digest);
     const data = this.blobs.get(key);
     if (!data) return undefined;
     this.index.touch(key);
-    return bufferBlob(data);
+    return bufferBlob(data, context);
   }
 
-  async put(digest: Digest): Promise<BlobWriter> {
+  async put(_context: RequestContext, digest: Digest): Promise<BlobWriter> {
     const chunks: Buffer[] = [];
     let written = 0;
     let done = false;
@@ -77,13 +82,20 @@ export class MemoryBlobStore implements BlobStore {
   }
 }
 
-export function bufferBlob(data: Buffer): Blob {
+/** A Blob over bytes in memory; with a context, reading stops between chunks once it aborts. */
+export function bufferBlob(data: Buffer, context?: RequestContext): Blob {
   return {
     sizeBytes: data.length,
-    read: (offset = 0, limit?: number) => toAsync(sliceChunks(data, offset, limit)),
+    read: (offset = 0, limit?: number) => chunksUntilAborted(sliceChunks(data, offset, limit), context),
   };
 }
 
-async function* toAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
-  yield* items;
+async function* chunksUntilAborted(
+  chunks: Iterable<Buffer>,
+  context: RequestContext | undefined,
+): AsyncGenerator<Buffer> {
+  for (const chunk of chunks) {
+    if (context) throwIfAborted(context);
+    yield chunk;
+  }
 }

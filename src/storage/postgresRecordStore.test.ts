@@ -9,10 +9,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { blobStoreContract } from '../../test/support/blobStoreContract.js';
 import { type LocalPostgres, localPostgresSkipReason, startLocalPostgres } from '../../test/support/localPostgres.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { PostgresDatabase } from '../database/postgresDatabase.js';
 import { digestOf } from '../digest/digest.js';
 import { getBuffer, putBuffer } from './blobStore.js';
 import { PostgresRecordStore } from './postgresRecordStore.js';
+
+const context = backgroundContext();
 
 const skip = localPostgresSkipReason();
 
@@ -58,12 +61,16 @@ describe('PostgresRecordStore', { skip }, () => {
       for (const records of [one, other, elsewhere]) await records.close();
     });
     const key = digestOf('a derived key');
-    await putBuffer(one.store, key, Buffer.from('result one'));
-    assert.equal((await getBuffer(other.store, key))?.toString(), 'result one');
-    await putBuffer(other.store, key, Buffer.from('result two'));
-    assert.equal((await getBuffer(one.store, key))?.toString(), 'result two', 'the later write wins everywhere');
-    assert.equal(await getBuffer(elsewhere.store, key), undefined, 'namespaces are apart');
-    assert.deepEqual(await one.store.list(), [key]);
+    await putBuffer(context, one.store, key, Buffer.from('result one'));
+    assert.equal((await getBuffer(context, other.store, key))?.toString(), 'result one');
+    await putBuffer(context, other.store, key, Buffer.from('result two'));
+    assert.equal(
+      (await getBuffer(context, one.store, key))?.toString(),
+      'result two',
+      'the later write wins everywhere',
+    );
+    assert.equal(await getBuffer(context, elsewhere.store, key), undefined, 'namespaces are apart');
+    assert.deepEqual(await one.store.list(context), [key]);
   });
 
   it('evicts the least recently used records past the bound, in its own namespace only', async (t) => {
@@ -78,15 +85,15 @@ describe('PostgresRecordStore', { skip }, () => {
     });
     const keys = Array.from({ length: 5 }, (_, index) => digestOf(`record ${index}`));
     for (const key of keys) {
-      await putBuffer(bounded.store, key, Buffer.alloc(100, 1));
-      await putBuffer(other.store, key, Buffer.alloc(100, 2));
+      await putBuffer(context, bounded.store, key, Buffer.alloc(100, 1));
+      await putBuffer(context, other.store, key, Buffer.alloc(100, 2));
       now += 2 * 60 * 60_000;
     }
     // Reading the oldest record makes it the most recent (reads refresh recency when it is stale).
-    assert.ok(await getBuffer(bounded.store, keys[0]!));
+    assert.ok(await getBuffer(context, bounded.store, keys[0]!));
     assert.equal(await bounded.store.evict(), 3);
-    const missing = await bounded.store.findMissing(keys);
+    const missing = await bounded.store.findMissing(context, keys);
     assert.deepEqual(missing, [keys[1], keys[2], keys[3]]);
-    assert.deepEqual(await other.store.findMissing(keys), [], 'the other namespace keeps everything');
+    assert.deepEqual(await other.store.findMissing(context, keys), [], 'the other namespace keeps everything');
   });
 });

@@ -11,7 +11,7 @@
  * frontend at a time evicts the least recently used records of a namespace past
  * its size bound.
  */
-import { backgroundContext } from '../context/requestContext.js';
+import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import type { PostgresDatabase } from '../database/postgresDatabase.js';
 import { ADVISORY_LOCKS } from '../database/schema.js';
 import { type Digest, isEmptyDigest } from '../digest/digest.js';
@@ -54,11 +54,11 @@ export class PostgresRecordStore implements BlobStore {
     this.evictionTimer.unref();
   }
 
-  async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
+  async findMissing(context: RequestContext, digests: readonly Digest[]): Promise<Digest[]> {
     digests = digests.filter((digest) => !isEmptyDigest(digest));
     if (digests.length === 0) return [];
     const rows = await this.database.query<{ key: string }>(
-      backgroundContext(),
+      context,
       'SELECT key FROM granary_records WHERE namespace = $1 AND key = ANY($2::text[])',
       [this.namespace, digests.map(recordKey)],
     );
@@ -66,11 +66,11 @@ export class PostgresRecordStore implements BlobStore {
     return digests.filter((digest) => !present.has(recordKey(digest)));
   }
 
-  async get(digest: Digest): Promise<Blob | undefined> {
+  async get(context: RequestContext, digest: Digest): Promise<Blob | undefined> {
     if (isEmptyDigest(digest)) return bufferBlob(Buffer.alloc(0));
     const key = recordKey(digest);
     const [row] = await this.database.query<{ value: Buffer; accessed_at_ms: string }>(
-      backgroundContext(),
+      context,
       'SELECT value, accessed_at_ms FROM granary_records WHERE namespace = $1 AND key = $2',
       [this.namespace, key],
     );
@@ -79,17 +79,17 @@ export class PostgresRecordStore implements BlobStore {
     if (Number(row.accessed_at_ms) < nowMs - RECENCY_REFRESH_MS) {
       // Best effort: a lost refresh only makes the record a little likelier to be evicted.
       await this.database
-        .query(
-          backgroundContext(),
-          'UPDATE granary_records SET accessed_at_ms = $3 WHERE namespace = $1 AND key = $2',
-          [this.namespace, key, nowMs],
-        )
+        .query(context, 'UPDATE granary_records SET accessed_at_ms = $3 WHERE namespace = $1 AND key = $2', [
+          this.namespace,
+          key,
+          nowMs,
+        ])
         .catch(() => {});
     }
     return bufferBlob(row.value);
   }
 
-  async put(digest: Digest): Promise<BlobWriter> {
+  async put(context: RequestContext, digest: Digest): Promise<BlobWriter> {
     const chunks: Buffer[] = [];
     let finished = false;
     return {
@@ -102,7 +102,7 @@ export class PostgresRecordStore implements BlobStore {
         finished = true;
         const value = Buffer.concat(chunks);
         await this.database.query(
-          backgroundContext(),
+          context,
           `INSERT INTO granary_records (namespace, key, value, size_bytes, accessed_at_ms) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (namespace, key) DO UPDATE
              SET value = EXCLUDED.value, size_bytes = EXCLUDED.size_bytes, accessed_at_ms = EXCLUDED.accessed_at_ms`,
@@ -116,9 +116,9 @@ export class PostgresRecordStore implements BlobStore {
     };
   }
 
-  async list(): Promise<Digest[]> {
+  async list(context: RequestContext): Promise<Digest[]> {
     const rows = await this.database.query<{ key: string }>(
-      backgroundContext(),
+      context,
       'SELECT key FROM granary_records WHERE namespace = $1',
       [this.namespace],
     );

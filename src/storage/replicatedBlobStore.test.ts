@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { blobStoreContract, testBlob } from '../../test/support/blobStoreContract.js';
 import { rejectsWithCode } from '../../test/support/status.js';
+import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import type { Digest } from '../digest/digest.js';
 import { Code, invalidArgument, StatusError } from '../util/status.js';
 import {
@@ -25,6 +26,9 @@ import { MemoryBlobStore } from './memoryBlobStore.js';
 import { RendezvousPlacement } from './rendezvous.js';
 import { ReplicatedBlobStore } from './replicatedBlobStore.js';
 
+/** The context of every storage call in these tests. */
+const context = backgroundContext();
+
 /** A memory node that can be made unreachable, and that records which digests it was asked about. */
 class SwitchableNode extends ForwardingBlobStore {
   down = false;
@@ -38,21 +42,25 @@ class SwitchableNode extends ForwardingBlobStore {
     this.memory = memory;
   }
 
-  override async findMissing(digests: readonly Digest[], options?: FindMissingOptions): Promise<Digest[]> {
+  override async findMissing(
+    context: RequestContext,
+    digests: readonly Digest[],
+    options?: FindMissingOptions,
+  ): Promise<Digest[]> {
     this.reach('findMissing', digests);
     // New objects, as a remote node's answer is: the store must compare digests by value.
-    return (await super.findMissing(digests, options)).map((digest) => ({ ...digest }));
+    return (await super.findMissing(context, digests, options)).map((digest) => ({ ...digest }));
   }
 
-  override async get(digest: Digest): Promise<Blob | undefined> {
+  override async get(context: RequestContext, digest: Digest): Promise<Blob | undefined> {
     this.reach('get', [digest]);
-    return super.get(digest);
+    return super.get(context, digest);
   }
 
   /** A writer that fails like a broken connection once the node goes down. */
-  override async put(digest: Digest): Promise<BlobWriter> {
+  override async put(context: RequestContext, digest: Digest): Promise<BlobWriter> {
     this.reach('put', [digest]);
-    const writer = await super.put(digest);
+    const writer = await super.put(context, digest);
     const check = () => {
       if (this.down) throw new StatusError(Code.UNAVAILABLE, `${this.id} went away`);
     };
@@ -69,17 +77,17 @@ class SwitchableNode extends ForwardingBlobStore {
     };
   }
 
-  override async putBatch(items: readonly BatchItem[]): Promise<void> {
+  override async putBatch(context: RequestContext, items: readonly BatchItem[]): Promise<void> {
     this.reach(
       'putBatch',
       items.map((item) => item.digest),
     );
-    await putBuffers(this.memory, items);
+    await putBuffers(context, this.memory, items);
   }
 
   /** Whether the node holds the blob, without counting a call. */
   async holds(digest: Digest): Promise<boolean> {
-    return (await this.memory.findMissing([digest])).length === 0;
+    return (await this.memory.findMissing(context, [digest])).length === 0;
   }
 
   private reach(method: string, digests: readonly Digest[]): void {
@@ -121,8 +129,11 @@ describe('ReplicatedBlobStore', () => {
     const nodes = makeNodes(5);
     const store = replicated(nodes, 2);
     const blobs = Array.from({ length: 40 }, (_, index) => testBlob(100 + index, index));
-    for (const blob of blobs.slice(0, 20)) await putBuffer(store, blob.digest, blob.data);
-    await store.putBatch(blobs.slice(20).map(({ digest, data }) => ({ digest, data })));
+    for (const blob of blobs.slice(0, 20)) await putBuffer(context, store, blob.digest, blob.data);
+    await store.putBatch(
+      context,
+      blobs.slice(20).map(({ digest, data }) => ({ digest, data })),
+    );
     for (const blob of blobs) {
       assert.deepEqual(await holders(nodes, blob.digest), placementOf(nodes, blob.digest, 2).sort());
     }
@@ -134,14 +145,14 @@ describe('ReplicatedBlobStore', () => {
     const everywhere = testBlob(300, 1);
     const onOneReplica = testBlob(300, 2);
     const nowhere = testBlob(300, 3);
-    await putBuffer(store, everywhere.digest, everywhere.data);
+    await putBuffer(context, store, everywhere.digest, everywhere.data);
     const [, secondHome] = placementOf(nodes, onOneReplica.digest, 2);
     const second = nodes.find((node) => node.id === secondHome) as SwitchableNode;
-    await putBuffer(second.memory, onOneReplica.digest, onOneReplica.data);
+    await putBuffer(context, second.memory, onOneReplica.digest, onOneReplica.data);
     for (const node of nodes) node.calls.length = 0;
 
     const asked = [everywhere.digest, onOneReplica.digest, nowhere.digest];
-    assert.deepEqual(await store.findMissing(asked), [nowhere.digest]);
+    assert.deepEqual(await store.findMissing(context, asked), [nowhere.digest]);
     for (const node of nodes) {
       const expected = asked.filter((digest) => placementOf(nodes, digest, 2).includes(node.id));
       const received = node.calls.filter((call) => call.method === 'findMissing').flatMap((call) => call.digests);
@@ -161,12 +172,15 @@ describe('ReplicatedBlobStore', () => {
     const blob = testBlob(2 * 1024 * 1024, 7);
     const [firstHome, secondHome] = placementOf(nodes, blob.digest, 2);
     const second = nodes.find((node) => node.id === secondHome) as SwitchableNode;
-    await putBuffer(second.memory, blob.digest, blob.data);
+    await putBuffer(context, second.memory, blob.digest, blob.data);
 
-    assert.ok((await getBuffer(store, blob.digest))?.equals(blob.data));
+    assert.ok((await getBuffer(context, store, blob.digest))?.equals(blob.data));
     await store.repairsIdle();
     const first = nodes.find((node) => node.id === firstHome) as SwitchableNode;
-    assert.ok((await getBuffer(first.memory, blob.digest))?.equals(blob.data), 'the first node holds it again');
+    assert.ok(
+      (await getBuffer(context, first.memory, blob.digest))?.equals(blob.data),
+      'the first node holds it again',
+    );
   });
 
   it('marks a failed node down, sends its traffic to the next nodes, and uses it again after the retry interval', async () => {
@@ -174,12 +188,12 @@ describe('ReplicatedBlobStore', () => {
     const nodes = makeNodes(3);
     const store = replicated(nodes, 2, () => nowMs);
     const before = testBlob(500, 11);
-    await putBuffer(store, before.digest, before.data);
+    await putBuffer(context, store, before.digest, before.data);
     const [firstHome] = placementOf(nodes, before.digest, 2);
     const failing = nodes.find((node) => node.id === firstHome) as SwitchableNode;
     failing.down = true;
 
-    assert.ok((await getBuffer(store, before.digest))?.equals(before.data), 'served by the other replica');
+    assert.ok((await getBuffer(context, store, before.digest))?.equals(before.data), 'served by the other replica');
     const callsWhenMarked = failing.calls.length;
     // Blobs whose placement starts with the failed node go to the next two nodes meanwhile.
     const during = Array.from({ length: 30 }, (_, index) => testBlob(400, 100 + index)).filter(
@@ -187,7 +201,7 @@ describe('ReplicatedBlobStore', () => {
     );
     assert.ok(during.length > 0);
     for (const blob of during) {
-      await putBuffer(store, blob.digest, blob.data);
+      await putBuffer(context, store, blob.digest, blob.data);
       assert.deepEqual(
         await holders(nodes, blob.digest),
         nodes
@@ -196,16 +210,16 @@ describe('ReplicatedBlobStore', () => {
           .sort(),
       );
     }
-    assert.deepEqual(await store.findMissing([before.digest, ...during.map((blob) => blob.digest)]), []);
+    assert.deepEqual(await store.findMissing(context, [before.digest, ...during.map((blob) => blob.digest)]), []);
     assert.equal(failing.calls.length, callsWhenMarked, 'a node marked down is left alone');
 
     failing.down = false;
     nowMs += 1_001;
-    assert.deepEqual(await store.findMissing([before.digest]), []);
+    assert.deepEqual(await store.findMissing(context, [before.digest]), []);
     assert.ok(failing.calls.length > callsWhenMarked, 'tried again once the retry interval passed');
     // Back in service: a blob written during the outage is read and copied to its first node.
     const [blob] = during as [{ digest: Digest; data: Buffer }];
-    assert.ok((await getBuffer(store, blob.digest))?.equals(blob.data));
+    assert.ok((await getBuffer(context, store, blob.digest))?.equals(blob.data));
     await store.repairsIdle();
     assert.ok(await failing.holds(blob.digest));
   });
@@ -215,13 +229,19 @@ describe('ReplicatedBlobStore', () => {
     const nodes = makeNodes(3);
     const store = replicated(nodes, 2, () => nowMs);
     const blobs = Array.from({ length: 30 }, (_, index) => testBlob(64 + index, 200 + index));
-    for (const blob of blobs) await putBuffer(store, blob.digest, blob.data);
+    for (const blob of blobs) await putBuffer(context, store, blob.digest, blob.data);
     for (const lost of nodes) {
       lost.down = true;
       // The frontend that wrote the blobs, and a fresh one that never saw the node answer, both serve everything.
       for (const frontend of [store, replicated(nodes, 2, () => nowMs)]) {
-        assert.deepEqual(await frontend.findMissing(blobs.map((blob) => blob.digest)), []);
-        for (const blob of blobs) assert.ok((await getBuffer(frontend, blob.digest))?.equals(blob.data));
+        assert.deepEqual(
+          await frontend.findMissing(
+            context,
+            blobs.map((blob) => blob.digest),
+          ),
+          [],
+        );
+        for (const blob of blobs) assert.ok((await getBuffer(context, frontend, blob.digest))?.equals(blob.data));
       }
       lost.down = false;
       nowMs += 1_001;
@@ -232,12 +252,21 @@ describe('ReplicatedBlobStore', () => {
     const nodes = makeNodes(4);
     const before = replicated(nodes, 2);
     const blobs = Array.from({ length: 400 }, (_, index) => testBlob(32, 1_000 + index));
-    await before.putBatch(blobs.map(({ digest, data }) => ({ digest, data })));
+    await before.putBatch(
+      context,
+      blobs.map(({ digest, data }) => ({ digest, data })),
+    );
 
     const joined = [...nodes, new SwitchableNode('grpc://node-new')];
     const after = replicated(joined, 2);
-    for (const blob of blobs) assert.ok((await getBuffer(after, blob.digest))?.equals(blob.data));
-    assert.deepEqual(await after.findMissing(blobs.map((blob) => blob.digest)), []);
+    for (const blob of blobs) assert.ok((await getBuffer(context, after, blob.digest))?.equals(blob.data));
+    assert.deepEqual(
+      await after.findMissing(
+        context,
+        blobs.map((blob) => blob.digest),
+      ),
+      [],
+    );
     await after.repairsIdle();
     const newcomer = joined[4] as SwitchableNode;
     let moved = 0;
@@ -254,21 +283,21 @@ describe('ReplicatedBlobStore', () => {
     const nodes = makeNodes(2);
     const store = replicated(nodes, 2);
     const blob = testBlob(1000, 31);
-    const writer = await store.put(blob.digest);
+    const writer = await store.put(context, blob.digest);
     await writer.write(blob.data.subarray(0, 500));
     const gone = nodes[0] as SwitchableNode;
     gone.down = true;
     await writer.write(blob.data.subarray(500));
     await writer.commit();
-    assert.ok((await getBuffer(store, blob.digest))?.equals(blob.data));
+    assert.ok((await getBuffer(context, store, blob.digest))?.equals(blob.data));
     assert.equal(await gone.holds(blob.digest), false, 'the node that went away holds nothing half-written');
 
     for (const node of nodes) node.down = true;
     const other = testBlob(10, 32);
-    await rejectsWithCode(putBuffer(store, other.digest, other.data), Code.UNAVAILABLE);
-    await rejectsWithCode(store.get(other.digest), Code.UNAVAILABLE);
-    await rejectsWithCode(store.findMissing([other.digest]), Code.UNAVAILABLE);
-    await rejectsWithCode(store.putBatch([other]), Code.UNAVAILABLE);
+    await rejectsWithCode(putBuffer(context, store, other.digest, other.data), Code.UNAVAILABLE);
+    await rejectsWithCode(store.get(context, other.digest), Code.UNAVAILABLE);
+    await rejectsWithCode(store.findMissing(context, [other.digest]), Code.UNAVAILABLE);
+    await rejectsWithCode(store.putBatch(context, [other]), Code.UNAVAILABLE);
   });
 
   it('passes on a replica rejecting the data itself instead of marking its node down', async () => {
@@ -279,9 +308,9 @@ describe('ReplicatedBlobStore', () => {
     };
     const store = replicated(nodes, 2);
     const blob = testBlob(10, 41);
-    await rejectsWithCode(putBuffer(store, blob.digest, blob.data), Code.INVALID_ARGUMENT);
+    await rejectsWithCode(putBuffer(context, store, blob.digest, blob.data), Code.INVALID_ARGUMENT);
     rejecting.calls.length = 0;
-    await store.findMissing([blob.digest]);
+    await store.findMissing(context, [blob.digest]);
     assert.equal(rejecting.calls.length, 1, 'the node is still asked');
   });
 

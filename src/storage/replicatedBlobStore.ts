@@ -21,6 +21,7 @@
  * Backends are any BlobStore (GrpcBlobStore to a `granary storage` node in a farm,
  * memory stores in tests); content is verified by the VerifyingBlobStore in front.
  */
+import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
 import { Code, StatusError, toStatusError } from '../util/status.js';
 import {
@@ -111,7 +112,11 @@ export class ReplicatedBlobStore implements BlobStore {
     this.now = options.now ?? Date.now;
   }
 
-  async findMissing(digests: readonly Digest[], options?: FindMissingOptions): Promise<Digest[]> {
+  async findMissing(
+    context: RequestContext,
+    digests: readonly Digest[],
+    options?: FindMissingOptions,
+  ): Promise<Digest[]> {
     const wanted = digests.filter((digest) => !isEmptyDigest(digest));
     const askedOf = new Map<NodeState, Digest[]>();
     const homesOf = wanted.map((digest) => {
@@ -122,7 +127,7 @@ export class ReplicatedBlobStore implements BlobStore {
     const missingOn = new Map<NodeState, Set<string>>();
     await Promise.all(
       [...askedOf].map(async ([node, asked]) => {
-        const answer = await this.call(node, () => node.store.findMissing(asked, options));
+        const answer = await this.call(context, node, () => node.store.findMissing(context, asked, options));
         if (answer) missingOn.set(node, new Set(answer.value.map(digestKey)));
       }),
     );
@@ -142,13 +147,13 @@ export class ReplicatedBlobStore implements BlobStore {
     return result;
   }
 
-  async get(digest: Digest): Promise<Blob | undefined> {
+  async get(context: RequestContext, digest: Digest): Promise<Blob | undefined> {
     if (isEmptyDigest(digest)) return bufferBlob(Buffer.alloc(0));
     const searched = this.upNodes(digest).slice(0, this.replicas + 1);
     const lacking: NodeState[] = [];
     let answered = false;
     for (const node of searched) {
-      const answer = await this.call(node, () => node.store.get(digest));
+      const answer = await this.call(context, node, () => node.store.get(context, digest));
       if (!answer) continue;
       answered = true;
       const found = answer.value;
@@ -165,12 +170,12 @@ export class ReplicatedBlobStore implements BlobStore {
     return undefined;
   }
 
-  async put(digest: Digest): Promise<BlobWriter> {
+  async put(context: RequestContext, digest: Digest): Promise<BlobWriter> {
     const targets = this.upNodes(digest).slice(0, this.replicas);
     const opened: { node: NodeState; writer: BlobWriter }[] = [];
     const outcomes = await Promise.allSettled(
       targets.map(async (node) => {
-        const answer = await this.call(node, () => node.store.put(digest));
+        const answer = await this.call(context, node, () => node.store.put(context, digest));
         if (answer) opened.push({ node, writer: answer.value });
       }),
     );
@@ -184,7 +189,7 @@ export class ReplicatedBlobStore implements BlobStore {
   }
 
   /** Sends each node the items placed on it in one batch; an item fails only when all its nodes failed. */
-  async putBatch(items: readonly BatchItem[]): Promise<void> {
+  async putBatch(context: RequestContext, items: readonly BatchItem[]): Promise<void> {
     const batches = new Map<NodeState, BatchItem[]>();
     const homesOf = items.map((item) => {
       const homes = this.upNodes(item.digest).slice(0, this.replicas);
@@ -194,7 +199,7 @@ export class ReplicatedBlobStore implements BlobStore {
     const stored = new Set<NodeState>();
     await Promise.all(
       [...batches].map(async ([node, batch]) => {
-        const answer = await this.call(node, () => putBuffers(node.store, batch));
+        const answer = await this.call(context, node, () => putBuffers(context, node.store, batch));
         if (answer) stored.add(node);
       }),
     );
@@ -239,6 +244,7 @@ export class ReplicatedBlobStore implements BlobStore {
    * the node up.
    */
   private async call<Result>(
+    context: RequestContext,
     node: NodeState,
     operation: () => Promise<Result>,
   ): Promise<{ value: Result } | undefined> {
@@ -250,7 +256,8 @@ export class ReplicatedBlobStore implements BlobStore {
       }
       return { value };
     } catch (error) {
-      if (!this.failed(node, error)) throw error;
+      // A caller who gave up (cancelled, past its deadline) says nothing about the node.
+      if (context.signal.aborted || !this.failed(node, error)) throw error;
       return undefined;
     }
   }
@@ -289,13 +296,15 @@ export class ReplicatedBlobStore implements BlobStore {
 
   /** Copies a blob from a node that has it to nodes that lack it; a failure only leaves the gap. */
   private async repair({ digest, source, targets }: Repair): Promise<void> {
+    // Repairs run in the background, for no caller in particular.
+    const context = backgroundContext();
     try {
-      const blob = (await this.call(source, () => source.store.get(digest)))?.value;
+      const blob = (await this.call(context, source, () => source.store.get(context, digest)))?.value;
       if (!blob) return;
       await Promise.all(
         targets.map((target) =>
-          this.call(target, async () => {
-            const writer = await target.store.put(digest);
+          this.call(context, target, async () => {
+            const writer = await target.store.put(context, digest);
             try {
               for await (const chunk of blob.read()) await writer.write(chunk);
               await writer.commit();

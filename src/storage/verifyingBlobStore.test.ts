@@ -2,11 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { blobStoreContract, testData, writeInChunks } from '../../test/support/blobStoreContract.js';
 import { rejectsWithCode } from '../../test/support/status.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestOf, SHA256, SHA384, SHA512 } from '../digest/digest.js';
 import { Code } from '../util/status.js';
 import { getBuffer, putBuffer } from './blobStore.js';
 import { MemoryBlobStore } from './memoryBlobStore.js';
 import { VerifyingBlobStore } from './verifyingBlobStore.js';
+
+/** The context of every storage call in these tests. */
+const context = backgroundContext();
 
 blobStoreContract(
   'VerifyingBlobStore over MemoryBlobStore',
@@ -27,10 +31,10 @@ describe('VerifyingBlobStore', () => {
     const { inner, store } = stores();
     const data = testData(3 * 1024 * 1024 + 5, 1);
     const digest = digestOf(data);
-    const writer = await store.put(digest);
+    const writer = await store.put(context, digest);
     await writeInChunks(writer, data, [100_000, 1024 * 1024]);
     await writer.commit();
-    assert.ok((await getBuffer(inner, digest))?.equals(data));
+    assert.ok((await getBuffer(context, inner, digest))?.equals(data));
   });
 
   it('fails with INVALID_ARGUMENT and stores nothing when the data hashes differently', async () => {
@@ -39,42 +43,48 @@ describe('VerifyingBlobStore', () => {
     const digest = digestOf(data);
     const tampered = Buffer.from(data);
     tampered[500] = (tampered[500] as number) ^ 1;
-    await rejectsWithCode(putBuffer(store, digest, tampered), Code.INVALID_ARGUMENT);
-    assert.deepEqual(await inner.findMissing([digest]), [digest]);
-    assert.deepEqual(await store.findMissing([digest]), [digest]);
+    await rejectsWithCode(putBuffer(context, store, digest, tampered), Code.INVALID_ARGUMENT);
+    assert.deepEqual(await inner.findMissing(context, [digest]), [digest]);
+    assert.deepEqual(await store.findMissing(context, [digest]), [digest]);
   });
 
   it('leaves an existing correct copy in place when a corrupt upload of it fails', async () => {
     const { inner, store } = stores();
     const data = testData(1000, 3);
     const digest = digestOf(data);
-    await putBuffer(store, digest, data);
-    await rejectsWithCode(putBuffer(store, digest, Buffer.alloc(1000)), Code.INVALID_ARGUMENT);
-    assert.ok((await getBuffer(inner, digest))?.equals(data));
+    await putBuffer(context, store, digest, data);
+    await rejectsWithCode(putBuffer(context, store, digest, Buffer.alloc(1000)), Code.INVALID_ARGUMENT);
+    assert.ok((await getBuffer(context, inner, digest))?.equals(data));
   });
 
   it('fails with INVALID_ARGUMENT and stores nothing when fewer bytes than the digest declares arrive', async () => {
     const { inner, store } = stores();
     const data = testData(1000, 4);
     const digest = digestOf(data);
-    await rejectsWithCode(putBuffer(store, digest, data.subarray(0, 999)), Code.INVALID_ARGUMENT);
-    assert.deepEqual(await inner.findMissing([digest]), [digest]);
+    await rejectsWithCode(putBuffer(context, store, digest, data.subarray(0, 999)), Code.INVALID_ARGUMENT);
+    assert.deepEqual(await inner.findMissing(context, [digest]), [digest]);
   });
 
   it('fails with INVALID_ARGUMENT and stores nothing when more bytes than the digest declares arrive', async () => {
     const { inner, store } = stores();
     const data = testData(1000, 5);
     const digest = digestOf(data);
-    await rejectsWithCode(putBuffer(store, digest, Buffer.concat([data, Buffer.from('!')])), Code.INVALID_ARGUMENT);
-    assert.deepEqual(await inner.findMissing([digest]), [digest]);
+    await rejectsWithCode(
+      putBuffer(context, store, digest, Buffer.concat([data, Buffer.from('!')])),
+      Code.INVALID_ARGUMENT,
+    );
+    assert.deepEqual(await inner.findMissing(context, [digest]), [digest]);
   });
 
   it('fails when the hash is right but the declared size is wrong', async () => {
     const { inner, store } = stores();
     const data = testData(1000, 6);
     const digest = { hash: digestOf(data).hash, sizeBytes: 1001 };
-    await rejectsWithCode(putBuffer(store, digest, Buffer.concat([data, Buffer.from('!')])), Code.INVALID_ARGUMENT);
-    assert.deepEqual(await inner.findMissing([digest]), [digest]);
+    await rejectsWithCode(
+      putBuffer(context, store, digest, Buffer.concat([data, Buffer.from('!')])),
+      Code.INVALID_ARGUMENT,
+    );
+    assert.deepEqual(await inner.findMissing(context, [digest]), [digest]);
   });
 
   for (const fn of [SHA384, SHA512]) {
@@ -83,16 +93,16 @@ describe('VerifyingBlobStore', () => {
       const data = testData(2 * 1024 * 1024 + 1, 7);
       const digest = digestOf(data, fn);
       assert.equal(digest.hash.length, fn.hexLength);
-      await putBuffer(store, digest, data);
-      assert.ok((await getBuffer(inner, digest))?.equals(data));
+      await putBuffer(context, store, digest, data);
+      assert.ok((await getBuffer(context, inner, digest))?.equals(data));
     });
 
     it(`rejects data whose ${fn.name} hash differs from the digest`, async () => {
       const { inner, store } = stores();
       const data = testData(1000, 8);
       const digest = digestOf(testData(1000, 9), fn);
-      await rejectsWithCode(putBuffer(store, digest, data), Code.INVALID_ARGUMENT);
-      assert.deepEqual(await inner.findMissing([digest]), [digest]);
+      await rejectsWithCode(putBuffer(context, store, digest, data), Code.INVALID_ARGUMENT);
+      assert.deepEqual(await inner.findMissing(context, [digest]), [digest]);
     });
   }
 
@@ -102,7 +112,7 @@ describe('VerifyingBlobStore', () => {
     const data = testData(100, 10);
     const sha256 = digestOf(data, SHA256).hash;
     await rejectsWithCode(
-      putBuffer(store, { hash: sha256 + sha256, sizeBytes: data.length }, data),
+      putBuffer(context, store, { hash: sha256 + sha256, sizeBytes: data.length }, data),
       Code.INVALID_ARGUMENT,
     );
   });
@@ -117,11 +127,11 @@ describe('VerifyingBlobStore', () => {
     const store = new VerifyingBlobStore(inner, functionFor);
     const data = testData(100, 11);
     const digest = digestOf(data, SHA512);
-    await putBuffer(store, digest, data);
+    await putBuffer(context, store, digest, data);
     assert.deepEqual(chosen, [digest]);
     // SHA-256 digests fail here, because the chosen function is SHA-512.
     const sha256 = digestOf(data, SHA256);
-    await rejectsWithCode(putBuffer(store, sha256, data), Code.INVALID_ARGUMENT);
+    await rejectsWithCode(putBuffer(context, store, sha256, data), Code.INVALID_ARGUMENT);
   });
 
   it('stores no blob of a batch in which one blob does not match its digest', async () => {
@@ -132,12 +142,15 @@ describe('VerifyingBlobStore', () => {
       { digest: digestOf(good), data: good },
       { digest: digestOf(testData(100, 14)), data: bad },
     ];
-    await rejectsWithCode(store.putBatch(items), Code.INVALID_ARGUMENT);
+    await rejectsWithCode(store.putBatch(context, items), Code.INVALID_ARGUMENT);
     assert.deepEqual(
-      await inner.findMissing(items.map((i) => i.digest)),
+      await inner.findMissing(
+        context,
+        items.map((i) => i.digest),
+      ),
       items.map((i) => i.digest),
     );
-    await store.putBatch(items.slice(0, 1));
-    assert.ok((await getBuffer(inner, digestOf(good)))?.equals(good));
+    await store.putBatch(context, items.slice(0, 1));
+    assert.ok((await getBuffer(context, inner, digestOf(good)))?.equals(good));
   });
 });

@@ -3,6 +3,7 @@
  * visible. Wraps the CAS's backend; the Action Cache, whose keys are not content
  * hashes, uses its backend unwrapped.
  */
+import type { RequestContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestFunctionOf, formatDigest } from '../digest/digest.js';
 import { invalidArgument } from '../util/status.js';
 import { type BatchItem, type BlobStore, type BlobWriter, ForwardingBlobStore, putBuffers } from './blobStore.js';
@@ -17,7 +18,7 @@ export class VerifyingBlobStore extends ForwardingBlobStore {
   }
 
   /** Checks every item first, so a batch with one bad blob stores none of them. */
-  override async putBatch(items: readonly BatchItem[]): Promise<void> {
+  override async putBatch(context: RequestContext, items: readonly BatchItem[]): Promise<void> {
     for (const { digest, data } of items) {
       if (data.length !== digest.sizeBytes) {
         throw invalidArgument(
@@ -29,11 +30,11 @@ export class VerifyingBlobStore extends ForwardingBlobStore {
         throw invalidArgument(`data does not match digest ${formatDigest(digest)}: its hash is ${actual}`);
       }
     }
-    await putBuffers(this.inner, items);
+    await putBuffers(context, this.inner, items);
   }
 
-  override async put(digest: Digest): Promise<BlobWriter> {
-    const inner = await this.inner.put(digest);
+  override async put(context: RequestContext, digest: Digest): Promise<BlobWriter> {
+    const inner = await this.inner.put(context, digest);
     const hasher = this.functionFor(digest).createHasher();
     let written = 0;
     return {

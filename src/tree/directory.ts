@@ -79,11 +79,11 @@ export function checkDirectory(directory: Directory, digest: Digest, options: Ch
  * The empty digest is the empty directory, with no read.
  */
 export async function readDirectory(
-  _context: RequestContext,
+  context: RequestContext,
   cas: BlobStore,
   digest: Digest,
 ): Promise<Directory | undefined> {
   if (isEmptyDigest(digest)) return Directory.decode(Buffer.alloc(0));
-  const data = await getBuffer(cas, digest);
+  const data = await getBuffer(context, cas, digest);
   return data === undefined ? undefined : decodeDirectory(data, digest);
 }

@@ -92,9 +92,9 @@ describe('treeFromEntries', () => {
     assert.ok(first > 0);
     for (const entry of await listTree(context, cas, root)) {
       const digest = entry.kind === 'symlink' ? undefined : entry.digest;
-      if (digest) assert.deepEqual(await cas.findMissing([digest]), []);
+      if (digest) assert.deepEqual(await cas.findMissing(context, [digest]), []);
     }
-    assert.deepEqual(await cas.findMissing([root]), []);
+    assert.deepEqual(await cas.findMissing(context, [root]), []);
     await treeFromEntries(context, cas, sample);
     assert.equal(cas.puts, first);
   });

@@ -61,7 +61,7 @@ describe('materializeTree', () => {
           nodeProperties: undefined,
         }).finish(),
       );
-      await putBuffer(cas, digestOf(data), data);
+      await putBuffer(context, cas, digestOf(data), data);
       await rejectsWithCode(materializeTree(context, cas, digestOf(data), join(dir, 'out')), Code.INVALID_ARGUMENT);
       assert.deepEqual(await readdir(dir), []);
     });

@@ -128,7 +128,7 @@ export async function materializeTree(
         await writeFile(file.path, Buffer.alloc(0), { mode });
         return;
       }
-      const blob = await cas.get(file.digest);
+      const blob = await cas.get(context, file.digest);
       if (!blob) throw notFound(`file ${formatDigest(file.digest)} is missing from the CAS`);
       await pipeline(blob.read(), createWriteStream(file.path, { mode }));
     },

@@ -46,11 +46,11 @@ describe('Tree messages', () => {
     const cas = new MemoryBlobStore();
     const root = await treeFromEntries(context, cas, [{ path: 'file', kind: 'file', data: 'x' }]);
     const data = Buffer.from(Tree.encode(await treeMessageOf(context, cas, root)).finish());
-    await putBuffer(cas, digestOf(data), data);
+    await putBuffer(context, cas, digestOf(data), data);
     assert.equal((await readTreeMessage(context, cas, digestOf(data)))?.root?.files[0]?.name, 'file');
     assert.equal(await readTreeMessage(context, cas, digestOf('absent')), undefined);
     const garbage = Buffer.from([0xff, 0xff, 0xff]);
-    await putBuffer(cas, digestOf(garbage), garbage);
+    await putBuffer(context, cas, digestOf(garbage), garbage);
     const error = await rejectsWithCode(readTreeMessage(context, cas, digestOf(garbage)), Code.INVALID_ARGUMENT);
     assert.ok(error instanceof MalformedTreeError);
   });

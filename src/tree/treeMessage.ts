@@ -38,11 +38,11 @@ export function decodeTree(data: Buffer, digest: Digest): Tree {
 
 /** Reads and decodes a Tree blob, or undefined when the CAS does not have it. */
 export async function readTreeMessage(
-  _context: RequestContext,
+  context: RequestContext,
   cas: BlobStore,
   digest: Digest,
 ): Promise<Tree | undefined> {
-  const data = await getBuffer(cas, digest);
+  const data = await getBuffer(context, cas, digest);
   return data === undefined ? undefined : decodeTree(data, digest);
 }
 

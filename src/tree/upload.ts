@@ -25,7 +25,7 @@ const CHUNK_BYTES = 1024 * 1024;
 
 /** Uploads the blobs the CAS is missing; returns how many were sent. */
 export async function uploadMissing(
-  _context: RequestContext,
+  context: RequestContext,
   cas: BlobStore,
   items: readonly UploadItem[],
   concurrency = 8,
@@ -33,7 +33,10 @@ export async function uploadMissing(
   const unique = new Map<string, UploadItem>();
   for (const item of items) if (!isEmptyDigest(item.digest)) unique.set(digestKey(item.digest), item);
   if (unique.size === 0) return 0;
-  const missing = await cas.findMissing([...unique.values()].map((i) => i.digest));
+  const missing = await cas.findMissing(
+    context,
+    [...unique.values()].map((i) => i.digest),
+  );
   const toSend = missing.map((d) => unique.get(digestKey(d))).filter((i): i is UploadItem => i !== undefined);
   const putBatch = cas.putBatch?.bind(cas);
   const batched = putBatch ? toSend.filter((i) => i.digest.sizeBytes <= SMALL_BLOB_BYTES) : [];
@@ -54,10 +57,10 @@ export async function uploadMissing(
     if (current.length > 0) batches.push(current);
     await forEachLimit(batches, concurrency, async (batch) => {
       const loaded = await Promise.all(batch.map(async (i) => ({ digest: i.digest, data: await bytesOf(i) })));
-      await putBatch(loaded);
+      await putBatch(context, loaded);
     });
   }
-  await forEachLimit(streamed, concurrency, (item) => putChunks(cas, item.digest, chunksOf(item)));
+  await forEachLimit(streamed, concurrency, (item) => putChunks(context, cas, item.digest, chunksOf(item)));
   return toSend.length;
 }
 

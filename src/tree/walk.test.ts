@@ -19,7 +19,7 @@ async function putDirectory(cas: MemoryBlobStore, directory: Partial<Directory>)
     Directory.encode({ files: [], directories: [], symlinks: [], nodeProperties: undefined, ...directory }).finish(),
   );
   const digest = digestOf(data);
-  await putBuffer(cas, digest, data);
+  await putBuffer(context, cas, digest, data);
   return digest;
 }
 
@@ -86,7 +86,7 @@ describe('walkTree', () => {
     const { directories, missing } = await loadTree(context, new MemoryBlobStore(), [root], {
       readBlob: async (digest) => {
         read.push(digestKey(digest));
-        const blob = await cas.get(digest);
+        const blob = await cas.get(context, digest);
         if (!blob) return undefined;
         const chunks: Buffer[] = [];
         for await (const chunk of blob.read()) chunks.push(chunk);
@@ -101,7 +101,7 @@ describe('walkTree', () => {
   test('throws MalformedTreeError (INVALID_ARGUMENT) for a blob that is not a Directory', async () => {
     const cas = new MemoryBlobStore();
     const garbage = Buffer.from([0xff, 0xff, 0xff]);
-    await putBuffer(cas, digestOf(garbage), garbage);
+    await putBuffer(context, cas, digestOf(garbage), garbage);
     const error = await rejectsWithCode(loadTree(context, cas, [digestOf(garbage)]), Code.INVALID_ARGUMENT);
     assert.ok(error instanceof MalformedTreeError);
     assert.match(error.message, /is not a Directory message/);

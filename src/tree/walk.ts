@@ -48,7 +48,7 @@ export async function* walkTree(
   roots: readonly Digest[],
   options: WalkTreeOptions = {},
 ): AsyncGenerator<WalkedDirectory> {
-  const readBlob = options.readBlob ?? ((digest: Digest) => getBuffer(cas, digest));
+  const readBlob = options.readBlob ?? ((digest: Digest) => getBuffer(context, cas, digest));
   const concurrency = options.concurrency ?? DEFAULT_WALK_CONCURRENCY;
   const checking = options.digestFunction !== undefined || options.safeNames === true;
   const seen = new Set<string>();

@@ -11,6 +11,7 @@ import { processWithArgumentExists } from '../../test/support/worker.js';
 import { type Connection, connect, unary } from '../client/connection.js';
 import { executeRemotely } from '../client/execute.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestOf } from '../digest/digest.js';
 import { Action, Command, Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { ListOperationsResponse } from '../gen/google/longrunning/operations.js';
@@ -18,6 +19,9 @@ import { type RunningFarm, startFarm } from '../server/farm.js';
 import { putBuffer } from '../storage/blobStore.js';
 import { Code, StatusError } from '../util/status.js';
 import { type RunningWorker, startWorker } from './workerProcess.js';
+
+/** The context of every storage call in these tests. */
+const context = backgroundContext();
 
 describe('a real worker under the farm: cancellation and platform properties', { timeout: 60_000 }, () => {
   let scratch: string;
@@ -58,7 +62,7 @@ describe('a real worker under the farm: cancellation and platform properties', {
     const cas = new GrpcBlobStore(connection);
     const upload = async (data: Buffer): Promise<Digest> => {
       const digest = digestOf(data);
-      await putBuffer(cas, digest, data);
+      await putBuffer(context, cas, digest, data);
       return digest;
     };
     const marker = `${20 + Math.random()}`.slice(0, 9);
@@ -103,7 +107,7 @@ describe('a real worker under the farm: cancellation and platform properties', {
     const cas = new GrpcBlobStore(connection);
     const upload = async (data: Buffer): Promise<Digest> => {
       const digest = digestOf(data);
-      await putBuffer(cas, digest, data);
+      await putBuffer(context, cas, digest, data);
       return digest;
     };
     const root = await upload(Buffer.from(Directory.encode(Directory.fromPartial({})).finish()));

@@ -20,6 +20,7 @@ import {
   uploadAction,
   uploadTree,
 } from '../../test/support/worker.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { digestOf, formatDigest } from '../digest/digest.js';
 import {
   Action,
@@ -33,6 +34,9 @@ import { getBuffer } from '../storage/blobStore.js';
 import { Code } from '../util/status.js';
 import { type ExecuteActionDeps, executeAction, sandboxProfileFor } from './executeAction.js';
 import { bubblewrapAvailable } from './sandbox.js';
+
+/** The context of every storage call in these tests. */
+const context = backgroundContext();
 
 const bwrapUsable = await bubblewrapAvailable();
 const needsBwrap = { skip: bwrapUsable ? false : 'bubblewrap cannot create namespaces here' };
@@ -159,7 +163,7 @@ describe('executeAction', () => {
     assert.equal(tree.children[0]!.files[0]!.isExecutable, true);
     // Each Directory message is in the CAS too.
     assert.ok(
-      (await h.cas.findMissing([output.rootDirectoryDigest, ...tree.root!.directories.map((d) => d.digest!)]))
+      (await h.cas.findMissing(context, [output.rootDirectoryDigest, ...tree.root!.directories.map((d) => d.digest!)]))
         .length === 0,
     );
   });
@@ -187,7 +191,7 @@ describe('executeAction', () => {
     assert.equal(binary.isExecutable, true);
     const ran = await run({
       arguments: ['./hello'],
-      inputs: { hello: file((await getBuffer(h.cas, binary.digest!))!, true) },
+      inputs: { hello: file((await getBuffer(context, h.cas, binary.digest!))!, true) },
     });
     assert.equal(await stdoutOf(ran), 'hello from gcc\n');
   });
@@ -336,7 +340,7 @@ describe('executeAction', () => {
         [['inner', '/etc/passwd']],
       );
       const passwd = digestOf(await readFile('/etc/passwd'));
-      assert.deepEqual(await h.cas.findMissing([passwd]), [passwd], '/etc/passwd was not uploaded');
+      assert.deepEqual(await h.cas.findMissing(context, [passwd]), [passwd], '/etc/passwd was not uploaded');
     },
   );
 

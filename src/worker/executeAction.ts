@@ -8,7 +8,7 @@
  */
 import { appendFile, chmod, mkdir, mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { backgroundContext } from '../context/requestContext.js';
+import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestFunctionOf, parseDigest, SHA256 } from '../digest/digest.js';
 import {
   Action,
@@ -139,14 +139,16 @@ async function executeIn(
   workerStartMs: number,
 ): Promise<ExecuteResponse> {
   const { cas, cache, signal } = deps;
+  // The worker's own calls: cancellation of the action is `signal`, checked between steps.
+  const context = backgroundContext(request.instanceName ?? '');
   const checkCancelled = () => {
     if (signal?.aborted) throw new Cancelled();
   };
   const inputFetchStartMs = nowMs();
-  const { action, fn } = await actionOf(request, cas, cache);
+  const { action, fn } = await actionOf(context, request, cas, cache);
   const commandDigest = parseDigest(action.commandDigest, fn, 'command_digest');
   const inputRootDigest = parseDigest(action.inputRootDigest, fn, 'input_root_digest');
-  const command = decode(Command, await readMessage(cas, cache, commandDigest, 'Command'), 'Command');
+  const command = decode(Command, await readMessage(context, cas, cache, commandDigest, 'Command'), 'Command');
   const timeoutMs = timeoutOf(action, deps);
   const platform = action.platform ?? command.platform;
   let profile = typeof deps.sandbox === 'function' ? deps.sandbox(platform?.properties ?? []) : deps.sandbox;
@@ -161,7 +163,7 @@ async function executeIn(
   const stdoutPath = join(directory, 'stdout');
   const stderrPath = join(directory, 'stderr');
   try {
-    staged = await stageInputRoot({ cas, cache, rootDigest: inputRootDigest, destination: root, signal });
+    staged = await stageInputRoot(context, { cas, cache, rootDigest: inputRootDigest, destination: root, signal });
     const inputFetchCompletedMs = nowMs();
     checkCancelled();
     // BuildStream 2 sends a whole root file system as the input root and expects it
@@ -226,7 +228,7 @@ async function executeIn(
       sandboxView: visibility(profile, root, systemRoot),
     });
     const [stdoutDigest, stderrDigest] = await Promise.all([hashFile(stdoutPath, fn), hashFile(stderrPath, fn)]);
-    await uploadMissing(backgroundContext(), cas, [
+    await uploadMissing(context, cas, [
       ...collected.uploads,
       { digest: stdoutDigest, path: stdoutPath },
       { digest: stderrDigest, path: stderrPath },
@@ -266,14 +268,21 @@ async function executeIn(
   }
 }
 
-async function readMessage(cas: BlobStore, cache: LocalCache, digest: Digest, what: string): Promise<Buffer> {
-  const data = await cache.getBuffer(cas, digest);
+async function readMessage(
+  context: RequestContext,
+  cas: BlobStore,
+  cache: LocalCache,
+  digest: Digest,
+  what: string,
+): Promise<Buffer> {
+  const data = await cache.getBuffer(context, cas, digest);
   if (data === undefined) throw missingBlobsError([digest], what);
   return data;
 }
 
 /** The Action to run and its digest function (that of the digest naming it, else of its input root). */
 async function actionOf(
+  context: RequestContext,
   request: ExecuteActionRequest,
   cas: BlobStore,
   cache: LocalCache,
@@ -285,7 +294,7 @@ async function actionOf(
   if (!request.actionDigest) throw invalidArgument('the lease names no Action');
   const fn = digestFunctionOf(request.actionDigest);
   const actionDigest = parseDigest(request.actionDigest, fn, 'action_digest');
-  return { action: decode(Action, await readMessage(cas, cache, actionDigest, 'Action'), 'Action'), fn };
+  return { action: decode(Action, await readMessage(context, cas, cache, actionDigest, 'Action'), 'Action'), fn };
 }
 
 function decode<T>(type: { decode(input: Uint8Array): T }, data: Buffer, what: string): T {

@@ -11,12 +11,16 @@ import { after, before, describe, test } from 'node:test';
 import { type Connection, connect } from '../client/connection.js';
 import { executeRemotely } from '../client/execute.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestOf } from '../digest/digest.js';
 import { Action, Command, Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { putBuffer } from '../storage/blobStore.js';
 import { Code } from '../util/status.js';
 import { type RunningWorker, startWorker } from './workerProcess.js';
+
+/** The context of every storage call in these tests. */
+const context = backgroundContext();
 
 describe('the timeout of an action, decided by the server and enforced by a real worker', { timeout: 60_000 }, () => {
   let scratch: string;
@@ -59,7 +63,7 @@ describe('the timeout of an action, decided by the server and enforced by a real
     const cas = new GrpcBlobStore(connection);
     const upload = async (data: Buffer): Promise<Digest> => {
       const digest = digestOf(data);
-      await putBuffer(cas, digest, data);
+      await putBuffer(context, cas, digest, data);
       return digest;
     };
     const root = await upload(Buffer.from(Directory.encode(Directory.fromPartial({})).finish()));

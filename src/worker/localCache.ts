@@ -12,6 +12,7 @@
  */
 import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
+import { backgroundContext, detachedContext, type RequestContext } from '../context/requestContext.js';
 import { type Digest, digestKey, formatDigest, isEmptyDigest } from '../digest/digest.js';
 import { type Blob, type BlobStore, putChunks, readAll, type StorageUsage } from '../storage/blobStore.js';
 import { DiskBlobStore } from '../storage/diskBlobStore.js';
@@ -85,8 +86,8 @@ export class LocalCache {
 
   /** What both variants hold together, and their bound. */
   usage(): StorageUsage {
-    const plain = this.plain.disk.usage();
-    const executable = this.executable.disk.usage();
+    const plain = this.plain.disk.usage(backgroundContext());
+    const executable = this.executable.disk.usage(backgroundContext());
     return {
       usedBytes: plain.usedBytes + executable.usedBytes,
       maximumBytes: plain.maximumBytes + executable.maximumBytes,
@@ -95,8 +96,8 @@ export class LocalCache {
   }
 
   /** The local file of a cached blob (refreshing its recency), or undefined. Never for the empty blob. */
-  localPath(digest: Digest, executable: boolean): string | undefined {
-    return this.variant(executable).disk.localPath(digest);
+  localPath(context: RequestContext, digest: Digest, executable: boolean): string | undefined {
+    return this.variant(executable).disk.localPath(context, digest);
   }
 
   /**
@@ -105,6 +106,7 @@ export class LocalCache {
    * empty blob is never fetched nor missing).
    */
   async fetchMissing(
+    context: RequestContext,
     remote: BlobStore,
     blobs: readonly LocalBlob[],
     concurrency = DEFAULT_FETCH_CONCURRENCY,
@@ -114,20 +116,20 @@ export class LocalCache {
       if (isEmptyDigest(blob.digest)) continue;
       unique.set(`${blob.executable ? 'x' : 'p'}${digestKey(blob.digest)}`, blob);
     }
-    const absent = [...unique.values()].filter((b) => this.localPath(b.digest, b.executable) === undefined);
+    const absent = [...unique.values()].filter((b) => this.localPath(context, b.digest, b.executable) === undefined);
     const missing = new Map<string, Digest>();
     await forEachLimit(absent, concurrency, async (blob) => {
-      if (!(await this.fetch(remote, blob))) missing.set(digestKey(blob.digest), blob.digest);
+      if (!(await this.fetch(context, remote, blob))) missing.set(digestKey(blob.digest), blob.digest);
     });
     return [...missing.values()];
   }
 
   /** The local file of a blob, fetching it first if needed; FAILED_PRECONDITION when the remote lacks it. */
-  async pathOf(remote: BlobStore, digest: Digest, executable: boolean): Promise<string> {
+  async pathOf(context: RequestContext, remote: BlobStore, digest: Digest, executable: boolean): Promise<string> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const path = this.localPath(digest, executable);
+      const path = this.localPath(context, digest, executable);
       if (path !== undefined) return path;
-      if (!(await this.fetch(remote, { digest, executable }))) throw missingBlobsError([digest]);
+      if (!(await this.fetch(context, remote, { digest, executable }))) throw missingBlobsError([digest]);
     }
     throw new StatusError(
       Code.RESOURCE_EXHAUSTED,
@@ -136,12 +138,12 @@ export class LocalCache {
   }
 
   /** Reads a small blob (a Directory, Command or Action message) through the plain variant. */
-  async getBuffer(remote: BlobStore, digest: Digest): Promise<Buffer | undefined> {
+  async getBuffer(context: RequestContext, remote: BlobStore, digest: Digest): Promise<Buffer | undefined> {
     if (isEmptyDigest(digest)) return Buffer.alloc(0);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const local = await this.plain.disk.get(digest).catch(() => undefined);
+      const local = await this.plain.disk.get(context, digest).catch(() => undefined);
       if (local) return readAll(local);
-      if (!(await this.fetch(remote, { digest, executable: false }))) return undefined;
+      if (!(await this.fetch(context, remote, { digest, executable: false }))) return undefined;
     }
     throw new StatusError(
       Code.RESOURCE_EXHAUSTED,
@@ -162,35 +164,42 @@ export class LocalCache {
     return executable ? this.executable : this.plain;
   }
 
-  /** Installs one blob locally; false when the remote does not have it. */
-  private fetch(remote: BlobStore, blob: LocalBlob): Promise<boolean> {
+  /**
+   * Installs one blob locally; false when the remote does not have it. Concurrent
+   * callers share one fetch, so it runs detached from the first caller's cancellation.
+   */
+  private fetch(context: RequestContext, remote: BlobStore, blob: LocalBlob): Promise<boolean> {
     const key = `${blob.executable ? 'x' : 'p'}${digestKey(blob.digest)}`;
     let pending = this.inFlight.get(key);
     if (!pending) {
-      pending = this.fetchNow(remote, blob).finally(() => this.inFlight.delete(key));
+      pending = this.fetchNow(detachedContext(context), remote, blob).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
     return pending;
   }
 
-  private async fetchNow(remote: BlobStore, { digest, executable }: LocalBlob): Promise<boolean> {
+  private async fetchNow(
+    context: RequestContext,
+    remote: BlobStore,
+    { digest, executable }: LocalBlob,
+  ): Promise<boolean> {
     const target = this.variant(executable);
     const sibling = this.variant(!executable);
     // The other variant's copy is verified again while copying, so a copy an action
     // corrupted (and that was not evicted yet) falls through to the remote.
-    const local = await sibling.disk.get(digest).catch(() => undefined);
+    const local = await sibling.disk.get(context, digest).catch(() => undefined);
     if (
       local &&
-      (await this.install(target, digest, local).then(
+      (await this.install(context, target, digest, local).then(
         () => true,
         () => false,
       ))
     )
       return true;
-    const source = await remote.get(digest);
+    const source = await remote.get(context, digest);
     if (!source) return false;
     try {
-      await this.install(target, digest, source);
+      await this.install(context, target, digest, source);
     } catch (error) {
       if (error instanceof StatusError && error.code === Code.INVALID_ARGUMENT) {
         throw new StatusError(
@@ -203,9 +212,9 @@ export class LocalCache {
     return true;
   }
 
-  private async install(target: Variant, digest: Digest, source: Blob): Promise<void> {
-    await putChunks(target.verifying, digest, source.read());
-    const path = target.disk.localPath(digest);
+  private async install(context: RequestContext, target: Variant, digest: Digest, source: Blob): Promise<void> {
+    await putChunks(context, target.verifying, digest, source.read());
+    const path = target.disk.localPath(context, digest);
     if (path !== undefined) await chmod(path, target.mode);
   }
 }

@@ -3,10 +3,14 @@ import { lstat, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { dir, file, link, newHarness, putBlob, uploadTree } from '../../test/support/worker.js';
+import { backgroundContext } from '../context/requestContext.js';
 import { digestOf } from '../digest/digest.js';
 import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Code, StatusError } from '../util/status.js';
 import { stageInputRoot } from './staging.js';
+
+/** The context of every storage call in these tests. */
+const context = backgroundContext();
 
 describe('stageInputRoot', () => {
   test('stages nested directories, executables, symlinks, empty files and duplicate files', async () => {
@@ -22,7 +26,7 @@ describe('stageInputRoot', () => {
         abs: link('/usr/bin/env'),
       });
       const destination = join(h.directory, 'root');
-      const staged = await stageInputRoot({ cas: h.cas, cache: h.cache, rootDigest, destination });
+      const staged = await stageInputRoot(context, { cas: h.cas, cache: h.cache, rootDigest, destination });
       assert.equal(staged.fileCount, 5);
       assert.equal(await readFile(join(destination, 'a/b/c/deep.txt'), 'utf8'), 'deep');
       assert.ok((await stat(join(destination, 'empty-dir'))).isDirectory());
@@ -50,7 +54,7 @@ describe('stageInputRoot', () => {
         new Set(['gone', 'also gone']),
       );
       await assert.rejects(
-        stageInputRoot({ cas: h.cas, cache: h.cache, rootDigest, destination: join(h.directory, 'root') }),
+        stageInputRoot(context, { cas: h.cas, cache: h.cache, rootDigest, destination: join(h.directory, 'root') }),
         (e: unknown) => {
           assert.ok(e instanceof StatusError);
           assert.equal(e.code, Code.FAILED_PRECONDITION);
@@ -83,7 +87,7 @@ describe('stageInputRoot', () => {
         ),
       );
       await assert.rejects(
-        stageInputRoot({ cas: h.cas, cache: h.cache, rootDigest, destination: join(h.directory, 'root') }),
+        stageInputRoot(context, { cas: h.cas, cache: h.cache, rootDigest, destination: join(h.directory, 'root') }),
         (e: unknown) =>
           e instanceof StatusError &&
           e.code === Code.FAILED_PRECONDITION &&
@@ -111,7 +115,7 @@ describe('stageInputRoot', () => {
           ),
         );
         await assert.rejects(
-          stageInputRoot({
+          stageInputRoot(context, {
             cas: h.cas,
             cache: h.cache,
             rootDigest,
@@ -130,7 +134,7 @@ describe('stageInputRoot', () => {
     const h = await newHarness();
     try {
       const rootDigest = await uploadTree(h.cas, { 'data.txt': file('original'), 'other.txt': file('untouched') });
-      const first = await stageInputRoot({
+      const first = await stageInputRoot(context, {
         cas: h.cas,
         cache: h.cache,
         rootDigest,
@@ -139,7 +143,7 @@ describe('stageInputRoot', () => {
       await writeFile(join(h.directory, 'one/data.txt'), 'poison!!'); // same size: caught by mtime
       const evicted = await first.evictModifiedInputs();
       assert.deepEqual(evicted, [digestOf('original')]);
-      await stageInputRoot({ cas: h.cas, cache: h.cache, rootDigest, destination: join(h.directory, 'two') });
+      await stageInputRoot(context, { cas: h.cas, cache: h.cache, rootDigest, destination: join(h.directory, 'two') });
       assert.equal(await readFile(join(h.directory, 'two/data.txt'), 'utf8'), 'original');
       assert.equal(await readFile(join(h.directory, 'two/other.txt'), 'utf8'), 'untouched');
     } finally {

@@ -12,7 +12,7 @@
  * whose content no longer matches when only their ctime changed.
  */
 import { chmod, copyFile, link, lstat, writeFile } from 'node:fs/promises';
-import { backgroundContext } from '../context/requestContext.js';
+import type { RequestContext } from '../context/requestContext.js';
 import { type Digest, digestFunctionOf, isEmptyDigest } from '../digest/digest.js';
 import type { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { BlobStore } from '../storage/blobStore.js';
@@ -51,14 +51,15 @@ const PLAIN_MODE = 0o444;
 
 /** Reads every Directory of a tree through the local cache (breadth first, each level in parallel), checked. */
 export async function fetchInputTree(
+  context: RequestContext,
   cas: BlobStore,
   cache: LocalCache,
   rootDigest: Digest,
   concurrency = DEFAULT_CONCURRENCY,
 ): Promise<Map<string, Directory>> {
-  const { directories, missing } = await loadTree(backgroundContext(), cas, [rootDigest], {
+  const { directories, missing } = await loadTree(context, cas, [rootDigest], {
     concurrency,
-    readBlob: (digest) => cache.getBuffer(cas, digest),
+    readBlob: (digest) => cache.getBuffer(context, cas, digest),
     digestFunction: digestFunctionOf(rootDigest),
     safeNames: true,
   });
@@ -72,15 +73,18 @@ export async function fetchInputTree(
 }
 
 /** Stages the input root; FAILED_PRECONDITION with MISSING violations when blobs are absent. */
-export async function stageInputRoot(options: StageInputRootOptions): Promise<StagedInputRoot> {
+export async function stageInputRoot(
+  context: RequestContext,
+  options: StageInputRootOptions,
+): Promise<StagedInputRoot> {
   const { cas, cache, rootDigest, destination, signal } = options;
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-  const directories = await fetchInputTree(cas, cache, rootDigest, concurrency);
+  const directories = await fetchInputTree(context, cas, cache, rootDigest, concurrency);
   signal?.throwIfAborted();
 
   // Lay out every path first, so all absent blobs are fetched in one parallel pass.
   const layout = layoutTree(directories, rootDigest, destination);
-  const missing = await cache.fetchMissing(cas, layout.files, concurrency);
+  const missing = await cache.fetchMissing(context, cas, layout.files, concurrency);
   if (missing.length > 0) throw missingBlobsError(missing, 'input files');
   signal?.throwIfAborted();
 
@@ -89,7 +93,7 @@ export async function stageInputRoot(options: StageInputRootOptions): Promise<St
     concurrency,
     directoryMode: 0o755,
     placeFile: async (file) => {
-      const source = await placeFile(cas, cache, file);
+      const source = await placeFile(context, cas, cache, file);
       if (source !== undefined) linked.set(source, file);
     },
   });
@@ -109,7 +113,12 @@ export async function stageInputRoot(options: StageInputRootOptions): Promise<St
 }
 
 /** Links (or copies) one file into place; returns the cache path it was linked to, if any. */
-async function placeFile(cas: BlobStore, cache: LocalCache, file: PlacedFile): Promise<string | undefined> {
+async function placeFile(
+  context: RequestContext,
+  cas: BlobStore,
+  cache: LocalCache,
+  file: PlacedFile,
+): Promise<string | undefined> {
   const mode = file.executable ? EXECUTABLE_MODE : PLAIN_MODE;
   if (isEmptyDigest(file.digest)) {
     await writeFile(file.path, '', { mode });
@@ -117,7 +126,7 @@ async function placeFile(cas: BlobStore, cache: LocalCache, file: PlacedFile): P
     return undefined;
   }
   for (let attempt = 0; ; attempt++) {
-    const source = await cache.pathOf(cas, file.digest, file.executable);
+    const source = await cache.pathOf(context, cas, file.digest, file.executable);
     try {
       await link(source, file.path);
       return source;

@@ -12,11 +12,15 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { backgroundContext } from '../../src/context/requestContext.js';
 import { type Digest, digestOf, SHA256, SHA384, SHA512 } from '../../src/digest/digest.js';
 import { type BlobStore, type BlobWriter, getBuffer, putBuffer, readAll } from '../../src/storage/blobStore.js';
 import { VerifyingBlobStore } from '../../src/storage/verifyingBlobStore.js';
 import { Code } from '../../src/util/status.js';
 import { rejectsWithCode } from './status.js';
+
+/** The context of every storage call in these tests. */
+const context = backgroundContext();
 
 export interface ContractStore {
   store: BlobStore;
@@ -58,7 +62,7 @@ export async function writeInChunks(writer: BlobWriter, data: Buffer, chunkSizes
 }
 
 async function readRange(store: BlobStore, digest: Digest, offset?: number, limit?: number): Promise<Buffer> {
-  const blob = await store.get(digest);
+  const blob = await store.get(context, digest);
   assert.ok(blob, 'blob should be present');
   const chunks: Buffer[] = [];
   for await (const chunk of blob.read(offset, limit)) chunks.push(chunk);
@@ -66,13 +70,17 @@ async function readRange(store: BlobStore, digest: Digest, offset?: number, limi
 }
 
 async function assertAbsent(store: BlobStore, digest: Digest): Promise<void> {
-  assert.deepEqual(await store.findMissing([digest]), [digest], 'findMissing should report the blob as missing');
-  assert.equal(await store.get(digest), undefined, 'get should return undefined');
+  assert.deepEqual(
+    await store.findMissing(context, [digest]),
+    [digest],
+    'findMissing should report the blob as missing',
+  );
+  assert.equal(await store.get(context, digest), undefined, 'get should return undefined');
 }
 
 async function assertContent(store: BlobStore, digest: Digest, data: Buffer): Promise<void> {
-  assert.deepEqual(await store.findMissing([digest]), [], 'findMissing should report the blob as present');
-  const blob = await store.get(digest);
+  assert.deepEqual(await store.findMissing(context, [digest]), [], 'findMissing should report the blob as present');
+  const blob = await store.get(context, digest);
   assert.ok(blob, 'blob should be present');
   assert.equal(blob.sizeBytes, data.length);
   const content = await readAll(blob);
@@ -106,13 +114,13 @@ export function blobStoreContract(
 
     it('returns a small blob exactly as it was written', async () => {
       const { data, digest } = testBlob(1000, 1);
-      await putBuffer(store, digest, data);
+      await putBuffer(context, store, digest, data);
       await assertContent(store, digest, data);
     });
 
     it('returns a blob larger than 1 MiB that was written in several chunks', async () => {
       const { data, digest } = testBlob(3 * MiB + 12_345, 2);
-      const writer = await store.put(digest);
+      const writer = await store.put(context, digest);
       await writeInChunks(writer, data, [1, 700 * 1024, 333_333, 1024 * 1024]);
       await writer.commit();
       await assertContent(store, digest, data);
@@ -123,26 +131,26 @@ export function blobStoreContract(
       const b = testBlob(2 * MiB, 4);
       const x = testBlob(10, 5);
       const y = testBlob(2 * MiB, 6);
-      await putBuffer(store, a.digest, a.data);
-      await putBuffer(store, b.digest, b.data);
-      const missing = await store.findMissing([a.digest, x.digest, b.digest, y.digest]);
+      await putBuffer(context, store, a.digest, a.data);
+      await putBuffer(context, store, b.digest, b.data);
+      const missing = await store.findMissing(context, [a.digest, x.digest, b.digest, y.digest]);
       assert.deepEqual(sortedKeys(missing), sortedKeys([x.digest, y.digest]));
-      assert.deepEqual(await store.findMissing([]), []);
+      assert.deepEqual(await store.findMissing(context, []), []);
     });
 
     it('treats a digest with the right hash but another size as a different, absent blob', async () => {
       const { data, digest } = testBlob(100, 7);
-      await putBuffer(store, digest, data);
+      await putBuffer(context, store, digest, data);
       const other = { hash: digest.hash, sizeBytes: 99 };
-      assert.deepEqual(await store.findMissing([other]), [other]);
-      assert.equal(await store.get(other), undefined);
+      assert.deepEqual(await store.findMissing(context, [other]), [other]);
+      assert.equal(await store.get(context, other), undefined);
     });
 
     it('never reports the empty blob as missing and serves it without it being written', async () => {
       const empties = [SHA256, SHA384, SHA512].map((fn) => digestOf(Buffer.alloc(0), fn));
-      assert.deepEqual(await store.findMissing(empties), []);
+      assert.deepEqual(await store.findMissing(context, empties), []);
       for (const empty of empties) {
-        const blob = await store.get(empty);
+        const blob = await store.get(context, empty);
         assert.ok(blob);
         assert.equal(blob.sizeBytes, 0);
         assert.equal((await readAll(blob)).length, 0);
@@ -150,14 +158,14 @@ export function blobStoreContract(
     });
 
     it('returns undefined from get for a blob that was never written', async () => {
-      assert.equal(await store.get(testBlob(10, 8).digest), undefined);
-      assert.equal(await store.get(testBlob(3 * MiB, 8).digest), undefined);
+      assert.equal(await store.get(context, testBlob(10, 8).digest), undefined);
+      assert.equal(await store.get(context, testBlob(3 * MiB, 8).digest), undefined);
     });
 
     it('reads the range given by offset and limit', async () => {
       for (const size of [1000, 3 * MiB + 17]) {
         const { data, digest } = testBlob(size, 9);
-        await putBuffer(store, digest, data);
+        await putBuffer(context, store, digest, data);
         const ranges: Array<[number, number]> = [
           [0, 1],
           [1, 10],
@@ -177,7 +185,7 @@ export function blobStoreContract(
     it('reads nothing when the offset equals the size or the limit is zero', async () => {
       for (const size of [1000, 2 * MiB]) {
         const { data, digest } = testBlob(size, 10);
-        await putBuffer(store, digest, data);
+        await putBuffer(context, store, digest, data);
         assert.equal((await readRange(store, digest, size)).length, 0);
         assert.equal((await readRange(store, digest, size, 10)).length, 0);
         assert.equal((await readRange(store, digest, 5, 0)).length, 0);
@@ -187,7 +195,7 @@ export function blobStoreContract(
     it('reads to the end when the limit goes beyond it', async () => {
       for (const size of [1000, 2 * MiB + 3]) {
         const { data, digest } = testBlob(size, 11);
-        await putBuffer(store, digest, data);
+        await putBuffer(context, store, digest, data);
         assert.ok((await readRange(store, digest, 0, size + 1)).equals(data));
         assert.ok((await readRange(store, digest, size - 3, 1_000_000_000)).equals(data.subarray(size - 3)));
       }
@@ -196,8 +204,8 @@ export function blobStoreContract(
     it('lets the same opened blob be read more than once', async () => {
       for (const size of [1000, 2 * MiB]) {
         const { data, digest } = testBlob(size, 12);
-        await putBuffer(store, digest, data);
-        const blob = await store.get(digest);
+        await putBuffer(context, store, digest, data);
+        const blob = await store.get(context, digest);
         assert.ok(blob);
         assert.ok((await readAll(blob)).equals(data));
         assert.ok((await readAll(blob)).equals(data));
@@ -207,7 +215,7 @@ export function blobStoreContract(
     it('makes nothing visible before commit resolves', async () => {
       for (const size of [1000, 2 * MiB]) {
         const { data, digest } = testBlob(size, 13);
-        const writer = await store.put(digest);
+        const writer = await store.put(context, digest);
         await writeInChunks(writer, data, [256 * 1024]);
         await assertAbsent(store, digest);
         await writer.commit();
@@ -218,7 +226,7 @@ export function blobStoreContract(
     it('leaves nothing visible after abort, and abort may be called twice', async () => {
       for (const size of [1000, 2 * MiB]) {
         const { data, digest } = testBlob(size, 14);
-        const writer = await store.put(digest);
+        const writer = await store.put(context, digest);
         await writeInChunks(writer, data, [256 * 1024]);
         await writer.abort();
         await writer.abort();
@@ -228,7 +236,7 @@ export function blobStoreContract(
 
     it('keeps a committed blob when abort is called after the commit', async () => {
       const { data, digest } = testBlob(1000, 15);
-      const writer = await store.put(digest);
+      const writer = await store.put(context, digest);
       await writer.write(data);
       await writer.commit();
       await writer.abort();
@@ -248,7 +256,7 @@ export function blobStoreContract(
             hash: digestOf(testData(declared, actual)).hash,
             sizeBytes: declared,
           };
-          await putBuffer(store, key, data);
+          await putBuffer(context, store, key, data);
           await assertContent(store, key, data);
           assert.ok((await readRange(store, key, 5, 3)).equals(data.subarray(5, 8)));
         }
@@ -259,7 +267,7 @@ export function blobStoreContract(
       const store = verifying;
       for (const size of [1000, 2 * MiB]) {
         const { data, digest } = testBlob(size, 16);
-        const writer = await store.put(digest);
+        const writer = await store.put(context, digest);
         await writeInChunks(writer, data.subarray(0, size - 1), [512 * 1024]);
         await rejectsWithCode(writer.commit(), Code.INVALID_ARGUMENT);
         await writer.abort();
@@ -271,7 +279,7 @@ export function blobStoreContract(
       const store = verifying;
       for (const size of [1000, 2 * MiB]) {
         const { data, digest } = testBlob(size, 17);
-        const writer = await store.put(digest);
+        const writer = await store.put(context, digest);
         const tooLong = Buffer.concat([data, Buffer.from('extra')]);
         // The store may refuse at the write that overflows or at commit; either way it must refuse.
         const outcome = (async () => {
@@ -287,8 +295,8 @@ export function blobStoreContract(
     it('lets concurrent writers of the same blob both succeed with the right content', async () => {
       for (const size of [1000, 3 * MiB]) {
         const { data, digest } = testBlob(size, 18);
-        const first = await store.put(digest);
-        const second = await store.put(digest);
+        const first = await store.put(context, digest);
+        const second = await store.put(context, digest);
         const chunk = 400 * 1024;
         for (let position = 0; position < size; position += chunk) {
           await first.write(data.subarray(position, position + chunk));
@@ -303,7 +311,7 @@ export function blobStoreContract(
       const store = verifying;
       for (const size of [1000, 2 * MiB]) {
         const { digest } = testBlob(size, 20);
-        const writer = await store.put(digest);
+        const writer = await store.put(context, digest);
         await writeInChunks(writer, testData(size, 21), [512 * 1024]);
         await rejectsWithCode(writer.commit(), Code.INVALID_ARGUMENT);
         await writer.abort();
@@ -315,20 +323,20 @@ export function blobStoreContract(
       const store = verifying;
       for (const size of [1000, 2 * MiB]) {
         const { data, digest } = testBlob(size, 19);
-        await putBuffer(store, digest, data);
+        await putBuffer(context, store, digest, data);
 
-        const aborted = await store.put(digest);
+        const aborted = await store.put(context, digest);
         await aborted.write(data.subarray(0, size >> 1));
         await aborted.abort();
         await assertContent(store, digest, data);
 
-        const short = await store.put(digest);
+        const short = await store.put(context, digest);
         await short.write(data.subarray(0, size - 1));
         await rejectsWithCode(short.commit(), Code.INVALID_ARGUMENT);
         await short.abort();
         await assertContent(store, digest, data);
 
-        const long = await store.put(digest);
+        const long = await store.put(context, digest);
         const overflow = (async () => {
           await long.write(data);
           await long.write(Buffer.from('x'));
@@ -338,7 +346,7 @@ export function blobStoreContract(
         await long.abort();
         await assertContent(store, digest, data);
 
-        const corrupt = await store.put(digest);
+        const corrupt = await store.put(context, digest);
         await corrupt.write(testData(size, 22));
         await rejectsWithCode(corrupt.commit(), Code.INVALID_ARGUMENT);
         await corrupt.abort();
@@ -348,9 +356,15 @@ export function blobStoreContract(
 
     it('stores many blobs written in parallel', async () => {
       const blobs = Array.from({ length: 200 }, (_, i) => testBlob(i % 10 === 0 ? MiB + i : 100 + i, 1000 + i));
-      await Promise.all(blobs.map(({ data, digest }) => putBuffer(store, digest, data)));
-      assert.deepEqual(await store.findMissing(blobs.map((b) => b.digest)), []);
-      const contents = await Promise.all(blobs.map(({ digest }) => getBuffer(store, digest)));
+      await Promise.all(blobs.map(({ data, digest }) => putBuffer(context, store, digest, data)));
+      assert.deepEqual(
+        await store.findMissing(
+          context,
+          blobs.map((b) => b.digest),
+        ),
+        [],
+      );
+      const contents = await Promise.all(blobs.map(({ digest }) => getBuffer(context, store, digest)));
       contents.forEach((content, i) => {
         assert.ok(content?.equals(blobs[i]?.data as Buffer), `blob ${i}`);
       });

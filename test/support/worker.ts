@@ -5,6 +5,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { backgroundContext, type RequestContext } from '../../src/context/requestContext.js';
 import { type Digest, digestOf } from '../../src/digest/digest.js';
 import {
   Action,
@@ -19,6 +20,9 @@ import { MemoryBlobStore } from '../../src/storage/memoryBlobStore.js';
 import { VerifyingBlobStore } from '../../src/storage/verifyingBlobStore.js';
 import { durationFromMs } from '../../src/util/time.js';
 import { LocalCache } from '../../src/worker/localCache.js';
+
+/** The context of every storage call in these tests. */
+const context = backgroundContext();
 
 export type Entry =
   | { kind: 'file'; data: Buffer; executable: boolean }
@@ -57,7 +61,7 @@ export function newCas(): BlobStore {
 export async function putBlob(cas: BlobStore, data: Buffer | string): Promise<Digest> {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   const digest = digestOf(bytes);
-  await putBuffer(cas, digest, bytes);
+  await putBuffer(context, cas, digest, bytes);
   return digest;
 }
 
@@ -72,7 +76,7 @@ export async function uploadTree(
     const entry = entries[name] as Entry;
     if (entry.kind === 'file') {
       const digest = digestOf(entry.data);
-      if (!skipFiles.has(entry.data.toString())) await putBuffer(cas, digest, entry.data);
+      if (!skipFiles.has(entry.data.toString())) await putBuffer(context, cas, digest, entry.data);
       directory.files.push({ name, digest, isExecutable: entry.executable, nodeProperties: undefined });
     } else if (entry.kind === 'symlink') {
       directory.symlinks.push({ name, target: entry.target, nodeProperties: undefined });
@@ -125,11 +129,11 @@ export async function uploadAction(cas: BlobStore, spec: ActionSpec): Promise<Di
 
 export async function blobText(cas: BlobStore, digest: Digest | undefined): Promise<string | undefined> {
   if (!digest) return undefined;
-  return (await getBuffer(cas, digest))?.toString();
+  return (await getBuffer(context, cas, digest))?.toString();
 }
 
 export async function readTree(cas: BlobStore, digest: Digest | undefined): Promise<Tree> {
-  const data = digest && (await getBuffer(cas, digest));
+  const data = digest && (await getBuffer(context, cas, digest));
   if (!data) throw new Error('tree missing from the CAS');
   return Tree.decode(data);
 }
@@ -161,15 +165,15 @@ export async function newHarness(cas: BlobStore = newCas()): Promise<Harness> {
 export class CountingBlobStore implements BlobStore {
   gets = 0;
   constructor(private readonly inner: BlobStore) {}
-  findMissing(digests: readonly Digest[]) {
-    return this.inner.findMissing(digests);
+  findMissing(context: RequestContext, digests: readonly Digest[]) {
+    return this.inner.findMissing(context, digests);
   }
-  get(digest: Digest) {
+  get(context: RequestContext, digest: Digest) {
     this.gets++;
-    return this.inner.get(digest);
+    return this.inner.get(context, digest);
   }
-  put(digest: Digest) {
-    return this.inner.put(digest);
+  put(context: RequestContext, digest: Digest) {
+    return this.inner.put(context, digest);
   }
 }
 

@@ -83,7 +83,10 @@ describe('publishing an artifact', () => {
     });
     const expected = await artifactTarball(cas, libRoot);
     assert.equal(result.sha256, expected.sha256);
-    assert.ok((await getBuffer(cas, result.tarball))?.equals(expected.data), 'the tarball blob is in the CAS');
+    assert.ok(
+      (await getBuffer(backgroundContext(), cas, result.tarball))?.equals(expected.data),
+      'the tarball blob is in the CAS',
+    );
     assert.equal(result.name, 'libgreet.tar');
 
     const sri = `sha256-${Buffer.from(expected.sha256, 'hex').toString('base64')}`;
@@ -176,7 +179,7 @@ describe('publishing an artifact', () => {
     assert.equal(formatDigest(a.provenance), formatDigest(b.provenance));
     assert.equal(
       createHash('sha256')
-        .update((await getBuffer(cas, a.provenance)) as Buffer)
+        .update((await getBuffer(backgroundContext(), cas, a.provenance)) as Buffer)
         .digest('hex'),
       a.provenance.hash,
     );

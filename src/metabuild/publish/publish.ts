@@ -102,8 +102,8 @@ export async function publish(input: PublishInput): Promise<PublishResult> {
   const { cas, asset, uri } = input;
 
   const tarball = await tarballDigest(cas, root);
-  if ((await cas.findMissing([tarball])).length > 0) {
-    await putChunks(cas, tarball, writeTar(treeEntries(cas, root)));
+  if ((await cas.findMissing(backgroundContext(), [tarball])).length > 0) {
+    await putChunks(backgroundContext(), cas, tarball, writeTar(treeEntries(cas, root)));
   }
   const name = tarballName(uri, target.element.name);
   const statement = provenanceStatement({
@@ -119,7 +119,7 @@ export async function publish(input: PublishInput): Promise<PublishResult> {
   });
   const record = serializeProvenance(statement);
   const provenance: Digest = { hash: createHash('sha256').update(record).digest('hex'), sizeBytes: record.length };
-  await putBuffer(cas, provenance, record);
+  await putBuffer(backgroundContext(), cas, provenance, record);
 
   for (const qualifiers of tarballQualifierSets(uri, tarball.hash)) {
     await asset.pushBlob([uri], tarball, { qualifiers, referencesBlobs: [provenance] });
@@ -143,7 +143,7 @@ export async function fetchProvenance(
 ): Promise<{ digest: Digest; data: Buffer } | undefined> {
   const found = await asset.fetchBlob([uri], PROVENANCE_QUALIFIERS);
   if (!found) return undefined;
-  const data = await getBuffer(cas, found.digest);
+  const data = await getBuffer(backgroundContext(), cas, found.digest);
   if (!data) throw new Error(`the provenance record ${formatDigest(found.digest)} of ${uri} is missing from the CAS`);
   return { digest: found.digest, data };
 }

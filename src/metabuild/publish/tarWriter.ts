@@ -136,7 +136,7 @@ export async function* treeEntries(cas: BlobStore, root: Digest): AsyncGenerator
         executable: entry.executable,
         content: async function* () {
           if (digest.sizeBytes === 0) return;
-          const blob = await cas.get(digest);
+          const blob = await cas.get(backgroundContext(), digest);
           if (!blob) throw notFound(`${entry.path}: blob ${digest.hash}/${digest.sizeBytes} is missing from the CAS`);
           yield* blob.read();
         },

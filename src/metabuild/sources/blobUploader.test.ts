@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { backgroundContext, type RequestContext } from '../../context/requestContext.js';
 import { type Digest, digestOf, SHA256 } from '../../digest/digest.js';
 import { getBuffer } from '../../storage/blobStore.js';
 import { MemoryBlobStore } from '../../storage/memoryBlobStore.js';
@@ -11,11 +12,11 @@ class GatedStore extends MemoryBlobStore {
   failWith: Error | undefined;
   private releases: Array<() => void> = [];
 
-  override async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
+  override async findMissing(context: RequestContext, digests: readonly Digest[]): Promise<Digest[]> {
     this.started++;
     await new Promise<void>((resolve) => this.releases.push(resolve));
     if (this.failWith) throw this.failWith;
-    return super.findMissing(digests);
+    return super.findMissing(context, digests);
   }
 
   /** Lets every waiting call go on; resolves once one has been let go. */
@@ -41,7 +42,7 @@ describe('BlobUploader', { timeout: 60_000 }, () => {
     await flushed;
     assert.equal(cas.started, 2);
     for (const text of ['a', 'b', 'c']) {
-      assert.deepEqual(await getBuffer(cas, digestOf(blob(text), SHA256)), blob(text));
+      assert.deepEqual(await getBuffer(backgroundContext(), cas, digestOf(blob(text), SHA256)), blob(text));
     }
     await uploader.dispose();
   });

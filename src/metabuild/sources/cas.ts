@@ -55,7 +55,7 @@ async function checkPresent(root: Digest, context: SourceContext): Promise<void>
       `cas source ${formatDigest(root)}: directory ${absent.path || '(the root)'} (${formatDigest(absent.digest)}) is not in the CAS`,
     );
   }
-  const missing = await context.cas.findMissing(contents.files);
+  const missing = await context.cas.findMissing(backgroundContext(), contents.files);
   if (missing.length > 0) {
     throw new SourceError(
       context.location,

@@ -89,7 +89,7 @@ describe('the remote-asset source', () => {
         { name: 'tool-1.0/bin/tool', data: '#!/bin/sh\n', mode: 0o755 },
       ]);
       const blob = digestOf(tar);
-      await cas.put(blob).then(async (w) => {
+      await cas.put(backgroundContext(), blob).then(async (w) => {
         await w.write(tar);
         await w.commit();
       });

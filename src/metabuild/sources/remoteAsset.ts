@@ -16,6 +16,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type AssetService, type Qualifier, qualifiersFrom } from '../../client/remoteAsset.js';
+import { backgroundContext } from '../../context/requestContext.js';
 import { type Digest, formatDigest } from '../../digest/digest.js';
 import {
   checkKeys,
@@ -136,7 +137,7 @@ async function download(digest: Digest, context: SourceContext): Promise<string>
   const path = join(directory, `${digest.hash}-${digest.sizeBytes}`);
   if (await exists(path)) return path;
   await mkdir(directory, { recursive: true });
-  const blob = await context.cas.get(digest);
+  const blob = await context.cas.get(backgroundContext(), digest);
   if (!blob) throw new Error(`blob ${formatDigest(digest)} is missing from the CAS`);
   const temporary = join(directory, `.download-${randomUUID()}`);
   try {

@@ -138,7 +138,10 @@ describe('BuildStream 2 sources', () => {
           key: { path: 'fix.patch', sha256: sha256(await readFile(join(project, 'fix.patch'))), 'strip-level': 1 },
         },
       ]);
-      assert.equal((await getBuffer(ctx.cas, file.digest))?.toString(), 'const char *greeting = "patched";\n');
+      assert.equal(
+        (await getBuffer(backgroundContext(), ctx.cas, file.digest))?.toString(),
+        'const char *greeting = "patched";\n',
+      );
       await assert.rejects(stage(ctx, { kind: 'patch', path: 'fix.patch' }), /nothing to patch/);
       await writeFile(join(project, 'bad.patch'), '--- a/none.c\n+++ b/none.c\n@@ -1 +1 @@\n-x\n+y\n');
       await assert.rejects(

@@ -187,6 +187,6 @@ describe('importTar', () => {
     assert.deepEqual(listing, [`big.bin=${big.length}`]);
     const [entry] = await listTree(context, cas, root);
     assert.ok(entry?.kind === 'file');
-    assert.deepEqual(await cas.findMissing([entry.digest]), []);
+    assert.deepEqual(await cas.findMissing(backgroundContext(), [entry.digest]), []);
   });
 });
