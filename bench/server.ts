@@ -41,12 +41,12 @@ export function benchServerConfig(dataDirectory: string, casBytes: number, backe
     listen: '127.0.0.1:0',
     cas:
       backend === 'memory'
-        ? { memory: { maximumSizeBytes: casBytes } }
-        : { disk: { directory: join(dataDirectory, 'cas'), maximumSizeBytes: casBytes } },
+        ? { memory: { maxSizeBytes: casBytes } }
+        : { disk: { path: join(dataDirectory, 'cas'), maxSizeBytes: casBytes } },
     actionCache:
       backend === 'memory'
-        ? { memory: { maximumSizeBytes: ACTION_CACHE_BYTES } }
-        : { disk: { directory: join(dataDirectory, 'ac'), maximumSizeBytes: ACTION_CACHE_BYTES } },
+        ? { memory: { maxSizeBytes: ACTION_CACHE_BYTES } }
+        : { disk: { path: join(dataDirectory, 'ac'), maxSizeBytes: ACTION_CACHE_BYTES } },
   };
 }
 

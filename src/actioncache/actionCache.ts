@@ -4,18 +4,20 @@
  * safe); action results are kept per instance, because an instance may stand for
  * a different execution environment.
  *
- * A result is only served when everything it references is still in the CAS
- * (output files, every file of every output tree, stdout and stderr); otherwise it
- * is a cache miss. Serving a result retains the referenced blobs for
+ * Results are records of a RecordStore (actionResultRecords puts them in a
+ * BlobStore). A result is only served when everything it references is still in
+ * the CAS (output files, every file of every output tree, stdout and stderr), as
+ * the shared CompletenessChecker decides; otherwise it is a cache miss. Serving a result retains the referenced blobs for
  * `retentionGraceMs`, so builds that do not download outputs can still fetch them
  * later in the build.
  */
 import type { RequestContext } from '../context/requestContext.js';
-import { type Digest, type DigestFunction, digestKey, SHA256 } from '../digest/digest.js';
-import { ActionResult, type Tree } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
-import { MalformedTreeError } from '../tree/directory.js';
-import { filesOfTree, readTreeMessage } from '../tree/treeMessage.js';
+import { type Digest, type DigestFunction, digestKey } from '../digest/digest.js';
+import { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { BlobRecordStore } from '../records/blobRecordStore.js';
+import { CompletenessChecker, type References } from '../records/completeness.js';
+import type { RecordCodec, RecordStore } from '../records/recordStore.js';
+import { type BlobStore, getBuffer } from '../storage/blobStore.js';
 
 export interface ActionKey {
   instanceName: string;
@@ -47,12 +49,14 @@ export class ActionCache {
   private readonly maximumInlineBytes: number;
   private readonly now: () => number;
   private readonly onLookup: ((hit: boolean) => void) | undefined;
+  private readonly completeness: CompletenessChecker;
 
   constructor(
-    private readonly results: BlobStore,
+    private readonly results: RecordStore<ActionResult>,
     private readonly cas: BlobStore,
     options: ActionCacheOptions = {},
   ) {
+    this.completeness = new CompletenessChecker(cas);
     this.graceMs = options.retentionGraceMs ?? DEFAULT_RETENTION_GRACE_MS;
     this.maximumInlineBytes = options.maximumInlineBytes ?? 1024 * 1024;
     this.now = options.now ?? Date.now;
@@ -75,50 +79,16 @@ export class ActionCache {
     key: ActionKey,
     inline: InlineRequest,
   ): Promise<ActionResult | undefined> {
-    const stored = await getBuffer(context, this.results, storageKey(key));
-    if (!stored) return undefined;
-    let result: ActionResult;
-    try {
-      result = ActionResult.decode(stored);
-    } catch {
-      return undefined;
-    }
-    const referenced = await this.referencedBlobs(context, result);
-    if (!referenced) return undefined;
-    const missing = await this.cas.findMissing(context, referenced, { retainUntilMs: this.now() + this.graceMs });
-    if (missing.length > 0) return undefined;
+    const result = await this.results.get(context, actionResultKey(key));
+    if (!result) return undefined;
+    const state = await this.completeness.check(context, referencesOf(result), this.now() + this.graceMs);
+    if (!state.complete) return undefined;
     await this.inline(context, result, inline);
     return result;
   }
 
   async put(context: RequestContext, key: ActionKey, result: ActionResult): Promise<void> {
-    await putBuffer(context, this.results, storageKey(key), Buffer.from(ActionResult.encode(result).finish()));
-  }
-
-  /** Every CAS blob a result needs, or undefined if an output tree itself is gone. */
-  private async referencedBlobs(context: RequestContext, result: ActionResult): Promise<Digest[] | undefined> {
-    const digests: Digest[] = [];
-    const add = (d: Digest | undefined) => {
-      if (d && d.sizeBytes > 0) digests.push(d);
-    };
-    for (const file of result.outputFiles) add(file.digest);
-    add(result.stdoutDigest);
-    add(result.stderrDigest);
-    for (const directory of result.outputDirectories) {
-      if (!directory.treeDigest) continue;
-      let tree: Tree | undefined;
-      try {
-        tree = await readTreeMessage(context, this.cas, directory.treeDigest);
-      } catch (error) {
-        if (error instanceof MalformedTreeError) return undefined;
-        throw error;
-      }
-      if (!tree) return undefined;
-      add(directory.treeDigest);
-      add(directory.rootDirectoryDigest);
-      for (const file of filesOfTree(tree)) add(file);
-    }
-    return dedupe(digests);
+    await this.results.put(context, actionResultKey(key), result);
   }
 
   private async inline(context: RequestContext, result: ActionResult, request: InlineRequest): Promise<void> {
@@ -138,14 +108,42 @@ export class ActionCache {
   }
 }
 
-/** Derives the storage key of an action result; its size field is unused (0). */
-function storageKey(key: ActionKey): Digest {
-  const material = `action-result\0${key.instanceName}\0${key.digestFunction.name}\0${digestKey(key.actionDigest)}`;
-  return { hash: SHA256.createHasher().update(material).digest('hex'), sizeBytes: 0 };
+/** What a result references in the CAS: its files and logs, and each output tree's Tree message and root. */
+function referencesOf(result: ActionResult): References {
+  const blobs: Digest[] = [];
+  const treeMessages: Digest[] = [];
+  for (const file of result.outputFiles) if (file.digest) blobs.push(file.digest);
+  if (result.stdoutDigest) blobs.push(result.stdoutDigest);
+  if (result.stderrDigest) blobs.push(result.stderrDigest);
+  for (const directory of result.outputDirectories) {
+    if (!directory.treeDigest) continue;
+    treeMessages.push(directory.treeDigest);
+    if (directory.rootDirectoryDigest) blobs.push(directory.rootDirectoryDigest);
+  }
+  return { blobs, treeMessages };
 }
 
-function dedupe(digests: Digest[]): Digest[] {
-  const seen = new Map<string, Digest>();
-  for (const d of digests) seen.set(digestKey(d), d);
-  return [...seen.values()];
+/**
+ * The record key of an action result: instance, digest function and action
+ * digest (its SHA-256 is the BlobStore key results have always had).
+ */
+export function actionResultKey(key: ActionKey): string {
+  return `action-result\0${key.instanceName}\0${key.digestFunction.name}\0${digestKey(key.actionDigest)}`;
+}
+
+/** ActionResults as stored: their protobuf encoding. */
+export const actionResultCodec: RecordCodec<ActionResult> = {
+  encode: (result) => Buffer.from(ActionResult.encode(result).finish()),
+  decode: (data) => {
+    try {
+      return ActionResult.decode(data);
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/** Action results kept in a BlobStore (the all-in-one server's disk store). */
+export function actionResultRecords(blobs: BlobStore): RecordStore<ActionResult> {
+  return new BlobRecordStore(blobs, actionResultCodec);
 }

@@ -9,7 +9,7 @@ import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_executi
 import { type BlobStore, putBuffer } from '../storage/blobStore.js';
 import { DiskBlobStore } from '../storage/diskBlobStore.js';
 import { MemoryBlobStore } from '../storage/memoryBlobStore.js';
-import { type AssetKey, type AssetRecord, AssetStore } from './assetStore.js';
+import { type AssetKey, type AssetRecord, AssetStore, assetRecords } from './assetStore.js';
 
 /** The context of every storage call in these tests. */
 const context = backgroundContext();
@@ -60,7 +60,7 @@ function record(uri: string, digest: Digest, extra: Partial<AssetRecord> = {}): 
 describe('AssetStore', () => {
   it('serves a record only while its blob, its trees and its references are all in the CAS', async () => {
     const cas = new MemoryBlobStore();
-    const store = new AssetStore(new MemoryBlobStore(), cas);
+    const store = new AssetStore(assetRecords(new MemoryBlobStore()), cas);
     const tree = await putTree(cas, 'complete');
     const extra = await put(cas, 'referenced');
     await store.write(context, record('urn:tree', tree.root, { kind: 'directory', referencesBlobs: [extra] }));
@@ -95,7 +95,7 @@ describe('AssetStore', () => {
   it('ignores expired records and records older than oldest_content_accepted, and prefers the newest', async () => {
     let now = 1_000_000;
     const cas = new MemoryBlobStore();
-    const store = new AssetStore(new MemoryBlobStore(), cas, { now: () => now });
+    const store = new AssetStore(assetRecords(new MemoryBlobStore()), cas, { now: () => now });
     const old = await put(cas, 'old');
     const recent = await put(cas, 'recent');
     await store.write(context, record('urn:a', old, { updatedAtMs: 100 }));
@@ -111,7 +111,7 @@ describe('AssetStore', () => {
 
   it('protects the content of a served asset from eviction', async () => {
     const cas = new MemoryBlobStore(1000);
-    const store = new AssetStore(new MemoryBlobStore(), cas);
+    const store = new AssetStore(assetRecords(new MemoryBlobStore()), cas);
     const kept = await put(cas, Buffer.alloc(400, 1));
     await store.write(context, record('urn:kept', kept));
     assert.ok(await store.lookup(context, [key('urn:kept')]));
@@ -122,7 +122,10 @@ describe('AssetStore', () => {
   });
 
   it('retention lasts min(expire_at, now + retention window)', () => {
-    const store = new AssetStore(new MemoryBlobStore(), new MemoryBlobStore(), { retentionMs: 1000, now: () => 5000 });
+    const store = new AssetStore(assetRecords(new MemoryBlobStore()), new MemoryBlobStore(), {
+      retentionMs: 1000,
+      now: () => 5000,
+    });
     assert.equal(store.retainUntil(undefined), 6000);
     assert.equal(store.retainUntil(5500), 5500);
     assert.equal(store.retainUntil(9000), 6000);
@@ -133,8 +136,11 @@ describe('AssetStore', () => {
     scratch.push(directory);
     const records = await DiskBlobStore.open({ directory, maximumSizeBytes: 1024 * 1024 });
     const content = Buffer.alloc(400, 7);
-    await new AssetStore(records, new MemoryBlobStore()).write(context, record('urn:persisted', digestOf(content)));
-    await new AssetStore(records, new MemoryBlobStore()).write(
+    await new AssetStore(assetRecords(records), new MemoryBlobStore()).write(
+      context,
+      record('urn:persisted', digestOf(content)),
+    );
+    await new AssetStore(assetRecords(records), new MemoryBlobStore()).write(
       context,
       record('urn:expired', digestOf('expired'), { expireAtMs: Date.now() - 1 }),
     );
@@ -145,7 +151,7 @@ describe('AssetStore', () => {
     const kept = await put(cas, content);
     const reopened = await DiskBlobStore.open({ directory, maximumSizeBytes: 1024 * 1024 });
     try {
-      const store = new AssetStore(reopened, cas);
+      const store = new AssetStore(assetRecords(reopened), cas);
       assert.equal(await store.restoreRetention(context), 1);
       await put(cas, Buffer.alloc(400, 8));
       await put(cas, Buffer.alloc(400, 9));

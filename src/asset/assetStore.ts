@@ -4,10 +4,11 @@
  * blobs and trees it references, an optional expiry and the time it was pushed
  * (or its download from origin started).
  *
- * Records live in a BlobStore under derived keys, as action results do. A record
- * is only served while everything it names is still in the CAS: the blob, or
- * every directory and file of the tree, plus every referenced blob and tree.
- * Otherwise it is a miss, never a dangling answer.
+ * Records live in a RecordStore (assetRecords keeps them in a BlobStore under
+ * derived keys, as action results are). A record is only served while everything
+ * it names is still in the CAS: the blob, or every directory and file of the
+ * tree, plus every referenced blob and tree, as the shared CompletenessChecker
+ * decides. Otherwise it is a miss, never a dangling answer.
  *
  * Retention: writing or serving a record protects its content from eviction
  * until min(expire_at, now + retentionMs). Start-up re-applies that for every live
@@ -18,12 +19,14 @@
  * miss when its content is evicted.
  */
 import type { RequestContext } from '../context/requestContext.js';
-import { type Digest, type DigestFunction, digestFunctionByName, digestKey, SHA256 } from '../digest/digest.js';
+import { type Digest, type DigestFunction, digestFunctionByName } from '../digest/digest.js';
 import type { Qualifier } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
-import { type BlobStore, getBuffer, putBuffer } from '../storage/blobStore.js';
-import { MalformedTreeError } from '../tree/directory.js';
-import { type TreeContents, treeContents } from '../tree/walk.js';
+import { BlobRecordStore } from '../records/blobRecordStore.js';
+import { type Completeness, CompletenessChecker } from '../records/completeness.js';
+import type { RecordCodec, RecordPage, RecordStore } from '../records/recordStore.js';
+import type { BlobStore } from '../storage/blobStore.js';
 import { mapLimited } from '../util/concurrency.js';
+import { Code, StatusError } from '../util/status.js';
 import type { CanonicalQualifiers } from './qualifiers.js';
 
 export type AssetKind = 'blob' | 'directory';
@@ -59,35 +62,34 @@ export const DEFAULT_ASSET_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 /** Directories loaded at once while walking a tree. */
 const WALK_CONCURRENCY = 16;
+/** Records whose content is checked at once while restoring retention. */
+const RESTORE_CONCURRENCY = 4;
 
 /** What a content check found. */
-export type ContentState = { complete: true } | { complete: false; missing: Digest[]; malformed?: string };
+export type ContentState = Completeness;
 
 export class AssetStore {
   readonly retentionMs: number;
   private readonly now: () => number;
+  private readonly completeness: CompletenessChecker;
 
   constructor(
-    private readonly records: BlobStore,
-    private readonly cas: BlobStore,
+    private readonly records: RecordStore<AssetRecord>,
+    cas: BlobStore,
     options: AssetStoreOptions = {},
   ) {
+    this.completeness = new CompletenessChecker(cas, { walkConcurrency: WALK_CONCURRENCY });
     this.retentionMs = options.retentionMs ?? DEFAULT_ASSET_RETENTION_MS;
     this.now = options.now ?? Date.now;
   }
 
   /** The stored record of a key, expired or not, or undefined. */
   async read(context: RequestContext, key: AssetKey): Promise<AssetRecord | undefined> {
-    const data = await getBuffer(context, this.records, storageKey(key));
-    if (!data) return undefined;
-    const record = decodeRecord(data);
-    // Keys are hashes of the identity; check it anyway so a decoding slip can never serve another asset.
-    if (!record || storageKey(record).hash !== storageKey(key).hash) return undefined;
-    return record;
+    return this.records.get(context, assetRecordKey(key));
   }
 
   async write(context: RequestContext, record: AssetRecord): Promise<void> {
-    await putBuffer(context, this.records, storageKey(record), encodeRecord(record));
+    await this.records.put(context, assetRecordKey(record), record);
   }
 
   /**
@@ -147,24 +149,7 @@ export class AssetStore {
     roots: readonly Digest[],
     retainUntilMs: number,
   ): Promise<ContentState> {
-    let contents: TreeContents;
-    try {
-      contents = await treeContents(context, this.cas, roots, {
-        concurrency: WALK_CONCURRENCY,
-        digestFunction: fn,
-      });
-    } catch (error) {
-      if (error instanceof MalformedTreeError) return { complete: false, missing: [], malformed: error.message };
-      throw error;
-    }
-    const all = new Map<string, Digest>();
-    const missing = new Map<string, Digest>();
-    for (const digest of [...blobs, ...contents.directories, ...contents.files]) all.set(digestKey(digest), digest);
-    for (const { digest } of contents.missingDirectories) missing.set(digestKey(digest), digest);
-    for (const d of await this.cas.findMissing(context, [...all.values()], { retainUntilMs })) {
-      missing.set(digestKey(d), d);
-    }
-    return missing.size === 0 ? { complete: true } : { complete: false, missing: [...missing.values()] };
+    return this.completeness.check(context, { blobs, directories: roots, digestFunction: fn }, retainUntilMs);
   }
 
   /**
@@ -172,23 +157,34 @@ export class AssetStore {
    * forgotten retention marks). Returns how many records were retained.
    */
   async restoreRetention(context: RequestContext): Promise<number> {
-    if (!this.records.list) return 0;
-    const keys = await this.records.list(context);
     let retained = 0;
-    await mapLimited(keys, 4, async (key) => {
-      const data = await getBuffer(context, this.records, key).catch(() => undefined);
-      const record = data ? decodeRecord(data) : undefined;
-      if (!record) return;
-      if (record.expireAtMs !== undefined && record.expireAtMs <= this.now()) return;
-      if ((await this.retain(context, record).catch(() => undefined))?.complete) retained++;
-    });
+    let pageToken: string | undefined;
+    do {
+      let page: RecordPage<AssetRecord>;
+      try {
+        page = await this.records.list(context, { pageToken });
+      } catch (error) {
+        // A store that cannot list has nothing to restore.
+        if (error instanceof StatusError && error.code === Code.UNIMPLEMENTED) return retained;
+        throw error;
+      }
+      await mapLimited(page.records, RESTORE_CONCURRENCY, async ({ value: record }) => {
+        if (record.expireAtMs !== undefined && record.expireAtMs <= this.now()) return;
+        if ((await this.retain(context, record).catch(() => undefined))?.complete) retained++;
+      });
+      pageToken = page.nextPageToken;
+    } while (pageToken !== undefined);
     return retained;
   }
 }
 
-/** Derives the storage key of a record; its size field is unused (0). */
-function storageKey(key: AssetKey): Digest {
-  const identity = JSON.stringify([
+/**
+ * The record key of an asset: its whole identity (its SHA-256 is the BlobStore
+ * key records have always had). Keys of one instance share the prefix
+ * assetRecordKeyPrefix(instanceName).
+ */
+export function assetRecordKey(key: AssetKey): string {
+  return JSON.stringify([
     'asset-record',
     key.instanceName,
     key.kind,
@@ -196,7 +192,23 @@ function storageKey(key: AssetKey): Digest {
     key.uri,
     key.qualifiers.map((q) => [q.name, q.value]),
   ]);
-  return { hash: SHA256.createHasher().update(identity).digest('hex'), sizeBytes: 0 };
+}
+
+/** The prefix shared by the record keys of one instance's assets. */
+export function assetRecordKeyPrefix(instanceName: string): string {
+  return `${JSON.stringify(['asset-record', instanceName]).slice(0, -1)},`;
+}
+
+/** Asset records as stored: versioned JSON carrying the record's identity. */
+export const assetRecordCodec: RecordCodec<AssetRecord> = {
+  encode: (record) => encodeRecord(record),
+  decode: (data) => decodeRecord(data),
+  keyOf: (record) => assetRecordKey(record),
+};
+
+/** Asset records kept in a BlobStore (the all-in-one server's disk store). */
+export function assetRecords(blobs: BlobStore): RecordStore<AssetRecord> {
+  return new BlobRecordStore(blobs, assetRecordCodec);
 }
 
 interface StoredRecord {

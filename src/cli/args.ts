@@ -16,7 +16,15 @@ export interface ParsedArgs {
 
 export class UsageError extends Error {}
 
-export function parseArgs(argv: readonly string[], specs: Record<string, FlagSpec>): ParsedArgs {
+/**
+ * Parses argv against the flag specs. `withDefaults: false` leaves unset flags
+ * unset, for commands that fill them from a configuration file first.
+ */
+export function parseArgs(
+  argv: readonly string[],
+  specs: Record<string, FlagSpec>,
+  { withDefaults = true } = {},
+): ParsedArgs {
   const flags = new Map<string, string[]>();
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -48,8 +56,10 @@ export function parseArgs(argv: readonly string[], specs: Record<string, FlagSpe
     else values.splice(0, values.length, value);
     flags.set(name, values);
   }
-  for (const [name, spec] of Object.entries(specs)) {
-    if (!flags.has(name) && spec.default !== undefined) flags.set(name, [spec.default]);
+  if (withDefaults) {
+    for (const [name, spec] of Object.entries(specs)) {
+      if (!flags.has(name) && spec.default !== undefined) flags.set(name, [spec.default]);
+    }
   }
   return { flags, positionals };
 }

@@ -108,8 +108,8 @@ export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
     await mkdir(data, { recursive: true });
     const farm = await startFarm({
       listen: '127.0.0.1:0',
-      cas: { disk: { directory: join(data, 'cas'), maximumSizeBytes: 20 * 1024 ** 3 } },
-      actionCache: { disk: { directory: join(data, 'ac'), maximumSizeBytes: 512 * 1024 ** 2 } },
+      cas: { disk: { path: join(data, 'cas'), maxSizeBytes: 20 * 1024 ** 3 } },
+      actionCache: { disk: { path: join(data, 'ac'), maxSizeBytes: 512 * 1024 ** 2 } },
       stateDirectory: undefined,
       // Element builds may run long: the one timeout of actions that set none, carried to the worker.
       execution: { defaultTimeoutMs: 60 * 60_000 },

@@ -2,6 +2,7 @@
 import { UsageError } from './args.js';
 import { provenanceCommand, publishCommand, pushDirCommand } from './assetCommands.js';
 import { buildCommand, checkoutCommand, logCommand, showCommand } from './buildCommands.js';
+import { configCommand } from './configCommand.js';
 import { serveCommand } from './serve.js';
 import { storageCommand } from './storage.js';
 import { workerCommand } from './worker.js';
@@ -10,6 +11,7 @@ const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<void>
   serve: { run: serveCommand, help: 'run the all-in-one farm (storage, execution, workers)' },
   storage: { run: storageCommand, help: "run a storage node: one share of a farm's CAS" },
   worker: { run: workerCommand, help: 'run a standalone worker for a farm' },
+  config: { run: configCommand, help: 'print the effective configuration of serve or worker (config print)' },
   build: { run: buildCommand, help: 'build elements of a BuildStream-format project through the farm' },
   show: { run: showCommand, help: 'show cache keys and states of elements' },
   checkout: { run: checkoutCommand, help: "write an element's artifact to a directory" },

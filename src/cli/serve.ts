@@ -14,8 +14,6 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_MAXIMUM_REDIRECTS } from '../asset/downloader.js';
 import { FetchPolicy } from '../asset/fetchPolicy.js';
 import type { InternalCredential } from '../auth/callerAuthenticator.js';
-import { type Connection, connect } from '../client/connection.js';
-import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import { TOKEN_ENVIRONMENT_VARIABLE } from '../client/tokenSource.js';
 import { backgroundContext } from '../context/requestContext.js';
 import { parsePlatformMatchRules } from '../execution/platformMatch.js';
@@ -23,17 +21,21 @@ import { configureLogging, errorMessage, type LogFormat, log, parseLogFormat } f
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { farmObservability } from '../server/farmObservability.js';
 import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
-import { ReplicatedBlobStore } from '../storage/replicatedBlobStore.js';
-import type { OpenedStore } from '../storage/storageConfig.js';
 import { formatSize, parseSize } from '../util/size.js';
-import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
+import { type FlagSpec, flag, type ParsedArgs, parseDuration, UsageError, usage } from './args.js';
 import { EMBEDDED_BOT_ID, EmbeddedWorker } from './embeddedWorker.js';
 import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
+import { resolveServeConfiguration } from './serveConfig.js';
 import { openServerSecurity, SERVER_SECURITY_FLAGS } from './serverSecurity.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 import { DEFAULT_DRAIN_TIMEOUT } from './worker.js';
 
-const FLAGS: Record<string, FlagSpec> = {
+/** The flags of `granary serve` (each also a setting of its configuration file; see serveConfig.ts). */
+export const SERVE_FLAGS: Record<string, FlagSpec> = {
+  config: {
+    type: 'string',
+    help: 'YAML file of settings and storage graphs (docs/configuration.md); flags override it',
+  },
   listen: { type: 'string', default: '127.0.0.1:8980', help: 'address to listen on, HOST:PORT' },
   'http-listen': { type: 'string', default: 'auto', help: HTTP_LISTEN_HELP },
   'log-format': { type: 'string', default: 'text', help: 'text (for people) or json (one object per line)' },
@@ -131,9 +133,9 @@ function embeddedWorkerCredential(): InternalCredential {
 }
 
 export async function serveCommand(argv: readonly string[]): Promise<void> {
-  const args = parseArgs(argv, FLAGS);
+  const { args, storage } = resolveServeConfiguration(argv, SERVE_FLAGS);
   if (flag(args, 'help')) {
-    console.log(usage('serve [flags]', 'Runs the all-in-one Granary farm on this machine.', FLAGS));
+    console.log(usage('serve [flags]', 'Runs the all-in-one Granary farm on this machine.', SERVE_FLAGS));
     return;
   }
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${args.positionals[0]}`);
@@ -148,8 +150,6 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const maximumSizeBytes = parseSizeFlag(args, 'max-size');
   const retentionGraceMs = parseDuration(flag(args, 'retention-grace') as string);
   await mkdir(data, { recursive: true });
-  // The action cache and the asset records hold small entries; give each a small slice of the budget.
-  const actionCacheBytes = Math.max(16 * 1024 * 1024, Math.floor(maximumSizeBytes / 50));
   const drainTimeoutMs = parseDuration(flag(args, 'worker-drain-timeout') as string);
   const workers = Number(flag(args, 'workers'));
   if (!Number.isSafeInteger(workers) || workers < 0) throw new UsageError('--workers must be a non-negative integer');
@@ -182,12 +182,6 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     throw new UsageError(`--database must be a postgresql:// URL, got "${databaseUrl}"`);
   }
   const maximumRecordBytes = parseSizeFlag(args, 'database-records-size');
-  const storageNodes = args.flags.get('storage-node') ?? [];
-  const replicas = replicaCount(args, storageNodes);
-  // With a database, the action cache and asset records live there and the CAS has the whole budget.
-  const casBytes = databaseUrl
-    ? maximumSizeBytes
-    : maximumSizeBytes - Math.min(2 * actionCacheBytes, maximumSizeBytes / 2);
   const workerCredential = embeddedWorkerCredential();
   const security = await openServerSecurity(args, {
     internal: [workerCredential],
@@ -222,16 +216,9 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       observers: observability.storageObservers,
       farmObservers: observability.farmObservers,
       additionalListeners: workerSocket ? [{ address: workerSocket }] : [],
-      casBackend: storageNodes.length > 0 ? remoteCas(storageNodes, replicas) : undefined,
-      cas: {
-        disk: {
-          directory: join(data, 'cas'),
-          maximumSizeBytes: casBytes,
-        },
-      },
-      actionCache: { disk: { directory: join(data, 'ac'), maximumSizeBytes: actionCacheBytes } },
-      // Remote Asset records are small (a few hundred bytes each): the same small slice.
-      asset: { disk: { directory: join(data, 'asset'), maximumSizeBytes: actionCacheBytes } },
+      cas: storage.cas,
+      actionCache: storage.actionCache,
+      asset: storage.assets,
       assetRetentionMs: parseDuration(flag(args, 'asset-retention') as string),
       retentionGraceMs,
     });
@@ -268,8 +255,10 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   });
   if (http) log.info(`metrics and health on ${http.url} (/metrics, /healthz, /readyz)`);
   if (databaseUrl) log.info(`farm state in ${describeDatabase(databaseUrl)}, shared by every frontend using it`);
-  if (storageNodes.length > 0)
-    log.info(`CAS on ${storageNodes.length} storage node(s), ${replicas} cop(ies) of each blob`);
+  if ('replicated' in storage.cas) {
+    const { nodes, replicas } = storage.cas.replicated;
+    log.info(`CAS on ${nodes.length} storage node(s), ${replicas} cop(ies) of each blob`);
+  }
   const { info, warnings } = security.describe(listen);
   for (const line of info) log.info(line);
   for (const line of warnings) log.warn(`WARNING: ${line}`);
@@ -337,7 +326,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
 }
 
 /** A positive integer flag, or undefined when not given. */
-function optionalCount(args: ReturnType<typeof parseArgs>, name: string): number | undefined {
+function optionalCount(args: ParsedArgs, name: string): number | undefined {
   const text = flag(args, name);
   if (text === undefined) return undefined;
   const value = Number(text);
@@ -345,45 +334,6 @@ function optionalCount(args: ReturnType<typeof parseArgs>, name: string): number
     throw new UsageError(`--${name} must be a positive integer, got "${text}"`);
   }
   return value;
-}
-
-/** --replicas, checked against the storage nodes given: 2 by default when there are two or more. */
-function replicaCount(args: ReturnType<typeof parseArgs>, storageNodes: readonly string[]): number {
-  if (new Set(storageNodes).size !== storageNodes.length)
-    throw new UsageError('--storage-node: a node is listed twice');
-  const text = flag(args, 'replicas');
-  if (text === undefined) return Math.min(2, Math.max(1, storageNodes.length));
-  if (storageNodes.length === 0) throw new UsageError('--replicas needs --storage-node');
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < 1 || value > storageNodes.length) {
-    throw new UsageError(
-      `--replicas must be between 1 and the number of storage nodes (${storageNodes.length}), got "${text}"`,
-    );
-  }
-  return value;
-}
-
-/**
- * The CAS on the farm's storage nodes, each blob on `replicas` of them, over gRPC
- * (plain text: the farm's private network).
- */
-function remoteCas(addresses: readonly string[], replicas: number): OpenedStore {
-  const connections = addresses.map((address) => connect(address));
-  const store = new ReplicatedBlobStore(
-    addresses.map((address, index) => ({
-      // The placement key: the same node must be named alike on every frontend, with or without the scheme.
-      id: address.replace(/^grpc:\/\//, ''),
-      store: new GrpcBlobStore(connections[index] as Connection),
-    })),
-    { replicas, log: (line) => log.warn(line) },
-  );
-  return {
-    store,
-    close: async () => {
-      await store.close();
-      for (const connection of connections) connection.close();
-    },
-  };
 }
 
 /** The database's URL without its password, for the log. */
@@ -397,7 +347,7 @@ function describeDatabase(url: string): string {
   }
 }
 
-function parseSizeFlag(args: ReturnType<typeof parseArgs>, name: string): number {
+function parseSizeFlag(args: ParsedArgs, name: string): number {
   try {
     return parseSize(flag(args, name) as string);
   } catch (error) {

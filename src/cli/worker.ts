@@ -10,8 +10,9 @@ import { createMetricsRegistry } from '../observability/metrics.js';
 import { workerMetrics } from '../observability/workerMetrics.js';
 import { parseSize } from '../util/size.js';
 import { type RunningWorker, type SandboxChoice, startWorker, type WorkerConfig } from '../worker/workerProcess.js';
-import { type FlagSpec, flag, parseArgs, parseDuration, UsageError, usage } from './args.js';
+import { type FlagSpec, flag, type ParsedArgs, parseArgs, parseDuration, UsageError, usage } from './args.js';
 import { CLIENT_SECURITY_FLAGS, clientDialOptions, clientSecurityFlags } from './clientSecurity.js';
+import { applyConfigFile, applyFlagDefaults, type ConfigSetting, readConfigFile } from './configFile.js';
 import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 
@@ -25,7 +26,9 @@ import { onShutdownRequests } from './shutdownRequests.js';
  */
 export const DEFAULT_DRAIN_TIMEOUT = '20s';
 
-const FLAGS: Record<string, FlagSpec> = {
+/** The flags of `granary worker` (each also a setting of its configuration file, see WORKER_SETTINGS). */
+export const WORKER_FLAGS: Record<string, FlagSpec> = {
+  config: { type: 'string', help: 'YAML file of settings (docs/configuration.md); flags override it' },
   server: {
     type: 'string',
     default: 'grpc://127.0.0.1:8980',
@@ -75,10 +78,40 @@ export function hostPlatform(): PlatformProperty[] {
   ];
 }
 
+/** Every setting of a worker configuration file, and the flag that also sets it. */
+export const WORKER_SETTINGS: readonly ConfigSetting[] = [
+  { path: 'server', flag: 'server', kind: 'string' },
+  { path: 'instance', flag: 'instance', kind: 'string' },
+  { path: 'botId', flag: 'bot-id', kind: 'string' },
+  { path: 'slots', flag: 'slots', kind: 'string' },
+  { path: 'platform', flag: 'platform', kind: 'pairs' },
+  { path: 'workDir', flag: 'work-dir', kind: 'string' },
+  { path: 'cacheSize', flag: 'cache-size', kind: 'string' },
+  { path: 'sandbox', flag: 'sandbox', kind: 'string' },
+  { path: 'executionRoots', flag: 'execution-root', kind: 'pairs' },
+  { path: 'defaultTimeout', flag: 'default-timeout', kind: 'string' },
+  { path: 'drainTimeout', flag: 'drain-timeout', kind: 'string' },
+  { path: 'httpListen', flag: 'http-listen', kind: 'string' },
+  { path: 'logFormat', flag: 'log-format', kind: 'string' },
+  { path: 'tls.ca', flag: 'tls-ca', kind: 'string' },
+  { path: 'tls.cert', flag: 'tls-cert', kind: 'string' },
+  { path: 'tls.key', flag: 'tls-key', kind: 'string' },
+  { path: 'tokenFile', flag: 'token-file', kind: 'string' },
+];
+
+/** Flags, then the --config file for what the flags leave unset, then the defaults. */
+export function resolveWorkerArgs(argv: readonly string[]): ParsedArgs {
+  const args = parseArgs(argv, WORKER_FLAGS, { withDefaults: false });
+  const file = flag(args, 'config');
+  if (file) applyConfigFile(readConfigFile(file), args, WORKER_SETTINGS);
+  applyFlagDefaults(args, WORKER_FLAGS);
+  return args;
+}
+
 export async function workerCommand(argv: readonly string[]): Promise<void> {
-  const args = parseArgs(argv, FLAGS);
+  const args = resolveWorkerArgs(argv);
   if (flag(args, 'help')) {
-    console.log(usage('worker [flags]', 'Runs actions for a Granary farm (Remote Workers API bot).', FLAGS));
+    console.log(usage('worker [flags]', 'Runs actions for a Granary farm (Remote Workers API bot).', WORKER_FLAGS));
     return;
   }
   const httpListen = flag(args, 'http-listen') as string;

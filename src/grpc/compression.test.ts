@@ -318,8 +318,8 @@ describe('a server with compression turned off', () => {
   it('advertises no compressors and refuses compressed transfers', async () => {
     const server = await startStorageServer({
       listen: '127.0.0.1:0',
-      cas: { memory: { maximumSizeBytes: 16 * MiB } },
-      actionCache: { memory: { maximumSizeBytes: MiB } },
+      cas: { memory: { maxSizeBytes: 16 * MiB } },
+      actionCache: { memory: { maxSizeBytes: MiB } },
       compression: false,
     });
     const client = connect(`grpc://${server.address}`);

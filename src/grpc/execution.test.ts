@@ -206,8 +206,8 @@ let bot: FakeBot;
 before(async () => {
   farm = await startFarm({
     listen: '127.0.0.1:0',
-    cas: { memory: { maximumSizeBytes: 1 << 30 } },
-    actionCache: { memory: { maximumSizeBytes: 1 << 26 } },
+    cas: { memory: { maxSizeBytes: 1 << 30 } },
+    actionCache: { memory: { maxSizeBytes: 1 << 26 } },
   });
   client = connect(`grpc://${farm.address}`);
   bot = new FakeBot(`grpc://${farm.address}`);

@@ -88,8 +88,8 @@ describe('a farm with an access file', () => {
     farm = await startFarm({
       listen: '127.0.0.1:0',
       hooks: accessHooks(enforcedAccess(authenticator)),
-      cas: { memory: { maximumSizeBytes: 1 << 26 } },
-      actionCache: { memory: { maximumSizeBytes: 1 << 24 } },
+      cas: { memory: { maxSizeBytes: 1 << 26 } },
+      actionCache: { memory: { maxSizeBytes: 1 << 24 } },
     });
   });
   after(async () => {

@@ -3,14 +3,15 @@
  * and Push, Capabilities) onto a grpc-js server from a configuration.
  * `granary serve` and the tests use this.
  */
-import { ActionCache } from '../actioncache/actionCache.js';
+import { ActionCache, actionResultRecords } from '../actioncache/actionCache.js';
 import { RemoteAssetService } from '../asset/assetService.js';
-import { AssetStore } from '../asset/assetStore.js';
+import { AssetStore, assetRecords } from '../asset/assetStore.js';
 import { Downloader } from '../asset/downloader.js';
 import type { FetchPolicy } from '../asset/fetchPolicy.js';
 import { ByteStreamBlobs } from '../cas/byteStream.js';
 import { ContentAddressableStorage } from '../cas/contentAddressableStorage.js';
 import type { Compressor } from '../cas/resourceName.js';
+import { openRemoteStore } from '../client/remoteStorage.js';
 import { zstdAvailable } from '../compression/zstd.js';
 import { backgroundContext } from '../context/requestContext.js';
 import type { PostgresDatabase } from '../database/postgresDatabase.js';
@@ -39,12 +40,14 @@ import {
   type ListenerOptions,
   type ServerTlsOptions,
 } from '../grpc/server.js';
+import { log } from '../observability/log.js';
 import { UploadQuota } from '../quota/uploadQuota.js';
 import type { BlobStore, StorageUsage } from '../storage/blobStore.js';
 import type { EvictionRound } from '../storage/eviction.js';
 import { PostgresRecordStore } from '../storage/postgresRecordStore.js';
-import { type OpenedStore, openStorage, type StorageConfig } from '../storage/storageConfig.js';
-import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
+import type { StorageNodeConfig } from '../storage/storageConfig.js';
+import { type OpenedStore, openStorageGraph, type StorageGraphOptions } from '../storage/storageFactory.js';
+import type { StorageObserver } from '../storage/storageObserver.js';
 
 /** Largest gRPC message accepted or sent. */
 export const MAXIMUM_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -59,6 +62,11 @@ export interface StorageObservers {
   /** A store (`cas`, `action-cache`, `asset`) evicted blobs to make room. */
   eviction?(store: string, round: EvictionRound): void;
   actionCacheLookup?(hit: boolean): void;
+  /**
+   * Every call through the storage graphs' `metrics` nodes (and through every
+   * node with observeEveryStorageNode): calls, bytes, misses, errors, durations.
+   */
+  storage?: StorageObserver;
 }
 
 /** A store of the server by name, for its usage in metrics and the admin view. */
@@ -78,17 +86,16 @@ export interface StorageServerConfig {
   hooks?: ServerHooks;
   /** Storage events for logs and metrics. */
   observers?: StorageObservers;
-  cas: StorageConfig;
-  /**
-   * A CAS made by the caller instead of `cas`: a remote storage node every frontend
-   * of a farm shares (see `granary serve --storage-node`). The server closes it.
-   */
-  casBackend?: OpenedStore;
-  actionCache: StorageConfig;
+  /** The CAS's storage graph; its content is verified at the root (see storageFactory's verifyRoot). */
+  cas: StorageNodeConfig;
+  /** The action cache's storage graph (results under derived keys, so not verified). */
+  actionCache: StorageNodeConfig;
   /** How long blobs referenced by a served action result are kept (ms). */
   retentionGraceMs?: number;
   /** Remote Asset records; a small in-memory store when absent. */
-  asset?: StorageConfig;
+  asset?: StorageNodeConfig;
+  /** Report every node of the storage graphs to observers.storage, named by its configuration path. */
+  observeEveryStorageNode?: boolean;
   /** How long a push or fetch of an asset protects its content from eviction (ms; capped by expire_at). */
   assetRetentionMs?: number;
   /**
@@ -113,6 +120,9 @@ export interface StorageServerConfig {
    */
   compression?: boolean;
 }
+
+/** Remote Asset records when the configuration names no store for them: a small memory store. */
+const DEFAULT_ASSET_STORAGE: StorageNodeConfig = { memory: { maxSizeBytes: 16 * 1024 * 1024 } };
 
 /** Largest resource the remote downloader fetches by default (further bounded by the CAS size). */
 export const MAXIMUM_DOWNLOAD_BYTES = 8 * 1024 * 1024 * 1024;
@@ -141,22 +151,47 @@ export async function startStorageServer(
   ) => Promise<Partial<CapabilitiesConfig> & { close?: () => Promise<void>; health?: HealthSource }>,
 ): Promise<RunningServer> {
   const observers = config.observers ?? {};
-  const evictionsOf = (name: string) => ({
+  const graph = (name: string): StorageGraphOptions => ({
+    openRemote: openRemoteStore,
+    observer: observers.storage,
+    observeEveryNode: config.observeEveryStorageNode,
     onEviction: observers.eviction && ((round: EvictionRound) => observers.eviction?.(name, round)),
+    log: (line) => log.warn(line),
   });
-  const casStorage = config.casBackend ?? (await openStorage(config.cas, evictionsOf('cas')));
-  const acStorage = config.sharedRecords
-    ? sharedRecords(config.sharedRecords, 'action-cache')
-    : await openStorage(config.actionCache, evictionsOf('action-cache'));
-  const cas = new VerifyingBlobStore(casStorage.store);
-  const actionCache = new ActionCache(acStorage.store, cas, {
+  const opened: OpenedStore[] = [];
+  const closeOpened = async () => {
+    for (const store of opened.splice(0).reverse()) await store.close();
+  };
+  const open = async (make: () => Promise<OpenedStore> | OpenedStore) => {
+    const store = await make();
+    opened.push(store);
+    return store;
+  };
+  let casStorage: OpenedStore;
+  let acStorage: OpenedStore;
+  let assetStorage: OpenedStore;
+  try {
+    casStorage = await open(() => openStorageGraph(config.cas, 'storage.cas', { ...graph('cas'), verifyRoot: true }));
+    acStorage = await open(() =>
+      config.sharedRecords
+        ? sharedRecords(config.sharedRecords, 'action-cache')
+        : openStorageGraph(config.actionCache, 'storage.actionCache', graph('action-cache')),
+    );
+    assetStorage = await open(() =>
+      config.sharedRecords
+        ? sharedRecords(config.sharedRecords, 'asset')
+        : openStorageGraph(config.asset ?? DEFAULT_ASSET_STORAGE, 'storage.assets', graph('asset')),
+    );
+  } catch (error) {
+    await closeOpened();
+    throw error;
+  }
+  const cas = casStorage.store;
+  const actionCache = new ActionCache(actionResultRecords(acStorage.store), cas, {
     retentionGraceMs: config.retentionGraceMs,
     onLookup: observers.actionCacheLookup && ((hit) => observers.actionCacheLookup?.(hit)),
   });
-  const assetStorage = config.sharedRecords
-    ? sharedRecords(config.sharedRecords, 'asset')
-    : await openStorage(config.asset ?? { memory: { maximumSizeBytes: 16 * 1024 * 1024 } }, evictionsOf('asset'));
-  const assets = new AssetStore(assetStorage.store, cas, { retentionMs: config.assetRetentionMs });
+  const assets = new AssetStore(assetRecords(assetStorage.store), cas, { retentionMs: config.assetRetentionMs });
   // Retention marks are not persisted by the CAS: re-apply them for live assets, in the background.
   const assetRetentionRestored = assets.restoreRetention(backgroundContext()).catch(() => 0);
   const maximumDownloadBytes = config.maximumDownloadBytes ?? MAXIMUM_DOWNLOAD_BYTES;
@@ -229,9 +264,7 @@ export async function startStorageServer(
       byteStream.close();
       await extension.close?.();
       await assetRetentionRestored;
-      await casStorage.close();
-      await acStorage.close();
-      await assetStorage.close();
+      await closeOpened();
     },
   };
 }

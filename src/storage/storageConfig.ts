@@ -1,37 +1,202 @@
 /**
- * Storage is built from configuration: a nested object whose single key names a
- * backend or decorator. The all-in-one server uses a built-in default; scaled-out
- * deployments describe other graphs with the same vocabulary.
+ * The storage configuration: one recursive node type, each node a mapping with a
+ * single key naming a backend or a decorator, so any graph is written with the
+ * same few words, in YAML or JSON:
  *
- *   { "disk": { "directory": "/var/cache/granary/cas", "maximumSizeBytes": 10737418240 } }
- *   { "memory": { "maximumSizeBytes": 1073741824 } }
+ *   verifying: { backend: { disk: { path: /var/cache/granary/cas, maxSizeBytes: 100GiB } } }
+ *   readCaching: { fast: { memory: { maxSizeBytes: 1GiB } }, slow: { grpc: { target: grpc://node:8980 } } }
+ *   sharding: { shards: [ { weight: 2, backend: { disk: ... } }, { weight: 1, backend: { disk: ... } } ] }
+ *
+ * parseStorageNode checks a value read from a file (or built from flags) and
+ * names the exact path of any bad key; storageFactory.ts builds the BlobStore
+ * graph from the result. docs/configuration.md describes every node.
  */
-import type { BlobStore } from './blobStore.js';
-import { DiskBlobStore } from './diskBlobStore.js';
-import type { EvictionListener } from './eviction.js';
-import { MemoryBlobStore } from './memoryBlobStore.js';
+import {
+  ConfigError,
+  keyPath,
+  readArray,
+  readDurationMs,
+  readNumber,
+  readObject,
+  readOneOf,
+  readOptionalString,
+  readSize,
+  readString,
+} from '../util/configValues.js';
 
-export type StorageConfig =
-  | { memory: { maximumSizeBytes: number } }
-  | { disk: { directory: string; maximumSizeBytes: number } };
-
-export interface OpenedStore {
-  store: BlobStore;
-  close(): Promise<void>;
+/** A remote REAPI CAS (another `granary serve`, or any REAPI server). */
+export interface GrpcStorageConfig {
+  /** grpc://HOST:PORT, grpcs://HOST:PORT, HOST:PORT or unix:PATH. */
+  target: string;
+  /** The remote instance name ('' when absent). */
+  instanceName?: string;
+  /** For grpcs:// targets: files of the CA, and of the client certificate and key for mTLS. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** A file holding the bearer token to send (re-read for every call). */
+  tokenFile?: string;
 }
 
-/** What the server wants to hear from the stores it opens. */
-export interface StorageHooks {
-  onEviction?: EvictionListener;
+/** N copies of each blob over the nodes, with repair (ReplicatedBlobStore; placement is unweighted). */
+export interface ReplicatedStorageConfig {
+  /** Copies of each blob (at most the number of nodes). */
+  replicas: number;
+  nodes: Array<{ backend: StorageNodeConfig }>;
 }
 
-export async function openStorage(config: StorageConfig, hooks: StorageHooks = {}): Promise<OpenedStore> {
-  if ('memory' in config) {
-    return { store: new MemoryBlobStore(config.memory.maximumSizeBytes), close: async () => {} };
+/** One node of a storage graph. */
+export type StorageNodeConfig =
+  | { memory: { maxSizeBytes: number } }
+  | { disk: { path: string; maxSizeBytes: number } }
+  | { grpc: GrpcStorageConfig }
+  | { verifying: { backend: StorageNodeConfig } }
+  | { sharding: { shards: Array<{ weight: number; backend: StorageNodeConfig }> } }
+  | { readCaching: { fast: StorageNodeConfig; slow: StorageNodeConfig } }
+  | { mirrored: { backends: StorageNodeConfig[] } }
+  | { replicated: ReplicatedStorageConfig }
+  | { existenceCaching: { backend: StorageNodeConfig; ttlMs: number } }
+  | { metrics: { name: string; backend: StorageNodeConfig } };
+
+/** The names of every kind of node. */
+export const STORAGE_NODE_KINDS = [
+  'memory',
+  'disk',
+  'grpc',
+  'verifying',
+  'sharding',
+  'readCaching',
+  'mirrored',
+  'replicated',
+  'existenceCaching',
+  'metrics',
+] as const;
+
+export type StorageNodeKind = (typeof STORAGE_NODE_KINDS)[number];
+
+/** The kind of a (checked) node. */
+export function storageNodeKind(node: StorageNodeConfig): StorageNodeKind {
+  return Object.keys(node)[0] as StorageNodeKind;
+}
+
+/**
+ * Checks a storage node read from a file or built from flags and returns it
+ * normalised (sizes and durations in bytes and milliseconds). Throws
+ * ConfigError naming the path of the first bad key.
+ */
+export function parseStorageNode(value: unknown, path: string): StorageNodeConfig {
+  const [kind, settings] = readOneOf(value, path, STORAGE_NODE_KINDS);
+  const at = keyPath(path, kind);
+  switch (kind as StorageNodeKind) {
+    case 'memory': {
+      const memory = readObject(settings, at, ['maxSizeBytes'], ['maxSizeBytes']);
+      return { memory: { maxSizeBytes: readSize(memory.maxSizeBytes, keyPath(at, 'maxSizeBytes')) } };
+    }
+    case 'disk': {
+      const disk = readObject(settings, at, ['path', 'maxSizeBytes'], ['path', 'maxSizeBytes']);
+      return {
+        disk: {
+          path: readString(disk.path, keyPath(at, 'path')),
+          maxSizeBytes: readSize(disk.maxSizeBytes, keyPath(at, 'maxSizeBytes')),
+        },
+      };
+    }
+    case 'grpc':
+      return { grpc: parseGrpc(settings, at) };
+    case 'verifying': {
+      const verifying = readObject(settings, at, ['backend'], ['backend']);
+      return { verifying: { backend: parseStorageNode(verifying.backend, keyPath(at, 'backend')) } };
+    }
+    case 'sharding': {
+      const sharding = readObject(settings, at, ['shards'], ['shards']);
+      return { sharding: { shards: parseWeighted(sharding.shards, keyPath(at, 'shards')) } };
+    }
+    case 'readCaching': {
+      const caching = readObject(settings, at, ['fast', 'slow'], ['fast', 'slow']);
+      return {
+        readCaching: {
+          fast: parseStorageNode(caching.fast, keyPath(at, 'fast')),
+          slow: parseStorageNode(caching.slow, keyPath(at, 'slow')),
+        },
+      };
+    }
+    case 'mirrored': {
+      const mirrored = readObject(settings, at, ['backends'], ['backends']);
+      const backendsPath = keyPath(at, 'backends');
+      const backends = readArray(mirrored.backends, backendsPath, { minimumLength: 2 });
+      return {
+        mirrored: {
+          backends: backends.map((backend, index) => parseStorageNode(backend, keyPath(backendsPath, index))),
+        },
+      };
+    }
+    case 'replicated': {
+      const replicated = readObject(settings, at, ['replicas', 'nodes'], ['replicas', 'nodes']);
+      const nodesPath = keyPath(at, 'nodes');
+      const nodes = readArray(replicated.nodes, nodesPath, { minimumLength: 1 }).map((entry, index) => {
+        const nodePath = keyPath(nodesPath, index);
+        const node = readObject(entry, nodePath, ['backend'], ['backend']);
+        return { backend: parseStorageNode(node.backend, keyPath(nodePath, 'backend')) };
+      });
+      const replicas = readNumber(replicated.replicas, keyPath(at, 'replicas'), { minimum: 1, maximum: nodes.length });
+      return { replicated: { replicas, nodes } };
+    }
+    case 'existenceCaching': {
+      const caching = readObject(settings, at, ['backend', 'ttl'], ['backend', 'ttl']);
+      return {
+        existenceCaching: {
+          backend: parseStorageNode(caching.backend, keyPath(at, 'backend')),
+          ttlMs: readDurationMs(caching.ttl, keyPath(at, 'ttl')),
+        },
+      };
+    }
+    case 'metrics': {
+      const metrics = readObject(settings, at, ['name', 'backend'], ['name', 'backend']);
+      return {
+        metrics: {
+          name: readString(metrics.name, keyPath(at, 'name')),
+          backend: parseStorageNode(metrics.backend, keyPath(at, 'backend')),
+        },
+      };
+    }
   }
-  if ('disk' in config) {
-    const store = await DiskBlobStore.open({ ...config.disk, onEviction: hooks.onEviction });
-    return { store, close: () => store.close() };
+}
+
+function parseGrpc(settings: unknown, path: string): GrpcStorageConfig {
+  const grpc = readObject(settings, path, ['target', 'instanceName', 'tls', 'tokenFile'], ['target']);
+  const config: GrpcStorageConfig = { target: readString(grpc.target, keyPath(path, 'target')) };
+  if (grpc.instanceName !== undefined) {
+    if (typeof grpc.instanceName !== 'string')
+      throw new ConfigError(keyPath(path, 'instanceName'), 'expected a string');
+    config.instanceName = grpc.instanceName;
   }
-  throw new Error(`unknown storage configuration: ${JSON.stringify(config)}`);
+  if (grpc.tls !== undefined) {
+    const tlsPath = keyPath(path, 'tls');
+    const tls = readObject(grpc.tls, tlsPath, ['caFile', 'certFile', 'keyFile']);
+    const certFile = readOptionalString(tls.certFile, keyPath(tlsPath, 'certFile'));
+    const keyFile = readOptionalString(tls.keyFile, keyPath(tlsPath, 'keyFile'));
+    if ((certFile === undefined) !== (keyFile === undefined)) {
+      throw new ConfigError(tlsPath, 'certFile and keyFile go together (a client certificate needs its key)');
+    }
+    const caFile = readOptionalString(tls.caFile, keyPath(tlsPath, 'caFile'));
+    config.tls = {
+      ...(caFile === undefined ? {} : { caFile }),
+      ...(certFile === undefined ? {} : { certFile, keyFile }),
+    };
+  }
+  const tokenFile = readOptionalString(grpc.tokenFile, keyPath(path, 'tokenFile'));
+  if (tokenFile !== undefined) config.tokenFile = tokenFile;
+  return config;
+}
+
+function parseWeighted(value: unknown, path: string): Array<{ weight: number; backend: StorageNodeConfig }> {
+  return readArray(value, path, { minimumLength: 1 }).map((entry, index) => {
+    const at = keyPath(path, index);
+    const weighted = readObject(entry, at, ['weight', 'backend'], ['backend']);
+    return {
+      weight:
+        weighted.weight === undefined
+          ? 1
+          : readNumber(weighted.weight, keyPath(at, 'weight'), { minimum: Number.MIN_VALUE, fractional: true }),
+      backend: parseStorageNode(weighted.backend, keyPath(at, 'backend')),
+    };
+  });
 }

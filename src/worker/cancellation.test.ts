@@ -33,8 +33,8 @@ describe('a real worker under the farm: cancellation and platform properties', {
     scratch = mkdtempSync(join(tmpdir(), 'granary-cancel-'));
     farm = await startFarm({
       listen: '127.0.0.1:0',
-      cas: { memory: { maximumSizeBytes: 1 << 28 } },
-      actionCache: { memory: { maximumSizeBytes: 1 << 24 } },
+      cas: { memory: { maxSizeBytes: 1 << 28 } },
+      actionCache: { memory: { maxSizeBytes: 1 << 24 } },
     });
     worker = await startWorker({
       server: `grpc://${farm.address}`,

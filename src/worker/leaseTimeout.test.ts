@@ -32,8 +32,8 @@ describe('the timeout of an action, decided by the server and enforced by a real
     scratch = mkdtempSync(join(tmpdir(), 'granary-lease-timeout-'));
     farm = await startFarm({
       listen: '127.0.0.1:0',
-      cas: { memory: { maximumSizeBytes: 1 << 28 } },
-      actionCache: { memory: { maximumSizeBytes: 1 << 24 } },
+      cas: { memory: { maxSizeBytes: 1 << 28 } },
+      actionCache: { memory: { maxSizeBytes: 1 << 24 } },
       execution: { defaultTimeoutMs: 1_000 },
     });
     worker = await startWorker({

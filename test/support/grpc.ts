@@ -20,8 +20,8 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const server = await startStorageServer({
     listen: '127.0.0.1:0',
-    cas: { memory: { maximumSizeBytes: casBytes } },
-    actionCache: { memory: { maximumSizeBytes: 16 * 1024 * 1024 } },
+    cas: { memory: { maxSizeBytes: casBytes } },
+    actionCache: { memory: { maxSizeBytes: 16 * 1024 * 1024 } },
     ...config,
   });
   const client = connect(`grpc://${server.address}`);

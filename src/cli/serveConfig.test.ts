@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ConfigError } from '../util/configValues.js';
+import { flag } from './args.js';
+import { formatConfig } from './configFile.js';
+import { SERVE_FLAGS } from './serve.js';
+import { resolveServeConfiguration, serveDocument } from './serveConfig.js';
+import { resolveWorkerArgs } from './worker.js';
+
+const directory = mkdtempSync(join(tmpdir(), 'granary-config-'));
+after(() => rmSync(directory, { recursive: true, force: true }));
+
+let files = 0;
+function configFile(text: string): string {
+  const file = join(directory, `config-${files++}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+function configError(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
+    return error;
+  }
+  assert.fail('the configuration was accepted');
+}
+
+describe('serve configuration', () => {
+  it('without flags builds the graphs granary serve has always built: a verified disk CAS and two small disks', () => {
+    const { storage, args } = resolveServeConfiguration([], SERVE_FLAGS);
+    const data = resolve('./.granary');
+    const tenGiB = 10 * 1024 ** 3;
+    const slice = Math.floor(tenGiB / 50);
+    assert.deepEqual(storage, {
+      cas: { verifying: { backend: { disk: { path: join(data, 'cas'), maxSizeBytes: tenGiB - 2 * slice } } } },
+      actionCache: { disk: { path: join(data, 'ac'), maxSizeBytes: slice } },
+      assets: { disk: { path: join(data, 'asset'), maxSizeBytes: slice } },
+    });
+    assert.equal(flag(args, 'listen'), '127.0.0.1:8980');
+  });
+
+  it('takes settings from the file, lets flags override them, and fills the rest with defaults', () => {
+    const file = configFile(
+      [
+        'listen: 0.0.0.0:9000',
+        'scheduler:',
+        '  workerTimeout: 1m',
+        '  platformMatch: { cores: minimum, OSFamily: exact }',
+        'embeddedWorker:',
+        '  slots: 3',
+        '  platform: [pool=large]',
+      ].join('\n'),
+    );
+    const { args } = resolveServeConfiguration(['--config', file, '--listen', '127.0.0.1:9001'], SERVE_FLAGS);
+    assert.equal(flag(args, 'listen'), '127.0.0.1:9001');
+    assert.equal(flag(args, 'worker-timeout'), '1m');
+    assert.deepEqual(args.flags.get('platform-match'), ['cores=minimum', 'OSFamily=exact']);
+    assert.equal(flag(args, 'workers'), '3');
+    assert.deepEqual(args.flags.get('worker-platform'), ['pool=large']);
+    assert.equal(flag(args, 'sandbox'), 'auto');
+  });
+
+  it('uses the storage graphs of the file, and --storage-node over its CAS', () => {
+    const file = configFile(
+      [
+        'storage:',
+        '  cas:',
+        '    sharding:',
+        '      shards:',
+        '        - { weight: 1, backend: { disk: { path: /srv/a, maxSizeBytes: 1GiB } } }',
+        '        - { weight: 2, backend: { disk: { path: /srv/b, maxSizeBytes: 2GiB } } }',
+        '  actionCache: { memory: { maxSizeBytes: 64MiB } }',
+      ].join('\n'),
+    );
+    const { storage } = resolveServeConfiguration(['--config', file], SERVE_FLAGS);
+    assert.deepEqual(storage.cas, {
+      sharding: {
+        shards: [
+          { weight: 1, backend: { disk: { path: '/srv/a', maxSizeBytes: 1024 ** 3 } } },
+          { weight: 2, backend: { disk: { path: '/srv/b', maxSizeBytes: 2 * 1024 ** 3 } } },
+        ],
+      },
+    });
+    assert.deepEqual(storage.actionCache, { memory: { maxSizeBytes: 64 * 1024 ** 2 } });
+    assert.equal(storage.assets && 'disk' in storage.assets, true, 'assets keep their default');
+    const remote = resolveServeConfiguration(['--config', file, '--storage-node', 'grpc://node:8980'], SERVE_FLAGS);
+    assert.deepEqual(remote.storage.cas, {
+      replicated: { replicas: 1, nodes: [{ backend: { grpc: { target: 'grpc://node:8980' } } }] },
+    });
+    const replicated = resolveServeConfiguration(
+      ['--storage-node', 'grpc://a:1', '--storage-node', 'grpc://b:1', '--storage-node', 'grpc://c:1'],
+      SERVE_FLAGS,
+    );
+    assert.equal('replicated' in replicated.storage.cas && replicated.storage.cas.replicated.replicas, 2);
+  });
+
+  it('names the path of a misspelt setting, a bad storage key and a bad value', () => {
+    const misspelt = configError(() =>
+      resolveServeConfiguration(['--config', configFile('scheduler:\n  workerTimeot: 1m\n')], SERVE_FLAGS),
+    );
+    assert.equal(misspelt.path, 'scheduler.workerTimeot');
+    assert.match(misspelt.message, /unknown setting \(expected one of workerTimeout, platformMatch\)/);
+
+    const storage = configError(() =>
+      resolveServeConfiguration(
+        [
+          '--config',
+          configFile(
+            'storage:\n  cas:\n    mirrored:\n      backends: [{ memory: { maxSizeBytes: 1 } }, { disk: { path: /x } }]\n',
+          ),
+        ],
+        SERVE_FLAGS,
+      ),
+    );
+    assert.equal(storage.path, 'storage.cas.mirrored.backends[1].disk.maxSizeBytes');
+
+    const notScalar = configError(() =>
+      resolveServeConfiguration(['--config', configFile('listen: { host: x }\n')], SERVE_FLAGS),
+    );
+    assert.equal(notScalar.path, 'listen');
+    assert.equal(
+      configError(() => resolveServeConfiguration(['--config', configFile('scheduler: 5\n')], SERVE_FLAGS)).path,
+      'scheduler',
+    );
+  });
+
+  it('prints a configuration that, read back as a file, resolves to the same configuration', () => {
+    const first = resolveServeConfiguration(
+      [
+        '--max-size',
+        '2GiB',
+        '--platform-match',
+        'cores=minimum',
+        '--worker-platform',
+        'pool=a',
+        '--fetch-allow',
+        '10.0.0.0/8',
+      ],
+      SERVE_FLAGS,
+    );
+    const printed = formatConfig(serveDocument(first));
+    assert.match(printed, /^listen: 127\.0\.0\.1:8980$/m);
+    assert.match(printed, /verifying:/);
+    const again = resolveServeConfiguration(['--config', configFile(printed)], SERVE_FLAGS);
+    assert.equal(formatConfig(serveDocument(again)), printed);
+    assert.deepEqual(again.storage, first.storage);
+  });
+});
+
+describe('worker configuration', () => {
+  it('takes settings from the file and lets flags override them', () => {
+    const file = configFile(
+      [
+        'server: grpcs://farm.example:443',
+        'slots: 8',
+        'platform: { OSFamily: linux, pool: [a, b] }',
+        'tls: { ca: /etc/ca.pem }',
+      ].join('\n'),
+    );
+    const args = resolveWorkerArgs(['--config', file, '--slots', '2']);
+    assert.equal(flag(args, 'server'), 'grpcs://farm.example:443');
+    assert.equal(flag(args, 'slots'), '2');
+    assert.deepEqual(args.flags.get('platform'), ['OSFamily=linux', 'pool=a', 'pool=b']);
+    assert.equal(flag(args, 'tls-ca'), '/etc/ca.pem');
+    assert.equal(flag(args, 'work-dir'), './.granary-worker');
+    assert.equal(configError(() => resolveWorkerArgs(['--config', configFile('slot: 2\n')])).path, 'slot');
+  });
+});
