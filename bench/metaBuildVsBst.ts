@@ -17,9 +17,11 @@ import { cpSync, linkSync, mkdirSync, readdirSync, readFileSync, writeFileSync }
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GRANARY_BIN, REPO_ROOT, removeQuietly, scratchDirectory, startGranary } from '../test/e2e/harness.js';
-import { makeSysroot } from '../test/e2e/metaBuildHarness.js';
-import { inSidrootAsync, prepareSidroot } from '../test/e2e/sidroot/sidroot.js';
+import { startGranary } from '../test/support/granaryProcess.js';
+import { GRANARY_BIN, REPO_ROOT } from '../test/support/repository.js';
+import { removeQuietly, scratchDirectory } from '../test/support/scratch.js';
+import { inSidrootAsync, prepareSidroot } from '../test/support/sidroot.js';
+import { makeSysroot } from '../test/support/sysroot.js';
 
 const TARGET = 'image.bst';
 

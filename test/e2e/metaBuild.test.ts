@@ -10,19 +10,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { type GranaryProcess, removeQuietly, scratchDirectory, startGranary } from './harness.js';
-import {
-  type CommandRun,
-  clientEnvironment,
-  describeTree,
-  granary,
-  helloProject,
-  makeSysroot,
-  stateLine,
-  sysrootUnavailable,
-  writeFiles,
-} from './metaBuildHarness.js';
+import { before, describe, test } from 'node:test';
+import { helloProject } from '../support/buildStreamProjects.js';
+import type { CommandRun } from '../support/commands.js';
+import { useFarm } from '../support/farm.js';
+import { clientEnvironment, granary, stateLine } from '../support/granaryClient.js';
+import type { GranaryProcess } from '../support/granaryProcess.js';
+import { writeFiles } from '../support/scratch.js';
+import { makeSysroot, sysrootUnavailable } from '../support/sysroot.js';
+import { describeTree } from '../support/treeListing.js';
 
 const EXTRA_ELEMENTS = {
   'elements/system.bst': 'kind: compose\nbuild-depends:\n- base.bst\n- stack.bst\n',
@@ -44,51 +40,25 @@ describe('granary build, checkout, show and log against a farm with two standalo
   skip: sysrootUnavailable(),
   timeout: 40 * 60_000,
 }, () => {
+  const farm = useFarm({
+    name: 'meta-build',
+    embeddedWorkers: 0,
+    workers: ['worker-1', 'worker-2'].map((name) => ({ name, slots: 2 })),
+  });
   let scratch: string;
   let project: string;
   let env: NodeJS.ProcessEnv;
-  let server: GranaryProcess;
-  const workers: GranaryProcess[] = [];
   let firstBuild: CommandRun;
 
-  const client = (...args: string[]) => granary([...args, '--remote', server.url], project, env);
-  const totalExecutions = () => workers.reduce((sum, w) => sum + executions(w), 0);
+  const client = (...args: string[]) => granary([...args, '--remote', farm.url], project, env);
+  const totalExecutions = () => farm.workers.reduce((sum, w) => sum + executions(w), 0);
 
-  before(async () => {
-    scratch = scratchDirectory('meta-build');
+  before(() => {
+    scratch = farm.scratch;
     const sysroot = makeSysroot();
     project = helloProject(join(scratch, 'hello'), sysroot);
     writeFiles(project, EXTRA_ELEMENTS);
     env = clientEnvironment(scratch);
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--workers',
-      '0',
-    ]);
-    for (const name of ['worker-1', 'worker-2']) {
-      const args = [
-        'worker',
-        '--server',
-        server.url,
-        '--slots',
-        '2',
-        '--work-dir',
-        join(scratch, name),
-        '--bot-id',
-        name,
-      ];
-      workers.push(await startGranary(args, 30_000, /connected as/));
-    }
-  });
-
-  after(async () => {
-    for (const worker of workers) await worker.stop();
-    await server?.stop();
-    if (scratch) removeQuietly(scratch);
   });
 
   test('building image.bst and system.bst builds every element they need, running the two build actions on the workers', async () => {
@@ -100,7 +70,7 @@ describe('granary build, checkout, show and log against a farm with two standalo
     assert.match(firstBuild.stdout, /granary: 6 element\(s\) built, 0 failed/);
     assert.doesNotMatch(firstBuild.output, /fresh/, 'elements no target needs are not built');
     // libgreet and hello are REAPI actions; import, stack and compose are tree operations.
-    assert.equal(totalExecutions(), 2, workers.map((w) => w.output()).join('\n'));
+    assert.equal(totalExecutions(), 2, farm.workers.map((w) => w.output()).join('\n'));
   });
 
   test('without a terminal the progress is printed as plain lines, one per state change', () => {

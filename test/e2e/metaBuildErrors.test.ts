@@ -11,17 +11,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { removeQuietly, scratchDirectory } from './harness.js';
-import {
-  type CommandRun,
-  clientEnvironment,
-  granary,
-  makeSysroot,
-  type Sysroot,
-  stateLine,
-  sysrootUnavailable,
-  writeFiles,
-} from './metaBuildHarness.js';
+import type { CommandRun } from '../support/commands.js';
+import { clientEnvironment, granary, stateLine } from '../support/granaryClient.js';
+import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
+import { makeSysroot, type Sysroot, sysrootUnavailable } from '../support/sysroot.js';
 
 const PROJECT_CONF = 'name: broken\nelement-path: elements\n';
 

@@ -8,9 +8,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { removeQuietly, scratchDirectory } from './harness.js';
-import { type CommandRun, clientEnvironment, granary, writeFiles } from './metaBuildHarness.js';
-import { inSidrootAsync, prepareSidroot } from './sidroot/sidroot.js';
+import type { CommandRun } from '../support/commands.js';
+import { clientEnvironment, granary } from '../support/granaryClient.js';
+import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
+import { inSidrootAsync, prepareSidroot } from '../support/sidroot.js';
 
 const sid = prepareSidroot();
 const CONF = 'name: broken\nmin-version: 2.0\nelement-path: elements\n';

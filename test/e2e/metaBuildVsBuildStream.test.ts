@@ -21,18 +21,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { removeQuietly, requireCommand, scratchDirectory } from './harness.js';
-import {
-  clientEnvironment,
-  describeTree,
-  granary,
-  helloProject,
-  makeSysroot,
-  runCommand,
-  sysrootUnavailable,
-  treeDifferences,
-  writeFiles,
-} from './metaBuildHarness.js';
+import { helloProject } from '../support/buildStreamProjects.js';
+import { requireCommand, runCommand } from '../support/commands.js';
+import { clientEnvironment, granary } from '../support/granaryClient.js';
+import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
+import { makeSysroot, sysrootUnavailable } from '../support/sysroot.js';
+import { describeTree, treeDifferences } from '../support/treeListing.js';
 
 const ELEMENTS = ['base.bst', 'libgreet.bst', 'hello.bst', 'image.bst', 'probe.bst'];
 

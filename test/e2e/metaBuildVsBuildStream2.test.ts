@@ -34,16 +34,12 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { REPO_ROOT, removeQuietly, scratchDirectory } from './harness.js';
-import {
-  clientEnvironment,
-  granary,
-  makeSysroot,
-  sysrootUnavailable,
-  treeDifferences,
-  writeFiles,
-} from './metaBuildHarness.js';
-import { inSidrootAsync, prepareSidroot, type SidrootRun } from './sidroot/sidroot.js';
+import { clientEnvironment, granary } from '../support/granaryClient.js';
+import { REPO_ROOT } from '../support/repository.js';
+import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
+import { inSidrootAsync, prepareSidroot, type SidrootRun } from '../support/sidroot.js';
+import { makeSysroot, sysrootUnavailable } from '../support/sysroot.js';
+import { treeDifferences } from '../support/treeListing.js';
 
 const sid = prepareSidroot();
 const bwrapMissing =

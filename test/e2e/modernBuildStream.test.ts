@@ -1,38 +1,28 @@
 /**
  * BuildStream 2.8.1 (Debian sid, run inside the sid root made by
  * test/e2e/sidroot/make-sidroot.sh) against `granary serve` on the host, whose
- * embedded worker (bubblewrap sandbox) is the farm's only worker: a BuildStream 2
- * project (fixtures/modern-buildstream: an import of the Debian bookworm sysroot
- * of test/e2e/sysroot/make-sysroot.sh, a make element and a manual element
- * compiling a C program with that sysroot's gcc) is built with `remote-execution:`
- * pointing its execution, storage and action-cache services at Granary, which is
- * also its artifact and source cache (Remote Asset). Every element build must run
- * on Granary's worker, in the hermetic sandbox (the input root is '/'), and the
- * artifacts must come back from Granary into an empty local cache.
+ * embedded worker (bubblewrap sandbox) is the farm's only worker: examples/hello-bst2
+ * (an import of the Debian bookworm sysroot of test/e2e/sysroot/make-sysroot.sh, a
+ * make element and a manual element compiling a C program with that sysroot's gcc),
+ * with only what this test needs added to the copy (see helloProjectForRemote), is
+ * built with `remote-execution:` pointing its execution, storage and action-cache
+ * services at Granary, which is also its artifact and source cache (Remote Asset).
+ * Every element build must run on Granary's worker, in the hermetic sandbox (the input
+ * root is '/'), and the artifacts must come back from Granary into an empty local cache.
  *
  * Skipped locally when the sid root, the sysroot or bubblewrap is unavailable; in
  * CI those are failures.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  copyFileSync,
-  cpSync,
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  renameSync,
-  writeFileSync,
-} from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { type GranaryProcess, REPO_ROOT, removeQuietly, scratchDirectory, startGranary } from './harness.js';
-import { makeSysroot, sysrootUnavailable } from './metaBuildHarness.js';
-import { inSidrootAsync, prepareSidroot, type SidrootRun } from './sidroot/sidroot.js';
+import { before, describe, test } from 'node:test';
+import { parse, stringify } from 'yaml';
+import { helloBst2Project, packTarball, sourceMirror } from '../support/buildStreamProjects.js';
+import { useFarm } from '../support/farm.js';
+import { inSidrootAsync, prepareSidroot, type SidrootRun } from '../support/sidroot.js';
+import { makeSysroot, sysrootUnavailable } from '../support/sysroot.js';
 
 const sid = prepareSidroot();
 const bwrapMissing =
@@ -41,8 +31,10 @@ const bwrapMissing =
     : 'bubblewrap cannot run here';
 const skip = sid.skip || sysrootUnavailable() || bwrapMissing;
 
-const FIXTURE = join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'modern-buildstream');
-const GREETING = 'Hello from BuildStream 2 on Granary';
+/** What examples/hello-bst2's program prints: its greeting, then libgreet's message. */
+const GREETING = 'Hello from BuildStream 2 on Granary, greetings from libgreet';
+/** The tarball of examples/hello-bst2's files/hello that hello.bst fetches here, from the mirror. */
+const HELLO_TARBALL = 'hello.tar.gz';
 /** The elements that run commands (base.bst is an import: BuildStream stages it without a sandbox). */
 const BUILD_ELEMENTS = ['libgreet', 'hello'];
 
@@ -50,68 +42,23 @@ describe('BuildStream 2.8.1 builds on Granary (remote execution, artifact and so
   skip,
   timeout: 20 * 60_000,
 }, () => {
+  const farm = useFarm({
+    name: 'modern-buildstream',
+    embeddedWorkers: 2,
+    serveFlags: ['--max-size', '4GiB', '--sandbox', 'bubblewrap'],
+  });
   let scratch: string;
   let mirror: string;
   let project: string;
-  let server: GranaryProcess;
   let remote: string;
 
-  before(async () => {
+  before(() => {
     assert.equal(sid.error, '', sid.error);
+    scratch = farm.scratch;
+    remote = farm.httpUrl;
     const sysroot = makeSysroot();
-    scratch = scratchDirectory('modern-buildstream');
-    mirror = join(scratch, 'mirror');
-    mkdirSync(mirror);
-    try {
-      linkSync(sysroot.path, join(mirror, 'sysroot.tar'));
-    } catch {
-      copyFileSync(sysroot.path, join(mirror, 'sysroot.tar'));
-    }
-    project = join(scratch, 'project');
-    cpSync(FIXTURE, project, { recursive: true });
-    // The source of hello.bst, as a reproducible tarball behind the `mirror` alias.
-    const tarball = join(mirror, 'hello-1.0.tar.gz');
-    const packed = spawnSync(
-      'sh',
-      [
-        '-c',
-        'tar --create --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$1" hello-1.0 | gzip -n > "$2"',
-        'pack',
-        join(project, 'files'),
-        tarball,
-      ],
-      { encoding: 'utf8' },
-    );
-    assert.equal(packed.status, 0, packed.stderr);
-    const helloSha256 = createHash('sha256').update(readFileSync(tarball)).digest('hex');
-    fill(join(project, 'project.conf'), { MIRROR_DIRECTORY: mirror.replace(/^\/+/, '') });
-    fill(join(project, 'elements', 'base.bst'), { SYSROOT_SHA256: sysroot.sha256 });
-    fill(join(project, 'elements', 'hello.bst'), { HELLO_SHA256: helloSha256 });
-
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--max-size',
-      '4GiB',
-      '--workers',
-      '2',
-      '--sandbox',
-      'bubblewrap',
-    ]);
-    remote = `http://${server.address}`;
-    const deadline = Date.now() + 30_000;
-    while (!/granary worker: connected/.test(server.output())) {
-      if (Date.now() > deadline) throw new Error(`the embedded worker did not connect:\n${server.output()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  });
-
-  after(async () => {
-    await server?.stop();
-    if (scratch) removeQuietly(scratch);
+    mirror = sourceMirror(join(scratch, 'mirror'), sysroot);
+    project = helloProjectForRemote(helloBst2Project(join(scratch, 'project'), mirror, sysroot), mirror);
   });
 
   /** A user configuration with its own (initially empty) local cache. */
@@ -145,10 +92,10 @@ describe('BuildStream 2.8.1 builds on Granary (remote execution, artifact and so
     });
 
   const executed = () =>
-    [...server.output().matchAll(/granary worker: executing ([0-9a-f]{64})\/\d+/g)].map((m) => m[1]);
+    [...farm.server.output().matchAll(/granary worker: executing ([0-9a-f]{64})\/\d+/g)].map((m) => m[1]);
 
   const diagnostics = (run: SidrootRun) =>
-    `${run.output.split('\n').slice(-80).join('\n')}\n--- granary (last lines) ---\n${server
+    `${run.output.split('\n').slice(-80).join('\n')}\n--- granary (last lines) ---\n${farm.server
       .output()
       .split('\n')
       .slice(-40)
@@ -201,7 +148,7 @@ describe('BuildStream 2.8.1 builds on Granary (remote execution, artifact and so
       'usr/',
       'usr/bin/',
       'usr/bin/hello',
-      'usr/bin/hello-link -> hello',
+      'usr/bin/hello-again -> hello',
       'usr/share/',
       'usr/share/hello/',
       'usr/share/hello/sandbox-root',
@@ -211,7 +158,7 @@ describe('BuildStream 2.8.1 builds on Granary (remote execution, artifact and so
     const root = readFileSync(join(into, 'usr', 'share', 'hello', 'sandbox-root'), 'utf8').split('\n');
     for (const entry of ['buildstream', 'buildstream-install', 'usr', 'etc'])
       assert.ok(root.includes(entry), `${root}`);
-    const link = spawnSync(join(into, 'usr', 'bin', 'hello-link'), { encoding: 'utf8' });
+    const link = spawnSync(join(into, 'usr', 'bin', 'hello-again'), { encoding: 'utf8' });
     assert.equal(link.stdout, `${GREETING}\n`);
 
     const contents = await bst(buildConfig, ['artifact', 'list-contents', 'libgreet.bst']);
@@ -258,8 +205,8 @@ describe('BuildStream 2.8.1 builds on Granary (remote execution, artifact and so
 
   test("sources come back from Granary's source cache when their origin is gone", async () => {
     const config = userConfig('sources', { sources: true });
-    const tarball = join(mirror, 'hello-1.0.tar.gz');
-    const hidden = join(mirror, 'hello-1.0.tar.gz.hidden');
+    const tarball = join(mirror, HELLO_TARBALL);
+    const hidden = join(mirror, `${HELLO_TARBALL}.hidden`);
     renameSync(tarball, hidden);
     try {
       const run = await bst(config, ['source', 'fetch', 'hello.bst']);
@@ -271,15 +218,52 @@ describe('BuildStream 2.8.1 builds on Granary (remote execution, artifact and so
   });
 });
 
-function fill(path: string, values: Record<string, string>): void {
-  let text = readFileSync(path, 'utf8');
-  for (const [placeholder, value] of Object.entries(values)) text = text.replaceAll(placeholder, value);
-  writeFileSync(path, text);
+/** Rewrites a YAML file of the project through `edit`. */
+function editYaml(path: string, edit: (document: Record<string, unknown>) => void): void {
+  const document = parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  edit(document);
+  writeFileSync(path, stringify(document));
+}
+
+/**
+ * Adds to a copy of examples/hello-bst2 what this test needs, and nothing else:
+ * - hello.bst's source becomes a tarball of its files behind a `mirror:` alias (so that
+ *   the source cache has a remote source to keep, and the test can take the origin away),
+ *   and its install records what the build saw as '/' (usr/share/hello/sandbox-root);
+ * - libgreet.bst's sandbox sets build-uid and build-gid (so its Action carries the
+ *   unixUID and unixGID platform properties), and its install records `id -u`.
+ */
+function helloProjectForRemote(project: string, mirror: string): string {
+  const helloSha256 = packTarball(join(project, 'files'), 'hello', join(mirror, HELLO_TARBALL));
+  editYaml(join(project, 'project.conf'), (conf) => {
+    (conf.aliases as Record<string, string>).mirror = `file:///${mirror.replace(/^\/+/, '')}/`;
+  });
+  editYaml(join(project, 'elements', 'hello.bst'), (element) => {
+    element.sources = [{ kind: 'tar', url: `mirror:${HELLO_TARBALL}`, ref: helloSha256 }];
+    const config = element.config as Record<string, string[]>;
+    config['install-commands'] = [
+      ...(config['install-commands'] ?? []),
+      'mkdir -p "%{install-root}%{datadir}/hello"',
+      'ls / > "%{install-root}%{datadir}/hello/sandbox-root"',
+    ];
+  });
+  editYaml(join(project, 'elements', 'libgreet.bst'), (element) => {
+    element.sandbox = { 'build-uid': 0, 'build-gid': 0 };
+    element.config = {
+      'install-commands': {
+        '(>)': [
+          'mkdir -p "%{install-root}%{datadir}/libgreet"',
+          'id -u > "%{install-root}%{datadir}/libgreet/build-uid"',
+        ],
+      },
+    };
+  });
+  return project;
 }
 
 /** The newest log of one kind (build, pull, ...) of an element of the project. */
 function elementLog(logdir: string, element: string, kind: string): string {
-  const directory = join(logdir, 'granary-bst2', element);
+  const directory = join(logdir, 'hello-bst2', element);
   const logs = readdirSync(directory)
     .filter((name) => name.includes(`-${kind}.`))
     .sort();

@@ -9,13 +9,16 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Connection, connect } from '../../src/client/connection.js';
 import { executeRemotely } from '../../src/client/execute.js';
 import { GrpcBlobStore } from '../../src/client/grpcBlobStore.js';
+import { requireCommand } from '../support/commands.js';
+import { useFarm } from '../support/farm.js';
+import { clientEnvironment } from '../support/granaryClient.js';
 import { descendantsOf, listProcesses, type ProcessInfo, stillAlive } from '../support/processes.js';
+import { GRANARY_BIN } from '../support/repository.js';
+import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
+import { makeSysroot, sysrootUnavailable } from '../support/sysroot.js';
 import { dir, uploadAction, uploadTree } from '../support/worker.js';
-import { GRANARY_BIN, removeQuietly, requireCommand, scratchDirectory, startGranary } from './harness.js';
-import { clientEnvironment, makeSysroot, sysrootUnavailable, writeFiles } from './metaBuildHarness.js';
 
 /** How long the kernel and the processes get to wind down after the kill. */
 const SETTLE_MS = 10_000;
@@ -69,32 +72,12 @@ async function killAndWatch(child: ChildProcess, marker: string, scratch: string
 }
 
 describe('granary serve killed with SIGKILL', { skip: requireCommand('bwrap'), timeout: 3 * 60_000 }, () => {
-  let scratch: string;
-  let connection: Connection | undefined;
-
-  before(() => {
-    scratch = scratchDirectory('serve-kill');
-  });
-
-  after(() => {
-    connection?.close();
-    removeQuietly(scratch);
-  });
+  const farm = useFarm({ name: 'serve-kill', embeddedWorkers: 1, serveFlags: ['--sandbox', 'bubblewrap'] });
 
   test('leaves no process of its own behind: not its embedded worker, not the sandboxed command', async () => {
-    const server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--workers',
-      '1',
-      '--sandbox',
-      'bubblewrap',
-    ]);
+    const server = farm.server;
     assert.ok(await eventually(async () => /connected as/.test(server.output()), 60_000), server.output());
-    connection = connect(server.url);
+    const connection = farm.connect();
     const cas = new GrpcBlobStore(connection);
     const marker = `granary-lifetime-${process.pid}-serve`;
     const action = await uploadAction(cas, {
@@ -102,7 +85,7 @@ describe('granary serve killed with SIGKILL', { skip: requireCommand('bwrap'), t
       inputRoot: await uploadTree(cas, { tmp: dir() }),
     });
     const outcome = executeRemotely(connection, action).catch((error: unknown) => error);
-    const { survivors, below } = await killAndWatch(server.process, marker, scratch);
+    const { survivors, below } = await killAndWatch(server.process, marker, farm.scratch);
     assert.ok(
       below.some((p) => p.commandLine.includes('granary.js worker')),
       `the embedded worker ran below the server:\n${describeProcesses(below)}`,

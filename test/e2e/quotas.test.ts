@@ -8,57 +8,29 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { connect, unary } from '../../src/client/connection.js';
+import { describe, test } from 'node:test';
+import { unary } from '../../src/client/connection.js';
 import { digestOf } from '../../src/digest/digest.js';
 import { Code, StatusError } from '../../src/util/status.js';
-import {
-  bazel,
-  copyFixture,
-  type GranaryProcess,
-  processSummary,
-  removeQuietly,
-  requireCommand,
-  scratchDirectory,
-  startGranary,
-} from './harness.js';
+import { bazel, processSummary } from '../support/bazel.js';
+import { bazelWorkspace } from '../support/bazelWorkspace.js';
+import { requireCommand } from '../support/commands.js';
+import { useFarm } from '../support/farm.js';
 
 const skip = requireCommand('bazel');
 
 describe('quotas of granary serve', { skip, timeout: 15 * 60_000 }, () => {
-  let scratch: string;
-  let server: GranaryProcess;
-
-  before(async () => {
-    scratch = scratchDirectory('quotas');
-    server = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--workers',
-      '0',
-      '--quota-upload-per-minute',
-      '4KiB',
-    ]);
-  });
-
-  after(async () => {
-    await server?.stop();
-    removeQuietly(scratch);
-  });
+  const farm = useFarm({ name: 'quotas', embeddedWorkers: 0, serveFlags: ['--quota-upload-per-minute', '4KiB'] });
 
   test('Bazel past its upload quota is refused with RESOURCE_EXHAUSTED, warns, and still builds', async () => {
-    const workspace = copyFixture('cc-workspace', join(scratch, 'workspace'));
-    const outputRoot = join(scratch, 'root');
-    const flags = [`--remote_cache=${server.url}`, '--remote_timeout=60', '--remote_retries=1', '//:hello'];
+    const workspace = bazelWorkspace(4, farm.path('workspace'));
+    const outputRoot = farm.path('root');
+    const flags = [`--remote_cache=${farm.url}`, '--remote_timeout=60', '--remote_retries=1', '//:hello'];
     const first = bazel(workspace, outputRoot, 'build', flags);
     assert.equal(first.status, 0, first.output);
     assert.match(first.output, /WARNING: Writing to Remote Cache:\s+\d+ errors? during bulk transfer/, first.output);
     // The same caller (anonymous, from 127.0.0.1) through another client: refused, and told when to retry.
-    const connection = connect(server.url);
+    const connection = farm.connect();
     try {
       const data = randomBytes(64);
       const refused = await unary((done) =>
