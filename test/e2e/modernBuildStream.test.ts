@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { parse, stringify } from 'yaml';
+import { type Document, parseDocument } from 'yaml';
 import { helloBst2Project, packTarball, sourceMirror } from '../support/buildStreamProjects.js';
 import { useFarm } from '../support/farm.js';
 import { inSidrootAsync, prepareSidroot, type SidrootRun } from '../support/sidroot.js';
@@ -218,11 +218,14 @@ describe('BuildStream 2.8.1 builds on Granary (remote execution, artifact and so
   });
 });
 
-/** Rewrites a YAML file of the project through `edit`. */
-function editYaml(path: string, edit: (document: Record<string, unknown>) => void): void {
-  const document = parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+/**
+ * Rewrites a YAML file of the project through `edit`, keeping how the rest is written
+ * (`min-version: 2.0` must stay 2.0, not become 2).
+ */
+function editYaml(path: string, edit: (document: Document) => void): void {
+  const document = parseDocument(readFileSync(path, 'utf8'));
   edit(document);
-  writeFileSync(path, stringify(document));
+  writeFileSync(path, document.toString());
 }
 
 /**
@@ -236,27 +239,23 @@ function editYaml(path: string, edit: (document: Record<string, unknown>) => voi
 function helloProjectForRemote(project: string, mirror: string): string {
   const helloSha256 = packTarball(join(project, 'files'), 'hello', join(mirror, HELLO_TARBALL));
   editYaml(join(project, 'project.conf'), (conf) => {
-    (conf.aliases as Record<string, string>).mirror = `file:///${mirror.replace(/^\/+/, '')}/`;
+    conf.setIn(['aliases', 'mirror'], `file:///${mirror.replace(/^\/+/, '')}/`);
   });
   editYaml(join(project, 'elements', 'hello.bst'), (element) => {
-    element.sources = [{ kind: 'tar', url: `mirror:${HELLO_TARBALL}`, ref: helloSha256 }];
-    const config = element.config as Record<string, string[]>;
-    config['install-commands'] = [
-      ...(config['install-commands'] ?? []),
-      'mkdir -p "%{install-root}%{datadir}/hello"',
-      'ls / > "%{install-root}%{datadir}/hello/sandbox-root"',
-    ];
+    element.set('sources', [{ kind: 'tar', url: `mirror:${HELLO_TARBALL}`, ref: helloSha256 }]);
+    element.addIn(['config', 'install-commands'], 'mkdir -p "%{install-root}%{datadir}/hello"');
+    element.addIn(['config', 'install-commands'], 'ls / > "%{install-root}%{datadir}/hello/sandbox-root"');
   });
   editYaml(join(project, 'elements', 'libgreet.bst'), (element) => {
-    element.sandbox = { 'build-uid': 0, 'build-gid': 0 };
-    element.config = {
+    element.set('sandbox', { 'build-uid': 0, 'build-gid': 0 });
+    element.set('config', {
       'install-commands': {
         '(>)': [
           'mkdir -p "%{install-root}%{datadir}/libgreet"',
           'id -u > "%{install-root}%{datadir}/libgreet/build-uid"',
         ],
       },
-    };
+    });
   });
   return project;
 }
