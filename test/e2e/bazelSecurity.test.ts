@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { tokenSha256 } from '../../src/auth/tokenFile.js';
 import { type Connection, connect, unary } from '../../src/client/connection.js';
 import { digestOf } from '../../src/digest/digest.js';
@@ -36,9 +36,9 @@ import { Code } from '../../src/util/status.js';
 import { bazel, bazelAsync, processSummary } from '../support/bazel.js';
 import { bazelWorkspace } from '../support/bazelWorkspace.js';
 import { requireCommand } from '../support/commands.js';
-import { type GranaryProcess, startGranary } from '../support/granaryProcess.js';
+import { useFarm } from '../support/farm.js';
+import type { GranaryProcess } from '../support/granaryProcess.js';
 import { GRANARY_BIN } from '../support/repository.js';
-import { removeQuietly, scratchDirectory } from '../support/scratch.js';
 import { rejectsWithCode } from '../support/status.js';
 
 const skip = requireCommand('bazel');
@@ -64,7 +64,6 @@ describe('Bazel 4.2.3 and Granary clients against a farm with tokens', {
 }, () => {
   let scratch: string;
   let accessFile: string;
-  let farm: GranaryProcess;
   let worker: GranaryProcess | undefined;
   const tokenFile = (name: keyof typeof TOKENS) => join(scratch, `${name}.token`);
 
@@ -94,33 +93,17 @@ describe('Bazel 4.2.3 and Granary clients against a farm with tokens', {
     chmodSync(accessFile, 0o600);
   };
 
-  before(async () => {
-    scratch = scratchDirectory('bazel-security');
-    for (const [name, token] of Object.entries(TOKENS))
-      writeFileSync(tokenFile(name as keyof typeof TOKENS), `${token}\n`);
-    accessFile = join(scratch, 'access.yaml');
-    writeAccessFile();
-    farm = await startGranary([
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--data',
-      join(scratch, 'data'),
-      '--max-size',
-      '2GiB',
-      '--auth-tokens',
-      accessFile,
-      '--anonymous',
-      'read',
-      '--workers',
-      '0',
-    ]);
-  });
-
-  after(async () => {
-    await worker?.stop();
-    await farm?.stop();
-    if (scratch) removeQuietly(scratch);
+  const farm = useFarm({
+    name: 'bazel-security',
+    embeddedWorkers: 0,
+    prepare: (started) => {
+      scratch = started.scratch;
+      for (const [name, token] of Object.entries(TOKENS))
+        writeFileSync(tokenFile(name as keyof typeof TOKENS), `${token}\n`);
+      accessFile = started.path('access.yaml');
+      writeAccessFile();
+    },
+    serveFlags: () => ['--max-size', '2GiB', '--auth-tokens', accessFile, '--anonymous', 'read'],
   });
 
   const cacheFlags = (token?: string) => [
@@ -257,21 +240,7 @@ describe('Bazel 4.2.3 and Granary clients against a farm with tokens', {
   });
 
   test('a standalone granary worker with a token file runs Bazel’s remote actions', async () => {
-    worker = await startGranary(
-      [
-        'worker',
-        '--server',
-        farm.url,
-        '--token-file',
-        tokenFile('worker'),
-        '--work-dir',
-        join(scratch, 'worker'),
-        '--slots',
-        '2',
-      ],
-      30_000,
-      /connected as (\S+)/,
-    );
+    worker = await farm.startWorker({ name: 'worker', slots: 2, flags: ['--token-file', tokenFile('worker')] });
     const directory = workspace('remote', 'run on the worker');
     const outputRoot = join(directory, '..', 'remote-root');
     const flags = [
@@ -333,10 +302,10 @@ describe('Bazel 4.2.3 and Granary clients against a farm with tokens', {
       '  scopes: [read, cas-write, asset-write]',
       '  instances: ["*"]',
     ]);
-    farm.process.kill('SIGHUP');
+    farm.server.process.kill('SIGHUP');
     const deadline = Date.now() + 30_000;
-    while (!/SIGHUP: reloaded 5 entries/.test(farm.output())) {
-      assert.ok(Date.now() < deadline, farm.output());
+    while (!/SIGHUP: reloaded 5 entries/.test(farm.server.output())) {
+      assert.ok(Date.now() < deadline, farm.server.output());
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const later = pushDir('later');

@@ -31,8 +31,16 @@ export interface FarmOptions {
    * worker has connected. Unset: `granary serve`'s default.
    */
   embeddedWorkers?: number;
-  /** Other flags of `granary serve` (`--max-size`, `--sandbox`, `--worker-timeout`, ...). */
-  serveFlags?: string[];
+  /**
+   * Other flags of `granary serve` (`--max-size`, `--sandbox`, `--worker-timeout`, ...), or a
+   * function giving them once the scratch directory exists (for flags naming files in it).
+   */
+  serveFlags?: string[] | ((farm: TestFarm) => string[]);
+  /**
+   * Runs once the scratch directory exists and before the server starts: writes what the
+   * server's flags name (an access file, tokens, certificates).
+   */
+  prepare?: (farm: TestFarm) => void;
   /** Standalone workers, started in order once the server serves. */
   workers?: FarmWorkerOptions[];
 }
@@ -96,6 +104,7 @@ export class TestFarm {
   async start(): Promise<this> {
     this.#scratch = scratchDirectory(this.options.name);
     try {
+      this.options.prepare?.(this);
       await this.startServer();
       for (const worker of this.options.workers ?? []) await this.startWorker(worker);
     } catch (error) {
@@ -113,7 +122,8 @@ export class TestFarm {
     const embedded = this.options.embeddedWorkers;
     const args = ['serve', '--listen', this.#listen, '--data', this.path('data')];
     if (embedded !== undefined) args.push('--workers', String(embedded));
-    args.push(...(this.options.serveFlags ?? []));
+    const flags = this.options.serveFlags ?? [];
+    args.push(...(typeof flags === 'function' ? flags(this) : flags));
     const server = await startGranary(args, START_TIMEOUT_MS);
     this.#server = server;
     this.#listen = server.address;
