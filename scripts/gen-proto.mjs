@@ -1,8 +1,10 @@
 // Generates TypeScript from the .proto schemas with buf (shipped inside its npm
 // package, so this works offline) and the ts-proto plugin. The google.* schemas
 // come from the google-proto-files package; our own build.bazel.* and grpc.*
-// schemas live in src/proto. Output goes to src/gen, which is not committed. It
-// also writes src/gen/descriptorSet.ts: every served schema as one serialized
+// schemas, and the Build Event Service's (google.devtools.build.v1 and Bazel's
+// build_event_stream, written from their public specifications), live in
+// src/proto. Output goes to src/gen, which is not committed. It also writes
+// src/gen/descriptorSet.ts: every served schema as one serialized
 // FileDescriptorSet, which the server reflection service answers from.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -58,9 +60,13 @@ try {
     'google/rpc/status.proto',
     'google/rpc/error_details.proto',
     'google/devtools/remoteworkers/v1test2/bots.proto',
+    'google/devtools/build/v1',
+    'build_event_stream',
   ]
-    .filter((p) => p.startsWith('google') || existsSync(join(root, 'src', 'proto', p)))
-    .map((p) => (p.startsWith('google') ? `third_party/${p}` : `ours/${p}`));
+    .map((p) =>
+      existsSync(join(root, 'src', 'proto', p)) ? `ours/${p}` : p.startsWith('google') ? `third_party/${p}` : '',
+    )
+    .filter((p) => p !== '');
   // Skip when nothing changed, and swap the output in whole, so that concurrent
   // builds never see a half-generated tree.
   const stamp = createHash('sha256')

@@ -5,12 +5,19 @@
  * when the gRPC port was picked freely or port+1 is taken; `none` serves no HTTP.
  */
 import type { Registry } from 'prom-client';
-import { parseHostPort, type RunningHttpServer, startHttpServer } from '../http/httpServer.js';
+import {
+  type HttpAuthenticator,
+  type HttpRoute,
+  parseHostPort,
+  type RunningHttpServer,
+  startHttpServer,
+} from '../http/httpServer.js';
 import { healthRoutes, indexRoute, metricsRoute, type Readiness } from '../http/operatorRoutes.js';
 import type { Logger } from '../observability/log.js';
 import { UsageError } from './args.js';
 
-export const HTTP_LISTEN_HELP = 'HTTP port for /metrics, /healthz, /readyz: HOST:PORT, auto (gRPC port + 1) or none';
+export const HTTP_LISTEN_HELP =
+  'HTTP port for the web UI, /metrics, /healthz, /readyz: HOST:PORT, auto (gRPC port + 1) or none';
 
 export interface OperatorPortOptions {
   /** The flag's value. */
@@ -21,6 +28,12 @@ export interface OperatorPortOptions {
   readonly readiness: () => Readiness | Promise<Readiness>;
   /** First line of the index page. */
   readonly title: string;
+  /** More routes (the web UI's); one at `/` replaces the index page. */
+  readonly routes?: readonly HttpRoute[];
+  /** Who is calling (the server's access policy); everyone may do everything when absent. */
+  readonly authenticator?: HttpAuthenticator;
+  /** Where browsers without credentials are sent. */
+  readonly loginPath?: string;
   readonly log: Logger;
 }
 
@@ -37,8 +50,15 @@ export function validateHttpListen(value: string): void {
 /** Starts the HTTP port, or returns undefined for `none`. */
 export async function startOperatorPort(options: OperatorPortOptions): Promise<RunningHttpServer | undefined> {
   if (options.listen === 'none') return undefined;
-  const routes = [metricsRoute(options.registry), ...healthRoutes(options.readiness)];
-  const start = (listen: string) => startHttpServer({ listen, routes, log: options.log });
+  const routes = [metricsRoute(options.registry), ...healthRoutes(options.readiness), ...(options.routes ?? [])];
+  const start = (listen: string) =>
+    startHttpServer({
+      listen,
+      routes,
+      log: options.log,
+      authenticator: options.authenticator,
+      loginPath: options.loginPath,
+    });
   let server: RunningHttpServer;
   if (options.listen === 'auto') {
     const { host, port } = parseHostPort(options.grpcAddress ?? '127.0.0.1:0');
@@ -58,6 +78,6 @@ export async function startOperatorPort(options: OperatorPortOptions): Promise<R
       throw new Error(`--http-listen ${options.listen}: ${(error as Error).message}`);
     }
   }
-  server.addRoute(indexRoute(server, options.title));
+  if (!routes.some((route) => route.path === '/')) server.addRoute(indexRoute(server, options.title));
   return server;
 }

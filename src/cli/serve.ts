@@ -17,10 +17,12 @@ import type { InternalCredential } from '../auth/callerAuthenticator.js';
 import { TOKEN_ENVIRONMENT_VARIABLE } from '../client/tokenSource.js';
 import { backgroundContext } from '../context/requestContext.js';
 import { parsePlatformMatchRules } from '../execution/platformMatch.js';
+import { httpAuthenticatorOf, mayViewInstance, refusalOfToken } from '../http/httpAccessPolicy.js';
 import { configureLogging, errorMessage, type LogFormat, log, parseLogFormat } from '../observability/log.js';
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { farmObservability } from '../server/farmObservability.js';
 import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
+import { WebUi } from '../ui/webUi.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, type ParsedArgs, parseDuration, UsageError, usage } from './args.js';
 import { EMBEDDED_BOT_ID, EmbeddedWorker } from './embeddedWorker.js';
@@ -195,6 +197,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   };
   const workerSocket = privateDirectory && `unix:${join(privateDirectory, 'worker.sock')}`;
   const observability = farmObservability();
+  const webUi = new WebUi();
   let server: RunningFarm;
   try {
     server = await startFarm({
@@ -213,8 +216,15 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
         ...security.hooks,
         interceptors: [...(security.hooks?.interceptors ?? []), ...observability.callInterceptors],
       },
-      observers: observability.storageObservers,
+      observers: {
+        ...observability.storageObservers,
+        actionCacheLookup: (hit) => {
+          observability.storageObservers.actionCacheLookup?.(hit);
+          webUi.history.countLookup(hit);
+        },
+      },
       farmObservers: observability.farmObservers,
+      buildEvents: webUi.invocations,
       additionalListeners: workerSocket ? [{ address: workerSocket }] : [],
       cas: storage.cas,
       actionCache: storage.actionCache,
@@ -228,13 +238,21 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     throw error;
   }
   observability.attach(server);
+  webUi.attach(server);
   let stopping = false;
+  const httpAuthenticator = httpAuthenticatorOf(security.policy);
   const http = await startOperatorPort({
     listen: httpListen,
     grpcAddress: server.address,
     registry: observability.registry,
     readiness: () => farmReadiness(server, stopping),
     title: `granary serve on ${server.address}`,
+    routes: webUi.routes(
+      { login: security.policy.enforced, refusalOfToken: (token) => refusalOfToken(httpAuthenticator, token) },
+      { mayView: (exchange, instanceName) => mayViewInstance(exchange.principal, instanceName) },
+    ),
+    authenticator: httpAuthenticator,
+    loginPath: security.policy.enforced ? '/login' : undefined,
     log,
   }).catch(async (error: unknown) => {
     await server.close();
@@ -253,7 +271,10 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   log.info(`serving on ${server.address} (data in ${data}, up to ${formatSize(maximumSizeBytes)})`, servingFields, {
     fieldsInText: false,
   });
-  if (http) log.info(`metrics and health on ${http.url} (/metrics, /healthz, /readyz)`);
+  if (http) {
+    log.info(`metrics and health on ${http.url} (/metrics, /healthz, /readyz)`);
+    log.info(`web UI on ${http.url}/`);
+  }
   if (databaseUrl) log.info(`farm state in ${describeDatabase(databaseUrl)}, shared by every frontend using it`);
   if ('replicated' in storage.cas) {
     const { nodes, replicas } = storage.cas.replicated;
@@ -302,6 +323,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
         (worker?.stop() ?? Promise.resolve())
           .then(() => server.close())
           .then(() => http?.close())
+          .then(() => webUi.close())
           .then(() => {
             security.close();
             removePrivateDirectory();

@@ -68,6 +68,11 @@ export const METHOD_SCOPES: Readonly<Record<string, Readonly<Record<string, Requ
   [`${ASSET}.Fetch`]: { FetchBlob: 'read', FetchDirectory: 'read' },
   [`${ASSET}.Push`]: { PushBlob: 'asset-write', PushDirectory: 'asset-write' },
   'google.devtools.remoteworkers.v1test2.Bots': { CreateBotSession: 'bots', UpdateBotSession: 'bots' },
+  // Bazel's build events (--bes_backend): whoever may run builds on the farm may tell it about them.
+  'google.devtools.build.v1.PublishBuildEvent': {
+    PublishLifecycleEvent: 'execute',
+    PublishBuildToolEventStream: 'execute',
+  },
   'grpc.health.v1.Health': { Check: 'public', Watch: 'public', List: 'public' },
   'grpc.reflection.v1.ServerReflection': { ServerReflectionInfo: 'authenticated' },
   'grpc.reflection.v1alpha.ServerReflection': { ServerReflectionInfo: 'authenticated' },

@@ -7,6 +7,7 @@
  */
 import type {
   Metadata,
+  ServerDuplexStream,
   ServerReadableStream,
   ServerUnaryCall,
   ServerWritableStream,
@@ -142,6 +143,24 @@ export function clientStreaming<Req, Res>(
     run().then(
       (response) => callback(null, response),
       (error: unknown) => callback(toServiceError(error)),
+    );
+  };
+}
+
+/**
+ * A bidirectional-streaming handler whose requests name no instance (the Build
+ * Event Service): the context is the default instance's, built and authorized
+ * when the call starts; `fn` reads the call's requests and writes its answers.
+ */
+export function bidiStreaming<Req, Res>(
+  fn: (context: RequestContext, call: ServerDuplexStream<Req, Res>) => Promise<void>,
+) {
+  return (call: ServerDuplexStream<Req, Res>) => {
+    runInContext<undefined, void>(call, undefined, { instanceName: () => '' }, (context) => fn(context, call)).then(
+      () => call.end(),
+      (error: unknown) => {
+        if (!call.cancelled) call.emit('error', toServiceError(error));
+      },
     );
   };
 }

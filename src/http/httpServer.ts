@@ -23,6 +23,8 @@ export interface HttpAuthenticationRequest {
   readonly peer: string;
   /** The verified client certificate on an mTLS connection. */
   readonly peerCertificate: PeerCertificate | undefined;
+  /** What the route needs: its scope, or `public` for a route that names none. */
+  readonly requirement: Scope | 'public';
 }
 
 /**
@@ -68,6 +70,8 @@ export interface HttpServerOptions {
   readonly routes?: readonly HttpRoute[];
   /** Who is calling; everyone is the anonymous principal (allowed everything) when absent. */
   readonly authenticator?: HttpAuthenticator;
+  /** Where a browser refused for want of credentials is sent (a login form); a plain 401 when absent. */
+  readonly loginPath?: string;
   readonly log?: Logger;
 }
 
@@ -88,7 +92,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const logger = options.log ?? defaultLog;
   const authenticator = options.authenticator ?? (() => ANONYMOUS_PRINCIPAL);
   const server = createServer((request, response) => {
-    void dispatch(table, authenticator, request, response).catch((error: unknown) => {
+    void dispatch(table, authenticator, options.loginPath, request, response).catch((error: unknown) => {
       logger.error('HTTP request failed', { path: request.url, error: errorMessage(error) });
       if (!response.headersSent) sendText(response, 500, 'internal error\n');
       else response.destroy();
@@ -122,6 +126,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 async function dispatch(
   table: readonly HttpRoute[],
   authenticator: HttpAuthenticator,
+  loginPath: string | undefined,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -144,12 +149,21 @@ async function dispatch(
   }
   let principal: Principal;
   try {
-    principal = await authenticator(authenticationRequestOf(request, url));
+    principal = await authenticator(authenticationRequestOf(request, url, match.route.scope ?? 'public'));
     if (match.route.scope && !principal.scopes.has(match.route.scope)) {
       throw new HttpError(403, `${principal.name} lacks the ${match.route.scope} scope this needs`);
     }
   } catch (error) {
     const statusCode = error instanceof HttpError ? error.statusCode : 401;
+    if (statusCode === 401) {
+      // A person in a browser is shown the login form; tools get the challenge.
+      if (loginPath && method === 'GET' && /text\/html/.test(request.headers.accept ?? '')) {
+        response.writeHead(303, { Location: loginPath, 'Cache-Control': 'no-store' });
+        response.end();
+        return;
+      }
+      response.setHeader('WWW-Authenticate', 'Bearer realm="granary"');
+    }
     sendText(response, statusCode, `${errorMessage(error)}\n`);
     return;
   }
@@ -171,7 +185,11 @@ function matchPath(pattern: string, path: string): string | undefined {
   return path === pattern ? '' : undefined;
 }
 
-function authenticationRequestOf(request: IncomingMessage, url: URL): HttpAuthenticationRequest {
+function authenticationRequestOf(
+  request: IncomingMessage,
+  url: URL,
+  requirement: Scope | 'public',
+): HttpAuthenticationRequest {
   const socket = request.socket as Partial<TLSSocket>;
   const certificate = socket.getPeerCertificate?.();
   return {
@@ -180,6 +198,7 @@ function authenticationRequestOf(request: IncomingMessage, url: URL): HttpAuthen
     headers: request.headers,
     peer: `${request.socket.remoteAddress ?? 'unknown'}:${request.socket.remotePort ?? 0}`,
     peerCertificate: certificate && Object.keys(certificate).length > 0 ? certificate : undefined,
+    requirement,
   };
 }
 

@@ -24,10 +24,13 @@ import {
   Action,
   ExecutionService as ExecutionServiceDefinition,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { PublishBuildEventService } from '../gen/google/devtools/build/v1/publish_build_event.js';
 import { BotsService } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { OperationsService } from '../gen/google/longrunning/operations.js';
 import { botsServer } from '../grpc/botsServer.js';
+import { buildEventServer } from '../grpc/buildEventServer.js';
 import { executionServer, operationsServer } from '../grpc/executionServer.js';
+import type { InvocationStore } from '../invocations/invocationStore.js';
 import { getBuffer } from '../storage/blobStore.js';
 import { type RunningServer, type StorageServerConfig, startStorageServer } from './storageServer.js';
 
@@ -57,6 +60,8 @@ export interface FarmConfig extends StorageServerConfig {
   operationQuotas?: OperationQuotas;
   /** What the farm's logs and metrics hear of: finished operations, workers coming and going. */
   farmObservers?: FarmObservers;
+  /** Serve the Build Event Service (Bazel's --bes_backend), keeping invocations here. */
+  buildEvents?: InvocationStore;
 }
 
 /** Observers of the execution farm; called synchronously, they must not throw. */
@@ -131,6 +136,7 @@ async function startFarmOn(config: FarmConfig, database: PostgresDatabase | unde
     grpc.addService(ExecutionServiceDefinition, executionServer(service, opened));
     grpc.addService(OperationsService, operationsServer(opened));
     grpc.addService(BotsService, botsServer(botSessions));
+    if (config.buildEvents) grpc.addService(PublishBuildEventService, buildEventServer(config.buildEvents));
     sessions = botSessions;
     return {
       execution: {
