@@ -41,51 +41,129 @@ export const bazelBuildBenchmark: BenchModule = {
     const workspace = join(context.directory, 'bazel-workspace');
     await makeWorkspace(workspace);
     const rounds = context.options.rounds ?? (context.options.quick ? 1 : 3);
-    const local: BazelRun[] = [];
-    const remote: BazelRun[] = [];
-    context.log(`${rounds} interleaved rounds; each from an empty output root, remote ones on a new server`);
-    for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? (['local', 'remote'] as const) : (['remote', 'local'] as const);
-      for (const kind of order) {
-        const outputRoot = join(context.directory, `bazel-${kind}-${round}`);
-        const run =
-          kind === 'local'
-            ? await bazelTest(workspace, outputRoot, [])
-            : await remoteRound(context, join(context.directory, `bazel-granary-${round}`), workspace, outputRoot);
-        (kind === 'local' ? local : remote).push(run);
-        context.log(`round ${round + 1}/${rounds} ${kind}: ${run.seconds.toFixed(1)} s (${run.summary})`);
-      }
-    }
-    const best = (runs: BazelRun[]) => Math.min(...runs.map((r) => r.seconds));
-    const ratios = local.map((l, i) => (remote[i] as BazelRun).seconds / l.seconds);
-    const group = 'bazel';
-    context.report.record({
-      group,
-      name: 'clean build + test, local linux-sandbox',
-      unit: 's',
-      value: best(local),
-      lowerIsBetter: true,
-      note: `best of ${rounds}; ${local[0]?.summary}`,
-    });
-    context.report.record({
-      group,
-      name: 'clean build + test, --remote_executor granary',
-      unit: 's',
-      value: best(remote),
-      lowerIsBetter: true,
-      note: `best of ${rounds}; ${remote[0]?.summary}`,
-    });
-    context.report.record({
-      group,
-      name: 'remote / local, best rounds',
-      unit: 'x',
-      value: best(remote) / best(local),
-      lowerIsBetter: true,
-      target: { maximum: REMOTE_TO_LOCAL_TARGET },
-      note: `per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}`,
-    });
+    // `--figure clean-build` or `--figure cached-rebuild` runs only that half.
+    const wanted = (name: string) => !context.options.figures || context.options.figures.includes(name);
+    if (wanted('clean-build')) await cleanBuilds(context, workspace, rounds);
+    if (wanted('cached-rebuild')) await cachedRebuilds(context, workspace, rounds);
   },
 };
+
+/** Clean builds, local (linux-sandbox) and remote (a new granary serve each), in interleaved rounds. */
+async function cleanBuilds(context: BenchContext, workspace: string, rounds: number): Promise<void> {
+  const local: BazelRun[] = [];
+  const remote: BazelRun[] = [];
+  context.log(`${rounds} interleaved rounds; each from an empty output root, remote ones on a new server`);
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? (['local', 'remote'] as const) : (['remote', 'local'] as const);
+    for (const kind of order) {
+      const outputRoot = join(context.directory, `bazel-${kind}-${round}`);
+      const run =
+        kind === 'local'
+          ? await bazelTest(workspace, outputRoot, [])
+          : await remoteRound(context, join(context.directory, `bazel-granary-${round}`), workspace, outputRoot);
+      (kind === 'local' ? local : remote).push(run);
+      context.log(`round ${round + 1}/${rounds} ${kind}: ${run.seconds.toFixed(1)} s (${run.summary})`);
+    }
+  }
+  const best = (runs: BazelRun[]) => Math.min(...runs.map((r) => r.seconds));
+  const ratios = local.map((l, i) => (remote[i] as BazelRun).seconds / l.seconds);
+  const group = 'bazel';
+  context.report.record({
+    group,
+    name: 'clean build + test, local linux-sandbox',
+    unit: 's',
+    value: best(local),
+    lowerIsBetter: true,
+    note: `best of ${rounds}; ${local[0]?.summary}`,
+  });
+  context.report.record({
+    group,
+    name: 'clean build + test, --remote_executor granary',
+    unit: 's',
+    value: best(remote),
+    lowerIsBetter: true,
+    note: `best of ${rounds}; ${remote[0]?.summary}`,
+  });
+  context.report.record({
+    group,
+    name: 'remote / local, best rounds',
+    unit: 'x',
+    value: best(remote) / best(local),
+    lowerIsBetter: true,
+    target: { maximum: REMOTE_TO_LOCAL_TARGET },
+    note: `per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}`,
+  });
+}
+
+/**
+ * The cached rebuild against Granary and each --against server, in interleaved
+ * rounds; each server's cache is filled once before its first timed round.
+ */
+async function cachedRebuilds(context: BenchContext, workspace: string, rounds: number): Promise<void> {
+  const server = await startGranaryServe({
+    dataDirectory: join(context.directory, 'bazel-cache-granary'),
+    nodeArguments: context.options.serverNodeArguments,
+    // As bazel-remote, which runs in a session of its own (see ownSession).
+    ownSession: true,
+  });
+  try {
+    const caches = [
+      { label: 'granary', url: `grpc://${server.address}` },
+      ...context.options.against.map((a) => ({ label: a.label, url: a.url })),
+    ];
+    const best = new Map<string, number>();
+    const failed = new Set<string>();
+    for (const cache of caches) {
+      try {
+        const filled = await bazelTest(workspace, join(context.directory, `bazel-fill-${cache.label}`), [
+          `--remote_cache=${cache.url}`,
+          '--remote_timeout=300',
+        ]);
+        context.log(`cache ${cache.label}: filled in ${filled.seconds.toFixed(1)} s (${filled.summary})`);
+      } catch (error) {
+        failed.add(cache.label);
+        context.log(`cache ${cache.label}: cannot be used by Bazel 4.2.3: ${(error as Error).message.slice(0, 600)}`);
+      }
+    }
+    for (let round = 0; round < rounds; round++) {
+      const order = caches.filter((c) => !failed.has(c.label));
+      for (let turn = 0; turn < round % Math.max(1, order.length); turn++) order.push(order.shift() as never);
+      for (const cache of order) {
+        const outputRoot = join(context.directory, `bazel-cached-${cache.label}-${round}`);
+        const run = await bazelTest(workspace, outputRoot, [`--remote_cache=${cache.url}`, '--remote_timeout=300']);
+        best.set(cache.label, Math.min(best.get(cache.label) ?? Number.POSITIVE_INFINITY, run.seconds));
+        context.log(
+          `round ${round + 1}/${rounds} cached rebuild, ${cache.label}: ${run.seconds.toFixed(1)} s (${run.summary})`,
+        );
+      }
+    }
+    for (const [label, seconds] of best) {
+      context.report.record({
+        group: 'bazel',
+        name: `fully cached rebuild after clean --expunge, --remote_cache ${label}`,
+        unit: 's',
+        value: seconds,
+        lowerIsBetter: true,
+        note: `best of ${rounds}; a new output root, every action a remote cache hit`,
+      });
+    }
+    const granary = best.get('granary');
+    const bazelRemote = [...best.entries()].find(([label]) => label.includes('bazel-remote'))?.[1];
+    if (granary !== undefined && bazelRemote !== undefined) {
+      context.report.record({
+        group: 'bazel',
+        name: 'cached rebuild, granary / bazel-remote',
+        unit: 'x',
+        value: granary / bazelRemote,
+        lowerIsBetter: true,
+        target: { maximum: 1 },
+        note: 'best rounds',
+      });
+    }
+  } finally {
+    await server.close();
+  }
+}
 
 /** One remote round on a fresh `granary serve` (its embedded worker, default slots and sandbox unless told). */
 async function remoteRound(

@@ -21,6 +21,20 @@ export interface GranaryServeOptions {
   sandbox?: string;
   /** Extra node flags for the server process, e.g. --cpu-prof. */
   nodeArguments?: readonly string[];
+  /** `--workers`: execution slots of the embedded worker; granary's default (one per core) when absent. */
+  workers?: number;
+  /**
+   * Start the server in a session of its own (setsid), as the other servers of
+   * the side-by-side runs are started. With Linux's autogroup scheduling
+   * (kernel.sched_autogroup_enabled=1, the default here) each session's
+   * processes share one CPU share: left in the benchmark's session, Granary, its
+   * worker and every action it runs shared one share with the load client and the
+   * benchmark, while each other server had a share of its own. That alone made
+   * the trivial-action figure 4 to 5 times lower (0.6-0.9 against 3.1-3.8
+   * actions/s, same code, same minute). Default false: Bazel's local build,
+   * which the remote build is compared with, runs in the benchmark's session.
+   */
+  ownSession?: boolean;
 }
 
 export interface GranaryServe {
@@ -33,9 +47,11 @@ export interface GranaryServe {
 export async function startGranaryServe(options: GranaryServeOptions): Promise<GranaryServe> {
   const serveArguments = ['serve', '--listen', '127.0.0.1:0', '--data', options.dataDirectory];
   if (options.sandbox) serveArguments.push('--sandbox', options.sandbox);
+  if (options.workers !== undefined) serveArguments.push('--workers', String(options.workers));
   const nodeArguments = options.nodeArguments ?? [];
   const child: ChildProcess = spawn(process.execPath, [...nodeArguments, GRANARY, ...serveArguments], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownSession ?? false,
   });
   forwardStderr(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

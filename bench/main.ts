@@ -11,7 +11,8 @@
  *                     (repeatable) count PID and its descendants as server LABEL's CPU (default: the
  *                     process listening on its port, and its descendants)
  *   --figure NAME     (repeatable) only this side-by-side figure: batch-update, find-missing, batch-read,
- *                     write-16k, write-1m, read, get-action-result, execute
+ *                     write-16k, write-1m, read, get-action-result, execute; or this half of the bazel
+ *                     module: clean-build, cached-rebuild
  *   --granary-sandbox auto|bubblewrap|none
  *                     sandbox of the side-by-side Granary's embedded worker (default: granary's own)
  *   --quick           fewer runs, shorter durations

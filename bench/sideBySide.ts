@@ -74,6 +74,8 @@ export const sideBySideBenchmark: BenchModule = {
       dataDirectory: join(context.directory, 'side-by-side-granary'),
       sandbox: context.options.granarySandbox,
       nodeArguments: context.options.serverNodeArguments,
+      // Like the other servers, which are started in their own sessions (see ownSession).
+      ownSession: true,
     });
     context.log(`granary: ${granary.command} (on ${granary.address})`);
     const sink = await startNullSink(built);

@@ -11,7 +11,8 @@
  * Payload: a lease carries the Action's digest, or, for a bot advertising
  * `lease-payload=action` (Granary's workers do), the Action itself with its
  * `timeout` set to the one the server decided (the Action's own, or the server's
- * default), so one timeout rules wherever the action runs.
+ * default), so one timeout rules wherever the action runs, plus the small blobs
+ * the action needs (see leaseBlobs.ts) so that the worker need not fetch them.
  *
  * A bot that is not OK (for example BOT_TERMINATING while it shuts down) gets no
  * new lease and is never long-polled; leases it stops listing go back to the queue
@@ -40,7 +41,7 @@ import {
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import type { Worker } from '../gen/google/devtools/remoteworkers/v1test2/worker.js';
 import type { Any } from '../gen/google/protobuf/any.js';
-import { ActionAssignment } from '../gen/granary/worker/v1/lease.js';
+import { ActionAssignment, type InlineBlob } from '../gen/granary/worker/v1/lease.js';
 import { Code, invalidArgument, notFound } from '../util/status.js';
 import { durationFromMs, timestampFromMs } from '../util/time.js';
 import type { WorkerQueue } from './scheduler.js';
@@ -105,6 +106,11 @@ export interface BotSessionsOptions {
   /** How long a bot whose call was cut off has to call again before it is forgotten; default 2 s. */
   disconnectGraceMs?: number;
   events?: BotSessionEvents;
+  /**
+   * Small blobs the action needs (Command, input Directories, small inputs) to send
+   * along with a lease carrying the Action, saving the worker a round trip each.
+   */
+  blobsOf?: (context: RequestContext, action: Action) => Promise<InlineBlob[]>;
 }
 
 export class BotSessions {
@@ -361,7 +367,13 @@ export class BotSessions {
       const action = await this.options.actionOf(context, request).catch(() => undefined);
       if (action) {
         const timed: Action = { ...action, timeout: durationFromMs(request.timeoutMs) };
-        const assignment = ActionAssignment.encode({ actionDigest: request.actionDigest, action: timed }).finish();
+        // Without them the worker reads the blobs itself, as before.
+        const blobs = (await this.options.blobsOf?.(context, action).catch(() => undefined)) ?? [];
+        const assignment = ActionAssignment.encode({
+          actionDigest: request.actionDigest,
+          action: timed,
+          blobs,
+        }).finish();
         return { typeUrl: ASSIGNMENT_TYPE, value: Buffer.from(assignment) };
       }
     }

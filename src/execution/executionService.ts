@@ -15,6 +15,7 @@ import {
 import { type BlobStore, getBuffer } from '../storage/blobStore.js';
 import { Code, failedPrecondition, invalidArgument } from '../util/status.js';
 import { msFromDuration } from '../util/time.js';
+import type { RecentBlobs } from './recentBlobs.js';
 import type { ClientQueue } from './scheduler.js';
 import { fairnessKeyOf } from './schedulingPolicy.js';
 import type { ActionRequest, OperationRecord, PlatformProperty } from './types.js';
@@ -37,6 +38,8 @@ export class ExecutionService {
     private readonly actionCache: ActionCache,
     private readonly queue: ClientQueue,
     private readonly options: ExecutionOptions = DEFAULT_EXECUTION_OPTIONS,
+    /** Where the Action and Command read here are kept for the lease that sends them to a worker. */
+    private readonly recent?: RecentBlobs,
   ) {}
 
   async execute(context: RequestContext, request: ExecuteRequest): Promise<OperationRecord> {
@@ -109,8 +112,10 @@ export class ExecutionService {
     decode: (data: Buffer) => T,
     what: string,
   ): Promise<T> {
+    // Always from the CAS: Execute must see that the blob is (still) there.
     const data = await getBuffer(context, this.cas, digest);
     if (!data) throw missing([digest]);
+    this.recent?.keep(digest, data);
     try {
       return decode(data);
     } catch {

@@ -13,10 +13,12 @@ import { SHA256, SUPPORTED_DIGEST_FUNCTIONS } from '../digest/digest.js';
 import { ActionResultRecorder } from '../execution/actionResultRecorder.js';
 import { type BotSessionEvents, BotSessions } from '../execution/botSessions.js';
 import { DEFAULT_EXECUTION_OPTIONS, type ExecutionOptions, ExecutionService } from '../execution/executionService.js';
+import { collectLeaseBlobs, DEFAULT_LEASE_BLOB_LIMITS } from '../execution/leaseBlobs.js';
 import { openScheduler } from '../execution/openScheduler.js';
 import type { OperationScheduler } from '../execution/operationScheduler.js';
 import type { PlatformMatchRules } from '../execution/platformMatch.js';
 import { type OperationQuotas, QuotaClientQueue } from '../execution/quotaClientQueue.js';
+import { RecentBlobs } from '../execution/recentBlobs.js';
 import { RecordingWorkerQueue } from '../execution/recordingWorkerQueue.js';
 import type { SchedulerAdmin } from '../execution/scheduler.js';
 import type { OperationRecord } from '../execution/types.js';
@@ -31,7 +33,6 @@ import { botsServer } from '../grpc/botsServer.js';
 import { buildEventServer } from '../grpc/buildEventServer.js';
 import { executionServer, operationsServer } from '../grpc/executionServer.js';
 import type { InvocationStore } from '../invocations/invocationStore.js';
-import { getBuffer } from '../storage/blobStore.js';
 import { type RunningServer, type StorageServerConfig, startStorageServer } from './storageServer.js';
 
 export interface FarmConfig extends StorageServerConfig {
@@ -120,18 +121,27 @@ async function startFarmOn(config: FarmConfig, database: PostgresDatabase | unde
       quotas?.concurrent !== undefined || quotas?.queued !== undefined
         ? new QuotaClientQueue(opened, quotas, (request) => opened.policy.dedupeKey(request))
         : opened;
-    const service = new ExecutionService(cas, actionCache, clients, {
-      ...DEFAULT_EXECUTION_OPTIONS,
-      ...config.execution,
-    });
+    // Execute's Action and Command reads, kept for the leases that send them on.
+    const recent = new RecentBlobs();
+    const service = new ExecutionService(
+      cas,
+      actionCache,
+      clients,
+      { ...DEFAULT_EXECUTION_OPTIONS, ...config.execution },
+      recent,
+    );
     const botSessions = new BotSessions(workerQueue, {
       sessionTimeoutMs: config.workerTimeoutMs,
       events: observers.botSessions,
       // Leases carry the Action with the timeout decided at Execute (see ExecutionService).
       actionOf: async (context, request) => {
-        const data = await getBuffer(context, cas, request.actionDigest);
+        const data = await recent.read(context, cas, request.actionDigest);
         return data ? Action.decode(data) : undefined;
       },
+      blobsOf: (context, action) =>
+        collectLeaseBlobs(context, cas, action, DEFAULT_LEASE_BLOB_LIMITS, (digest) =>
+          recent.read(context, cas, digest),
+        ),
     });
     grpc.addService(ExecutionServiceDefinition, executionServer(service, opened));
     grpc.addService(OperationsService, operationsServer(opened));

@@ -23,20 +23,40 @@ const SMALL_BLOB_BYTES = 256 * 1024;
 const BATCH_TOTAL_BYTES = 1024 * 1024;
 const CHUNK_BYTES = 1024 * 1024;
 
+export interface UploadOptions {
+  /** Uploads in flight at once; default 8. */
+  concurrency?: number;
+  /**
+   * When the blobs together are at most this many bytes and the store can take
+   * them in one batch, send them without asking FindMissingBlobs first: one round
+   * trip instead of two, for a few bytes sent again at worst (a worker's outputs).
+   */
+  skipFindMissingBelowBytes?: number;
+}
+
 /** Uploads the blobs the CAS is missing; returns how many were sent. */
 export async function uploadMissing(
   context: RequestContext,
   cas: BlobStore,
   items: readonly UploadItem[],
-  concurrency = 8,
+  options: UploadOptions = {},
 ): Promise<number> {
+  const concurrency = options.concurrency ?? 8;
   const unique = new Map<string, UploadItem>();
   for (const item of items) if (!isEmptyDigest(item.digest)) unique.set(digestKey(item.digest), item);
   if (unique.size === 0) return 0;
-  const missing = await cas.findMissing(
-    context,
-    [...unique.values()].map((i) => i.digest),
-  );
+  const all = [...unique.values()];
+  const totalBytes = all.reduce((sum, item) => sum + item.digest.sizeBytes, 0);
+  const skipFindMissing =
+    cas.putBatch !== undefined &&
+    totalBytes <= Math.min(options.skipFindMissingBelowBytes ?? 0, BATCH_TOTAL_BYTES) &&
+    all.every((item) => item.digest.sizeBytes <= SMALL_BLOB_BYTES);
+  const missing = skipFindMissing
+    ? all.map((i) => i.digest)
+    : await cas.findMissing(
+        context,
+        all.map((i) => i.digest),
+      );
   const toSend = missing.map((d) => unique.get(digestKey(d))).filter((i): i is UploadItem => i !== undefined);
   const putBatch = cas.putBatch?.bind(cas);
   const batched = putBatch ? toSend.filter((i) => i.digest.sizeBytes <= SMALL_BLOB_BYTES) : [];

@@ -21,7 +21,7 @@ import {
   type Lease,
   LeaseState,
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
-import { ActionAssignment } from '../gen/granary/worker/v1/lease.js';
+import { ActionAssignment, type InlineBlob } from '../gen/granary/worker/v1/lease.js';
 import { type DialOptions, dial } from '../grpc/dial.js';
 import { Code } from '../util/status.js';
 import { msFromTimestamp } from '../util/time.js';
@@ -32,8 +32,13 @@ const EXECUTE_RESPONSE_TYPE = 'type.googleapis.com/build.bazel.remote.execution.
  * What a lease asks to run: the Action itself (with the timeout the server
  * decided), or, from servers that send only its digest, the Action's digest.
  */
-/** An Action to run (as the server sent it, timeout decided) and/or the client's digest of it. */
-export type LeaseWork = { action: Action; actionDigest?: Digest } | { actionDigest: Digest; action?: undefined };
+/**
+ * An Action to run (as the server sent it, timeout decided) and/or the client's
+ * digest of it, and any blobs the lease carried along (unverified; see InlineBlobStore).
+ */
+export type LeaseWork = ({ action: Action; actionDigest?: Digest } | { actionDigest: Digest; action?: undefined }) & {
+  blobs?: InlineBlob[];
+};
 
 export type LeaseExecutor = (work: LeaseWork, signal: AbortSignal) => Promise<ExecuteResponse>;
 
@@ -360,7 +365,9 @@ function leaseWork(lease: Lease): LeaseWork {
   const payload = lease.payload;
   if (payload?.typeUrl.endsWith('.ActionAssignment')) {
     const assignment = ActionAssignment.decode(payload.value);
-    if (assignment.action) return { action: assignment.action, actionDigest: assignment.actionDigest };
+    if (assignment.action) {
+      return { action: assignment.action, actionDigest: assignment.actionDigest, blobs: assignment.blobs };
+    }
   }
   if (payload?.typeUrl.endsWith('.Action')) return { action: Action.decode(payload.value) };
   if (payload?.typeUrl.endsWith('.Digest')) return { actionDigest: Digest.decode(payload.value) };

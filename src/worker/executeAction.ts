@@ -18,12 +18,14 @@ import {
   type ExecuteResponse,
   type Platform_Property,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import type { InlineBlob } from '../gen/granary/worker/v1/lease.js';
 import { OK_STATUS, toRpcStatus } from '../grpc/statusCodec.js';
 import type { BlobStore } from '../storage/blobStore.js';
 import { hashFile } from '../tree/hostTree.js';
 import { uploadMissing } from '../tree/upload.js';
 import { Code, failedPrecondition, invalidArgument, StatusError, toStatusError } from '../util/status.js';
 import { msFromDuration, nowMs, timestampFromMs } from '../util/time.js';
+import { InlineBlobStore } from './inlineBlobStore.js';
 import { type LocalCache, missingBlobsError } from './localCache.js';
 import { collectOutputs, createOutputParents } from './outputs.js';
 import { ensureDirectoryInRoot, type RootSemantics, resolveInRoot, rootRelativePath } from './paths.js';
@@ -48,6 +50,8 @@ export interface ExecuteActionRequest {
    * timeout it decided in `timeout`, so the server's default reaches the worker).
    */
   action?: Action;
+  /** Blobs the lease carried along (Command, Directories, small inputs): used instead of fetching, once verified. */
+  blobs?: readonly InlineBlob[];
   instanceName?: string;
 }
 
@@ -74,9 +78,17 @@ export interface ExecuteActionDeps {
   bwrapPath?: string;
   /** Time between SIGTERM and SIGKILL on timeout or cancellation; default 2 s. */
   killGraceMs?: number;
+  /**
+   * Takes the removal of the action's directory, so that the result is reported
+   * without waiting for it (the caller bounds and awaits these). Without it the
+   * removal is awaited before returning.
+   */
+  deferCleanup?: (removal: Promise<void>) => void;
 }
 
 const TRUE_VALUES = new Set(['true', '1', 'yes', 'on']);
+/** Outputs this small in all are sent in one batch without a FindMissingBlobs first (one round trip less). */
+const SEND_OUTPUTS_WITHOUT_ASKING_BYTES = 256 * 1024;
 
 /**
  * The sandbox profile an action's platform asks for: 'hermetic' (the input root is
@@ -119,13 +131,16 @@ export async function executeAction(request: ExecuteActionRequest, deps: Execute
   let directory: string | undefined;
   let response: ExecuteResponse;
   try {
-    await mkdir(deps.workDirectory, { recursive: true });
-    directory = await realpath(await mkdtemp(join(deps.workDirectory, 'action-')));
+    directory = await makeActionDirectory(deps.workDirectory);
     response = await executeIn(directory, request, deps, workerStartMs);
   } catch (error) {
     response = failure(deps.signal?.aborted || error instanceof Cancelled ? cancelledError() : toStatusError(error));
   } finally {
-    if (directory !== undefined) await removeTree(directory);
+    if (directory !== undefined) {
+      const removal = removeTree(directory);
+      if (deps.deferCleanup) deps.deferCleanup(removal);
+      else await removal;
+    }
   }
   const metadata = response.result?.executionMetadata;
   if (metadata) metadata.workerCompletedTimestamp = timestampFromMs(nowMs());
@@ -141,14 +156,16 @@ async function executeIn(
   const { cas, cache, signal } = deps;
   // The worker's own calls: cancellation of the action is `signal`, checked between steps.
   const context = backgroundContext(request.instanceName ?? '');
+  // Where inputs come from: the lease's blobs, then the CAS. Outputs go to the CAS.
+  const source = request.blobs && request.blobs.length > 0 ? new InlineBlobStore(cas, request.blobs) : cas;
   const checkCancelled = () => {
     if (signal?.aborted) throw new Cancelled();
   };
   const inputFetchStartMs = nowMs();
-  const { action, fn } = await actionOf(context, request, cas, cache);
+  const { action, fn } = await actionOf(context, request, source, cache);
   const commandDigest = parseDigest(action.commandDigest, fn, 'command_digest');
   const inputRootDigest = parseDigest(action.inputRootDigest, fn, 'input_root_digest');
-  const command = decode(Command, await readMessage(context, cas, cache, commandDigest, 'Command'), 'Command');
+  const command = decode(Command, await readMessage(context, source, cache, commandDigest, 'Command'), 'Command');
   const timeoutMs = timeoutOf(action, deps);
   const platform = action.platform ?? command.platform;
   let profile = typeof deps.sandbox === 'function' ? deps.sandbox(platform?.properties ?? []) : deps.sandbox;
@@ -163,7 +180,13 @@ async function executeIn(
   const stdoutPath = join(directory, 'stdout');
   const stderrPath = join(directory, 'stderr');
   try {
-    staged = await stageInputRoot(context, { cas, cache, rootDigest: inputRootDigest, destination: root, signal });
+    staged = await stageInputRoot(context, {
+      cas: source,
+      cache,
+      rootDigest: inputRootDigest,
+      destination: root,
+      signal,
+    });
     const inputFetchCompletedMs = nowMs();
     checkCancelled();
     // BuildStream 2 sends a whole root file system as the input root and expects it
@@ -195,13 +218,13 @@ async function executeIn(
       systemRoot,
     });
     checkCancelled();
-    await appendFile(stdoutPath, '');
     if (plan === undefined) {
+      await appendFile(stdoutPath, '');
       await appendFile(stderrPath, `granary: ${program}: command not found\n`);
       const now = nowMs();
       outcome = { exitCode: 127, timedOut: false, cancelled: false, startMs: now, endMs: now };
     } else {
-      await appendFile(stderrPath, '');
+      // runCommand creates both output files (so they exist even if the command cannot start).
       outcome = await runCommand({
         ...plan,
         stdoutPath,
@@ -228,11 +251,12 @@ async function executeIn(
       sandboxView: visibility(profile, root, systemRoot),
     });
     const [stdoutDigest, stderrDigest] = await Promise.all([hashFile(stdoutPath, fn), hashFile(stderrPath, fn)]);
-    await uploadMissing(context, cas, [
-      ...collected.uploads,
-      { digest: stdoutDigest, path: stdoutPath },
-      { digest: stderrDigest, path: stderrPath },
-    ]);
+    await uploadMissing(
+      context,
+      cas,
+      [...collected.uploads, { digest: stdoutDigest, path: stdoutPath }, { digest: stderrDigest, path: stderrPath }],
+      { skipFindMissingBelowBytes: SEND_OUTPUTS_WITHOUT_ASKING_BYTES },
+    );
     const uploadCompletedMs = nowMs();
 
     const metadata: ExecutedActionMetadata = {
@@ -325,6 +349,25 @@ function cancelledError(): StatusError {
 
 function failure(error: StatusError): ExecuteResponse {
   return { result: undefined, cachedResult: false, status: toRpcStatus(error), serverLogs: {}, message: error.message };
+}
+
+/** Real paths of work directories already made, so that each action costs one mkdtemp. */
+const realWorkDirectories = new Map<string, string>();
+
+/** A new directory for one action, by its real path (the sandbox binds it at that path). */
+async function makeActionDirectory(workDirectory: string): Promise<string> {
+  const known = realWorkDirectories.get(workDirectory);
+  if (known !== undefined) {
+    try {
+      return await mkdtemp(join(known, 'action-'));
+    } catch {
+      realWorkDirectories.delete(workDirectory); // Removed meanwhile (or replaced): make it again.
+    }
+  }
+  await mkdir(workDirectory, { recursive: true });
+  const real = await realpath(workDirectory);
+  realWorkDirectories.set(workDirectory, real);
+  return mkdtemp(join(real, 'action-'));
 }
 
 /** Removes a directory tree, first making directories writable if the action locked them. */

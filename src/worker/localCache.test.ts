@@ -84,6 +84,28 @@ describe('LocalCache', () => {
     }
   });
 
+  test('reads a message from the remote once, then from memory; a message not matching its digest is DATA_LOSS', async () => {
+    const unverified = new MemoryBlobStore();
+    const good = digestOf('a Directory message');
+    await putBuffer(context, unverified, good, Buffer.from('a Directory message'));
+    const bad = digestOf('the real message');
+    await putBuffer(context, unverified, bad, Buffer.from('something else!!'));
+    const h = await newHarness(unverified);
+    try {
+      const remote = new CountingBlobStore(unverified);
+      assert.equal((await h.cache.getBuffer(context, remote, good))?.toString(), 'a Directory message');
+      assert.equal((await h.cache.getBuffer(context, remote, good))?.toString(), 'a Directory message');
+      assert.equal(remote.gets, 1, 'the second read came from memory');
+      await assert.rejects(
+        h.cache.getBuffer(context, remote, bad),
+        (e: unknown) => e instanceof StatusError && e.code === Code.DATA_LOSS,
+      );
+      assert.equal(await h.cache.getBuffer(context, remote, digestOf('absent')), undefined);
+    } finally {
+      await h.close();
+    }
+  });
+
   test('evicting a blob removes its local file', async () => {
     const h = await newHarness();
     try {

@@ -9,11 +9,16 @@
  * Everything fetched is verified against its digest before it becomes visible
  * (VerifyingBlobStore around each DiskBlobStore); a blob wanted in one variant and
  * present in the other is copied locally rather than fetched again.
+ *
+ * Messages (the Action, Command and Directory blobs an action's tree is made of)
+ * are kept in memory instead, bounded in bytes: they are read, never linked, and
+ * a round trip through a file (write, rename, read back) for each was a visible
+ * part of every action's staging time.
  */
 import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backgroundContext, detachedContext, type RequestContext } from '../context/requestContext.js';
-import { type Digest, digestKey, formatDigest, isEmptyDigest } from '../digest/digest.js';
+import { type Digest, digestFunctionOf, digestKey, digestOf, formatDigest, isEmptyDigest } from '../digest/digest.js';
 import { type Blob, type BlobStore, putChunks, readAll, type StorageUsage } from '../storage/blobStore.js';
 import { DiskBlobStore } from '../storage/diskBlobStore.js';
 import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
@@ -26,6 +31,8 @@ export interface LocalCacheOptions {
   maximumSizeBytes: number;
   /** Share of the limit given to executable copies, between 0 and 1; default 0.5. */
   executableShare?: number;
+  /** Bytes of messages (Action, Command, Directory) kept in memory; default 32 MiB. */
+  messageMemoryBytes?: number;
 }
 
 /** A blob wanted locally, in its executable or plain variant. */
@@ -35,6 +42,7 @@ export interface LocalBlob {
 }
 
 const DEFAULT_FETCH_CONCURRENCY = 16;
+const DEFAULT_MESSAGE_MEMORY_BYTES = 32 * 1024 * 1024;
 
 /** The REAPI way to report absent blobs: FAILED_PRECONDITION with one MISSING violation each. */
 export function missingBlobsError(digests: readonly Digest[], what = 'blobs'): StatusError {
@@ -59,10 +67,14 @@ class Variant {
 export class LocalCache {
   /** Fetches in flight, so concurrent stagings of one blob share one download. */
   private readonly inFlight = new Map<string, Promise<boolean>>();
+  /** Verified messages, least recently used first (a Map keeps insertion order). */
+  private readonly messages = new Map<string, Buffer>();
+  private messageBytes = 0;
 
   private constructor(
     private readonly plain: Variant,
     private readonly executable: Variant,
+    private readonly messageMemoryBytes: number,
   ) {}
 
   static async open(options: LocalCacheOptions): Promise<LocalCache> {
@@ -76,7 +88,11 @@ export class LocalCache {
       }),
       DiskBlobStore.open({ directory: join(options.directory, 'executable'), maximumSizeBytes: executableBytes }),
     ]);
-    return new LocalCache(new Variant(plain, 0o444), new Variant(executable, 0o555));
+    return new LocalCache(
+      new Variant(plain, 0o444),
+      new Variant(executable, 0o555),
+      options.messageMemoryBytes ?? DEFAULT_MESSAGE_MEMORY_BYTES,
+    );
   }
 
   /** Bytes held by both variants. */
@@ -137,18 +153,46 @@ export class LocalCache {
     );
   }
 
-  /** Reads a small blob (a Directory, Command or Action message) through the plain variant. */
+  /**
+   * Reads a small blob (a Directory, Command or Action message): from memory, else
+   * from an older on-disk copy, else from `remote`, checked against its digest
+   * (DATA_LOSS when it does not match), then kept in memory. Undefined when absent.
+   */
   async getBuffer(context: RequestContext, remote: BlobStore, digest: Digest): Promise<Buffer | undefined> {
     if (isEmptyDigest(digest)) return Buffer.alloc(0);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const local = await this.plain.disk.get(context, digest).catch(() => undefined);
-      if (local) return readAll(local);
-      if (!(await this.fetch(context, remote, { digest, executable: false }))) return undefined;
+    const key = digestKey(digest);
+    const remembered = this.messages.get(key);
+    if (remembered !== undefined) {
+      this.messages.delete(key);
+      this.messages.set(key, remembered);
+      return remembered;
     }
-    throw new StatusError(
-      Code.RESOURCE_EXHAUSTED,
-      `blob ${formatDigest(digest)} keeps being evicted from the worker cache`,
-    );
+    const local = await this.plain.disk.get(context, digest).catch(() => undefined);
+    const source = local ?? (await remote.get(context, digest));
+    if (!source) return undefined;
+    const data = await readAll(source);
+    const found = digestOf(data, digestFunctionOf(digest));
+    if (found.hash !== digest.hash || found.sizeBytes !== digest.sizeBytes) {
+      if (local) {
+        // A damaged local copy: drop it and ask the remote.
+        await this.plain.disk.delete(digest);
+        return this.getBuffer(context, remote, digest);
+      }
+      throw new StatusError(Code.DATA_LOSS, `the CAS returned corrupt content for blob ${formatDigest(digest)}`);
+    }
+    this.remember(key, data);
+    return data;
+  }
+
+  private remember(key: string, data: Buffer): void {
+    if (data.length > this.messageMemoryBytes || this.messages.has(key)) return;
+    this.messages.set(key, data);
+    this.messageBytes += data.length;
+    for (const [oldest, buffer] of this.messages) {
+      if (this.messageBytes <= this.messageMemoryBytes) break;
+      this.messages.delete(oldest);
+      this.messageBytes -= buffer.length;
+    }
   }
 
   /** Drops a local copy, e.g. one an action modified through a hard link. */

@@ -57,8 +57,15 @@ export function killRunningCommands(): void {
 }
 
 export async function runCommand(request: RunRequest): Promise<RunOutcome> {
-  const stdout = await open(request.stdoutPath, 'a');
-  const stderr = await open(request.stderrPath, 'a');
+  // Both at once (one wait on the thread pool, not two); neither is left open if the other fails.
+  const [opened, openedErr] = await Promise.allSettled([open(request.stdoutPath, 'a'), open(request.stderrPath, 'a')]);
+  if (opened.status === 'rejected' || openedErr.status === 'rejected') {
+    if (opened.status === 'fulfilled') await opened.value.close();
+    if (openedErr.status === 'fulfilled') await openedErr.value.close();
+    throw opened.status === 'rejected' ? opened.reason : (openedErr as PromiseRejectedResult).reason;
+  }
+  const stdout = opened.value;
+  const stderr = openedErr.value;
   const startMs = nowMs();
   try {
     return await new Promise<RunOutcome>((resolve) => {

@@ -93,6 +93,8 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const rootProperties = Object.keys(roots).flatMap((name) =>
     EXECUTION_ROOT_PROPERTIES.map((property) => ({ name: property, value: name })),
   );
+  /** Removals of finished actions' directories still running (see deferCleanup). */
+  const cleanups = new Set<Promise<void>>();
   const bot = new Bot({
     server: config.server,
     dial: config.dial,
@@ -111,8 +113,11 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
         ]
       : config.platform,
     log,
-    execute: (work, signal) =>
-      executeAction(
+    execute: async (work, signal) => {
+      // Removals of finished actions' directories run after their results are
+      // reported, but never pile up beyond one per slot.
+      while (cleanups.size >= config.slots) await Promise.race(cleanups);
+      return executeAction(
         { ...work, instanceName: config.instanceName },
         {
           cas,
@@ -126,6 +131,10 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
           defaultTimeoutMs: config.defaultTimeoutMs,
           signal,
           workerName: config.botId,
+          deferCleanup: (removal) => {
+            const tracked = removal.finally(() => cleanups.delete(tracked));
+            cleanups.add(tracked);
+          },
         },
       ).then((response) => {
         try {
@@ -134,15 +143,20 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
           // Metrics must not change the outcome.
         }
         return response;
-      }),
+      });
+    },
   });
   void bot.run();
+  async function waitForCleanups(): Promise<void> {
+    await Promise.allSettled([...cleanups]);
+  }
   let closed: Promise<void> | undefined;
   return {
     cacheUsage: () => cache.usage(),
     stop: (drainTimeoutMs = 0) => {
       closed ??= (async () => {
         await bot.drain(drainTimeoutMs);
+        await waitForCleanups();
         connection.close();
         await cache.close();
       })();
