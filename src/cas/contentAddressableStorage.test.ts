@@ -3,8 +3,9 @@ import { describe, it } from 'node:test';
 import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import { type Digest, digestKey, digestOf, SHA256 } from '../digest/digest.js';
 import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { type Blob, ForwardingBlobStore, putBuffer } from '../storage/blobStore.js';
+import { type BatchItem, type Blob, ForwardingBlobStore, putBuffer } from '../storage/blobStore.js';
 import { MemoryBlobStore } from '../storage/memoryBlobStore.js';
+import { Code } from '../util/status.js';
 import { ContentAddressableStorage } from './contentAddressableStorage.js';
 
 /** The context of every storage call in these tests. */
@@ -57,5 +58,60 @@ describe('ContentAddressableStorage.treePages', () => {
     const resumed = await cas.getTreePage(context, root, SHA256, 100, '250');
     assert.equal(resumed.directories.length, 51);
     assert.equal(resumed.nextPageToken, '');
+  });
+});
+
+/** A memory store that takes batches, as a remote store does, counting them; it can be made to refuse them. */
+class BatchingStore extends ForwardingBlobStore {
+  batches = 0;
+  refuseBatches = false;
+  constructor(readonly memory: MemoryBlobStore) {
+    super(memory);
+  }
+  override putBatch = async (batchContext: RequestContext, items: readonly BatchItem[]): Promise<void> => {
+    this.batches++;
+    if (this.refuseBatches) throw new Error('batch refused');
+    for (const { digest, data } of items) await putBuffer(batchContext, this.memory, digest, data);
+  };
+}
+
+describe('ContentAddressableStorage.batchUpdate', () => {
+  const blobs = ['one', 'two', 'three'].map((text) => ({ data: Buffer.from(text), digest: digestOf(text) }));
+  const wrongLength = { data: Buffer.from('four'), digest: { ...digestOf('four'), sizeBytes: 9 } };
+
+  it('sends the plain blobs of a request to a store that takes batches in one batch, and answers the others each', async () => {
+    const store = new BatchingStore(new MemoryBlobStore());
+    const cas = new ContentAddressableStorage(store, 1024 * 1024);
+    const results = await cas.batchUpdate(context, [...blobs, wrongLength], SHA256);
+    assert.equal(store.batches, 1);
+    assert.deepEqual(
+      results.map((result) => result.error?.code),
+      [undefined, undefined, undefined, Code.INVALID_ARGUMENT],
+    );
+    assert.deepEqual(
+      await store.memory.findMissing(
+        context,
+        blobs.map((blob) => blob.digest),
+      ),
+      [],
+    );
+  });
+
+  it('puts each blob on its own when the batch fails, so that each gets its own answer', async () => {
+    const store = new BatchingStore(new MemoryBlobStore());
+    store.refuseBatches = true;
+    const cas = new ContentAddressableStorage(store, 1024 * 1024);
+    const results = await cas.batchUpdate(context, blobs, SHA256);
+    assert.deepEqual(
+      results.map((result) => result.error),
+      [undefined, undefined, undefined],
+    );
+    assert.deepEqual(
+      await store.memory.findMissing(
+        context,
+        blobs.map((blob) => blob.digest),
+      ),
+      [],
+    );
   });
 });

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { blobStoreContract, testData, writeInChunks } from '../../test/support/blobStoreContract.js';
 import { rejectsWithCode } from '../../test/support/status.js';
+import type { RequestContext } from '../context/requestContext.js';
 import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestOf, SHA256, SHA384, SHA512 } from '../digest/digest.js';
 import { Code } from '../util/status.js';
-import { getBuffer, putBuffer } from './blobStore.js';
+import { type BatchItem, getBuffer, putBuffer } from './blobStore.js';
 import { MemoryBlobStore } from './memoryBlobStore.js';
 import { VerifyingBlobStore } from './verifyingBlobStore.js';
 
@@ -24,6 +25,17 @@ blobStoreContract(
 function stores(): { inner: MemoryBlobStore; store: VerifyingBlobStore } {
   const inner = new MemoryBlobStore();
   return { inner, store: new VerifyingBlobStore(inner) };
+}
+
+/** Over a memory store that takes batches, as a remote store does. */
+function batchingStores(): { inner: MemoryBlobStore; store: VerifyingBlobStore } {
+  const inner = new MemoryBlobStore();
+  const batching = Object.assign(Object.create(inner) as MemoryBlobStore, {
+    putBatch: async (batchContext: RequestContext, items: readonly BatchItem[]) => {
+      for (const { digest, data } of items) await putBuffer(batchContext, inner, digest, data);
+    },
+  });
+  return { inner, store: new VerifyingBlobStore(batching) };
 }
 
 describe('VerifyingBlobStore', () => {
@@ -134,8 +146,14 @@ describe('VerifyingBlobStore', () => {
     await rejectsWithCode(putBuffer(context, store, sha256, data), Code.INVALID_ARGUMENT);
   });
 
+  it('offers batches only over a store that takes them itself', () => {
+    assert.equal(stores().store.putBatch, undefined);
+    assert.equal(typeof batchingStores().store.putBatch, 'function');
+  });
+
   it('stores no blob of a batch in which one blob does not match its digest', async () => {
-    const { inner, store } = stores();
+    const { inner, store } = batchingStores();
+    assert.ok(store.putBatch);
     const good = testData(100, 12);
     const bad = testData(100, 13);
     const items = [

@@ -15,10 +15,13 @@ export class VerifyingBlobStore extends ForwardingBlobStore {
     private readonly functionFor: (digest: Digest) => DigestFunction = digestFunctionOf,
   ) {
     super(inner);
+    // Batches only over a store that takes them in one round trip (a remote one), as the
+    // capability promises; over a local store, callers put each blob, concurrently.
+    this.putBatch = inner.putBatch ? (context, items) => this.verifiedPutBatch(context, items) : undefined;
   }
 
   /** Checks every item first, so a batch with one bad blob stores none of them. */
-  override async putBatch(context: RequestContext, items: readonly BatchItem[]): Promise<void> {
+  private async verifiedPutBatch(context: RequestContext, items: readonly BatchItem[]): Promise<void> {
     for (const { digest, data } of items) {
       if (data.length !== digest.sizeBytes) {
         throw invalidArgument(
