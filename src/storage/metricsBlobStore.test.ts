@@ -4,7 +4,7 @@ import { blobStoreContract, testBlob } from '../../test/support/blobStoreContrac
 import { rejectsWithCode } from '../../test/support/status.js';
 import { backgroundContext } from '../context/requestContext.js';
 import { Code } from '../util/status.js';
-import { getBuffer, putBuffer, putBuffers } from './blobStore.js';
+import { type BatchItem, getBuffer, putBuffer, putBuffers } from './blobStore.js';
 import { MemoryBlobStore } from './memoryBlobStore.js';
 import { MetricsBlobStore } from './metricsBlobStore.js';
 import { CountingStorageObserver } from './storageObserver.js';
@@ -40,7 +40,14 @@ describe('MetricsBlobStore', () => {
 
   it('offers putBatch and usage exactly when the store below does, and observes batches', async () => {
     const observer = new CountingStorageObserver();
-    const store = new MetricsBlobStore(new VerifyingBlobStore(new MemoryBlobStore(500)), 'batched', observer);
+    // A store below that takes batches (as a remote one does): VerifyingBlobStore offers them only then.
+    const memory = new MemoryBlobStore(500);
+    const batching = Object.assign(Object.create(memory) as MemoryBlobStore, {
+      putBatch: async (batchContext: typeof context, items: readonly BatchItem[]) => {
+        for (const { digest, data } of items) await putBuffer(batchContext, memory, digest, data);
+      },
+    });
+    const store = new MetricsBlobStore(new VerifyingBlobStore(batching), 'batched', observer);
     assert.ok(store.putBatch);
     assert.equal(store.usage?.(context).maximumBytes, 500);
     await putBuffers(context, store, [testBlob(10, 3), testBlob(20, 4)]);
