@@ -9,6 +9,8 @@ import { configureLogging, errorMessage, log, parseLogFormat } from '../observab
 import { createMetricsRegistry } from '../observability/metrics.js';
 import { workerMetrics } from '../observability/workerMetrics.js';
 import { parseSize } from '../util/size.js';
+import { actionUserFor } from '../worker/actionUser.js';
+import type { ActionUser } from '../worker/sandbox.js';
 import { type RunningWorker, type SandboxChoice, startWorker, type WorkerConfig } from '../worker/workerProcess.js';
 import { type FlagSpec, flag, type ParsedArgs, parseArgs, parseDuration, UsageError, usage } from './args.js';
 import { CLIENT_SECURITY_FLAGS, clientDialOptions, clientSecurityFlags } from './clientSecurity.js';
@@ -41,6 +43,11 @@ export const WORKER_FLAGS: Record<string, FlagSpec> = {
   'work-dir': { type: 'string', default: './.granary-worker', help: 'scratch space and local blob cache' },
   'cache-size': { type: 'string', default: '4GiB', help: 'upper bound of the local blob cache' },
   sandbox: { type: 'string', default: 'auto', help: 'bubblewrap (auto uses it when installed) or none' },
+  'action-user': {
+    type: 'string',
+    default: 'auto',
+    help: 'who sandboxed actions run as when the worker is root: auto (nobody, 65534), UID[:GID], or root',
+  },
   'default-timeout': {
     type: 'string',
     default: '15m',
@@ -130,6 +137,12 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
   // Explicit properties replace the host defaults of the same name.
   const platform = [...hostPlatform().filter((p) => !explicit.some((e) => e.name === p.name)), ...explicit];
   const drainTimeoutMs = parseDuration(flag(args, 'drain-timeout') as string);
+  let actionUser: ActionUser | undefined;
+  try {
+    actionUser = actionUserFor(flag(args, 'action-user') as string, process.getuid?.() ?? -1);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   const dial = clientDialOptions(clientSecurityFlags(args));
   // The embedded worker of `granary serve` gets its credential in the environment: keep it from actions.
   delete process.env.GRANARY_TOKEN;
@@ -150,6 +163,7 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     botId: flag(args, 'bot-id') ?? `${hostname()}-${process.pid}`,
     slots,
     platform,
+    actionUser,
     workDirectory: resolve(flag(args, 'work-dir') as string),
     cacheSizeBytes: parseSize(flag(args, 'cache-size') as string),
     sandbox,

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -11,12 +10,11 @@ import {
   type Entry,
   file,
   type Harness,
-  link,
+  minimalShellRoot,
   newHarness,
   processWithArgumentExists,
   putBlob,
   readTree,
-  treeFromPaths,
   uploadAction,
   uploadTree,
 } from '../../test/support/worker.js';
@@ -483,20 +481,3 @@ describe('executeAction', () => {
     assert.equal(sandboxProfileFor([{ name: 'sandbox', value: 'none' }]), 'host-tools');
   });
 });
-
-/** /bin/sh and the shared libraries ldd lists for it, at the same paths, plus a bin -> usr/bin symlink. */
-async function minimalShellRoot(): Promise<Record<string, Entry>> {
-  const shell = await realpath('/bin/sh');
-  const paths: Record<string, Entry> = {
-    'usr/bin/sh': file(await readFile(shell), true),
-    bin: link('usr/bin'),
-  };
-  const ldd = execFileSync('ldd', [shell], { encoding: 'utf8' });
-  for (const line of ldd.split('\n')) {
-    const match = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
-    if (!match) continue;
-    const library = match[1] as string;
-    paths[library.slice(1)] = file(await readFile(await realpath(library)), ((await stat(library)).mode & 0o111) !== 0);
-  }
-  return treeFromPaths(paths);
-}

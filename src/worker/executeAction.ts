@@ -25,12 +25,14 @@ import { hashFile } from '../tree/hostTree.js';
 import { uploadMissing } from '../tree/upload.js';
 import { Code, failedPrecondition, invalidArgument, StatusError, toStatusError } from '../util/status.js';
 import { msFromDuration, nowMs, timestampFromMs } from '../util/time.js';
+import { giveDirectoriesTo } from './actionUser.js';
 import { InlineBlobStore } from './inlineBlobStore.js';
 import { type LocalCache, missingBlobsError } from './localCache.js';
 import { collectOutputs, createOutputParents } from './outputs.js';
 import { ensureDirectoryInRoot, type RootSemantics, resolveInRoot, rootRelativePath } from './paths.js';
 import { type RunOutcome, runCommand } from './runner.js';
 import {
+  type ActionUser,
   assertSandboxUsable,
   buildSandboxCommand,
   isExecutableFile,
@@ -76,6 +78,8 @@ export interface ExecuteActionDeps {
   signal?: AbortSignal;
   workerName: string;
   bwrapPath?: string;
+  /** When the worker is root: the unprivileged user host-tools commands run as (see sandbox.ts). */
+  actionUser?: ActionUser;
   /** Time between SIGTERM and SIGKILL on timeout or cancellation; default 2 s. */
   killGraceMs?: number;
   /**
@@ -208,6 +212,7 @@ async function executeIn(
     const semantics: RootSemantics = profile === 'hermetic' ? 'chroot' : 'host';
     await ensureDirectoryInRoot(root, workingDirectory, semantics);
     await createOutputParents(root, command, semantics);
+    if (deps.actionUser && profile === 'host-tools') await giveDirectoriesTo(root, deps.actionUser);
     const { plan, program } = await buildSandboxCommand({
       profile,
       execRoot: root,
@@ -216,6 +221,7 @@ async function executeIn(
       environment: command.environmentVariables,
       bwrapPath: deps.bwrapPath,
       systemRoot,
+      actionUser: profile === 'none' ? undefined : deps.actionUser,
     });
     checkCancelled();
     if (plan === undefined) {

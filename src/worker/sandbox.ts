@@ -10,6 +10,16 @@
  *   nothing of the host (BuildStream's chroot semantics).
  * - 'none': runs the command directly, unsandboxed; only when the caller says so.
  *
+ * Privileges, when the worker runs as root (bubblewrap then keeps root's
+ * capabilities unless told otherwise, and root could mknod a disk and mount it):
+ * with an `actionUser`, a host-tools command runs as that unprivileged user
+ * through util-linux's setpriv inside the sandbox, with every capability dropped
+ * from its bounding set; a hermetic command (which sees nothing of the host and
+ * may expect to be root, as BuildStream's do) stays root of its sandbox with only
+ * the capabilities builds use (HERMETIC_CAPABILITIES: no mknod, mount, raw I/O,
+ * ptrace, modules or handle-based file access). bubblewrap always sets
+ * no_new_privs, so setuid programs gain nothing.
+ *
  * The environment is exactly the Command's (bubblewrap itself adds only PWD, set
  * to the working directory). arguments[0] is resolved as most REAPI servers do
  * (and as v2.3 specifies): with a '/' it is relative to the working directory,
@@ -27,6 +37,32 @@ import { resolveInRoot } from './paths.js';
 export type SandboxProfile = 'host-tools' | 'hermetic' | 'none';
 
 export const DEFAULT_BWRAP_PATH = '/usr/bin/bwrap';
+
+/** Where setpriv (util-linux) is in the sandbox's view of /usr. */
+export const SETPRIV_PATH = '/usr/bin/setpriv';
+
+/**
+ * What a root command of the hermetic profile keeps: what builds do with files
+ * (chown, chmod, setuid bits in an install root), switching users and signals;
+ * the rest of root's power (CAP_SYS_ADMIN, CAP_MKNOD, CAP_DAC_READ_SEARCH,
+ * CAP_SYS_PTRACE, ...) is dropped.
+ */
+export const HERMETIC_CAPABILITIES = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SYS_CHROOT',
+];
+
+/** The unprivileged user (and group) actions run as when the worker is root. */
+export interface ActionUser {
+  readonly uid: number;
+  readonly gid: number;
+}
 
 /** Host directories shown read-only in the host-tools profile, when present. */
 const HOST_TOOL_DIRECTORIES = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32', '/etc'];
@@ -49,6 +85,8 @@ export interface SandboxRequest {
    * action sees the same toolchain as the client that made it.
    */
   systemRoot?: string;
+  /** Set when the worker runs as root: who the command runs as (see the file comment). */
+  actionUser?: ActionUser;
 }
 
 /** What to spawn: `file` with `args` in `cwd` with exactly `env`. */
@@ -91,16 +129,48 @@ export async function buildSandboxCommand(
   if (profile === 'none') return { plan: { file: program, args: args.slice(1), env, cwd: sandboxCwd }, program };
 
   const bwrap = request.bwrapPath ?? DEFAULT_BWRAP_PATH;
+  const user = request.actionUser;
   const options = ['--die-with-parent', '--unshare-net', '--unshare-pid', '--unshare-ipc', '--unshare-uts'];
+  let command = args;
   if (profile === 'host-tools') {
     for (const directory of HOST_TOOL_DIRECTORIES) options.push(...(await hostDirectoryMount(directory, systemRoot)));
-    options.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--bind', execRoot, execRoot);
+    options.push('--proc', '/proc', '--dev', '/dev');
+    if (user) options.push('--perms', '1777');
+    options.push('--tmpfs', '/tmp');
+    // bubblewrap makes the exec root's parents as private as on the host (often 0700
+    // temporary directories): the action's user must be able to pass through them.
+    if (user) for (const parent of ancestorsOf(execRoot)) options.push('--perms', '0755', '--dir', parent);
+    options.push('--bind', execRoot, execRoot);
+    if (user) command = [await setprivIn(visible, systemRoot, user), ...dropPrivileges(user), '--', ...args];
   } else {
+    if (user) options.push('--cap-drop', 'ALL', ...HERMETIC_CAPABILITIES.flatMap((name) => ['--cap-add', name]));
     options.push('--bind', execRoot, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
   }
   options.push('--chdir', sandboxCwd, '--clearenv');
   for (const [name, value] of Object.entries(env)) options.push('--setenv', name, value);
-  return { plan: { file: bwrap, args: [...options, '--', ...args], env, cwd: execRoot }, program };
+  return { plan: { file: bwrap, args: [...options, '--', ...command], env, cwd: execRoot }, program };
+}
+
+/** The directories above an absolute path, outermost first ('/a/b/c' gives '/a', '/a/b'). */
+function ancestorsOf(path: string): string[] {
+  const parts = path.split('/').filter((part) => part !== '');
+  return parts.slice(0, -1).map((_, index) => `/${parts.slice(0, index + 1).join('/')}`);
+}
+
+/** setpriv's arguments that make the command `user`, without supplementary groups or capabilities. */
+function dropPrivileges(user: ActionUser): string[] {
+  return [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
+}
+
+/** SETPRIV_PATH when the sandbox shows it; FAILED_PRECONDITION naming what is missing otherwise. */
+async function setprivIn(visible: Visibility, systemRoot: string, user: ActionUser): Promise<string> {
+  const hostPath = await visible(SETPRIV_PATH);
+  if (hostPath !== undefined && (await isExecutableFile(hostPath))) return SETPRIV_PATH;
+  const where = systemRoot === '/' ? 'this host' : `the execution root ${systemRoot}`;
+  throw new StatusError(
+    Code.FAILED_PRECONDITION,
+    `cannot run the action as uid ${user.uid}: ${SETPRIV_PATH} (util-linux) is missing in ${where}`,
+  );
 }
 
 /**

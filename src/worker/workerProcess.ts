@@ -15,7 +15,7 @@ import { Bot } from './bot.js';
 import { executeAction, sandboxProfileFor } from './executeAction.js';
 import { LocalCache } from './localCache.js';
 import { killRunningCommands } from './runner.js';
-import { bubblewrapAvailable } from './sandbox.js';
+import { type ActionUser, bubblewrapAvailable } from './sandbox.js';
 
 export type SandboxChoice = 'auto' | 'bubblewrap' | 'none';
 
@@ -38,6 +38,8 @@ export interface WorkerConfig {
    * the host's. The property is part of the Action, so roots never share cache entries.
    */
   executionRoots?: Record<string, string>;
+  /** The unprivileged user sandboxed actions run as, when the worker is root (see actionUser.ts). */
+  actionUser?: ActionUser;
   log?: (message: string) => void;
   /** Told about every finished lease (the worker's metrics). */
   onActionFinished?: (response: ExecuteResponse) => void;
@@ -76,6 +78,12 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   }
   if (!useBubblewrap) {
     log('granary worker: WARNING: running actions WITHOUT a sandbox: they can read and write anything this user can');
+  } else if (config.actionUser) {
+    log(
+      `granary worker: sandboxed actions run as uid ${config.actionUser.uid} (gid ${config.actionUser.gid}), hermetic ones as root with reduced capabilities`,
+    );
+  } else if (process.getuid?.() === 0) {
+    log('granary worker: WARNING: actions run as root inside the sandbox (--action-user root)');
   }
   const connection = connect(config.server, config.instanceName, config.dial);
   const cas = new GrpcBlobStore(connection);
@@ -135,6 +143,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
             const tracked = removal.finally(() => cleanups.delete(tracked));
             cleanups.add(tracked);
           },
+          actionUser: config.actionUser,
         },
       ).then((response) => {
         try {

@@ -2,7 +2,8 @@
  * Helpers for the worker's tests: an in-memory verified CAS, builders that upload
  * input trees and Actions, and a throwaway local cache and work directory.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backgroundContext, type RequestContext } from '../../src/context/requestContext.js';
@@ -185,4 +186,21 @@ export async function processWithArgumentExists(marker: string): Promise<boolean
     if (cmdline.split('\0').includes(marker)) return true;
   }
   return false;
+}
+
+/** /bin/sh and the shared libraries ldd lists for it, at the same paths, plus a bin -> usr/bin symlink. */
+export async function minimalShellRoot(): Promise<Record<string, Entry>> {
+  const shell = await realpath('/bin/sh');
+  const paths: Record<string, Entry> = {
+    'usr/bin/sh': file(await readFile(shell), true),
+    bin: link('usr/bin'),
+  };
+  const ldd = execFileSync('ldd', [shell], { encoding: 'utf8' });
+  for (const line of ldd.split('\n')) {
+    const match = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
+    if (!match) continue;
+    const library = match[1] as string;
+    paths[library.slice(1)] = file(await readFile(await realpath(library)), ((await stat(library)).mode & 0o111) !== 0);
+  }
+  return treeFromPaths(paths);
 }
