@@ -14,7 +14,8 @@
  * project option of the subproject and overriding its base element with this
  * project's sysroot), with an element of this project built against an
  * element of the subproject, a link to it, and an element staged elsewhere
- * than '/' (`location`).
+ * than '/' (`location`); and a script element running the application staged
+ * at /target (`listing.bst`).
  *
  * Skipped locally when the sid root, the sysroot or bubblewrap is unavailable;
  * in CI those are failures.
@@ -59,6 +60,7 @@ const ELEMENTS = [
   'shout.bst',
   'greetings.bst:libshout.bst',
   'loud.bst',
+  'listing.bst',
 ];
 
 const EXTRA_FILES: Record<string, string> = {
@@ -142,6 +144,23 @@ config:
   - mkdir -p "%{install-root}%{datadir}/shout"
   - cp /usr/share/libshout/volume "%{install-root}%{datadir}/shout/volume"
   - ls -R /sysroot > "%{install-root}%{datadir}/shout/sysroot"
+`,
+  'elements/listing.bst': `kind: script
+description: Runs the application staged at /target over the sysroot at /, and records what it saw
+
+build-depends:
+- base.bst
+- filename: hello.bst
+  config:
+    location: /target
+
+config:
+  commands:
+  - mkdir -p "%{install-root}/usr/share/listing"
+  - pwd > "%{install-root}/usr/share/listing/cwd"
+  - ls -A /target/usr/bin > "%{install-root}/usr/share/listing/target-bin"
+  - /target/usr/bin/hello > "%{install-root}/usr/share/listing/greeting"
+  - ln -s greeting "%{install-root}/usr/share/listing/greeting-link"
 `,
   'elements/loud.bst': `kind: manual
 description: Built against the same subproject, reached through a junction to its tarball
