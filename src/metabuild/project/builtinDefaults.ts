@@ -13,6 +13,7 @@ import {
   COMMON_KIND_DEFAULTS,
   DIRECTORY_VARIABLES,
   MAKE_ENVIRONMENT,
+  MAKE_VARIABLES,
   parsedOnce,
   SPLIT_DOMAINS_BUT_RUNTIME,
   sandboxEnvironment,
@@ -77,14 +78,7 @@ ${MAKE_ENVIRONMENT}`,
 
   make: `
 variables:
-  make-args: >-
-    PREFIX="%{prefix}"
-  make-install-args: >-
-    %{make-args}
-    DESTDIR="%{install-root}"
-    install
-  make: make %{make-args}
-  make-install: make -j1 %{make-install-args}
+${MAKE_VARIABLES}
 config:
   build-commands:
   - "%{make}"

@@ -15,6 +15,7 @@ import {
   COMMON_KIND_DEFAULTS,
   DIRECTORY_VARIABLES,
   MAKE_ENVIRONMENT,
+  MAKE_VARIABLES,
   parsedOnce,
   SPLIT_DOMAINS_BUT_RUNTIME,
   sandboxEnvironment,
@@ -93,14 +94,7 @@ ${STRIP_ONLY}`,
 
   make: `
 variables:
-  make-args: >-
-    PREFIX="%{prefix}"
-  make-install-args: >-
-    %{make-args}
-    DESTDIR="%{install-root}"
-    install
-  make: make %{make-args}
-  make-install: make -j1 %{make-install-args}
+${MAKE_VARIABLES}
 config:
   build-commands:
   - |

@@ -381,17 +381,12 @@ class Format2Loader {
     }
     const relative = posix.join(state.first.elementPath, local);
     const file = state.fileName(relative);
-    let text: string;
-    try {
-      text = await readFile(join(state.directory, relative), 'utf8');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'EISDIR') throw error;
+    const text = await readProjectFile(state, relative, () => {
       const where = state.junction
         ? `the project of junction '${state.junction.name}'`
         : `element-path '${state.first.elementPath}'`;
-      throw new ProjectError(loc, `element '${local}' does not exist in ${where}`);
-    }
+      return new ProjectError(loc, `element '${local}' does not exist in ${where}`);
+    });
     let node = parseYaml(text, file, { noAnchors: true });
     const kind = elementKindOf(node);
     if (kind === 'junction' || kind === 'link') node = state.first.options.process(node);
@@ -589,14 +584,11 @@ function normalizeName(raw: string, loc: Loc | undefined): string {
 
 async function readInclude(state: ProjectState, path: string, loc: Loc): Promise<YMap> {
   const relative = posix.normalize(path);
-  let text: string;
-  try {
-    text = await readFile(join(state.directory, relative), 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'EISDIR') throw error;
-    throw new ProjectError(loc, `included file '${path}' does not exist in the project`);
-  }
+  const text = await readProjectFile(
+    state,
+    relative,
+    () => new ProjectError(loc, `included file '${path}' does not exist in the project`),
+  );
   return parseYaml(text, state.fileName(relative), { noAnchors: true });
 }
 
@@ -670,4 +662,15 @@ function cached<K, V>(map: Map<K, V>, key: K, create: () => V): V {
     map.set(key, value);
   }
   return value;
+}
+
+/** A file of a project, or the error `missing` makes when it is not there (or is a directory). */
+async function readProjectFile(state: ProjectState, relative: string, missing: () => ProjectError): Promise<string> {
+  try {
+    return await readFile(join(state.directory, relative), 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'EISDIR') throw error;
+    throw missing();
+  }
 }

@@ -2,7 +2,7 @@
  * What BuildStream 1.6's and BuildStream 2.8's shipped defaults have in
  * common, written once: the directory variables, the sandbox environment
  * (only SOURCE_DATE_EPOCH differs), the split domains other than `runtime`,
- * the make-like kinds' environment and the defaults of import and compose,
+ * the make kind's variables, the make-like kinds' environment and the defaults of import and compose,
  * plus the lazy parse-once table both defaults modules keep their YAML in.
  * Each format's own module (builtinDefaults.ts, defaults2.ts) assembles its
  * YAML from these pieces and what differs.
@@ -85,6 +85,16 @@ environment-nocache:
 - MAKEFLAGS
 - V
 `;
+
+/** The variables of the make kind in both formats, indented as entries of `variables:` (no trailing newline). */
+export const MAKE_VARIABLES = `  make-args: >-
+    PREFIX="%{prefix}"
+  make-install-args: >-
+    %{make-args}
+    DESTDIR="%{install-root}"
+    install
+  make: make %{make-args}
+  make-install: make -j1 %{make-install-args}`;
 
 /** The defaults of the kinds that are the same in both formats. */
 export const COMMON_KIND_DEFAULTS = {
