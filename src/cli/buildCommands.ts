@@ -8,6 +8,7 @@ import { BuildTimings } from '../metabuild/timings.js';
 import { materializeTree } from '../tree/materialize.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
 import { CLIENT_FLAGS, openClient } from './buildClient.js';
+import { assertCheckoutDestination } from './checkoutDestination.js';
 
 const BUILD_FLAGS: Record<string, FlagSpec> = {
   ...CLIENT_FLAGS,
@@ -75,10 +76,11 @@ export async function checkoutCommand(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, CLIENT_FLAGS);
   if (flag(args, 'help'))
     return void console.log(
-      usage('checkout ELEMENT DIR [flags]', "Writes an element's artifact to DIR.", CLIENT_FLAGS),
+      usage('checkout ELEMENT DIR [flags]', "Writes an element's artifact to DIR (new or empty).", CLIENT_FLAGS),
     );
   const [element, directory] = args.positionals;
   if (!element || !directory || args.positionals.length > 2) throw new UsageError('expected ELEMENT DIR');
+  await assertCheckoutDestination(resolve(directory), directory);
   const client = await openClient(args, { targets: [element] });
   try {
     const planned = (await client.builder.plan([element])).at(-1);
