@@ -25,6 +25,9 @@ export function cacheKey(inputs: KeyInputs): string {
   const { element } = inputs;
   const nocache = new Set(element.environmentNocache);
   const environment = Object.fromEntries(Object.entries(element.environment).filter(([name]) => !nocache.has(name)));
+  // An import runs nothing: its sources and its (expanded) config alone make its artifact, so a
+  // changed variable or environment (a project option, say) does not import a whole sysroot again.
+  const runsNothing = element.kind === 'import';
   const material = {
     version: CACHE_KEY_VERSION,
     // BuildStream 2 elements are assembled differently (staging, scripts, symlinks).
@@ -33,8 +36,8 @@ export function cacheKey(inputs: KeyInputs): string {
     ...(fatalStagingWarnings(element).length > 0 ? { fatalWarnings: fatalStagingWarnings(element) } : {}),
     kind: element.kind,
     config: element.config,
-    variables: element.variables,
-    environment,
+    variables: runsNothing ? undefined : element.variables,
+    environment: runsNothing ? undefined : environment,
     public: element.public,
     sources: inputs.sources,
     dependencies: [...inputs.dependencies].sort((a, b) => a.name.localeCompare(b.name)),
