@@ -8,6 +8,7 @@
  * `backgroundContext()`.
  */
 
+import { setMaxListeners } from 'node:events';
 import { Code, StatusError } from '../util/status.js';
 
 /** What an authenticated (or anonymous) caller may do; see SECURITY.md when it exists. */
@@ -54,7 +55,14 @@ export interface RequestContext {
   readonly peer?: string;
 }
 
+/**
+ * The signal of every context no client waits on. Each outgoing call made in
+ * such a context listens on it (and stops listening when it ends), so a busy
+ * client has many listeners at once; they never fire, so no limit applies
+ * (Node's default of 10 printed a leak warning into the meta-build's output).
+ */
 const NEVER_ABORTED = new AbortController().signal;
+setMaxListeners(0, NEVER_ABORTED);
 
 /** The internal principal: the server acting on its own behalf (restarts, repair, eviction). */
 export const INTERNAL_PRINCIPAL: Principal = {
