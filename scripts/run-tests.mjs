@@ -22,7 +22,15 @@ const e2e = only === 'unit' ? [] : collect(join(dist, 'test'));
 const files = [...unit.sort(), ...e2e.sort()].map((f) => relative(root, f));
 const result = spawnSync(
   process.execPath,
-  ['--test', '--test-concurrency=1', '--test-reporter=spec', ...process.argv.slice(2), ...files],
+  // A test that hangs fails after 20 minutes instead of holding the whole run until CI gives up.
+  [
+    '--test',
+    '--test-concurrency=1',
+    '--test-timeout=1200000',
+    '--test-reporter=spec',
+    ...process.argv.slice(2),
+    ...files,
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

@@ -43,8 +43,11 @@ describe('the embedded worker supervisor', () => {
       }),
     );
     worker.start();
-    await until(() => restarts >= 3, 10_000);
-    await worker.stop();
+    try {
+      await until(() => restarts >= 3, 60_000); // three node start-ups take seconds on a loaded machine
+    } finally {
+      await worker.stop(); // also when the wait fails, or the supervisor would keep the test file alive
+    }
     const stoppedAt = restarts;
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(restarts, stoppedAt, 'a stopped supervisor starts nothing more');
@@ -63,10 +66,14 @@ describe('the embedded worker supervisor', () => {
       ),
     );
     worker.start();
-    await until(() => worker.pid !== undefined, 5_000);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const pid = worker.pid;
-    await worker.stop();
+    let pid: number | undefined;
+    try {
+      await until(() => worker.pid !== undefined, 30_000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      pid = worker.pid;
+    } finally {
+      await worker.stop();
+    }
     assert.equal(worker.pid, undefined);
     assert.equal(exited, 0, 'an exit it asked for is not a death');
     assert.throws(() => process.kill(pid as number, 0), 'the process is gone');
@@ -82,10 +89,13 @@ describe('the embedded worker supervisor', () => {
       }),
     );
     worker.start();
-    await until(() => worker.pid !== undefined, 5_000);
-    const first = worker.pid as number;
-    process.kill(first, 'SIGKILL');
-    await until(() => restarted && worker.pid !== undefined && worker.pid !== first, 10_000);
-    await worker.stop();
+    try {
+      await until(() => worker.pid !== undefined, 30_000);
+      const first = worker.pid as number;
+      process.kill(first, 'SIGKILL');
+      await until(() => restarted && worker.pid !== undefined && worker.pid !== first, 30_000);
+    } finally {
+      await worker.stop();
+    }
   });
 });
