@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { billionLaughs } from '../../test/support/yamlBomb.js';
 import { loadAccessFile, parseAccessFile, tokenSha256 } from './tokenFile.js';
 
 const TOKEN = 'ci-token-0123456789abcdef';
@@ -105,6 +106,7 @@ describe('parseAccessFile', () => {
       /must be a subject like CN=builder/,
     ],
     ['broken YAML', '- name: [x\n', /f:2: Flow sequence/],
+    ['an alias bomb', billionLaughs(), /f:10: aliases expand this file by more than 100000 nodes/],
   ];
   for (const [what, text, expected] of refusals) {
     it(`refuses ${what}, naming the file and line`, () => {

@@ -18,8 +18,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import type { Scope } from '../context/requestContext.js';
+import { parseYamlInput, type YamlInput, YamlInputError } from '../util/yamlInput.js';
 import { isScope } from './access.js';
 import { normalizeSubject } from './certificateSubject.js';
 
@@ -50,15 +51,18 @@ const KEYS = new Set(['name', 'token', 'sha256', 'client-certificate', 'scopes',
 
 /** Parses the text of an access file; `source` names it in errors. */
 export function parseAccessFile(text: string, source: string): AccessEntry[] {
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, uniqueKeys: true });
-  const lineOf = (node: Node | null | undefined): number => (node?.range ? lineCounter.linePos(node.range[0]).line : 1);
   const fail = (line: number, message: string): never => {
     throw new Error(`${source}:${line}: ${message}`);
   };
-  const [syntaxError] = document.errors;
-  if (syntaxError) fail(syntaxError.linePos?.[0].line ?? 1, syntaxError.message.split('\n')[0] as string);
-  const root = document.contents;
+  let input: YamlInput;
+  try {
+    input = parseYamlInput(text);
+  } catch (error) {
+    if (!(error instanceof YamlInputError)) throw error;
+    return fail(error.line, error.detail);
+  }
+  const { lineOf } = input;
+  const root = input.document.contents;
   if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) return [];
   if (!isSeq(root)) fail(lineOf(root), 'expected a list of entries (- name: ..., scopes: [...], instances: [...])');
   const entries: AccessEntry[] = [];

@@ -7,7 +7,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { cpus, homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parse } from 'yaml';
 import { type Connection, connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import { type AssetService, GrpcAssetClient } from '../client/remoteAsset.js';
@@ -17,6 +16,7 @@ import { junctionStager } from '../metabuild/junctionStager.js';
 import { loadProject, type Project } from '../metabuild/project/index.js';
 import { startFarm } from '../server/farm.js';
 import type { BlobStore } from '../storage/blobStore.js';
+import { readYamlValue, YamlInputError } from '../util/yamlInput.js';
 import { startWorker } from '../worker/workerProcess.js';
 import { type FlagSpec, flag, type ParsedArgs, UsageError } from './args.js';
 import {
@@ -80,7 +80,13 @@ function readConfig(args: ParsedArgs): ClientConfig {
     if (explicit) throw new UsageError(`configuration file ${path} does not exist`);
     return {};
   }
-  const parsed = parse(readFileSync(path, 'utf8')) as Record<string, unknown> | null;
+  let parsed: Record<string, unknown> | null;
+  try {
+    parsed = readYamlValue(readFileSync(path, 'utf8')) as Record<string, unknown> | null;
+  } catch (error) {
+    if (!(error instanceof YamlInputError)) throw error;
+    throw new UsageError(`${path}: ${error.message}`);
+  }
   const out: ClientConfig = {};
   for (const [key, value] of Object.entries(parsed ?? {})) {
     const field = CONFIG_KEYS[key];

@@ -10,8 +10,9 @@
  * back, describes the very same farm.
  */
 import { readFileSync } from 'node:fs';
-import { parseDocument, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { ConfigError, keyPath } from '../util/configValues.js';
+import { readYamlValue, YamlInputError } from '../util/yamlInput.js';
 import { type FlagSpec, type ParsedArgs, UsageError } from './args.js';
 
 /** One setting of a configuration file and the flag it stands for. */
@@ -35,10 +36,13 @@ export function readConfigFile(file: string): Record<string, unknown> {
   } catch (error) {
     throw new UsageError(`--config: cannot read ${file}: ${(error as Error).message}`);
   }
-  const document = parseDocument(text, { prettyErrors: true });
-  const [first] = document.errors;
-  if (first) throw new UsageError(`--config: ${file}: ${first.message}`);
-  const value: unknown = document.toJS();
+  let value: unknown;
+  try {
+    value = readYamlValue(text);
+  } catch (error) {
+    if (!(error instanceof YamlInputError)) throw error;
+    throw new UsageError(`--config: ${file}: ${error.message}`);
+  }
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new UsageError(`--config: ${file}: the file must be a mapping of settings`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { throwsAt } from '../../../test/support/project.js';
+import { billionLaughs } from '../../../test/support/yamlBomb.js';
 import { expectBool, parseYaml, rejectUnsupportedDirectives, toPlain } from './yamlTree.js';
 
 describe('parseYaml', () => {
@@ -27,6 +28,10 @@ describe('parseYaml', () => {
 
   it('resolves aliases', () => {
     assert.deepEqual(toPlain(parseYaml('a: &x [1]\nb: *x\n', 'f.yaml')), { a: ['1'], b: ['1'] });
+  });
+
+  it('refuses an alias bomb with file and line instead of expanding it', () => {
+    throwsAt(() => parseYaml(billionLaughs(), 'project.conf'), 'project.conf', 10, /malformed YAML: aliases expand/);
   });
 
   it('treats an empty or comment-only document as an empty mapping', () => {

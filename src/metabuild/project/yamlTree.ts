@@ -8,7 +8,8 @@
  * validation) can point the user at the offending line. Helpers here do the
  * type checks that all the other modules share.
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, type Node } from 'yaml';
+import { parseYamlInput, type YamlInput, YamlInputError } from '../../util/yamlInput.js';
 import { type Loc, ProjectError } from './errors.js';
 
 export interface YScalar {
@@ -48,28 +49,24 @@ export interface ParseOptions {
 
 /** Parses one YAML document whose top level must be a mapping (an empty document is an empty mapping). */
 export function parseYaml(text: string, file: string, options: ParseOptions = {}): YMap {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { schema: 'failsafe', lineCounter, uniqueKeys: true, prettyErrors: false });
-  const problem = doc.errors[0];
-  if (problem) {
-    const offset = problem.pos[0];
-    const line = offset >= 0 ? lineCounter.linePos(offset).line : 1;
-    const detail = problem.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw new ProjectError({ file, line }, `malformed YAML: ${detail}`);
+  let input: YamlInput;
+  try {
+    input = parseYamlInput(text, { schema: 'failsafe' });
+  } catch (error) {
+    if (!(error instanceof YamlInputError)) throw error;
+    throw new ProjectError({ file, line: error.line }, `malformed YAML: ${error.detail}`);
   }
-  const locAt = (node: Node | null | undefined): Loc => {
-    const offset = node?.range?.[0];
-    return { file, line: offset === undefined ? 1 : lineCounter.linePos(offset).line };
-  };
+  const { document: doc, aliasTargets } = input;
+  const locAt = (node: Node | null | undefined): Loc => ({ file, line: input.lineOf(node) });
   const convert = (node: unknown, depth: number): YNode => {
-    if (depth > 200) throw new ProjectError(locAt(node as Node), 'YAML nesting is too deep (recursive alias?)');
+    if (depth > 200)
+      throw new ProjectError(locAt(node as Node), 'YAML nesting, aliases expanded, is deeper than 200 levels');
     if (options.noAnchors && (isAlias(node) || (node as { anchor?: string } | null)?.anchor)) {
       throw new ProjectError(locAt(node as Node), 'YAML anchors and aliases are not allowed in BuildStream 2 files');
     }
     if (isAlias(node)) {
-      const target = node.resolve(doc);
-      if (!target) throw new ProjectError(locAt(node), `unresolved YAML alias '*${node.source}'`);
-      return convert(target, depth + 1);
+      // parseYamlInput resolved every alias and bounded what expanding them adds.
+      return convert(aliasTargets.get(node) as Node, depth + 1);
     }
     if (isScalar(node)) {
       const raw = node.value;
