@@ -43,6 +43,8 @@ export const CLIENT_FLAGS: Record<string, FlagSpec> = {
 /** A farm to talk to: the one named by --remote (or the config file), or an embedded one. */
 export interface FarmSession {
   connection: Connection;
+  /** True for the farm started in this process (no --remote), which stops with the command. */
+  embedded: boolean;
   cas: BlobStore;
   asset: AssetService;
   close(): Promise<void>;
@@ -116,6 +118,8 @@ export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
       listen: '127.0.0.1:0',
       cas: { disk: { path: join(data, 'cas'), maxSizeBytes: 20 * 1024 ** 3 } },
       actionCache: { disk: { path: join(data, 'ac'), maxSizeBytes: 512 * 1024 ** 2 } },
+      // On disk like the rest, so what `granary publish` pushed is there for the next command.
+      asset: { disk: { path: join(data, 'asset'), maxSizeBytes: 512 * 1024 ** 2 } },
       stateDirectory: undefined,
       // Element builds may run long: the one timeout of actions that set none, carried to the worker.
       execution: { defaultTimeoutMs: 60 * 60_000 },
@@ -149,6 +153,7 @@ export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
   const connection = connect(url, instance, remote ? clientDialOptions(security) : {});
   return {
     connection,
+    embedded: !remote,
     cas: new GrpcBlobStore(connection),
     asset: new GrpcAssetClient(connection),
     close: async () => {
