@@ -8,8 +8,8 @@
  *   INVALID_ARGUMENT. (BuildStream probes with empty requests and reads
  *   INVALID_ARGUMENT as "Remote Asset supported".)
  * - A fetch that matches no servable record and has no http(s) URI to download
- *   (pushed URNs, FetchDirectory): RPC error NOT_FOUND, which BuildStream and
- *   Bazel treat as a cache miss.
+ *   (pushed URNs, FetchDirectory, a record only Push makes such as a provenance
+ *   record): RPC error NOT_FOUND, which BuildStream and Bazel treat as a cache miss.
  * - A download that fails at the origin: RPC OK with the failure in the response's
  *   `status` (errors "outside the server's control"): see downloader.ts.
  * - A push naming content not in the CAS (the client MUST upload it first):
@@ -44,6 +44,7 @@ import { msFromDuration, msFromTimestamp, timestampFromMs } from '../util/time.j
 import type { AssetKey, AssetKind, AssetRecord, AssetStore } from './assetStore.js';
 import type { Downloader, DownloadOutcome, DownloadTarget } from './downloader.js';
 import {
+  asksForPushedRecord,
   CHECKSUM_SRI,
   headersOf,
   parseSri,
@@ -111,6 +112,7 @@ export class RemoteAssetService {
         digestFunction: hit.digestFunction.value,
       };
     }
+    if (asksForPushedRecord(request.qualifiers)) throw notFound(missMessage('record', parsed));
     const targets: DownloadTarget[] = [];
     parsed.uris.forEach((uri, index) => {
       if (/^https?:\/\//i.test(uri))
@@ -305,8 +307,13 @@ function keysOf(parsed: ParsedFetch, kind: AssetKind): AssetKey[] {
   }));
 }
 
-function missMessage(kind: AssetKind, parsed: ParsedFetch): string {
+/** Why nothing answers a fetch: `record` is a blob that only Push makes (see asksForPushedRecord). */
+function missMessage(kind: AssetKind | 'record', parsed: ParsedFetch): string {
   const uris = parsed.uris.slice(0, 3).join(', ') + (parsed.uris.length > 3 ? ', ...' : '');
-  const how = kind === 'blob' ? ' (only http and https URIs are downloaded)' : ' (directories are only known by Push)';
-  return `no ${kind} asset for ${uris} with these qualifiers and ${parsed.digestFunction.name}${how}`;
+  const how = {
+    blob: ' (only http and https URIs are downloaded)',
+    directory: ' (directories are only known by Push)',
+    record: ': nothing was pushed under this name (such a record is never downloaded, only pushed)',
+  }[kind];
+  return `no ${kind === 'directory' ? 'directory' : 'blob'} asset for ${uris} with these qualifiers and ${parsed.digestFunction.name}${how}`;
 }

@@ -12,6 +12,8 @@
  *   http_header:NAME             request header sent to the origin for every URI
  *   http_header_url:INDEX:NAME   request header for the INDEX-th URI only (wins
  *                                over http_header:NAME)
+ *   resource_type                one naming a record about the URI (an in-toto
+ *                                attestation) is never downloaded: only Push makes it
  *
  * Header qualifiers stay part of the key (a resource fetched with credentials is
  * never served to a request without them), but in a URI-independent form: the
@@ -26,6 +28,19 @@ import { invalidArgument } from '../util/status.js';
 export const CHECKSUM_SRI = 'checksum.sri';
 export const HTTP_HEADER_PREFIX = 'http_header:';
 export const HTTP_HEADER_URL_PREFIX = 'http_header_url:';
+export const RESOURCE_TYPE = 'resource_type';
+
+/**
+ * Resource types of records that describe a URI rather than being its content, such
+ * as the provenance records `granary publish` pushes: downloading the URI can never
+ * produce one, so a fetch of them is answered from pushed records only.
+ */
+const RECORD_RESOURCE_TYPES: ReadonlySet<string> = new Set(['application/vnd.in-toto+json']);
+
+/** True when the qualifiers ask for a record about the URI, which only Push creates. */
+export function asksForPushedRecord(qualifiers: readonly Qualifier[]): boolean {
+  return qualifiers.some((q) => q.name === RESOURCE_TYPE && RECORD_RESOURCE_TYPES.has(q.value));
+}
 
 /** A qualifier set in canonical form: unique names, sorted by name. */
 export type CanonicalQualifiers = ReadonlyArray<Readonly<Qualifier>>;

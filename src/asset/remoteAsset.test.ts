@@ -303,6 +303,20 @@ describe('Remote Asset API: downloading from origin', () => {
     await rejectsWithCode(calls.fetchDirectory({ uris: [`${origin.url}/file.tar.gz`] }), Code.NOT_FOUND);
   });
 
+  it('answers a provenance record (in-toto) of an http URI from pushed records only, never from the origin', async () => {
+    const uri = `${origin.url}/file.tar.gz`;
+    const asRecord = [q('resource_type', 'application/vnd.in-toto+json')];
+    const before = origin.count('/file.tar.gz');
+    const error = await rejectsWithCode(calls.fetchBlob({ uris: [uri], qualifiers: asRecord }), Code.NOT_FOUND);
+    assert.match(error.message, /nothing was pushed under this name/);
+    assert.equal(origin.count('/file.tar.gz'), before, 'the origin is not asked');
+    const [record] = await upload(Buffer.from('{"_type":"https://in-toto.io/Statement/v1"}'));
+    await calls.pushBlob({ uris: [uri], qualifiers: asRecord, blobDigest: record });
+    const found = await calls.fetchBlob({ uris: [uri], qualifiers: asRecord });
+    assert.deepEqual(found.blobDigest, record);
+    assert.equal(origin.count('/file.tar.gz'), before);
+  });
+
   it('sends http_header and http_header_url qualifiers to the origin, and they key the cache', async () => {
     const uri = `${origin.url}/secret`;
     const denied = await calls.fetchBlob({ uris: [uri] });

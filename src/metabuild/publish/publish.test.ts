@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import { removeProjects, writeProject } from '../../../test/support/project.js';
 import { MemoryAssetService } from '../../../test/support/remoteAssetService.js';
+import { asksForPushedRecord } from '../../asset/qualifiers.js';
 import { sha256Sri } from '../../client/remoteAsset.js';
 import { backgroundContext } from '../../context/requestContext.js';
 import { type Digest, digestOf, formatDigest } from '../../digest/digest.js';
@@ -119,6 +120,8 @@ describe('publishing an artifact', () => {
     assert.equal(formatDigest(found.digest), formatDigest(result.provenance));
     const provenancePush = asset.pushes.find((p) => formatDigest(p.digest) === formatDigest(result.provenance));
     assert.deepEqual(provenancePush?.options.qualifiers, PROVENANCE_QUALIFIERS);
+    // A Granary server answers this from pushed records only, never by downloading the URI.
+    assert.ok(asksForPushedRecord(PROVENANCE_QUALIFIERS));
     assert.deepEqual(provenancePush?.options.referencesBlobs, [result.tarball]);
 
     const statement = JSON.parse(found.data.toString()) as ProvenanceStatement;
