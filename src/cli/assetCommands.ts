@@ -18,7 +18,14 @@ import { fetchProvenance, publish, tarballDigest } from '../metabuild/publish/pu
 import { treeFromPath } from '../tree/hostTree.js';
 import { listTree } from '../tree/list.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
-import { buildPlatform, CLIENT_FLAGS, type ClientSession, openClient, openFarm } from './buildClient.js';
+import {
+  buildPlatform,
+  CLIENT_FLAGS,
+  type ClientSession,
+  type FarmSession,
+  openClient,
+  openFarm,
+} from './buildClient.js';
 import { CLIENT_SECURITY_FLAGS } from './clientSecurity.js';
 
 const FARM_FLAGS: Record<string, FlagSpec> = {
@@ -115,13 +122,29 @@ export async function publishCommand(argv: readonly string[]): Promise<void> {
     console.log(`  artifact   ${formatDigest(result.artifactRoot)}`);
     console.log(`  provenance ${formatDigest(result.provenance)} (granary provenance ${uri})`);
     console.log('');
-    console.log(
-      `# In a Bazel WORKSPACE; fetch through Granary with --experimental_remote_downloader=${farmUrl(client.connection)}`,
-    );
+    for (const line of downloaderHint(client)) console.log(line);
     console.log(result.snippet);
   } finally {
     await client.close();
   }
+}
+
+/**
+ * How Bazel reaches what was published. The built-in farm stops with this command,
+ * so its port is no use to Bazel: say what to run instead.
+ */
+function downloaderHint(farm: FarmSession): string[] {
+  if (!farm.embedded) {
+    return [
+      `# In a Bazel WORKSPACE; fetch through Granary with --experimental_remote_downloader=${farmUrl(farm.connection)}`,
+    ];
+  }
+  return [
+    '# Published on the built-in farm, which stopped when this command ended: Bazel cannot fetch from it.',
+    '# For Bazel, run a farm (granary serve, on grpc://127.0.0.1:8980 by default), publish there with',
+    '# --remote grpc://127.0.0.1:8980, and build with --experimental_remote_downloader=grpc://127.0.0.1:8980.',
+    '# In a Bazel WORKSPACE:',
+  ];
 }
 
 export async function provenanceCommand(argv: readonly string[]): Promise<void> {
@@ -147,7 +170,12 @@ export async function provenanceCommand(argv: readonly string[]): Promise<void> 
       data = readFileSync(recordFile);
     } else {
       const found = await fetchProvenance(farm.asset, farm.cas, uri as string);
-      if (!found) throw new Error(`no provenance record is published for ${uri}`);
+      if (!found) {
+        const where = farm.embedded ? 'the built-in farm' : farmUrl(farm.connection);
+        throw new Error(
+          `no provenance record is published for ${uri} on ${where} (granary publish ELEMENT --uri ${uri} publishes one)`,
+        );
+      }
       data = found.data;
     }
     if (flag(args, 'rebuild') !== 'true') {

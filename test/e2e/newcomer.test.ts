@@ -1,0 +1,69 @@
+/**
+ * What a newcomer trying Granary by the README ran into (issue 12, item 7), run as
+ * they ran it: the real `granary` command, on the built-in farm (no --remote, caches
+ * in a scratch directory) or against a farm of the fixture.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { clientEnvironment, granary } from '../support/granaryClient.js';
+import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
+
+/** A URI that must never be contacted (the .invalid domain never resolves). */
+const URI = 'https://artifacts.invalid/notes.tar';
+
+describe('publishing on the built-in farm', { timeout: 10 * 60_000 }, () => {
+  let scratch: string;
+  let project: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    scratch = scratchDirectory('newcomer-publish');
+    env = clientEnvironment(scratch);
+    project = join(scratch, 'project');
+    writeFiles(project, {
+      'project.conf': 'name: newcomer\nelement-path: elements\n',
+      'elements/notes.bst': 'kind: import\nsources:\n- kind: local\n  path: files\n',
+      'files/notes.txt': 'published on the built-in farm\n',
+    });
+    const build = await granary(['build', 'notes.bst'], project, env);
+    assert.equal(build.status, 0, build.output);
+  });
+
+  after(() => {
+    if (scratch) removeQuietly(scratch);
+  });
+
+  test('granary publish says the built-in farm stops with it and what to run for Bazel, not a dead port', async () => {
+    const publish = await granary(['publish', 'notes.bst', '--uri', URI], project, env);
+    assert.equal(publish.status, 0, publish.output);
+    assert.match(publish.stdout, /built-in farm, which stopped when this command ended/);
+    assert.match(publish.stdout, /granary serve/);
+    assert.match(publish.stdout, /--experimental_remote_downloader=grpc:\/\/127\.0\.0\.1:8980/);
+    const ports = [...publish.stdout.matchAll(/--experimental_remote_downloader=grpc:\/\/127\.0\.0\.1:(\d+)/g)];
+    assert.deepEqual(
+      ports.map((m) => m[1]),
+      ['8980'],
+      'only the port of a farm the user runs is named',
+    );
+  });
+
+  test('granary provenance, a later command, reads the record published there without asking the origin', async () => {
+    const provenance = await granary(['provenance', URI], project, env);
+    assert.equal(provenance.status, 0, provenance.output);
+    const record = JSON.parse(provenance.stdout) as { subject: Array<{ uri?: string; name: string }> };
+    assert.equal(record.subject[0]?.name, 'notes.tar');
+    assert.doesNotMatch(provenance.output, /ENOTFOUND|getaddrinfo/);
+  });
+
+  test('a URI never published is reported as such, not as a download error', async () => {
+    const never = 'https://artifacts.invalid/never-published.tar';
+    const provenance = await granary(['provenance', never], project, env);
+    assert.equal(provenance.status, 1, provenance.output);
+    assert.match(
+      provenance.stderr,
+      /^granary provenance: no provenance record is published for https:\/\/artifacts\.invalid\/never-published\.tar on the built-in farm/m,
+    );
+    assert.doesNotMatch(provenance.output, /ENOTFOUND|getaddrinfo|UNAVAILABLE/);
+  });
+});
