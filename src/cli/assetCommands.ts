@@ -6,8 +6,7 @@
  * the `remote-asset` source kind.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import type { Connection } from '../client/connection.js';
 import { qualifiersFrom } from '../client/remoteAsset.js';
 import { backgroundContext } from '../context/requestContext.js';
@@ -27,6 +26,7 @@ import {
   openFarm,
 } from './buildClient.js';
 import { CLIENT_SECURITY_FLAGS } from './clientSecurity.js';
+import { packageVersion } from './version.js';
 
 const FARM_FLAGS: Record<string, FlagSpec> = {
   remote: CLIENT_FLAGS.remote as FlagSpec,
@@ -61,15 +61,6 @@ const PUSH_DIR_FLAGS: Record<string, FlagSpec> = {
   uri: { type: 'string', help: 'the URI to name the directory tree by' },
   qualifier: { type: 'list', help: 'a qualifier NAME=VALUE of the asset (repeatable)' },
 };
-
-function packageVersion(): string | undefined {
-  try {
-    const path = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json');
-    return (JSON.parse(readFileSync(path, 'utf8')) as { version?: string }).version;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The farm's address in the canonical form of `--remote` (grpc:// or grpcs://). */
 function farmUrl(connection: Connection): string {

@@ -5,6 +5,7 @@ import { buildCommand, checkoutCommand, logCommand, showCommand } from './buildC
 import { configCommand } from './configCommand.js';
 import { serveCommand } from './serve.js';
 import { storageCommand } from './storage.js';
+import { packageVersion } from './version.js';
 import { workerCommand } from './worker.js';
 
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<void>; help: string }> = {
@@ -24,7 +25,7 @@ const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<void>
 function overview(): string {
   const lines = ['usage: granary COMMAND [flags]', '', 'commands:'];
   for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)}${command.help}`);
-  lines.push('', 'Run `granary COMMAND --help` for the flags of a command.');
+  lines.push('', 'Run `granary COMMAND --help` for the flags of a command, `granary --version` for the version.');
   return lines.join('\n');
 }
 
@@ -33,6 +34,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (!name || name === '--help' || name === 'help' || name === '-h') {
     console.log(overview());
     return name ? 0 : 2;
+  }
+  if (name === '--version' || name === 'version') {
+    console.log(`granary ${packageVersion() ?? '(version unknown)'}`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) {
