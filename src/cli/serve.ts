@@ -26,6 +26,7 @@ import { WebUi } from '../ui/webUi.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, type ParsedArgs, parseDuration, UsageError, usage } from './args.js';
 import { EMBEDDED_BOT_ID, EmbeddedWorker } from './embeddedWorker.js';
+import { inTermsOfListenFlag } from './listenFlag.js';
 import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
 import { resolveServeConfiguration } from './serveConfig.js';
 import { openServerSecurity, SERVER_SECURITY_FLAGS } from './serverSecurity.js';
@@ -235,7 +236,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   } catch (error) {
     security.close();
     removePrivateDirectory();
-    throw error;
+    throw inTermsOfListenFlag(error, listen);
   }
   observability.attach(server);
   webUi.attach(server);

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { startStorageNode } from '../server/storageNode.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
+import { inTermsOfListenFlag } from './listenFlag.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -39,7 +40,9 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
   } catch (error) {
     throw new UsageError(`--max-size: ${(error as Error).message}`);
   }
-  const node = await startStorageNode({ listen, directory, maximumSizeBytes });
+  const node = await startStorageNode({ listen, directory, maximumSizeBytes }).catch((error: unknown) => {
+    throw inTermsOfListenFlag(error, listen);
+  });
   console.log(
     `granary storage: serving on ${node.address} (blobs in ${directory}, up to ${formatSize(maximumSizeBytes)})`,
   );

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { Metadata, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
 import { rejectsWithCode } from '../../test/support/status.js';
 import { unary as call } from '../client/connection.js';
@@ -28,7 +28,7 @@ import { type DialedChannel, dial } from './dial.js';
 import { clientStreaming, serverStreaming, unary } from './handlers.js';
 import { readResourceInstance, writeResourceInstance } from './instanceNames.js';
 import { REQUEST_METADATA_HEADER } from './requestMetadata.js';
-import { createGrpcServer, type GrpcServer } from './server.js';
+import { createGrpcServer, type GrpcServer, ListenError } from './server.js';
 
 const HASH = 'a'.repeat(64);
 const CAPABILITIES = ServerCapabilities.fromPartial({ cacheCapabilities: { maxBatchTotalSizeBytes: 1234 } });
@@ -305,6 +305,35 @@ describe('handlers served without the edge', () => {
     } finally {
       channel.close();
       server.forceShutdown();
+    }
+  });
+});
+
+describe('a listener whose address is taken', () => {
+  it('fails with a ListenError naming the address, and grpc-js prints nothing of its own', async () => {
+    const first = createGrpcServer({ listeners: [{ address: '127.0.0.1:0' }] });
+    const [bound] = await first.listen();
+    const address = bound?.address as string;
+    const printed = mock.method(console, 'error', () => {});
+    try {
+      const second = createGrpcServer({ listeners: [{ address }] });
+      const error = await second.listen().then(
+        () => assert.fail('the second bind succeeded'),
+        (thrown: unknown) => thrown,
+      );
+      assert.ok(error instanceof ListenError, String(error));
+      assert.equal(error.failure, 'in-use');
+      assert.equal(error.address, address);
+      assert.equal(error.message, `${address} is already in use`);
+      assert.deepEqual(
+        printed.mock.calls.map((call) => call.arguments.join(' ')),
+        [],
+        'no "E No address added out of total 1 resolved"',
+      );
+      await second.close();
+    } finally {
+      printed.mock.restore();
+      await first.close();
     }
   });
 });

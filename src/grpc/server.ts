@@ -6,7 +6,7 @@
  * then the handlers of handlers.ts, which build the request context and ask the
  * authorizer. The storage server and the farm build their servers here.
  */
-import { experimental, Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { experimental, Server, ServerCredentials, type ServiceDefinition, setLogger } from '@grpc/grpc-js';
 import type { ServerTlsMaterial } from '../tls/serverTlsFiles.js';
 import { type Authenticator, anonymousAuthenticator, authenticationInterceptor } from './authentication.js';
 import { type Authorizer, allowEverything, methodOfPath } from './authorization.js';
@@ -184,11 +184,61 @@ function credentialsOf(tls: ServerTlsOptions | undefined): ServerCredentials {
   return experimental.createCertificateProviderServerCredentials(provider, mutual ? provider : null, mutual);
 }
 
+/** Why a listener could not be bound: its address is taken, not ours to take, or something else. */
+export type ListenFailure = 'in-use' | 'permission' | 'other';
+
+/** A listener that could not be bound, said plainly (grpc-js's own wording is about "resolved addresses"). */
+export class ListenError extends Error {
+  constructor(
+    readonly address: string,
+    readonly failure: ListenFailure,
+    detail: string,
+  ) {
+    super(
+      failure === 'in-use'
+        ? `${address} is already in use`
+        : failure === 'permission'
+          ? `no permission to listen on ${address}`
+          : `cannot listen on ${address}: ${detail}`,
+    );
+  }
+}
+
+/** grpc-js's bind error carries the system's (`listen EADDRINUSE: address already in use ...`). */
+function listenFailureOf(message: string): ListenFailure {
+  if (/EADDRINUSE/.test(message)) return 'in-use';
+  if (/EACCES|EPERM/.test(message)) return 'permission';
+  return 'other';
+}
+
+/** The first line grpc-js logs itself for a failed bind, which ListenError reports better. */
+const BIND_FAILURE_LOG = 'No address added out of total';
+let bindFailureLogQuiet = false;
+
+/**
+ * grpc-js prints "E No address added out of total 1 resolved" on stderr before it hands
+ * the failure to bindAsync's callback. Its other messages still go to stderr as grpc-js
+ * prints them (a logger it has not been given writes `E message`).
+ */
+function quietBindFailureLog(): void {
+  if (bindFailureLogQuiet) return;
+  bindFailureLogQuiet = true;
+  setLogger({
+    error: (message?: unknown, ...rest: unknown[]) => {
+      if (!String(message).startsWith(BIND_FAILURE_LOG)) console.error(`E ${message}`, ...rest);
+    },
+    info: (message?: unknown, ...rest: unknown[]) => console.error(`I ${message}`, ...rest),
+    debug: (message?: unknown, ...rest: unknown[]) => console.error(`D ${message}`, ...rest),
+  });
+}
+
 function bind(server: Server, listener: ListenerOptions): Promise<BoundListener> {
+  quietBindFailureLog();
   return new Promise((resolve, reject) => {
     server.bindAsync(listener.address, credentialsOf(listener.tls), (error, port) => {
       if (error) {
-        reject(new Error(`cannot listen on ${listener.address}: ${error.message}`));
+        const detail = /errors: \[(.*)\]$/.exec(error.message)?.[1] ?? error.message;
+        reject(new ListenError(listener.address, listenFailureOf(error.message), detail));
         return;
       }
       if (listener.address.startsWith('unix:')) {
