@@ -8,7 +8,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_MAXIMUM_REDIRECTS } from '../asset/downloader.js';
@@ -25,6 +25,7 @@ import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
 import { WebUi } from '../ui/webUi.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, type ParsedArgs, parseDuration, UsageError, usage } from './args.js';
+import { ensureFlagDirectory } from './directoryFlag.js';
 import { EMBEDDED_BOT_ID, EmbeddedWorker } from './embeddedWorker.js';
 import { inTermsOfListenFlag } from './listenFlag.js';
 import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
@@ -152,7 +153,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const data = resolve(flag(args, 'data') as string);
   const maximumSizeBytes = parseSizeFlag(args, 'max-size');
   const retentionGraceMs = parseDuration(flag(args, 'retention-grace') as string);
-  await mkdir(data, { recursive: true });
+  await ensureFlagDirectory(data, 'data');
   const drainTimeoutMs = parseDuration(flag(args, 'worker-drain-timeout') as string);
   const workers = Number(flag(args, 'workers'));
   if (!Number.isSafeInteger(workers) || workers < 0) throw new UsageError('--workers must be a non-negative integer');

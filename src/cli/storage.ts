@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { startStorageNode } from '../server/storageNode.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
+import { ensureFlagDirectory } from './directoryFlag.js';
 import { inTermsOfListenFlag } from './listenFlag.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 
@@ -40,6 +41,7 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
   } catch (error) {
     throw new UsageError(`--max-size: ${(error as Error).message}`);
   }
+  await ensureFlagDirectory(directory, 'data');
   const node = await startStorageNode({ listen, directory, maximumSizeBytes }).catch((error: unknown) => {
     throw inTermsOfListenFlag(error, listen);
   });

@@ -15,6 +15,7 @@ import { type RunningWorker, type SandboxChoice, startWorker, type WorkerConfig 
 import { type FlagSpec, flag, type ParsedArgs, parseArgs, parseDuration, UsageError, usage } from './args.js';
 import { CLIENT_SECURITY_FLAGS, clientDialOptions, clientSecurityFlags } from './clientSecurity.js';
 import { applyConfigFile, applyFlagDefaults, type ConfigSetting, readConfigFile } from './configFile.js';
+import { ensureFlagDirectory } from './directoryFlag.js';
 import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 
@@ -143,6 +144,8 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  const workDirectory = resolve(flag(args, 'work-dir') as string);
+  await ensureFlagDirectory(workDirectory, 'work-dir');
   const dial = clientDialOptions(clientSecurityFlags(args));
   // The embedded worker of `granary serve` gets its credential in the environment: keep it from actions.
   delete process.env.GRANARY_TOKEN;
@@ -164,7 +167,7 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     slots,
     platform,
     actionUser,
-    workDirectory: resolve(flag(args, 'work-dir') as string),
+    workDirectory,
     cacheSizeBytes: parseSize(flag(args, 'cache-size') as string),
     sandbox,
     defaultTimeoutMs: parseDuration(flag(args, 'default-timeout') as string),
