@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { useFarm } from '../support/farm.js';
 import { clientEnvironment, granary } from '../support/granaryClient.js';
 import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
 
@@ -65,5 +66,43 @@ describe('publishing on the built-in farm', { timeout: 10 * 60_000 }, () => {
       /^granary provenance: no provenance record is published for https:\/\/artifacts\.invalid\/never-published\.tar on the built-in farm/m,
     );
     assert.doesNotMatch(provenance.output, /ENOTFOUND|getaddrinfo|UNAVAILABLE/);
+  });
+});
+
+describe('starting a farm next to one already running', { timeout: 5 * 60_000 }, () => {
+  const farm = useFarm({ name: 'newcomer-ports', embeddedWorkers: 0, workers: [{ name: 'single' }] });
+  const env = () => clientEnvironment(farm.scratch);
+
+  test('a second granary serve on the same port names the port and --listen, without grpc-js wording', async () => {
+    const port = farm.address.slice(farm.address.lastIndexOf(':') + 1);
+    const second = await granary(
+      ['serve', '--listen', farm.address, '--data', farm.path('second'), '--workers', '0', '--http-listen', 'none'],
+      farm.scratch,
+      env(),
+    );
+    assert.equal(second.status, 1, second.output);
+    assert.match(
+      second.stderr,
+      new RegExp(
+        `^granary serve: cannot listen on ${farm.address}: port ${port} is already in use .*--listen HOST:PORT`,
+        'm',
+      ),
+    );
+    assert.doesNotMatch(second.output, /No address added|resolved|EADDRINUSE/);
+  });
+
+  test('--data naming a file says it is a file, not a directory', async () => {
+    writeFiles(farm.scratch, { 'a-file': 'not a directory\n' });
+    const run = await granary(['serve', '--listen', '127.0.0.1:0', '--data', 'a-file'], farm.scratch, env());
+    assert.equal(run.status, 2, run.output);
+    assert.match(
+      run.stderr,
+      new RegExp(`^granary serve: --data ${farm.path('a-file')} is a file, not a directory`, 'm'),
+    );
+    assert.doesNotMatch(run.output, /EEXIST/);
+  });
+
+  test('a worker with one slot says "1 slot"', () => {
+    assert.match(farm.workers[0]?.output() ?? '', /connected as \S+ \(1 slot\)$/m);
   });
 });
