@@ -24,6 +24,7 @@ import { farmObservability } from '../server/farmObservability.js';
 import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
 import { WebUi } from '../ui/webUi.js';
 import { formatSize, parseSize } from '../util/size.js';
+import { ACTION_LIMIT_FLAGS, actionLimitArguments, parseActionLimitFlags } from './actionLimitFlags.js';
 import { type FlagSpec, flag, type ParsedArgs, parseDuration, UsageError, usage } from './args.js';
 import { ensureFlagDirectory } from './directoryFlag.js';
 import { EMBEDDED_BOT_ID, EmbeddedWorker } from './embeddedWorker.js';
@@ -89,6 +90,7 @@ export const SERVE_FLAGS: Record<string, FlagSpec> = {
   'worker-platform': { type: 'list', help: 'extra platform property KEY=VALUE of the embedded worker' },
   'worker-timeout': { type: 'string', default: '30s', help: 'a worker silent this long loses its actions (re-queued)' },
   sandbox: { type: 'string', default: 'auto', help: 'embedded worker sandbox: auto, bubblewrap or none' },
+  ...ACTION_LIMIT_FLAGS,
   'platform-match': {
     type: 'list',
     help: 'how a platform property is matched, NAME=exact|minimum|priority|ignore (default exact)',
@@ -155,6 +157,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const retentionGraceMs = parseDuration(flag(args, 'retention-grace') as string);
   await ensureFlagDirectory(data, 'data');
   const drainTimeoutMs = parseDuration(flag(args, 'worker-drain-timeout') as string);
+  parseActionLimitFlags(args); // Checked here, so that a bad value stops serve rather than each worker start.
   const workers = Number(flag(args, 'workers'));
   if (!Number.isSafeInteger(workers) || workers < 0) throw new UsageError('--workers must be a non-negative integer');
   let platformMatch: ReturnType<typeof parsePlatformMatchRules>;
@@ -299,7 +302,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
           sandbox: flag(args, 'sandbox') as string,
           platform: args.flags.get('worker-platform') ?? [],
           drainTimeoutMs,
-          extraArguments: ['--log-format', logFormat],
+          extraArguments: ['--log-format', logFormat, ...actionLimitArguments(args)],
           // The token goes in the environment, never on the command line (which every local user can read).
           environment: security.policy.enforced ? { [TOKEN_ENVIRONMENT_VARIABLE]: workerCredential.token } : undefined,
           log,

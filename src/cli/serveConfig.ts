@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { parseStorageNode, type StorageNodeConfig } from '../storage/storageConfig.js';
 import { keyPath, readObject } from '../util/configValues.js';
 import { parseSize } from '../util/size.js';
+import { actionLimitSettings } from './actionLimitFlags.js';
 import { type FlagSpec, flag, type ParsedArgs, parseArgs, UsageError } from './args.js';
 import {
   applyConfigFile,
@@ -51,6 +52,7 @@ export const SERVE_SETTINGS: readonly ConfigSetting[] = [
   { path: 'embeddedWorker.platform', flag: 'worker-platform', kind: 'pairs' },
   { path: 'embeddedWorker.sandbox', flag: 'sandbox', kind: 'string' },
   { path: 'embeddedWorker.drainTimeout', flag: 'worker-drain-timeout', kind: 'string' },
+  ...actionLimitSettings('embeddedWorker.'),
 ];
 
 /** The three storage graphs of a server. */

@@ -12,6 +12,7 @@ import { parseSize } from '../util/size.js';
 import { actionUserFor } from '../worker/actionUser.js';
 import type { ActionUser } from '../worker/sandbox.js';
 import { type RunningWorker, type SandboxChoice, startWorker, type WorkerConfig } from '../worker/workerProcess.js';
+import { ACTION_LIMIT_FLAGS, actionLimitSettings, parseActionLimitFlags } from './actionLimitFlags.js';
 import { type FlagSpec, flag, type ParsedArgs, parseArgs, parseDuration, UsageError, usage } from './args.js';
 import { CLIENT_SECURITY_FLAGS, clientDialOptions, clientSecurityFlags } from './clientSecurity.js';
 import { applyConfigFile, applyFlagDefaults, type ConfigSetting, readConfigFile } from './configFile.js';
@@ -49,6 +50,7 @@ export const WORKER_FLAGS: Record<string, FlagSpec> = {
     default: 'auto',
     help: 'who sandboxed actions run as when the worker is root: auto (nobody, 65534), UID[:GID], or root',
   },
+  ...ACTION_LIMIT_FLAGS,
   'default-timeout': {
     type: 'string',
     default: '15m',
@@ -96,6 +98,7 @@ export const WORKER_SETTINGS: readonly ConfigSetting[] = [
   { path: 'workDir', flag: 'work-dir', kind: 'string' },
   { path: 'cacheSize', flag: 'cache-size', kind: 'string' },
   { path: 'sandbox', flag: 'sandbox', kind: 'string' },
+  ...actionLimitSettings(''),
   { path: 'executionRoots', flag: 'execution-root', kind: 'pairs' },
   { path: 'defaultTimeout', flag: 'default-timeout', kind: 'string' },
   { path: 'drainTimeout', flag: 'drain-timeout', kind: 'string' },
@@ -167,6 +170,7 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     slots,
     platform,
     actionUser,
+    limitMaxima: parseActionLimitFlags(args),
     workDirectory,
     cacheSizeBytes: parseSize(flag(args, 'cache-size') as string),
     sandbox,

@@ -21,6 +21,17 @@ test("BuildStream's unixUID/unixGID need a worker offering the hermetic sandbox,
   assert.equal(satisfies(sandboxing, [...action, p('network', 'on')]), false, 'no worker gives actions the network');
 });
 
+test('resource limits need a worker that enforces them, whatever their value, and do not split queues by value', () => {
+  const enforcing = [p('OSFamily', 'linux'), p('resource-limits', 'cgroup')];
+  for (const name of ['memory-limit', 'cpu-limit', 'process-limit']) {
+    assert.equal(satisfies(enforcing, [p(name, '1')]), true, name);
+    assert.equal(satisfies([p('OSFamily', 'linux')], [p(name, '1')]), false, `${name} needs resource-limits=cgroup`);
+  }
+  assert.equal(platformMatcher({ 'memory-limit': 'ignore' }).satisfies([], [p('memory-limit', '1GiB')]), true);
+  const matcher = platformMatcher();
+  assert.equal(matcher.queueKey([p('memory-limit', '1GiB')]), 'memory-limit=1GiB');
+});
+
 test('OSFamily is compared case-insensitively, as Bazel users write it', () => {
   const worker = [p('OSFamily', 'linux'), p('ISA', 'x86-64')];
   assert.equal(satisfies(worker, [p('OSFamily', 'Linux')]), true);

@@ -28,8 +28,23 @@ export const PROPERTY_MATCHES: readonly PropertyMatch[] = ['exact', 'minimum', '
 export type PlatformMatchRules = Readonly<Record<string, PropertyMatch>>;
 
 /**
+ * Platform properties asking for per-action limits, read by the worker
+ * (src/worker/actionLimits.ts): `memory-limit` (a size such as 512MiB),
+ * `cpu-limit` (CPUs such as 1.5, or millicores such as 1500m), `process-limit`
+ * (processes and threads at once).
+ */
+export const RESOURCE_LIMIT_PROPERTIES = ['memory-limit', 'cpu-limit', 'process-limit'] as const;
+
+/** What a worker that enforces those limits (with cgroups) offers. */
+export const RESOURCE_LIMITS_OFFER: PlatformProperty = { name: 'resource-limits', value: 'cgroup' };
+
+/**
  * Properties that tune how a worker runs an action rather than which worker runs
  * it, each with the worker property it requires instead.
+ *
+ * - RESOURCE_LIMIT_PROPERTIES: whatever their value, they need a worker that
+ *   enforces limits (RESOURCE_LIMITS_OFFER); which values a worker accepts is its
+ *   own maximum, checked when it runs the action (FAILED_PRECONDITION above it).
  *
  * - `unixUID`, `unixGID`: BuildStream 2 sends them (when a project sets
  *   `sandbox: build-uid` / `build-gid`) for BuildBox's runners, whose input root is
@@ -47,6 +62,7 @@ export type PlatformMatchRules = Readonly<Record<string, PropertyMatch>>;
 export const WORKER_HINT_PROPERTIES: ReadonlyMap<string, PlatformProperty> = new Map([
   ['unixUID', { name: 'sandbox', value: 'hermetic' }],
   ['unixGID', { name: 'sandbox', value: 'hermetic' }],
+  ...RESOURCE_LIMIT_PROPERTIES.map((name) => [name, RESOURCE_LIMITS_OFFER] as const),
 ]);
 
 /** Spellings of one ISA, each mapped to the REAPI lexicon's name. */

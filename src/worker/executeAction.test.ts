@@ -342,6 +342,17 @@ describe('executeAction', () => {
     },
   );
 
+  test('an action asking for resource limits on a worker without cgroups is refused with FAILED_PRECONDITION', async () => {
+    const response = await run({
+      arguments: ['sh', '-c', 'echo ran > ran.txt'],
+      outputFiles: ['ran.txt'],
+      platform: [{ name: 'memory-limit', value: '64MiB' }],
+    });
+    assert.equal(response.status?.code, Code.FAILED_PRECONDITION);
+    assert.match(response.status?.message ?? '', /cannot enforce them \(no usable cgroups\)/);
+    assert.equal(response.result, undefined, 'nothing ran');
+  });
+
   test('a missing input blob gives FAILED_PRECONDITION with a MISSING violation', async () => {
     const inputRoot = await uploadTree(h.cas, { 'lost.txt': file('never uploaded') }, new Set(['never uploaded']));
     const actionDigest = await uploadAction(h.cas, { arguments: ['true'], inputRoot });

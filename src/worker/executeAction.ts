@@ -7,7 +7,7 @@
  * the work directory is always removed.
  */
 import { appendFile, chmod, mkdir, mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestFunctionOf, parseDigest, SHA256 } from '../digest/digest.js';
 import {
@@ -23,9 +23,12 @@ import { OK_STATUS, toRpcStatus } from '../grpc/statusCodec.js';
 import type { BlobStore } from '../storage/blobStore.js';
 import { hashFile } from '../tree/hostTree.js';
 import { uploadMissing } from '../tree/upload.js';
+import { formatSize } from '../util/size.js';
 import { Code, failedPrecondition, invalidArgument, StatusError, toStatusError } from '../util/status.js';
 import { msFromDuration, nowMs, timestampFromMs } from '../util/time.js';
+import { type ActionLimits, actionLimitsFor, asksForLimits } from './actionLimits.js';
 import { giveDirectoriesTo } from './actionUser.js';
+import { type ActionCgroups, type ActionGroup, commandInGroup } from './cgroups/actionCgroups.js';
 import { InlineBlobStore } from './inlineBlobStore.js';
 import { type LocalCache, missingBlobsError } from './localCache.js';
 import { collectOutputs, createOutputParents } from './outputs.js';
@@ -83,6 +86,14 @@ export interface ExecuteActionDeps {
   /** Time between SIGTERM and SIGKILL on timeout or cancellation; default 2 s. */
   killGraceMs?: number;
   /**
+   * Per-action control groups, when the worker has usable ones, with the most an
+   * action may ask for (and what it gets when it asks for nothing). Without them an
+   * action asking for limits is refused with FAILED_PRECONDITION.
+   */
+  limits?: { cgroups: ActionCgroups; maxima: ActionLimits };
+  /** Told about problems that do not change the action's outcome (a group that could not be removed). */
+  log?: (message: string) => void;
+  /**
    * Takes the removal of the action's directory, so that the result is reported
    * without waiting for it (the caller bounds and awaits these). Without it the
    * removal is awaited before returning.
@@ -93,6 +104,10 @@ export interface ExecuteActionDeps {
 const TRUE_VALUES = new Set(['true', '1', 'yes', 'on']);
 /** Outputs this small in all are sent in one batch without a FindMissingBlobs first (one round trip less). */
 const SEND_OUTPUTS_WITHOUT_ASKING_BYTES = 256 * 1024;
+/** The processes bubblewrap itself keeps in the action's group (its monitor and the namespace's init). */
+const SANDBOX_PROCESSES = 2;
+/** What a shell reports for a command killed by SIGKILL, as the OOM killer does. */
+const KILLED_EXIT_CODE = 128 + 9;
 
 /**
  * The sandbox profile an action's platform asks for: 'hermetic' (the input root is
@@ -134,14 +149,17 @@ export async function executeAction(request: ExecuteActionRequest, deps: Execute
   const workerStartMs = nowMs();
   let directory: string | undefined;
   let response: ExecuteResponse;
+  const groups: ActionGroup[] = [];
   try {
     directory = await makeActionDirectory(deps.workDirectory);
-    response = await executeIn(directory, request, deps, workerStartMs);
+    response = await executeIn(directory, request, deps, workerStartMs, groups);
   } catch (error) {
     response = failure(deps.signal?.aborted || error instanceof Cancelled ? cancelledError() : toStatusError(error));
   } finally {
     if (directory !== undefined) {
-      const removal = removeTree(directory);
+      const removal = Promise.all([removeTree(directory), ...groups.map((group) => removeGroup(group, deps))]).then(
+        () => undefined,
+      );
       if (deps.deferCleanup) deps.deferCleanup(removal);
       else await removal;
     }
@@ -156,6 +174,7 @@ async function executeIn(
   request: ExecuteActionRequest,
   deps: ExecuteActionDeps,
   workerStartMs: number,
+  groups: ActionGroup[],
 ): Promise<ExecuteResponse> {
   const { cas, cache, signal } = deps;
   // The worker's own calls: cancellation of the action is `signal`, checked between steps.
@@ -174,6 +193,7 @@ async function executeIn(
   const platform = action.platform ?? command.platform;
   let profile = typeof deps.sandbox === 'function' ? deps.sandbox(platform?.properties ?? []) : deps.sandbox;
   const systemRoot = deps.systemRootFor?.(platform?.properties ?? []) ?? '/';
+  const limits = limitsOf(platform?.properties ?? [], deps);
   await assertSandboxUsable(profile, deps.bwrapPath);
   const workingDirectory = rootRelativePath(command.workingDirectory, '', 'working_directory');
   checkCancelled();
@@ -230,9 +250,18 @@ async function executeIn(
       const now = nowMs();
       outcome = { exitCode: 127, timedOut: false, cancelled: false, startMs: now, endMs: now };
     } else {
+      let group: ActionGroup | undefined;
+      if (deps.limits && limits) {
+        const sandboxed = profile === 'none' ? 0 : SANDBOX_PROCESSES;
+        group = await deps.limits.cgroups.create(basename(directory), {
+          ...limits,
+          maxProcesses: limits.maxProcesses + sandboxed,
+        });
+        groups.push(group);
+      }
       // runCommand creates both output files (so they exist even if the command cannot start).
       outcome = await runCommand({
-        ...plan,
+        ...(group ? commandInGroup(plan, group.procsFiles) : plan),
         stdoutPath,
         stderrPath,
         timeoutMs,
@@ -243,6 +272,7 @@ async function executeIn(
         await appendFile(stderrPath, `granary: cannot run ${plan.file}: ${outcome.spawnError.message}\n`);
         outcome.exitCode = 127;
       }
+      if (group && limits) await reportOutOfMemory(group, limits, outcome, stderrPath);
     }
     await staged.evictModifiedInputs();
     staged = undefined;
@@ -347,6 +377,46 @@ function timeoutOf(action: Action, deps: ExecuteActionDeps): number {
     );
   }
   return requested;
+}
+
+/** The action's limits when the worker enforces them; FAILED_PRECONDITION for limits it cannot enforce. */
+function limitsOf(properties: readonly Platform_Property[], deps: ExecuteActionDeps): ActionLimits | undefined {
+  if (deps.limits) return actionLimitsFor(properties, deps.limits.maxima);
+  if (!asksForLimits(properties)) return undefined;
+  throw failedPrecondition(
+    'the action asks for resource limits and this worker cannot enforce them (no usable cgroups)',
+    [{ type: 'LIMIT', subject: 'resource-limits', description: 'needs a worker with cgroups' }],
+  );
+}
+
+/**
+ * When the kernel's OOM killer struck in the action's group, says so on stderr and
+ * reports the exit code of a killed process (137), unless the command still
+ * succeeded (a process it started was killed and it carried on).
+ */
+async function reportOutOfMemory(
+  group: ActionGroup,
+  limits: ActionLimits,
+  outcome: RunOutcome,
+  stderrPath: string,
+): Promise<void> {
+  const { oomKills } = await group.usage();
+  if (oomKills === 0) return;
+  const limit = formatSize(limits.memoryBytes);
+  if (outcome.exitCode === 0) {
+    await appendFile(
+      stderrPath,
+      `granary: a process of the action was killed: it exceeded the memory limit of ${limit}\n`,
+    );
+    return;
+  }
+  outcome.exitCode = KILLED_EXIT_CODE;
+  await appendFile(stderrPath, `granary: the action was killed: it exceeded its memory limit of ${limit}\n`);
+}
+
+/** Removes an action's group, saying so when it stays (it holds no memory once empty, but it is a leak). */
+async function removeGroup(group: ActionGroup, deps: ExecuteActionDeps): Promise<void> {
+  await group.remove().catch((error: Error) => deps.log?.(`granary worker: ${error.message}`));
 }
 
 function cancelledError(): StatusError {

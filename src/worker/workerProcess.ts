@@ -7,11 +7,15 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
+import { RESOURCE_LIMITS_OFFER } from '../execution/platformMatch.js';
 import type { PlatformProperty } from '../execution/types.js';
 import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { DialOptions } from '../grpc/dial.js';
 import type { StorageUsage } from '../storage/blobStore.js';
+import { type ActionLimits, defaultLimitMaxima, describeLimits } from './actionLimits.js';
 import { Bot } from './bot.js';
+import type { ActionCgroups } from './cgroups/actionCgroups.js';
+import { detectActionCgroups } from './cgroups/cgroupDetection.js';
 import { executeAction, sandboxProfileFor } from './executeAction.js';
 import { LocalCache } from './localCache.js';
 import { killRunningCommands } from './runner.js';
@@ -40,6 +44,10 @@ export interface WorkerConfig {
   executionRoots?: Record<string, string>;
   /** The unprivileged user sandboxed actions run as, when the worker is root (see actionUser.ts). */
   actionUser?: ActionUser;
+  /** The most an action may ask for, and what it gets when it asks for nothing (default: defaultLimitMaxima). */
+  limitMaxima?: ActionLimits;
+  /** Per-action cgroups: found at start (detectActionCgroups) unless given; null for none. */
+  cgroups?: ActionCgroups | null;
   log?: (message: string) => void;
   /** Told about every finished lease (the worker's metrics). */
   onActionFinished?: (response: ExecuteResponse) => void;
@@ -85,6 +93,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   } else if (process.getuid?.() === 0) {
     log('granary worker: WARNING: actions run as root inside the sandbox (--action-user root)');
   }
+  const limits = await actionLimitsOf(config, log);
   const connection = connect(config.server, config.instanceName, config.dial);
   const cas = new GrpcBlobStore(connection);
   const cache = await LocalCache.open({
@@ -110,16 +119,20 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     instanceName: config.instanceName,
     slots: config.slots,
     // A sandboxing worker offers both profiles; actions pick one with `sandbox=...`.
-    platform: useBubblewrap
-      ? [
-          ...config.platform,
-          ...rootProperties,
-          { name: 'sandbox', value: 'host-tools' },
-          { name: 'sandbox', value: 'hermetic' },
-          // Its sandboxes never give actions the network; `network=on` matches no Granary worker.
-          { name: 'network', value: 'off' },
-        ]
-      : config.platform,
+    platform: [
+      ...(useBubblewrap
+        ? [
+            ...config.platform,
+            ...rootProperties,
+            { name: 'sandbox', value: 'host-tools' },
+            { name: 'sandbox', value: 'hermetic' },
+            // Its sandboxes never give actions the network; `network=on` matches no Granary worker.
+            { name: 'network', value: 'off' },
+          ]
+        : config.platform),
+      // Actions asking for memory-limit, cpu-limit or process-limit come only to workers that enforce them.
+      ...(limits ? [RESOURCE_LIMITS_OFFER] : []),
+    ],
     log,
     execute: async (work, signal) => {
       // Removals of finished actions' directories run after their results are
@@ -144,6 +157,8 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
             cleanups.add(tracked);
           },
           actionUser: config.actionUser,
+          limits,
+          log,
         },
       ).then((response) => {
         try {
@@ -177,4 +192,24 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     },
     leaseCount: () => bot.leaseCount,
   };
+}
+
+/** The cgroups and maxima actions run under, said once at start; undefined (and why) when there are no cgroups. */
+async function actionLimitsOf(
+  config: WorkerConfig,
+  log: (message: string) => void,
+): Promise<{ cgroups: ActionCgroups; maxima: ActionLimits } | undefined> {
+  const maxima = config.limitMaxima ?? defaultLimitMaxima();
+  let cgroups = config.cgroups;
+  let reasons: string[] = [];
+  if (cgroups === undefined) ({ cgroups, reasons } = await detectActionCgroups());
+  if (!cgroups) {
+    log(
+      'granary worker: WARNING: no usable cgroups, so actions run WITHOUT memory, CPU or process limits, and ' +
+        `actions asking for limits are refused (${reasons.join('; ') || 'none given'}); see SECURITY.md`,
+    );
+    return undefined;
+  }
+  log(`granary worker: actions run in ${cgroups.description}, limited to at most ${describeLimits(maxima)} each`);
+  return { cgroups, maxima };
 }
