@@ -58,16 +58,23 @@ export class CgroupV1 implements ActionCgroups {
     ) as Record<V1Controller, string>;
     const group = new GroupV1(directories);
     try {
-      for (const directory of group.directories) await mkdir(directory);
+      await Promise.all(group.directories.map((directory) => mkdir(directory)));
       const { memory, cpu, pids } = directories;
-      // No swapping instead of the limit; then RAM, then RAM plus swap where the
-      // kernel accounts swap (it must not be below the RAM limit, so it comes second).
-      await writeIfPresent(join(memory, 'memory.swappiness'), 0);
-      await writeValue(join(memory, 'memory.limit_in_bytes'), limits.memoryBytes);
-      await writeIfPresent(join(memory, 'memory.memsw.limit_in_bytes'), limits.memoryBytes);
-      await writeValue(join(cpu, 'cpu.cfs_period_us'), CPU_PERIOD_MICROS);
-      await writeValue(join(cpu, 'cpu.cfs_quota_us'), cpuQuotaMicros(limits.cpuMillicores));
-      await writeValue(join(pids, 'pids.max'), limits.maxProcesses);
+      // The hierarchies at once (an action's start waits for this); in order within one.
+      await Promise.all([
+        (async () => {
+          // No swapping instead of the limit; then RAM, then RAM plus swap where the
+          // kernel accounts swap (it must not be below the RAM limit, so it comes second).
+          await writeIfPresent(join(memory, 'memory.swappiness'), 0);
+          await writeValue(join(memory, 'memory.limit_in_bytes'), limits.memoryBytes);
+          await writeIfPresent(join(memory, 'memory.memsw.limit_in_bytes'), limits.memoryBytes);
+        })(),
+        (async () => {
+          await writeValue(join(cpu, 'cpu.cfs_period_us'), CPU_PERIOD_MICROS);
+          await writeValue(join(cpu, 'cpu.cfs_quota_us'), cpuQuotaMicros(limits.cpuMillicores));
+        })(),
+        writeValue(join(pids, 'pids.max'), limits.maxProcesses),
+      ]);
     } catch (error) {
       await group.remove().catch(() => undefined);
       throw error;
