@@ -25,6 +25,7 @@ describe('CgroupV2 on a fake delegated group', () => {
     await writeFile(join(own, 'cgroup.controllers'), 'cpuset cpu io memory hugetlb pids rdma misc\n');
     await writeFile(join(own, 'cgroup.subtree_control'), '\n');
     await writeFile(join(own, 'cgroup.procs'), '4242\n4343\n');
+    await writeFile(join(own, 'cgroup.type'), 'domain\n');
   });
   afterEach(async () => {
     await rm(own, { recursive: true, force: true });
@@ -43,6 +44,13 @@ describe('CgroupV2 on a fake delegated group', () => {
     await CgroupV2.open(own, { removeDirectory: removeTree });
     assert.equal(existsSync(join(own, WORKER_LEAF)), false);
     assert.equal(await text('cgroup.subtree_control'), 'cpu memory pids\n');
+  });
+
+  test('in the hierarchy’s real root (no cgroup.type) enables the controllers without moving any process', async () => {
+    await rm(join(own, 'cgroup.type'));
+    await CgroupV2.open(own, { removeDirectory: removeTree });
+    assert.equal(existsSync(join(own, WORKER_LEAF)), false);
+    assert.equal(await text('cgroup.subtree_control'), '+memory +cpu +pids');
   });
 
   test('a worker started inside the leaf uses the group above it', async () => {

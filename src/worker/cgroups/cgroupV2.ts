@@ -70,7 +70,10 @@ export class CgroupV2 implements ActionCgroups {
       throw new Error(`the controllers ${missing.join(', ')} are not available to ${base} (cgroup.controllers)`);
     }
     await enableForChildren(base, async () => {
-      // Only a group without processes may enable controllers for its children.
+      // Only a group without processes may enable controllers for its children, except
+      // the hierarchy's real root (the one group without cgroup.type), whose processes
+      // (the whole host's) must stay where they are.
+      if ((await readOptional(join(base, 'cgroup.type'))) === undefined) return;
       const leaf = join(base, WORKER_LEAF);
       await mkdir(leaf, { recursive: true });
       for (const pid of await processesIn(join(base, 'cgroup.procs'))) {
