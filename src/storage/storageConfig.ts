@@ -5,6 +5,7 @@
  *
  *   verifying: { backend: { disk: { path: /var/cache/granary/cas, maxSizeBytes: 100GiB } } }
  *   readCaching: { fast: { memory: { maxSizeBytes: 1GiB } }, slow: { grpc: { target: grpc://node:8980 } } }
+ *   sizeRouting: { maxSmallBlobBytes: 64KiB, small: { segments: { ... } }, large: { disk: { ... } } }
  *   sharding: { shards: [ { weight: 2, backend: { disk: ... } }, { weight: 1, backend: { disk: ... } } ] }
  *
  * parseStorageNode checks a value read from a file (or built from flags) and
@@ -47,6 +48,7 @@ export interface ReplicatedStorageConfig {
 export type StorageNodeConfig =
   | { memory: { maxSizeBytes: number } }
   | { disk: { path: string; maxSizeBytes: number } }
+  | { segments: { path: string; maxSizeBytes: number } }
   | { grpc: GrpcStorageConfig }
   | { verifying: { backend: StorageNodeConfig } }
   | { sharding: { shards: Array<{ weight: number; backend: StorageNodeConfig }> } }
@@ -54,12 +56,14 @@ export type StorageNodeConfig =
   | { mirrored: { backends: StorageNodeConfig[] } }
   | { replicated: ReplicatedStorageConfig }
   | { existenceCaching: { backend: StorageNodeConfig; ttlMs: number } }
-  | { metrics: { name: string; backend: StorageNodeConfig } };
+  | { metrics: { name: string; backend: StorageNodeConfig } }
+  | { sizeRouting: { maxSmallBlobBytes: number; small: StorageNodeConfig; large: StorageNodeConfig } };
 
 /** The names of every kind of node. */
 export const STORAGE_NODE_KINDS = [
   'memory',
   'disk',
+  'segments',
   'grpc',
   'verifying',
   'sharding',
@@ -68,6 +72,7 @@ export const STORAGE_NODE_KINDS = [
   'replicated',
   'existenceCaching',
   'metrics',
+  'sizeRouting',
 ] as const;
 
 export type StorageNodeKind = (typeof STORAGE_NODE_KINDS)[number];
@@ -90,15 +95,10 @@ export function parseStorageNode(value: unknown, path: string): StorageNodeConfi
       const memory = readObject(settings, at, ['maxSizeBytes'], ['maxSizeBytes']);
       return { memory: { maxSizeBytes: readSize(memory.maxSizeBytes, keyPath(at, 'maxSizeBytes')) } };
     }
-    case 'disk': {
-      const disk = readObject(settings, at, ['path', 'maxSizeBytes'], ['path', 'maxSizeBytes']);
-      return {
-        disk: {
-          path: readString(disk.path, keyPath(at, 'path')),
-          maxSizeBytes: readSize(disk.maxSizeBytes, keyPath(at, 'maxSizeBytes')),
-        },
-      };
-    }
+    case 'disk':
+      return { disk: parseLocalDisk(settings, at) };
+    case 'segments':
+      return { segments: parseLocalDisk(settings, at) };
     case 'grpc':
       return { grpc: parseGrpc(settings, at) };
     case 'verifying': {
@@ -148,6 +148,21 @@ export function parseStorageNode(value: unknown, path: string): StorageNodeConfi
         },
       };
     }
+    case 'sizeRouting': {
+      const routing = readObject(
+        settings,
+        at,
+        ['maxSmallBlobBytes', 'small', 'large'],
+        ['maxSmallBlobBytes', 'small', 'large'],
+      );
+      return {
+        sizeRouting: {
+          maxSmallBlobBytes: readSize(routing.maxSmallBlobBytes, keyPath(at, 'maxSmallBlobBytes')),
+          small: parseStorageNode(routing.small, keyPath(at, 'small')),
+          large: parseStorageNode(routing.large, keyPath(at, 'large')),
+        },
+      };
+    }
     case 'metrics': {
       const metrics = readObject(settings, at, ['name', 'backend'], ['name', 'backend']);
       return {
@@ -158,6 +173,15 @@ export function parseStorageNode(value: unknown, path: string): StorageNodeConfi
       };
     }
   }
+}
+
+/** The settings of the two local-disk backends, `disk` and `segments`. */
+function parseLocalDisk(settings: unknown, path: string): { path: string; maxSizeBytes: number } {
+  const disk = readObject(settings, path, ['path', 'maxSizeBytes'], ['path', 'maxSizeBytes']);
+  return {
+    path: readString(disk.path, keyPath(path, 'path')),
+    maxSizeBytes: readSize(disk.maxSizeBytes, keyPath(path, 'maxSizeBytes')),
+  };
 }
 
 function parseGrpc(settings: unknown, path: string): GrpcStorageConfig {

@@ -21,7 +21,9 @@ import { MetricsBlobStore } from './metricsBlobStore.js';
 import { MirroredBlobStore } from './mirroredBlobStore.js';
 import { ReadCachingBlobStore } from './readCachingBlobStore.js';
 import { ReplicatedBlobStore } from './replicatedBlobStore.js';
+import { SegmentBlobStore } from './segmentBlobStore.js';
 import { ShardingBlobStore } from './shardingBlobStore.js';
+import { SizeRoutingBlobStore } from './sizeRoutingBlobStore.js';
 import { type GrpcStorageConfig, type StorageNodeConfig, storageNodeKind } from './storageConfig.js';
 import type { StorageObserver } from './storageObserver.js';
 import { VerifyingBlobStore } from './verifyingBlobStore.js';
@@ -88,6 +90,31 @@ async function openUnobserved(
     } catch (error) {
       throw new ConfigError(keyPath(at, 'path'), `cannot open ${config.disk.path}: ${(error as Error).message}`);
     }
+  }
+  if ('segments' in config) {
+    try {
+      const store = await SegmentBlobStore.open({
+        directory: config.segments.path,
+        maximumSizeBytes: config.segments.maxSizeBytes,
+        onEviction: options.onEviction,
+      });
+      return { store, close: () => store.close() };
+    } catch (error) {
+      throw new ConfigError(keyPath(at, 'path'), `cannot open ${config.segments.path}: ${(error as Error).message}`);
+    }
+  }
+  if ('sizeRouting' in config) {
+    const [small, large] = await openAll(
+      [
+        [config.sizeRouting.small, keyPath(at, 'small')],
+        [config.sizeRouting.large, keyPath(at, 'large')],
+      ],
+      options,
+    );
+    return composite(new SizeRoutingBlobStore(small!.store, large!.store, config.sizeRouting.maxSmallBlobBytes), [
+      small!,
+      large!,
+    ]);
   }
   if ('grpc' in config) {
     if (!options.openRemote) throw new ConfigError(at, 'remote storage is not available here');
