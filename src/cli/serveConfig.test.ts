@@ -31,13 +31,24 @@ function configError(run: () => unknown): ConfigError {
 }
 
 describe('serve configuration', () => {
-  it('without flags builds the graphs granary serve has always built: a verified disk CAS and two small disks', () => {
+  it('without flags builds a verified CAS of segments for small blobs and a disk for the rest, and two small disks', () => {
     const { storage, args } = resolveServeConfiguration([], SERVE_FLAGS);
     const data = resolve('./.granary');
     const tenGiB = 10 * 1024 ** 3;
     const slice = Math.floor(tenGiB / 50);
+    const small = Math.floor((tenGiB - 2 * slice) / 4);
     assert.deepEqual(storage, {
-      cas: { verifying: { backend: { disk: { path: join(data, 'cas'), maxSizeBytes: tenGiB - 2 * slice } } } },
+      cas: {
+        verifying: {
+          backend: {
+            sizeRouting: {
+              maxSmallBlobBytes: 64 * 1024,
+              small: { segments: { path: join(data, 'cas-small'), maxSizeBytes: small } },
+              large: { disk: { path: join(data, 'cas'), maxSizeBytes: tenGiB - 2 * slice - small } },
+            },
+          },
+        },
+      },
       actionCache: { disk: { path: join(data, 'ac'), maxSizeBytes: slice } },
       assets: { disk: { path: join(data, 'asset'), maxSizeBytes: slice } },
     });

@@ -131,8 +131,16 @@ function parseStorageSection(value: unknown): Partial<ServeStorage> {
 }
 
 /**
- * The graphs `granary serve` builds from its flags: a verified disk CAS under
- * --data, and small disk stores for the action cache and the asset records,
+ * Blobs up to this size go to the CAS's segment store (docs/performance.md:
+ * one file per small blob cost 4 to 8 times the CPU of an append to a segment).
+ */
+const SMALL_BLOB_BYTES = 64 * 1024;
+/** The segment store's share of the CAS's budget: small blobs are most of the count, not of the bytes. */
+const SMALL_BLOB_SHARE = 1 / 4;
+
+/**
+ * The graphs `granary serve` builds from its flags: a verified CAS under
+ * --data (blobs up to 64 KiB in segments, larger ones in files), and small disk stores for the action cache and the asset records,
  * each a slice of --max-size (with --database those records live in the
  * database and the CAS has the whole budget).
  */
@@ -150,8 +158,19 @@ function defaultStorage(args: ParsedArgs): ServeStorage {
     flag(args, 'database') !== undefined
       ? maximumSizeBytes
       : maximumSizeBytes - Math.min(2 * actionCacheBytes, Math.floor(maximumSizeBytes / 2));
+  const smallBlobBytes = Math.floor(casBytes * SMALL_BLOB_SHARE);
   return {
-    cas: { verifying: { backend: { disk: { path: join(data, 'cas'), maxSizeBytes: casBytes } } } },
+    cas: {
+      verifying: {
+        backend: {
+          sizeRouting: {
+            maxSmallBlobBytes: SMALL_BLOB_BYTES,
+            small: { segments: { path: join(data, 'cas-small'), maxSizeBytes: smallBlobBytes } },
+            large: { disk: { path: join(data, 'cas'), maxSizeBytes: casBytes - smallBlobBytes } },
+          },
+        },
+      },
+    },
     actionCache: { disk: { path: join(data, 'ac'), maxSizeBytes: actionCacheBytes } },
     // Remote Asset records are small (a few hundred bytes each): the same small slice.
     assets: { disk: { path: join(data, 'asset'), maxSizeBytes: actionCacheBytes } },

@@ -30,8 +30,8 @@
  */
 import {
   closeSync,
-  ftruncateSync,
   fstatSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   read,
@@ -56,7 +56,7 @@ import {
 } from './blobStore.js';
 import type { EvictionListener } from './eviction.js';
 import { bufferBlob } from './memoryBlobStore.js';
-import { keyWordsOf, type SegmentLocation, SegmentIndex } from './segmentIndex.js';
+import { keyWordsOf, SegmentIndex, type SegmentLocation } from './segmentIndex.js';
 import {
   decodeRecordHeader,
   digestOfRecordKey,
@@ -327,7 +327,8 @@ export class SegmentBlobStore implements BlobStore {
           total <= this.synchronousIoBytes
             ? writevSync(segment.fd, group, position)
             : (await writevAsync(segment.fd, group, position)).bytesWritten;
-        if (written !== groupBytes) throw new Error(`short write to ${segment.path}: ${written} of ${groupBytes} bytes`);
+        if (written !== groupBytes)
+          throw new Error(`short write to ${segment.path}: ${written} of ${groupBytes} bytes`);
         position += groupBytes;
       }
     } catch (error) {
@@ -488,7 +489,9 @@ export class SegmentBlobStore implements BlobStore {
       const fields = header && decodeRecordHeader(header);
       const record = fields && bytesAt(position, fields.recordLength);
       if (!fields || !record || !recordChecksumMatches(record, fields.crc)) break;
-      const digest = digestOfRecordKey(record.toString('latin1', RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + fields.keyLength));
+      const digest = digestOfRecordKey(
+        record.toString('latin1', RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + fields.keyLength),
+      );
       if (!digest) break;
       keyWordsOf(digest, key, this.hexScratch);
       this.index.set(key, digest.sizeBytes, {

@@ -48,7 +48,12 @@ export function decodeRecordHeader(
   if (header.readUInt16LE(14) !== 0) return undefined;
   const dataLength = header.readUInt32LE(8);
   const keyLength = header.readUInt16LE(12);
-  return { crc: header.readUInt32LE(4), dataLength, keyLength, recordLength: RECORD_HEADER_BYTES + keyLength + dataLength };
+  return {
+    crc: header.readUInt32LE(4),
+    dataLength,
+    keyLength,
+    recordLength: RECORD_HEADER_BYTES + keyLength + dataLength,
+  };
 }
 
 /** Whether a whole record (header, key and data, contiguous in `record`) matches its CRC. */

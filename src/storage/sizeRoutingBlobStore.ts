@@ -31,7 +31,10 @@ export class SizeRoutingBlobStore implements BlobStore {
       };
     }
     if (small.list && large.list) {
-      this.list = async (context) => [...((await small.list?.(context)) ?? []), ...((await large.list?.(context)) ?? [])];
+      this.list = async (context) => [
+        ...((await small.list?.(context)) ?? []),
+        ...((await large.list?.(context)) ?? []),
+      ];
     }
     if (small.localPath || large.localPath) {
       this.localPath = (context, digest) => this.storeOf(digest).localPath?.(context, digest);

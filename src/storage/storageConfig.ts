@@ -63,7 +63,6 @@ export type StorageNodeConfig =
 export const STORAGE_NODE_KINDS = [
   'memory',
   'disk',
-  'segments',
   'grpc',
   'verifying',
   'sharding',
@@ -72,6 +71,7 @@ export const STORAGE_NODE_KINDS = [
   'replicated',
   'existenceCaching',
   'metrics',
+  'segments',
   'sizeRouting',
 ] as const;
 

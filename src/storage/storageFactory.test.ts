@@ -154,6 +154,46 @@ describe('openStorageGraph', () => {
     }
   });
 
+  it('builds a size-routing graph of segments for small blobs and a disk for the rest', async () => {
+    const directory = await temporaryDirectory();
+    const config = parseStorageNode(
+      {
+        sizeRouting: {
+          maxSmallBlobBytes: '1KiB',
+          small: { segments: { path: join(directory, 'small'), maxSizeBytes: '1MiB' } },
+          large: { disk: { path: join(directory, 'large'), maxSizeBytes: '2MiB' } },
+        },
+      },
+      'storage.cas',
+    );
+    assert.equal('sizeRouting' in config && config.sizeRouting.maxSmallBlobBytes, 1024);
+    const opened = await openStorageGraph(config, 'storage.cas', { verifyRoot: true });
+    try {
+      const blobs = [testBlob(1024, 1), testBlob(1025, 2)];
+      for (const { digest, data } of blobs) await putBuffer(context, opened.store, digest, data);
+      for (const { digest, data } of blobs) assert.ok((await getBuffer(context, opened.store, digest))?.equals(data));
+      assert.equal(opened.store.usage?.(context).maximumBytes, 3 * 1024 * 1024);
+      assert.equal(opened.store.localPath?.(context, blobs[0]!.digest), undefined, 'the small blob is in a segment');
+      assert.ok(opened.store.localPath?.(context, blobs[1]!.digest), 'the large blob is a file');
+      await rejectsWithCode(
+        putBuffer(context, opened.store, testBlob(10, 99).digest, Buffer.from('x')),
+        Code.INVALID_ARGUMENT,
+      );
+    } finally {
+      await opened.close();
+    }
+    assert.equal(
+      configError({
+        sizeRouting: {
+          maxSmallBlobBytes: 10,
+          small: { segments: { path: '/s' } },
+          large: { memory: { maxSizeBytes: 1 } },
+        },
+      }).path,
+      'storage.cas.sizeRouting.small.segments.maxSizeBytes',
+    );
+  });
+
   it('verifies the root of a CAS graph that does not start with a verifying node', async () => {
     const opened = await openStorageGraph({ memory: { maxSizeBytes: 1000 } }, 'storage.cas', { verifyRoot: true });
     await rejectsWithCode(
