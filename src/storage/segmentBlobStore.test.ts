@@ -168,6 +168,19 @@ describe('SegmentBlobStore', () => {
       await assertHolds(store, [more]);
     });
 
+    it('lists each stored key once, its latest record, including keys of other digest functions', async () => {
+      const store = await open({ segmentBytes: 1000 });
+      const blobs = Array.from({ length: 8 }, (_, seed) => testBlob(200, seed));
+      await putAll(store, blobs);
+      const key = testBlob(50, 500).digest;
+      await putBuffer(context, store, key, Buffer.from('first'));
+      await putBuffer(context, store, key, Buffer.from('second'));
+      const sha1 = digestOf('x', SHA1);
+      await putBuffer(context, store, sha1, Buffer.from('x'));
+      const listed = await store.list(context);
+      assert.deepEqual(listed, [...blobs.map((b) => b.digest), key, sha1]);
+    });
+
     it('keys blobs of other digest functions apart', async () => {
       let store = await open();
       const data = Buffer.from('hello, sha1');

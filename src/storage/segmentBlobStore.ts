@@ -186,6 +186,21 @@ export class SegmentBlobStore implements BlobStore {
     return missing;
   }
 
+  /** Every stored key, oldest first, read from the segments' record headers (for asset records). */
+  async list(_context: RequestContext): Promise<Digest[]> {
+    const digests: Digest[] = [];
+    for (const segment of this.segments.values()) {
+      if (segment.evicted || segment.sizeBytes === 0) continue;
+      // Appends under way may not have reached the file yet: stop at its end.
+      const bytes = Math.min(segment.sizeBytes, fstatSync(segment.fd).size);
+      this.forEachRecord(segment, bytes, (digest, location) => {
+        const live = this.locate(digest);
+        if (live && live.segment === location.segment && live.offset === location.offset) digests.push(digest);
+      });
+    }
+    return digests;
+  }
+
   async get(context: RequestContext, digest: Digest): Promise<Blob | undefined> {
     if (isEmptyDigest(digest)) return bufferBlob(Buffer.alloc(0));
     const location = this.locate(digest);
@@ -293,9 +308,16 @@ export class SegmentBlobStore implements BlobStore {
           if (rolls || this.usedBytes + record.length > this.maximumSizeBytes) {
             await this.writeRun(current, runStart, run);
             run = [];
-            if (rolls) this.startSegment();
-            this.makeRoom(record.length);
-            runStart = this.current.sizeBytes;
+            try {
+              if (rolls) this.startSegment();
+              this.makeRoom(record.length);
+            } catch (error) {
+              // A new segment file could not be created: this record fails, the next one tries again.
+              record.reject(error);
+              continue;
+            } finally {
+              runStart = this.current.sizeBytes;
+            }
           }
           run.push(record);
           this.current.sizeBytes += record.length;
@@ -471,20 +493,37 @@ export class SegmentBlobStore implements BlobStore {
   /** Indexes a segment's records; truncates it after the last whole record. Returns its new size. */
   private scan(segment: Segment): number {
     const fileBytes = fstatSync(segment.fd).size;
+    const key = new Uint32Array(8);
+    const end = this.forEachRecord(segment, fileBytes, (digest, location) => {
+      keyWordsOf(digest, key, this.hexScratch);
+      this.index.set(key, digest.sizeBytes, location);
+    });
+    if (end < fileBytes) ftruncateSync(segment.fd, end);
+    return end;
+  }
+
+  /**
+   * Calls `visit` for each whole record of a segment's first `bytes`, in order,
+   * up to the first that does not check out; returns where that one starts.
+   */
+  private forEachRecord(
+    segment: Segment,
+    bytes: number,
+    visit: (digest: Digest, location: SegmentLocation) => void,
+  ): number {
     let window = Buffer.alloc(0);
     let windowStart = 0;
     const bytesAt = (position: number, length: number): Buffer | undefined => {
-      if (position + length > fileBytes) return undefined;
+      if (position + length > bytes) return undefined;
       if (position < windowStart || position + length > windowStart + window.length) {
-        window = Buffer.allocUnsafe(Math.min(Math.max(length, SCAN_WINDOW_BYTES), fileBytes - position));
+        window = Buffer.allocUnsafe(Math.min(Math.max(length, SCAN_WINDOW_BYTES), bytes - position));
         windowStart = position;
         readFully(segment, window, position);
       }
       return window.subarray(position - windowStart, position - windowStart + length);
     };
-    const key = new Uint32Array(8);
     let position = 0;
-    while (position < fileBytes) {
+    while (position < bytes) {
       const header = bytesAt(position, RECORD_HEADER_BYTES);
       const fields = header && decodeRecordHeader(header);
       const record = fields && bytesAt(position, fields.recordLength);
@@ -493,16 +532,10 @@ export class SegmentBlobStore implements BlobStore {
         record.toString('latin1', RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + fields.keyLength),
       );
       if (!digest) break;
-      keyWordsOf(digest, key, this.hexScratch);
-      this.index.set(key, digest.sizeBytes, {
-        segment: segment.id,
-        offset: position + RECORD_HEADER_BYTES + fields.keyLength,
-        length: fields.dataLength,
-        crc: fields.crc,
-      });
+      const offset = position + RECORD_HEADER_BYTES + fields.keyLength;
+      visit(digest, { segment: segment.id, offset, length: fields.dataLength, crc: fields.crc });
       position += fields.recordLength;
     }
-    if (position < fileBytes) ftruncateSync(segment.fd, position);
     return position;
   }
 }
