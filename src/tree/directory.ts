@@ -35,7 +35,7 @@ export function decodeDirectory(data: Buffer, digest: Digest): Directory {
 export interface CheckDirectoryOptions {
   /** Every file and child digest must be well formed for this function; each is replaced by its parsed form. */
   digestFunction?: DigestFunction;
-  /** Every entry name must be creatable on a host (see isSafeName) and appear once. */
+  /** Every entry name must be creatable on a host (see isSafeName: no "/", NUL, "." or "..", at most 255 bytes) and appear once. */
   safeNames?: boolean;
 }
 

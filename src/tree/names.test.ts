@@ -7,6 +7,11 @@ describe('tree names', () => {
   test('unsafe entry names are recognised', () => {
     for (const name of ['', '.', '..', 'a/b', 'nul\0']) assert.equal(isSafeName(name), false, name);
     assert.equal(isSafeName('.hidden'), true);
+    // Linux takes names of up to 255 bytes: 127 two-byte characters pass, 128 do not.
+    assert.equal(isSafeName('n'.repeat(255)), true);
+    assert.equal(isSafeName('n'.repeat(256)), false);
+    assert.equal(isSafeName('é'.repeat(127)), true);
+    assert.equal(isSafeName('é'.repeat(128)), false);
   });
 
   test('names sort by UTF-8 bytes, not UTF-16 code units', () => {

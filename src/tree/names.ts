@@ -10,9 +10,22 @@ export function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-/** Whether a Directory entry name can be created on a host without leaving its parent. */
+/** Longest name of one directory entry that Linux file systems create (NAME_MAX), in bytes. */
+export const MAXIMUM_NAME_BYTES = 255;
+
+/**
+ * Whether a Directory entry name can be created on a host without leaving its
+ * parent; a longer name than the host takes would fail only when staged.
+ */
 export function isSafeName(name: string): boolean {
-  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+  return (
+    name !== '' &&
+    name !== '.' &&
+    name !== '..' &&
+    !name.includes('/') &&
+    !name.includes('\0') &&
+    Buffer.byteLength(name, 'utf8') <= MAXIMUM_NAME_BYTES
+  );
 }
 
 /**
