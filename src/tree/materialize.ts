@@ -18,7 +18,7 @@ import { type Digest, digestFunctionOf, digestKey, formatDigest } from '../diges
 import type { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { BlobStore } from '../storage/blobStore.js';
 import { forEachLimit } from '../util/concurrency.js';
-import { Code, notFound, StatusError } from '../util/status.js';
+import { Code, invalidArgument, notFound, StatusError } from '../util/status.js';
 import { loadTree } from './walk.js';
 
 /** A file to create on the host. */
@@ -39,11 +39,15 @@ export interface TreeLayout {
 /** Directories may be shared within a tree; this bounds the expanded size of a hostile one. */
 const MAXIMUM_LAID_OUT_ENTRIES = 10_000_000;
 const DEFAULT_CONCURRENCY = 32;
+/** Longest path Linux takes in one call (PATH_MAX, with its terminating NUL), in bytes. */
+const MAXIMUM_PATH_BYTES = 4096;
 
 /**
  * Lays out a loaded tree (see loadTree, whose directories must have been checked
  * with `safeNames` and a digest function) below `destination`.
- * RESOURCE_EXHAUSTED when it expands to more than `maximumEntries`.
+ * RESOURCE_EXHAUSTED when it expands to more than `maximumEntries`;
+ * INVALID_ARGUMENT when it nests so deep that a path below `destination` is
+ * longer than the host takes (which also bounds the recursion).
  */
 export function layoutTree(
   directories: ReadonlyMap<string, Directory>,
@@ -53,6 +57,15 @@ export function layoutTree(
 ): TreeLayout {
   const layout: TreeLayout = { directoryPaths: [], files: [], symlinks: [] };
   let entries = 0;
+  const below = (parent: string, name: string): string => {
+    const path = join(parent, name);
+    if (Buffer.byteLength(path, 'utf8') >= MAXIMUM_PATH_BYTES) {
+      throw invalidArgument(
+        `the tree nests too deep: a path below ${destination} would be longer than ${MAXIMUM_PATH_BYTES - 1} bytes (${path.slice(0, 120)}...)`,
+      );
+    }
+    return path;
+  };
   const visit = (digest: Digest, path: string, depth: number) => {
     const directory = directories.get(digestKey(digest));
     if (!directory) throw notFound(`directory ${formatDigest(digest)} is missing from the CAS`);
@@ -63,10 +76,10 @@ export function layoutTree(
     if (layout.directoryPaths[depth] === undefined) layout.directoryPaths[depth] = [];
     layout.directoryPaths[depth].push(path);
     for (const file of directory.files) {
-      layout.files.push({ path: join(path, file.name), digest: file.digest as Digest, executable: file.isExecutable });
+      layout.files.push({ path: below(path, file.name), digest: file.digest as Digest, executable: file.isExecutable });
     }
-    for (const link of directory.symlinks) layout.symlinks.push({ path: join(path, link.name), target: link.target });
-    for (const child of directory.directories) visit(child.digest as Digest, join(path, child.name), depth + 1);
+    for (const link of directory.symlinks) layout.symlinks.push({ path: below(path, link.name), target: link.target });
+    for (const child of directory.directories) visit(child.digest as Digest, below(path, child.name), depth + 1);
   };
   visit(root, destination, 0);
   return layout;
