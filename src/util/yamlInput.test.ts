@@ -52,6 +52,9 @@ describe('parseYamlInput', () => {
   it('refuses an alias inside the node it names, and one without an anchor before it', () => {
     refuses('a: &x\n  - 1\n  - *x\n', 3, /alias \*x refers to a node that contains it/);
     refuses('a: *x\nb: &x 1\n', 1, /alias \*x has no anchor &x before it/);
+    // A whole document that is an alias (found by the fuzz test: it reached toJS as a ReferenceError).
+    refuses('*a', 1, /alias \*a has no anchor &a before it/);
+    assert.throws(() => readYamlValue('\n*a\n'), YamlInputError);
   });
 
   it('resolves an alias to the last anchor of its name before it', () => {

@@ -125,6 +125,10 @@ function resolveAliases(document: Document, lineOf: (node: Node | null | undefin
   let largest: { alias: Alias; size: number } | undefined;
   const root = document.contents as Node | null;
   if (!root) return targets;
+  const unanchored = (alias: Alias) =>
+    new YamlInputError(lineOf(alias), `alias *${alias.source} has no anchor &${alias.source} before it`);
+  // A document that is only an alias has nothing before it to refer to.
+  if (isAlias(root)) throw unanchored(root);
   const frames: { node: Node; children: Node[]; next: number; size: number }[] = [];
   const enter = (node: Node): void => {
     literalNodes += 1;
@@ -144,8 +148,7 @@ function resolveAliases(document: Document, lineOf: (node: Node | null | undefin
       }
       literalNodes += 1;
       const target = anchors.get(child.source);
-      if (!target)
-        throw new YamlInputError(lineOf(child), `alias *${child.source} has no anchor &${child.source} before it`);
+      if (!target) throw unanchored(child);
       if (open.has(target)) {
         throw new YamlInputError(lineOf(child), `alias *${child.source} refers to a node that contains it`);
       }
