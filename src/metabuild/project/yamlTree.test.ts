@@ -2,12 +2,20 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { throwsAt } from '../../../test/support/project.js';
 import { billionLaughs } from '../../../test/support/yamlBomb.js';
-import { expectBool, parseYaml, rejectUnsupportedDirectives, toPlain } from './yamlTree.js';
+import { expectBool, type Plain, parseYaml, rejectUnsupportedDirectives, toPlain } from './yamlTree.js';
 
 describe('parseYaml', () => {
   it('reads every scalar as a string, like BuildStream 1.x', () => {
     const node = parseYaml('a: 1\nb: true\nc: ~\nd: 1.50\ne:\nf: [x, 2]\n', 'f.yaml');
     assert.deepEqual(toPlain(node), { a: '1', b: 'true', c: '~', d: '1.50', e: null, f: ['x', '2'] });
+  });
+
+  it('keeps a "__proto__" key as data, not as the prototype of the plain object', () => {
+    const plain = toPlain(parseYaml('config:\n  __proto__: {polluted: "yes"}\n', 'f.yaml')) as Record<string, Plain>;
+    const config = plain.config as Record<string, Plain>;
+    assert.deepEqual(Object.keys(config), ['__proto__']);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(config, '__proto__')?.value, { polluted: 'yes' });
+    assert.equal((config as { polluted?: unknown }).polluted, undefined);
   });
 
   it('records the line of every key and value', () => {

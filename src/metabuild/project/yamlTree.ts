@@ -112,9 +112,8 @@ export function describeNode(node: YNode): string {
 export function toPlain(node: YNode): Plain {
   if (node.type === 'scalar') return node.value;
   if (node.type === 'seq') return node.items.map(toPlain);
-  const out: { [key: string]: Plain } = {};
-  for (const [key, entry] of node.entries) out[key] = toPlain(entry.value);
-  return out;
+  // fromEntries defines every key as an own property: assigning a "__proto__" key would set the prototype instead.
+  return Object.fromEntries([...node.entries].map(([key, entry]) => [key, toPlain(entry.value)]));
 }
 
 export function emptyMap(loc: Loc): YMap {
