@@ -89,6 +89,27 @@ describe('qualifiers', () => {
     );
   });
 
+  it('rejects header qualifiers that no HTTP request can carry', () => {
+    // Found by the fuzz test: "http_header: " was accepted, and the download then failed as if the origin were down.
+    for (const bad of [
+      q('http_header: ', 'Bearer x'),
+      q('http_header:bad name', 'v'),
+      q('http_header_url:0:a:b', 'v'),
+      q('http_header:X-Token', 'a\r\nInjected: 1'),
+      q('http_header_url:0:X-Token', 'nul\0'),
+    ]) {
+      assert.equal(
+        code(() => validateQualifiers([bad], 1)),
+        'INVALID_ARGUMENT',
+        JSON.stringify(bad),
+      );
+    }
+    assert.equal(
+      code(() => validateQualifiers([q('http_header:X-Token', 'tab\there é')], 1)),
+      'OK',
+    );
+  });
+
   it('parses SRI values and checks content against the strongest algorithm', () => {
     const data = Buffer.from('content');
     const b64 = (alg: string, d: Buffer) => createHash(alg).update(d).digest('base64');

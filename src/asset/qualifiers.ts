@@ -22,6 +22,7 @@
  * another order still matches.
  */
 import { createHash } from 'node:crypto';
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Qualifier } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import { invalidArgument } from '../util/status.js';
 
@@ -61,13 +62,32 @@ export function validateQualifiers(qualifiers: readonly Qualifier[], uriCount: n
       ]);
     }
     seen.add(name);
-    if (name.startsWith(HTTP_HEADER_URL_PREFIX)) parseUrlHeaderName(name, uriCount);
-    else if (name.startsWith(HTTP_HEADER_PREFIX) && name.length === HTTP_HEADER_PREFIX.length) {
-      throw invalidArgument(`qualifier "${name}" names no header`, [
-        { field: 'qualifiers.name', description: `"${name}" malformed` },
-      ]);
+    if (name.startsWith(HTTP_HEADER_URL_PREFIX)) checkHeader(name, parseUrlHeaderName(name, uriCount).header, value);
+    else if (name.startsWith(HTTP_HEADER_PREFIX)) {
+      if (name.length === HTTP_HEADER_PREFIX.length) {
+        throw invalidArgument(`qualifier "${name}" names no header`, [
+          { field: 'qualifiers.name', description: `"${name}" malformed` },
+        ]);
+      }
+      checkHeader(name, name.slice(HTTP_HEADER_PREFIX.length), value);
     }
     if (name === CHECKSUM_SRI) parseSri(value);
+  }
+}
+
+/**
+ * A header qualifier must name a header an HTTP request can carry (a token, a
+ * value without control characters): refused here rather than failing at the
+ * origin as if it were unreachable.
+ */
+function checkHeader(qualifier: string, header: string, value: string): void {
+  try {
+    validateHeaderName(header);
+    validateHeaderValue(header, value);
+  } catch (error) {
+    throw invalidArgument(`qualifier "${qualifier}" is not a valid HTTP header: ${(error as Error).message}`, [
+      { field: 'qualifiers', description: `"${qualifier}" is not a valid HTTP header` },
+    ]);
   }
 }
 
