@@ -57,3 +57,56 @@ export function pathLikeString(specials: readonly string[], maxLength = 40): fc.
   );
   return fc.array(unit, { maxLength }).map((parts) => parts.join(''));
 }
+
+/**
+ * Text made of YAML's significant pieces (indentation, block and flow
+ * collections, anchors, aliases, tags, quotes, block scalars, directives,
+ * document markers), with `words` mixed in (the keys and values of a format).
+ */
+export function yamlLikeText(words: readonly string[] = []): fc.Arbitrary<string> {
+  return pathLikeString(
+    [
+      '\n',
+      '\n',
+      '  ',
+      '- ',
+      ': ',
+      'key',
+      'value',
+      '[',
+      ']',
+      '{',
+      '}',
+      ', ',
+      '&a ',
+      '*a',
+      '<<: *a',
+      '!!str ',
+      '!!map ',
+      '!tag ',
+      '? ',
+      '"',
+      "'",
+      '\\',
+      '| ',
+      '> ',
+      '# ',
+      '~',
+      'null',
+      '---\n',
+      '...\n',
+      '%YAML 1.2\n',
+      '\t',
+      '0x1F',
+      '1e400',
+      ...words,
+    ],
+    60,
+  );
+}
+
+/** Keys of outside mappings, the ones that mean something to JavaScript objects included. */
+export const mappingKey: fc.Arbitrary<string> = fc.oneof(
+  { weight: 5, arbitrary: fc.string({ maxLength: 8 }) },
+  { weight: 1, arbitrary: fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty') },
+);
