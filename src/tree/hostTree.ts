@@ -25,18 +25,33 @@ import { type UploadItem, uploadMissing } from './upload.js';
 
 /** Hashes a file without following a symlink at its last component. */
 export async function hashFile(path: string, fn: DigestFunction): Promise<Digest> {
+  return (await readAndHashFile(path, fn, 0)).digest;
+}
+
+/**
+ * Hashes a file like hashFile and, when it is at most `keepBytes` long, returns
+ * its bytes too: a small output is then read once, to hash it and to send it.
+ */
+export async function readAndHashFile(
+  path: string,
+  fn: DigestFunction,
+  keepBytes: number,
+): Promise<{ digest: Digest; data?: Buffer }> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const hasher = fn.createHasher();
     const buffer = Buffer.allocUnsafe(1024 * 1024);
+    const kept: Buffer[] = [];
     let size = 0;
     for (;;) {
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
       if (bytesRead === 0) break;
       hasher.update(buffer.subarray(0, bytesRead));
       size += bytesRead;
+      if (size <= keepBytes) kept.push(Buffer.from(buffer.subarray(0, bytesRead)));
     }
-    return { hash: hasher.digest('hex'), sizeBytes: size };
+    const digest = { hash: hasher.digest('hex'), sizeBytes: size };
+    return size <= keepBytes ? { digest, data: Buffer.concat(kept) } : { digest };
   } finally {
     await handle.close();
   }

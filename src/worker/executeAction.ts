@@ -6,10 +6,10 @@
  * bad requests, cancellation) come back as the response's status, never as a throw;
  * the work directory is always removed.
  */
-import { appendFile, chmod, mkdir, mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { appendFile, chmod, mkdir, mkdtemp, readdir, realpath, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { backgroundContext, type RequestContext } from '../context/requestContext.js';
-import { type Digest, type DigestFunction, digestFunctionOf, parseDigest, SHA256 } from '../digest/digest.js';
+import { type Digest, type DigestFunction, digestFunctionOf, digestOf, parseDigest, SHA256 } from '../digest/digest.js';
 import {
   Action,
   type ActionResult,
@@ -21,7 +21,7 @@ import {
 import type { InlineBlob } from '../gen/granary/worker/v1/lease.js';
 import { OK_STATUS, toRpcStatus } from '../grpc/statusCodec.js';
 import type { BlobStore } from '../storage/blobStore.js';
-import { hashFile } from '../tree/hostTree.js';
+import { readAndHashFile } from '../tree/hostTree.js';
 import { uploadMissing } from '../tree/upload.js';
 import { formatSize } from '../util/size.js';
 import { Code, failedPrecondition, invalidArgument, StatusError, toStatusError } from '../util/status.js';
@@ -31,8 +31,9 @@ import { giveDirectoriesTo } from './actionUser.js';
 import { type ActionCgroups, type ActionGroup, commandInGroup } from './cgroups/actionCgroups.js';
 import { InlineBlobStore } from './inlineBlobStore.js';
 import { type LocalCache, missingBlobsError } from './localCache.js';
-import { collectOutputs, createOutputParents } from './outputs.js';
+import { collectOutputs, createOutputParents, KEEP_OUTPUT_FILE_BYTES } from './outputs.js';
 import { ensureDirectoryInRoot, type RootSemantics, resolveInRoot, rootRelativePath } from './paths.js';
+import type { PersistentSandbox, SandboxPool } from './persistentSandbox.js';
 import { type RunOutcome, runCommand } from './runner.js';
 import {
   type ActionUser,
@@ -99,6 +100,11 @@ export interface ExecuteActionDeps {
    * removal is awaited before returning.
    */
   deferCleanup?: (removal: Promise<void>) => void;
+  /**
+   * The slots' persistent sandboxes (persistentSandbox.ts): host-tools actions run
+   * as the action user in one of these instead of a sandbox of their own.
+   */
+  sandboxes?: SandboxPool;
 }
 
 const TRUE_VALUES = new Set(['true', '1', 'yes', 'on']);
@@ -150,19 +156,30 @@ export async function executeAction(request: ExecuteActionRequest, deps: Execute
   let directory: string | undefined;
   let response: ExecuteResponse;
   const groups: ActionGroup[] = [];
+  let slot = deps.actionUser ? deps.sandboxes?.acquire() : undefined;
   try {
-    directory = await makeActionDirectory(deps.workDirectory);
-    response = await executeIn(directory, request, deps, workerStartMs, groups);
+    if (slot && !(await slot.ready)) {
+      deps.sandboxes?.release(slot);
+      slot = undefined;
+    }
+    directory = await makeActionDirectory(slot ? slot.directory : deps.workDirectory);
+    // The persistent sandbox binds the slot's directory: its action user passes through this one.
+    if (slot) await chmod(directory, 0o711);
+    response = await executeIn(directory, request, deps, workerStartMs, groups, slot);
   } catch (error) {
     response = failure(deps.signal?.aborted || error instanceof Cancelled ? cancelledError() : toStatusError(error));
   } finally {
     if (directory !== undefined) {
-      const removal = Promise.all([removeTree(directory), ...groups.map((group) => removeGroup(group, deps))]).then(
-        () => undefined,
-      );
+      // Out of the slot's directory before the slot's next action, which would see it there.
+      const leftover = slot ? await moveOutOfSlot(directory) : directory;
+      const removal = Promise.all([
+        leftover === undefined ? undefined : removeTree(leftover),
+        ...groups.map((group) => removeGroup(group, deps)),
+      ]).then(() => undefined);
       if (deps.deferCleanup) deps.deferCleanup(removal);
       else await removal;
     }
+    if (slot) deps.sandboxes?.release(slot);
   }
   const metadata = response.result?.executionMetadata;
   if (metadata) metadata.workerCompletedTimestamp = timestampFromMs(nowMs());
@@ -175,6 +192,7 @@ async function executeIn(
   deps: ExecuteActionDeps,
   workerStartMs: number,
   groups: ActionGroup[],
+  slot: PersistentSandbox | undefined,
 ): Promise<ExecuteResponse> {
   const { cas, cache, signal } = deps;
   // The worker's own calls: cancellation of the action is `signal`, checked between steps.
@@ -233,7 +251,7 @@ async function executeIn(
     await ensureDirectoryInRoot(root, workingDirectory, semantics);
     await createOutputParents(root, command, semantics);
     if (deps.actionUser && profile === 'host-tools') await giveDirectoriesTo(root, deps.actionUser);
-    const { plan, program } = await buildSandboxCommand({
+    const { plan, program, inSandbox } = await buildSandboxCommand({
       profile,
       execRoot: root,
       workingDirectory,
@@ -250,26 +268,30 @@ async function executeIn(
       const now = nowMs();
       outcome = { exitCode: 127, timedOut: false, cancelled: false, startMs: now, endMs: now };
     } else {
+      // The slot's persistent sandbox runs host-tools commands (see persistentSandbox.ts).
+      const persistent = slot?.usable && inSandbox && profile === 'host-tools' && systemRoot === '/';
+      const run = persistent ? inSandbox : plan;
       let group: ActionGroup | undefined;
       if (deps.limits && limits) {
-        const sandboxed = profile === 'none' ? 0 : SANDBOX_PROCESSES;
+        const sandboxed = profile === 'none' || persistent ? 0 : SANDBOX_PROCESSES;
         group = await deps.limits.cgroups.create(basename(directory), {
           ...limits,
           maxProcesses: limits.maxProcesses + sandboxed,
         });
         groups.push(group);
       }
-      // runCommand creates both output files (so they exist even if the command cannot start).
-      outcome = await runCommand({
-        ...(group ? commandInGroup(plan, group.procsFiles) : plan),
+      // Both create the two output files (so they exist even if the command cannot start).
+      const runRequest = {
+        ...(group ? commandInGroup(run, group.procsFiles) : run),
         stdoutPath,
         stderrPath,
         timeoutMs,
         signal,
         killGraceMs: deps.killGraceMs,
-      });
+      };
+      outcome = persistent && slot ? await slot.run(runRequest) : await runCommand(runRequest);
       if (outcome.spawnError) {
-        await appendFile(stderrPath, `granary: cannot run ${plan.file}: ${outcome.spawnError.message}\n`);
+        await appendFile(stderrPath, `granary: cannot run ${run.file}: ${outcome.spawnError.message}\n`);
         outcome.exitCode = 127;
       }
       if (group && limits) await reportOutOfMemory(group, limits, outcome, stderrPath);
@@ -286,11 +308,16 @@ async function executeIn(
       digestFunction: fn,
       sandboxView: visibility(profile, root, systemRoot),
     });
-    const [stdoutDigest, stderrDigest] = await Promise.all([hashFile(stdoutPath, fn), hashFile(stderrPath, fn)]);
+    const [stdout, stderr] = await Promise.all([
+      standardStream(stdoutPath, outcome.stdoutBytes, fn),
+      standardStream(stderrPath, outcome.stderrBytes, fn),
+    ]);
+    const stdoutDigest = stdout.digest;
+    const stderrDigest = stderr.digest;
     await uploadMissing(
       context,
       cas,
-      [...collected.uploads, { digest: stdoutDigest, path: stdoutPath }, { digest: stderrDigest, path: stderrPath }],
+      [...collected.uploads, { ...stdout, path: stdoutPath }, { ...stderr, path: stderrPath }],
       { skipFindMissingBelowBytes: SEND_OUTPUTS_WITHOUT_ASKING_BYTES },
     );
     const uploadCompletedMs = nowMs();
@@ -326,6 +353,16 @@ async function executeIn(
     // Also after failures: an action that ran may have written into cached inputs.
     if (staged) await staged.evictModifiedInputs().catch(() => undefined);
   }
+}
+
+/** stdout or stderr: not read at all when the run says it is empty; read once (hashed and kept) when small. */
+function standardStream(
+  path: string,
+  sizeBytes: number | undefined,
+  fn: DigestFunction,
+): Promise<{ digest: Digest; data?: Buffer }> {
+  if (sizeBytes === 0) return Promise.resolve({ digest: digestOf(Buffer.alloc(0), fn) });
+  return readAndHashFile(path, fn, KEEP_OUTPUT_FILE_BYTES);
 }
 
 async function readMessage(
@@ -444,6 +481,23 @@ async function makeActionDirectory(workDirectory: string): Promise<string> {
   const real = await realpath(workDirectory);
   realWorkDirectories.set(workDirectory, real);
   return mkdtemp(join(real, 'action-'));
+}
+
+/**
+ * Moves an action's directory from its slot's directory to the slot's parent and
+ * returns where it is now, to be removed there; if it cannot be moved, removes it
+ * here and now and returns undefined.
+ */
+async function moveOutOfSlot(directory: string): Promise<string | undefined> {
+  const slotDirectory = dirname(directory);
+  const outside = join(dirname(slotDirectory), `${basename(slotDirectory)}-${basename(directory)}`);
+  try {
+    await rename(directory, outside);
+    return outside;
+  } catch {
+    await removeTree(directory);
+    return undefined;
+  }
 }
 
 /** Removes a directory tree, first making directories writable if the action locked them. */

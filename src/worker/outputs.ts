@@ -33,7 +33,7 @@ import {
   type OutputFile,
   type OutputSymlink,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { buildHostTree, hashFile } from '../tree/hostTree.js';
+import { buildHostTree, readAndHashFile } from '../tree/hostTree.js';
 import type { UploadItem } from '../tree/upload.js';
 import { Semaphore } from '../util/concurrency.js';
 import { failedPrecondition } from '../util/status.js';
@@ -95,6 +95,10 @@ type Found =
   | { kind: 'directory'; hostPath: string }
   | { kind: 'symlink'; target: string; targetKind: 'file' | 'directory' | 'other' };
 
+/** Output files this small are read once (kept from hashing to sending), up to the second bound per action. */
+export const KEEP_OUTPUT_FILE_BYTES = 64 * 1024;
+const KEEP_OUTPUT_BYTES_PER_ACTION = 1024 * 1024;
+
 export async function collectOutputs(options: CollectOutputsOptions): Promise<CollectedOutputs> {
   const { root, command, semantics, digestFunction: fn } = options;
   const limiter = new Semaphore(options.concurrency ?? 16);
@@ -134,9 +138,13 @@ export async function collectOutputs(options: CollectOutputsOptions): Promise<Co
     return targetStats?.isDirectory() ? 'directory' : targetStats?.isFile() ? 'file' : 'other';
   };
 
+  // Small files are kept in memory as they are hashed, so they are not read again to be sent; bounded per action.
+  let keepBudget = KEEP_OUTPUT_BYTES_PER_ACTION;
   const addFile = async (path: string, found: { hostPath: string; executable: boolean }) => {
-    const digest = await limiter.run(() => hashFile(found.hostPath, fn));
-    uploads.push({ digest, path: found.hostPath });
+    const keep = Math.min(KEEP_OUTPUT_FILE_BYTES, keepBudget);
+    const { digest, data } = await limiter.run(() => readAndHashFile(found.hostPath, fn, keep));
+    if (data) keepBudget -= data.length;
+    uploads.push({ digest, path: found.hostPath, data });
     const output: OutputFile = {
       path,
       digest,

@@ -36,10 +36,65 @@ export interface RunOutcome {
   spawnError?: Error;
   startMs: number;
   endMs: number;
+  /** Sizes of the stdout and stderr files once the command is over, when known (0: nothing to hash). */
+  stdoutBytes?: number;
+  stderrBytes?: number;
 }
 
-/** Process groups of the commands running now. */
+/** Process groups of the commands (and persistent sandboxes) running now. */
 const runningGroups = new Set<number>();
+
+/** Has killRunningCommands() cover a process group this module did not start; returns the undo. */
+export function trackProcessGroup(groupId: number): () => void {
+  runningGroups.add(groupId);
+  return () => runningGroups.delete(groupId);
+}
+
+/** What a run is stopped for, once it is. */
+export interface StopState {
+  timedOut: boolean;
+  cancelled: boolean;
+  /** Ends the watch (the run is over). */
+  dispose(): void;
+}
+
+/**
+ * Watches a run's deadline and abort signal: on either, `kill('SIGTERM')`, then
+ * `kill('SIGKILL')` after the grace period unless disposed first.
+ */
+export function watchForStop(
+  request: Pick<RunRequest, 'timeoutMs' | 'signal' | 'killGraceMs'>,
+  kill: (signal: 'SIGTERM' | 'SIGKILL') => void,
+): StopState {
+  let killTimer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    kill('SIGTERM');
+    killTimer ??= setTimeout(() => kill('SIGKILL'), request.killGraceMs ?? 2000);
+  };
+  const deadline = setTimeout(
+    () => {
+      state.timedOut = true;
+      stop();
+    },
+    Math.max(0, request.timeoutMs),
+  );
+  const onAbort = () => {
+    state.cancelled = true;
+    stop();
+  };
+  const state: StopState = {
+    timedOut: false,
+    cancelled: false,
+    dispose: () => {
+      clearTimeout(deadline);
+      if (killTimer) clearTimeout(killTimer);
+      request.signal?.removeEventListener('abort', onAbort);
+    },
+  };
+  if (request.signal?.aborted) onAbort();
+  request.signal?.addEventListener('abort', onAbort, { once: true });
+  return state;
+}
 
 /**
  * SIGKILLs every command this process is running, synchronously, so it can run in
@@ -68,10 +123,7 @@ export async function runCommand(request: RunRequest): Promise<RunOutcome> {
   const stderr = openedErr.value;
   const startMs = nowMs();
   try {
-    return await new Promise<RunOutcome>((resolve) => {
-      let timedOut = false;
-      let cancelled = false;
-      let killTimer: NodeJS.Timeout | undefined;
+    const outcome = await new Promise<RunOutcome>((resolve) => {
       const child = spawn(request.file, request.args, {
         cwd: request.cwd,
         env: request.env,
@@ -88,30 +140,13 @@ export async function runCommand(request: RunRequest): Promise<RunOutcome> {
           // Already gone.
         }
       };
-      const stop = () => {
-        killGroup('SIGTERM');
-        killTimer ??= setTimeout(() => killGroup('SIGKILL'), request.killGraceMs ?? 2000);
-      };
-      const deadline = setTimeout(
-        () => {
-          timedOut = true;
-          stop();
-        },
-        Math.max(0, request.timeoutMs),
-      );
-      const onAbort = () => {
-        cancelled = true;
-        stop();
-      };
-      if (request.signal?.aborted) onAbort();
-      request.signal?.addEventListener('abort', onAbort, { once: true });
+      const stop = watchForStop(request, killGroup);
       let finished = false;
       const finish = (outcome: Omit<RunOutcome, 'timedOut' | 'cancelled' | 'startMs' | 'endMs'>) => {
         if (finished) return;
         finished = true;
-        clearTimeout(deadline);
-        if (killTimer) clearTimeout(killTimer);
-        request.signal?.removeEventListener('abort', onAbort);
+        stop.dispose();
+        const { timedOut, cancelled } = stop;
         // Leftovers of an unsandboxed command that did not leave the group die with it;
         // report only once they are gone, so "cancelled" means "stopped".
         killGroup('SIGKILL');
@@ -128,6 +163,8 @@ export async function runCommand(request: RunRequest): Promise<RunOutcome> {
         finish({ exitCode: code ?? 128 + signalNumber });
       });
     });
+    const [stdoutStats, stderrStats] = await Promise.all([stdout.stat(), stderr.stat()]);
+    return { ...outcome, stdoutBytes: stdoutStats.size, stderrBytes: stderrStats.size };
   } finally {
     await stdout.close();
     await stderr.close();

@@ -97,6 +97,21 @@ export interface SpawnPlan {
   cwd: string;
 }
 
+/** A built command: the plan to spawn, and for host-tools what runs inside the sandbox (for a persistent one). */
+export interface SandboxCommand {
+  plan: SpawnPlan | undefined;
+  program: string;
+  /**
+   * The host-tools command as the sandbox runs it (after setpriv when there is an
+   * action user; env with PWD as bubblewrap sets it): what a persistent sandbox
+   * binding this exec root runs instead of `plan`.
+   */
+  inSandbox?: SpawnPlan;
+}
+
+/** The namespaces every sandbox of this worker has of its own. */
+const NAMESPACE_OPTIONS = ['--die-with-parent', '--unshare-net', '--unshare-pid', '--unshare-ipc', '--unshare-uts'];
+
 /** The Command's environment as a spawn env; later duplicates win. */
 export function commandEnvironment(variables: readonly Command_EnvironmentVariable[]): Record<string, string> {
   const env: Record<string, string> = {};
@@ -110,9 +125,7 @@ export function commandEnvironment(variables: readonly Command_EnvironmentVariab
  * Builds the spawn plan. Returns undefined for the program when arguments[0] cannot
  * be found (the caller reports "command not found" like a shell would).
  */
-export async function buildSandboxCommand(
-  request: SandboxRequest,
-): Promise<{ plan: SpawnPlan | undefined; program: string }> {
+export async function buildSandboxCommand(request: SandboxRequest): Promise<SandboxCommand> {
   const { profile, execRoot, workingDirectory } = request;
   if (request.arguments.length === 0) throw new StatusError(Code.INVALID_ARGUMENT, 'Command.arguments is empty');
   const env = commandEnvironment(request.environment);
@@ -130,25 +143,55 @@ export async function buildSandboxCommand(
 
   const bwrap = request.bwrapPath ?? DEFAULT_BWRAP_PATH;
   const user = request.actionUser;
-  const options = ['--die-with-parent', '--unshare-net', '--unshare-pid', '--unshare-ipc', '--unshare-uts'];
+  let options: string[];
   let command = args;
   if (profile === 'host-tools') {
-    for (const directory of HOST_TOOL_DIRECTORIES) options.push(...(await hostDirectoryMount(directory, systemRoot)));
-    options.push('--proc', '/proc', '--dev', '/dev');
-    if (user) options.push('--perms', '1777');
-    options.push('--tmpfs', '/tmp');
-    // bubblewrap makes the exec root's parents as private as on the host (often 0700
-    // temporary directories): the action's user must be able to pass through them.
-    if (user) for (const parent of ancestorsOf(execRoot)) options.push('--perms', '0755', '--dir', parent);
-    options.push('--bind', execRoot, execRoot);
+    options = await hostToolsOptions(execRoot, systemRoot, user);
     if (user) command = [await setprivIn(visible, systemRoot, user), ...dropPrivileges(user), '--', ...args];
   } else {
+    options = [...NAMESPACE_OPTIONS];
     if (user) options.push('--cap-drop', 'ALL', ...HERMETIC_CAPABILITIES.flatMap((name) => ['--cap-add', name]));
     options.push('--bind', execRoot, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
   }
   options.push('--chdir', sandboxCwd, '--clearenv');
   for (const [name, value] of Object.entries(env)) options.push('--setenv', name, value);
-  return { plan: { file: bwrap, args: [...options, '--', ...command], env, cwd: execRoot }, program };
+  const plan = { file: bwrap, args: [...options, '--', ...command], env, cwd: execRoot };
+  if (profile !== 'host-tools') return { plan, program };
+  const inSandbox = {
+    file: command[0] as string,
+    args: command.slice(1),
+    env: { ...env, PWD: sandboxCwd },
+    cwd: sandboxCwd,
+  };
+  return { plan, program, inSandbox };
+}
+
+/**
+ * bubblewrap's options of the host-tools profile up to the command: its own
+ * namespaces, the system directories read-only, /proc, /dev, a private /tmp, and
+ * `bound` (an exec root, or the directory of a persistent sandbox's slot)
+ * writable at its own path.
+ */
+export async function hostToolsOptions(
+  bound: string,
+  systemRoot: string,
+  user: ActionUser | undefined,
+): Promise<string[]> {
+  const options = [...NAMESPACE_OPTIONS];
+  for (const directory of HOST_TOOL_DIRECTORIES) options.push(...(await hostDirectoryMount(directory, systemRoot)));
+  options.push('--proc', '/proc', '--dev', '/dev');
+  if (user) options.push('--perms', '1777');
+  options.push('--tmpfs', '/tmp');
+  // bubblewrap makes the bound directory's parents as private as on the host (often
+  // 0700 temporary directories): the action's user must be able to pass through them.
+  if (user) for (const parent of ancestorsOf(bound)) options.push('--perms', '0755', '--dir', parent);
+  options.push('--bind', bound, bound);
+  return options;
+}
+
+/** Whether the sandbox's view of the host shows `path` (a system directory's content), for the host-tools profile. */
+export function shownByHostTools(path: string): boolean {
+  return HOST_TOOL_DIRECTORIES.some((d) => path === d || path.startsWith(`${d}/`));
 }
 
 /** The directories above an absolute path, outermost first ('/a/b/c' gives '/a', '/a/b'). */
@@ -216,8 +259,7 @@ export function visibility(profile: SandboxProfile, execRoot: string, systemRoot
     if (path === execRoot || path.startsWith(`${execRoot}/`)) {
       return resolveInRoot(execRoot, path.slice(execRoot.length + 1), 'host', true);
     }
-    const shown = HOST_TOOL_DIRECTORIES.some((d) => path === d || path.startsWith(`${d}/`));
-    if (!shown) return undefined;
+    if (!shownByHostTools(path)) return undefined;
     return systemRoot === '/' ? path : resolveInRoot(systemRoot, path.slice(1), 'chroot', true);
   };
 }
@@ -273,7 +315,7 @@ export function assertSandboxUsable(profile: SandboxProfile, bwrapPath = DEFAULT
 }
 
 function probe(bwrapPath: string): Promise<void> {
-  const args = ['--die-with-parent', '--unshare-net', '--unshare-pid', '--unshare-ipc', '--unshare-uts'];
+  const args = [...NAMESPACE_OPTIONS];
   args.push('--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', bwrapPath, '--version');
   return new Promise((resolve, reject) => {
     const fail = (reason: string) =>

@@ -18,6 +18,7 @@ import type { ActionCgroups } from './cgroups/actionCgroups.js';
 import { detectActionCgroups } from './cgroups/cgroupDetection.js';
 import { executeAction, sandboxProfileFor } from './executeAction.js';
 import { LocalCache } from './localCache.js';
+import { nodeVisibleInSandbox, SandboxPool } from './persistentSandbox.js';
 import { killRunningCommands } from './runner.js';
 import { type ActionUser, bubblewrapAvailable } from './sandbox.js';
 
@@ -110,6 +111,17 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const rootProperties = Object.keys(roots).flatMap((name) =>
     EXECUTION_ROOT_PROPERTIES.map((property) => ({ name: property, value: name })),
   );
+  // One persistent sandbox per slot where reusing one is safe (see persistentSandbox.ts).
+  const sandboxes =
+    useBubblewrap && config.actionUser && nodeVisibleInSandbox()
+      ? new SandboxPool({
+          directory: builds,
+          actionUser: config.actionUser,
+          extraBinds: limits?.cgroups.parentDirectories ?? [],
+          log,
+          prestart: config.slots,
+        })
+      : undefined;
   /** Removals of finished actions' directories still running (see deferCleanup). */
   const cleanups = new Set<Promise<void>>();
   const bot = new Bot({
@@ -159,6 +171,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
           actionUser: config.actionUser,
           limits,
           log,
+          sandboxes,
         },
       ).then((response) => {
         try {
@@ -181,6 +194,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
       closed ??= (async () => {
         await bot.drain(drainTimeoutMs);
         await waitForCleanups();
+        await sandboxes?.close();
         connection.close();
         await cache.close();
       })();
@@ -188,6 +202,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     },
     abort: () => {
       bot.stop();
+      sandboxes?.kill();
       killRunningCommands();
     },
     leaseCount: () => bot.leaseCount,

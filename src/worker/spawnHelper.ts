@@ -1,0 +1,204 @@
+/**
+ * The spawn helper: the one long-lived program of a slot's persistent sandbox
+ * (persistentSandbox.ts). bubblewrap starts it once per slot, in the sandbox's
+ * own PID namespace, as the sandbox's root; it then runs the slot's actions one
+ * at a time, so an action costs a fork and an exec of a small process instead of
+ * a new bubblewrap and a fork of the whole worker.
+ *
+ * Protocol: one JSON object per line on stdin, answers likewise on stdout.
+ *   -> {"type":"run","file","args","env","cwd","stdoutPath","stderrPath"}
+ *   -> {"type":"signal","signal":"SIGTERM"|"SIGKILL"}   (while an action runs)
+ *   <- {"type":"ready"}                                  (once, at start)
+ *   <- {"type":"exited","exitCode","signal","stdoutBytes","stderrBytes","error"?}  (per run)
+ * "exited" is sent only once the action has left no trace: every other process
+ * of the namespace is gone (SIGKILL to all of them, then waiting until /proc
+ * shows none), /tmp and /dev/shm are empty and no System V IPC object is left.
+ * SIGTERM goes to the action's process group; SIGKILL to the whole namespace.
+ * The helper exits when stdin closes, or when it cannot clear the namespace.
+ *
+ * It is run with `node --input-type=module -e SOURCE SLOT_DIRECTORY`: it imports nothing but
+ * Node's own modules, and nothing of the worker needs to be visible in the sandbox.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+interface RunMessage {
+  type: 'run';
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  stdoutPath: string;
+  stderrPath: string;
+}
+
+interface SignalMessage {
+  type: 'signal';
+  signal: 'SIGTERM' | 'SIGKILL';
+}
+
+/** Directories every action may write that outlive its processes, emptied after each action. */
+const SCRATCH_DIRECTORIES = ['/tmp', '/dev/shm'];
+const SYSV_IPC_TABLES = ['/proc/sysvipc/shm', '/proc/sysvipc/sem', '/proc/sysvipc/msg'];
+const IPCRM = '/usr/bin/ipcrm';
+/** How long clearing the namespace may take before the helper gives up (and the worker starts a new sandbox). */
+const CLEAR_LIMIT_MS = 10_000;
+
+/** The slot's directory, bound from the host: never emptied (the worker re-stages it). */
+const slotDirectory = process.argv[1] ?? '';
+if (!slotDirectory.startsWith('/')) {
+  process.stderr.write('spawn helper: usage: node spawnHelper.js SLOT_DIRECTORY\n');
+  process.exit(2);
+}
+
+// kill(-1) must only ever reach this sandbox's processes: refuse to run anywhere but
+// near the start of a PID namespace of our own (bubblewrap's init is 1, we are 2).
+if (process.pid > 8) {
+  process.stderr.write(`spawn helper: pid ${process.pid}: not in a PID namespace of its own; refusing to run\n`);
+  process.exit(2);
+}
+
+let running: ReturnType<typeof spawn> | undefined;
+let busy = false;
+
+function send(message: object): void {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+function run(message: RunMessage): void {
+  busy = true;
+  let stdout: number | undefined;
+  let stderr: number | undefined;
+  let reported = false;
+  const finish = (exitCode: number | null, signal: string | null, error?: string) => {
+    if (reported) return;
+    reported = true;
+    running = undefined;
+    void clearNamespace().then(
+      () => {
+        busy = false;
+        const sizes = { stdoutBytes: sizeOf(message.stdoutPath), stderrBytes: sizeOf(message.stderrPath) };
+        send({ type: 'exited', exitCode, signal, ...sizes, ...(error === undefined ? {} : { error }) });
+      },
+      (reason: Error) => {
+        process.stderr.write(`spawn helper: ${reason.message}\n`);
+        process.exit(3);
+      },
+    );
+  };
+  try {
+    stdout = openSync(message.stdoutPath, 'a');
+    stderr = openSync(message.stderrPath, 'a');
+    // An action with limits comes as a shell that enters its cgroup, then execs the command (commandInGroup).
+    const child = spawn(message.file, message.args, {
+      cwd: message.cwd,
+      env: message.env,
+      stdio: ['ignore', stdout, stderr],
+      detached: true,
+    });
+    running = child;
+    child.once('error', (error) => finish(-1, null, error.message));
+    child.once('exit', (code, signal) => finish(code, signal));
+  } catch (error) {
+    finish(-1, null, (error as Error).message);
+  } finally {
+    if (stdout !== undefined) closeSync(stdout);
+    if (stderr !== undefined) closeSync(stderr);
+  }
+}
+
+/** A file's size, or undefined when it cannot be looked at. */
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
+}
+
+function signal(message: SignalMessage): void {
+  const child = running;
+  if (message.signal === 'SIGKILL') {
+    killAllOthers();
+  } else if (child?.pid !== undefined) {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** SIGKILL to every process of the namespace but its init and this helper. */
+function killAllOthers(): void {
+  try {
+    process.kill(-1, 'SIGKILL');
+  } catch {
+    // ESRCH: nothing else is left.
+  }
+}
+
+function otherProcesses(): string[] {
+  const self = String(process.pid);
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name) && name !== '1' && name !== self);
+}
+
+async function clearNamespace(): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    killAllOthers();
+    // Killed orphans are reaped by bubblewrap's init (PID 1); they are gone when /proc no longer lists them.
+    if (otherProcesses().length === 0) break;
+    if (Date.now() - start > CLEAR_LIMIT_MS) throw new Error(`processes survive SIGKILL: ${otherProcesses()}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  for (const directory of SCRATCH_DIRECTORIES) if (existsSync(directory)) emptyDirectory(directory);
+  if (SYSV_IPC_TABLES.some(hasEntries)) spawnSync(IPCRM, ['--all'], { stdio: 'ignore' });
+}
+
+/**
+ * Removes everything in `directory` but the way to the slot's directory (bound
+ * from the host, it may lie below /tmp, e.g. /tmp/x/slot-0): never into it.
+ */
+function emptyDirectory(directory: string): void {
+  for (const entry of readdirSync(directory)) {
+    const path = `${directory}/${entry}`;
+    if (path === slotDirectory) continue;
+    if (slotDirectory.startsWith(`${path}/`)) emptyDirectory(path);
+    else rmSync(path, { recursive: true, force: true });
+  }
+}
+
+/** Whether a /proc/sysvipc table lists anything below its header line. */
+function hasEntries(table: string): boolean {
+  try {
+    return readFileSync(table, 'utf8').trim().split('\n').length > 1;
+  } catch {
+    return false;
+  }
+}
+
+function handle(line: string): void {
+  let message: RunMessage | SignalMessage;
+  try {
+    message = JSON.parse(line) as RunMessage | SignalMessage;
+  } catch {
+    process.stderr.write('spawn helper: a request is not JSON\n');
+    process.exit(2);
+  }
+  if (message.type === 'run' && !busy) run(message);
+  else if (message.type === 'signal') signal(message);
+  else {
+    process.stderr.write(`spawn helper: unexpected ${message.type} request\n`);
+    process.exit(2);
+  }
+}
+
+const input = createInterface({ input: process.stdin });
+input.on('line', handle);
+input.on('close', () => {
+  killAllOthers();
+  process.exit(0);
+});
+void clearNamespace().then(() => send({ type: 'ready' }));
