@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   blobText,
@@ -13,6 +15,7 @@ import {
 import { Code } from '../util/status.js';
 import { actionUserFor, DEFAULT_ACTION_USER } from './actionUser.js';
 import { executeAction, sandboxProfileFor } from './executeAction.js';
+import { SandboxPool } from './persistentSandbox.js';
 import { bubblewrapAvailable } from './sandbox.js';
 
 const asRoot = process.getuid?.() === 0;
@@ -49,50 +52,60 @@ describe('actions of a root worker', () => {
   const STATUS_LINE =
     'while read -r line; do case "$line" in CapEff*|CapBnd*|Uid*) echo "$line";; esac; done < /proc/self/status';
 
-  test(
-    'run host-tools commands as the unprivileged user, writing outputs but not the staged inputs',
-    sandboxAsRoot,
-    async () => {
-      const inputRoot = await uploadTree(h.cas, {
-        'input.txt': file('from the cache\n'),
-        out: dir(),
-        tools: dir({ 'tool.sh': file('#!/bin/sh\necho tool ran\n', true) }),
-      });
-      const actionDigest = await uploadAction(h.cas, {
-        arguments: [
-          'sh',
-          '-c',
-          `${STATUS_LINE}; echo made > out/made.txt; echo changed >> input.txt || echo input refused; mktemp -p /tmp >/dev/null && echo tmp ok; "$PWD/tools/tool.sh"`,
-        ],
-        env: { PATH: '/usr/bin:/bin' },
-        inputRoot,
-        outputFiles: ['out/made.txt'],
-      });
-      const response = await executeAction(
-        { actionDigest },
-        {
-          cas: h.cas,
-          cache: h.cache,
-          workDirectory: h.workDirectory,
-          sandbox: 'host-tools',
-          defaultTimeoutMs: 30_000,
-          workerName: 'test-worker',
-          actionUser: DEFAULT_ACTION_USER,
-        },
-      );
-      assert.equal(response.status?.code, Code.OK, response.status?.message);
-      const stdout = (await blobText(h.cas, response.result?.stdoutDigest)) ?? '';
-      assert.equal(response.result?.exitCode, 0, `${stdout}${await blobText(h.cas, response.result?.stderrDigest)}`);
-      assert.match(stdout, /^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
-      assert.match(stdout, /^CapEff:\s+0+$/m);
-      assert.match(stdout, /^CapBnd:\s+0+$/m);
-      assert.match(stdout, /^input refused$/m);
-      assert.match(stdout, /^tmp ok$/m);
-      // By absolute path too: the exec root's parents on the host may be private to root.
-      assert.match(stdout, /^tool ran$/m);
-      assert.equal(await blobText(h.cas, response.result?.outputFiles[0]?.digest), 'made\n');
-    },
-  );
+  for (const persistent of [false, true]) {
+    const where = persistent ? "in the slot's persistent sandbox" : 'in a sandbox of their own';
+    test(
+      `run host-tools commands as the unprivileged user, writing outputs but not the staged inputs, ${where}`,
+      sandboxAsRoot,
+      async () => {
+        const sandboxes = persistent
+          ? new SandboxPool({ directory: h.workDirectory, actionUser: DEFAULT_ACTION_USER, prestart: 1 })
+          : undefined;
+        const inputRoot = await uploadTree(h.cas, {
+          'input.txt': file('from the cache\n'),
+          out: dir(),
+          tools: dir({ 'tool.sh': file('#!/bin/sh\necho tool ran\n', true) }),
+        });
+        const actionDigest = await uploadAction(h.cas, {
+          arguments: [
+            'sh',
+            '-c',
+            `${STATUS_LINE}; echo made > out/made.txt; echo changed >> input.txt || echo input refused; mktemp -p /tmp >/dev/null && echo tmp ok; "$PWD/tools/tool.sh"`,
+          ],
+          env: { PATH: '/usr/bin:/bin' },
+          inputRoot,
+          outputFiles: ['out/made.txt'],
+        });
+        const response = await executeAction(
+          { actionDigest },
+          {
+            cas: h.cas,
+            cache: h.cache,
+            workDirectory: h.workDirectory,
+            sandbox: 'host-tools',
+            defaultTimeoutMs: 30_000,
+            workerName: 'test-worker',
+            actionUser: DEFAULT_ACTION_USER,
+            sandboxes,
+          },
+        );
+        await sandboxes?.close();
+        // Nothing of the action is left in the slot's directory for the next one.
+        if (persistent) assert.deepEqual(await readdir(join(h.workDirectory, 'slot-0')), []);
+        assert.equal(response.status?.code, Code.OK, response.status?.message);
+        const stdout = (await blobText(h.cas, response.result?.stdoutDigest)) ?? '';
+        assert.equal(response.result?.exitCode, 0, `${stdout}${await blobText(h.cas, response.result?.stderrDigest)}`);
+        assert.match(stdout, /^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
+        assert.match(stdout, /^CapEff:\s+0+$/m);
+        assert.match(stdout, /^CapBnd:\s+0+$/m);
+        assert.match(stdout, /^input refused$/m);
+        assert.match(stdout, /^tmp ok$/m);
+        // By absolute path too: the exec root's parents on the host may be private to root.
+        assert.match(stdout, /^tool ran$/m);
+        assert.equal(await blobText(h.cas, response.result?.outputFiles[0]?.digest), 'made\n');
+      },
+    );
+  }
 
   test('run hermetic commands as root without the capabilities that reach the host', sandboxAsRoot, async () => {
     const inputRoot = await uploadTree(h.cas, { ...(await minimalShellRoot()), work: dir() });

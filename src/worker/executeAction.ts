@@ -293,6 +293,7 @@ async function executeIn(
       if (outcome.spawnError) {
         await appendFile(stderrPath, `granary: cannot run ${run.file}: ${outcome.spawnError.message}\n`);
         outcome.exitCode = 127;
+        outcome.stderrBytes = undefined;
       }
       if (group && limits) await reportOutOfMemory(group, limits, outcome, stderrPath);
     }
@@ -439,6 +440,7 @@ async function reportOutOfMemory(
 ): Promise<void> {
   const { oomKills } = await group.usage();
   if (oomKills === 0) return;
+  outcome.stderrBytes = undefined; // What the run saw of stderr is no longer its size.
   const limit = formatSize(limits.memoryBytes);
   if (outcome.exitCode === 0) {
     await appendFile(

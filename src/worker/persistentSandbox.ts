@@ -16,6 +16,10 @@
  * host's own system directories (the helper runs the worker's node from /usr).
  * Hermetic actions, execution roots and workers without an action user use a
  * sandbox per action (sandbox.ts).
+ *
+ * An action with cgroup limits is run, as in a sandbox of its own, by a shell that
+ * enters its group and then execs the command (commandInGroup); for that the
+ * sandbox also binds the directories the worker makes action groups in.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
