@@ -37,7 +37,7 @@ import {
   read,
   readdirSync,
   readSync,
-  unlink,
+  unlinkSync,
   writev,
   writevSync,
 } from 'node:fs';
@@ -397,7 +397,12 @@ export class SegmentBlobStore implements BlobStore {
     this.usedBytes -= segment.sizeBytes;
     segment.evicted = true;
     this.release(segment);
-    unlink(segment.path, () => undefined);
+    // Synchronous, once per segment: the files on disk never exceed the bound, even for a moment.
+    try {
+      unlinkSync(segment.path);
+    } catch {
+      // Already gone: nothing to free.
+    }
     try {
       this.onEviction?.({
         blobs: blobs - this.index.count,
