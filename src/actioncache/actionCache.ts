@@ -10,6 +10,10 @@
  * the shared CompletenessChecker decides; otherwise it is a cache miss. Serving a result retains the referenced blobs for
  * `retentionGraceMs`, so builds that do not download outputs can still fetch them
  * later in the build.
+ *
+ * Results found complete are remembered for a short while (HotResults), so a
+ * hit on a hot action costs neither a record read nor a completeness check; the
+ * server tells the cache when the CAS evicts blobs (`casLostBlobs`).
  */
 import type { RequestContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestKey } from '../digest/digest.js';
@@ -18,6 +22,7 @@ import { BlobRecordStore } from '../records/blobRecordStore.js';
 import { CompletenessChecker, type References } from '../records/completeness.js';
 import type { RecordCodec, RecordStore } from '../records/recordStore.js';
 import { type BlobStore, getBuffer } from '../storage/blobStore.js';
+import { HotResults } from './hotResults.js';
 
 export interface ActionKey {
   instanceName: string;
@@ -39,7 +44,19 @@ export interface ActionCacheOptions {
   now?: () => number;
   /** Told about every lookup, hit or miss (for metrics); must not throw. */
   onLookup?: (hit: boolean) => void;
+  /** How long a result found complete is served from memory without a new check; 0: never. */
+  hotResultTtlMs?: number;
+  /** Bound on the encoded size of the results kept in memory. */
+  hotResultMaximumBytes?: number;
 }
+
+/**
+ * Default reuse of a completeness verdict: long enough for the bursts of hits a
+ * build makes on the same actions, short against how long a blob lost outside
+ * any eviction report (see HotResults) can go unnoticed.
+ */
+export const DEFAULT_HOT_RESULT_TTL_MS = 2000;
+export const DEFAULT_HOT_RESULT_MAXIMUM_BYTES = 16 * 1024 * 1024;
 
 /** Default grace period: Bazel 7 assumes referenced blobs live for 3 hours. */
 export const DEFAULT_RETENTION_GRACE_MS = 3 * 60 * 60 * 1000;
@@ -50,6 +67,7 @@ export class ActionCache {
   private readonly now: () => number;
   private readonly onLookup: ((hit: boolean) => void) | undefined;
   private readonly completeness: CompletenessChecker;
+  private readonly hot: HotResults<ActionResult>;
 
   constructor(
     private readonly results: RecordStore<ActionResult>,
@@ -61,6 +79,16 @@ export class ActionCache {
     this.maximumInlineBytes = options.maximumInlineBytes ?? 1024 * 1024;
     this.now = options.now ?? Date.now;
     this.onLookup = options.onLookup;
+    this.hot = new HotResults({
+      ttlMs: options.hotResultTtlMs ?? DEFAULT_HOT_RESULT_TTL_MS,
+      maximumBytes: options.hotResultMaximumBytes ?? DEFAULT_HOT_RESULT_MAXIMUM_BYTES,
+      now: this.now,
+    });
+  }
+
+  /** The CAS evicted or lost blobs: no remembered verdict can be trusted any more. */
+  casLostBlobs(): void {
+    this.hot.forgetAll();
   }
 
   /** Returns a complete result, or undefined for a miss. */
@@ -79,16 +107,40 @@ export class ActionCache {
     key: ActionKey,
     inline: InlineRequest,
   ): Promise<ActionResult | undefined> {
-    const result = await this.results.get(context, actionResultKey(key));
+    const recordKey = actionResultKey(key);
+    const hot = this.hot.get(recordKey);
+    if (hot) return this.withInlined(context, hot, inline);
+    const generation = this.hot.generation;
+    const checkedAtMs = this.now();
+    const result = await this.results.get(context, recordKey);
     if (!result) return undefined;
-    const state = await this.completeness.check(context, referencesOf(result), this.now() + this.graceMs);
+    const state = await this.completeness.check(context, referencesOf(result), checkedAtMs + this.graceMs);
     if (!state.complete) return undefined;
-    await this.inline(context, result, inline);
-    return result;
+    this.hot.remember(recordKey, result, ActionResult.encode(result).finish().length, generation, checkedAtMs);
+    return this.withInlined(context, result, inline);
   }
 
   async put(context: RequestContext, key: ActionKey, result: ActionResult): Promise<void> {
-    await this.results.put(context, actionResultKey(key), result);
+    const recordKey = actionResultKey(key);
+    try {
+      await this.results.put(context, recordKey, result);
+    } finally {
+      // After the write: a lookup that read the old record meanwhile must not remember it.
+      this.hot.forget(recordKey);
+    }
+  }
+
+  /** The result with the requested contents inlined: a copy, as `result` may be the remembered one. */
+  private async withInlined(
+    context: RequestContext,
+    result: ActionResult,
+    request: InlineRequest,
+  ): Promise<ActionResult> {
+    const wantsFiles = (request.inlineOutputFiles?.length ?? 0) > 0;
+    if (!request.inlineStdout && !request.inlineStderr && !wantsFiles) return result;
+    const copy: ActionResult = { ...result, outputFiles: result.outputFiles.map((file) => ({ ...file })) };
+    await this.inline(context, copy, request);
+    return copy;
   }
 
   private async inline(context: RequestContext, result: ActionResult, request: InlineRequest): Promise<void> {
@@ -97,6 +149,8 @@ export class ActionCache {
       if (!digest || digest.sizeBytes > budget) return undefined;
       const data = digest.sizeBytes === 0 ? Buffer.alloc(0) : await getBuffer(context, this.cas, digest);
       if (data) budget -= data.length;
+      // A referenced blob is gone: the verdicts that counted on it are stale.
+      else this.hot.forgetAll();
       return data;
     };
     if (request.inlineStdout) result.stdoutRaw = (await fetch(result.stdoutDigest)) ?? Buffer.alloc(0);

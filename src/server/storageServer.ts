@@ -151,11 +151,16 @@ export async function startStorageServer(
   ) => Promise<Partial<CapabilitiesConfig> & { close?: () => Promise<void>; health?: HealthSource }>,
 ): Promise<RunningServer> {
   const observers = config.observers ?? {};
+  // The action cache remembers complete results; an eviction from the CAS may have taken their outputs.
+  let casEvicted = () => {};
   const graph = (name: string): StorageGraphOptions => ({
     openRemote: openRemoteStore,
     observer: observers.storage,
     observeEveryNode: config.observeEveryStorageNode,
-    onEviction: observers.eviction && ((round: EvictionRound) => observers.eviction?.(name, round)),
+    onEviction: (round: EvictionRound) => {
+      if (name === 'cas') casEvicted();
+      observers.eviction?.(name, round);
+    },
     log: (line) => log.warn(line),
   });
   const opened: OpenedStore[] = [];
@@ -191,6 +196,7 @@ export async function startStorageServer(
     retentionGraceMs: config.retentionGraceMs,
     onLookup: observers.actionCacheLookup && ((hit) => observers.actionCacheLookup?.(hit)),
   });
+  casEvicted = () => actionCache.casLostBlobs();
   const assets = new AssetStore(assetRecords(assetStorage.store), cas, { retentionMs: config.assetRetentionMs });
   // Retention marks are not persisted by the CAS: re-apply them for live assets, in the background.
   const assetRetentionRestored = assets.restoreRetention(backgroundContext()).catch(() => 0);
