@@ -1,4 +1,8 @@
-/** gRPC adapter for google.bytestream.ByteStream over the CAS. */
+/**
+ * gRPC adapter for google.bytestream.ByteStream over the CAS. Serve it with
+ * FramedByteStreamService (readResponseFrames.ts), whose serializer sends the
+ * ReadResponses this adapter frames by hand without encoding them again.
+ */
 import type { ByteStreamBlobs, Upload } from '../cas/byteStream.js';
 import { createCompressStream } from '../compression/zstd.js';
 import type { RequestContext } from '../context/requestContext.js';
@@ -14,6 +18,7 @@ import type { UploadQuota } from '../quota/uploadQuota.js';
 import { invalidArgument } from '../util/status.js';
 import { clientStreaming, serverStreaming, unary, writeWithBackpressure } from './handlers.js';
 import { readResourceInstance, writeResourceInstance } from './instanceNames.js';
+import { frameReadResponse } from './readResponseFrames.js';
 
 export interface ByteStreamServerOptions {
   /** Per-caller upload allowance a Write spends (what is left of the blob when it starts); unlimited when absent. */
@@ -35,7 +40,7 @@ export function byteStreamServer(blobs: ByteStreamBlobs, options: ByteStreamServ
         if (compressor === 'zstd') chunks = createCompressStream({ pledgedSizeBytes: blob.sizeBytes - offset })(chunks);
         for await (const data of chunks) {
           if (context.signal.aborted) return;
-          await writeWithBackpressure<ReadResponse>(call, { data });
+          await writeWithBackpressure<ReadResponse>(call, frameReadResponse(data));
         }
       },
       { instanceName: readResourceInstance },

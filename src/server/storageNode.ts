@@ -15,10 +15,10 @@ import {
   Compressor_Value,
   ContentAddressableStorageService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { ByteStreamService } from '../gen/google/bytestream/bytestream.js';
 import { byteStreamServer } from '../grpc/byteStreamServer.js';
 import { capabilitiesServer } from '../grpc/capabilitiesServer.js';
 import { casServer } from '../grpc/casServer.js';
+import { FramedByteStreamService } from '../grpc/readResponseFrames.js';
 import { createGrpcServer } from '../grpc/server.js';
 import type { BlobStore } from '../storage/blobStore.js';
 import { DiskBlobStore } from '../storage/diskBlobStore.js';
@@ -57,7 +57,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
     ContentAddressableStorageService,
     casServer(new ContentAddressableStorage(cas, MAXIMUM_BATCH_TOTAL_BYTES), { compressors }),
   );
-  server.addService(ByteStreamService, byteStreamServer(byteStream));
+  server.addService(FramedByteStreamService, byteStreamServer(byteStream));
   server.addService(
     CapabilitiesService,
     capabilitiesServer({

@@ -22,7 +22,6 @@ import {
   Compressor_Value,
   ContentAddressableStorageService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { ByteStreamService } from '../gen/google/bytestream/bytestream.js';
 import { HealthService } from '../gen/grpc/health/v1/health.js';
 import { ServerReflectionService } from '../gen/grpc/reflection/v1/reflection.js';
 import { ServerReflectionService as AlphaServerReflectionService } from '../gen/grpc/reflection/v1alpha/reflection.js';
@@ -32,6 +31,7 @@ import { byteStreamServer } from '../grpc/byteStreamServer.js';
 import { type CapabilitiesConfig, capabilitiesServer } from '../grpc/capabilitiesServer.js';
 import { casServer } from '../grpc/casServer.js';
 import { type HealthSource, healthServer, reflectionServer } from '../grpc/healthServer.js';
+import { FramedByteStreamService } from '../grpc/readResponseFrames.js';
 import { ReflectionIndex } from '../grpc/reflection.js';
 import {
   createGrpcServer,
@@ -221,7 +221,7 @@ export async function startStorageServer(
     ContentAddressableStorageService,
     casServer(new ContentAddressableStorage(cas, MAXIMUM_BATCH_TOTAL_BYTES), { compressors, uploadQuota }),
   );
-  server.addService(ByteStreamService, byteStreamServer(byteStream, { uploadQuota }));
+  server.addService(FramedByteStreamService, byteStreamServer(byteStream, { uploadQuota }));
   server.addService(ActionCacheService, actionCacheServer(actionCache, true));
   server.addService(FetchService, fetchServer(assetService));
   server.addService(PushService, pushServer(assetService));

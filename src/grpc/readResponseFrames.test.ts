@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { ByteStreamService, ReadResponse } from '../gen/google/bytestream/bytestream.js';
+import { READ_CHUNK_BYTES } from '../storage/blobStore.js';
+import { FramedByteStreamService, frameReadResponse, serializeReadResponse } from './readResponseFrames.js';
+
+describe('ReadResponse framing', () => {
+  it('encodes chunks of every varint length exactly as the generated encoder does', () => {
+    for (const size of [0, 1, 127, 128, 16_383, 16_384, READ_CHUNK_BYTES / 2 + 1, READ_CHUNK_BYTES, 2_097_152]) {
+      const chunk = randomBytes(size);
+      const encoded = Buffer.from(serializeReadResponse(frameReadResponse(chunk)));
+      assert.deepEqual(encoded, Buffer.from(ReadResponse.encode({ data: chunk }).finish()), `${size} bytes`);
+      assert.deepEqual(Buffer.from(ReadResponse.decode(encoded).data), chunk);
+    }
+  });
+
+  it('reuses a buffer only after its response was serialized, so earlier copies stay intact', async () => {
+    const first = randomBytes(READ_CHUNK_BYTES);
+    const second = randomBytes(READ_CHUNK_BYTES);
+    const framedFirst = frameReadResponse(first);
+    const copyOfFirst = Buffer.from(serializeReadResponse(framedFirst)); // what grpc-js does at once
+    await Promise.resolve(); // the buffer returns to the pool
+    const framedSecond = frameReadResponse(second);
+    const third = frameReadResponse(randomBytes(READ_CHUNK_BYTES)); // not serialized yet: its own buffer
+    assert.deepEqual(Buffer.from(ReadResponse.decode(copyOfFirst).data), first);
+    assert.deepEqual(Buffer.from(framedSecond.data), second);
+    assert.notEqual(third.data.buffer, framedSecond.data.buffer);
+  });
+
+  it('is still a ReadResponse for the generated serializer, and only Read gets the pass-through serializer', () => {
+    const chunk = randomBytes(1000);
+    const encoded = ByteStreamService.read.responseSerialize(frameReadResponse(chunk));
+    assert.deepEqual(Buffer.from(ReadResponse.decode(encoded).data), chunk);
+    assert.equal(FramedByteStreamService.write, ByteStreamService.write);
+    assert.equal(FramedByteStreamService.read.path, ByteStreamService.read.path);
+  });
+});
