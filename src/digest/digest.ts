@@ -61,7 +61,17 @@ export function digestFunctionByName(name: string): DigestFunction | undefined {
   return byName.get(name.toLowerCase());
 }
 
-const HEX = /^[0-9a-f]+$/;
+/** 1 for the character codes of lowercase hex digits (a table lookup beats a regular expression per hash). */
+const LOWERCASE_HEX = new Uint8Array(128);
+for (const digit of '0123456789abcdef') LOWERCASE_HEX[digit.charCodeAt(0)] = 1;
+
+function isLowercaseHex(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 128 || LOWERCASE_HEX[code] === 0) return false;
+  }
+  return text.length > 0;
+}
 
 /**
  * Resolves the digest function of a request. An explicit value must be supported;
@@ -95,7 +105,7 @@ export function parseDigest(
   if (!raw) throw new StatusError(Code.INVALID_ARGUMENT, `${field} is missing`);
   const { hash, sizeBytes } = raw;
   const expected = fn ?? byHexLength.get(hash.length);
-  if (!expected || hash.length !== expected.hexLength || !HEX.test(hash)) {
+  if (!expected || hash.length !== expected.hexLength || !isLowercaseHex(hash)) {
     throw new StatusError(
       Code.INVALID_ARGUMENT,
       `${field}: "${truncate(hash)}" is not a valid ${fn ? fn.name : 'digest'} hash (lowercase hex of the right length)`,

@@ -1,8 +1,7 @@
 /**
  * Size accounting and least-recently-used ordering shared by the memory and disk
- * backends. A Map keeps insertion order, so re-inserting on access makes its first
- * entry the least recently used. Entries may be retained until a time, and those
- * are skipped by eviction.
+ * backends. Entries may be retained until a time, and those are skipped by
+ * eviction.
  */
 import type { Digest } from '../digest/digest.js';
 import { resourceExhausted } from '../util/status.js';
@@ -12,8 +11,22 @@ export interface LruEntry {
   retainUntilMs: number;
 }
 
+/** An entry in the recency list (least recently used at the head). */
+interface Node extends LruEntry {
+  readonly key: string;
+  older: Node | undefined;
+  newer: Node | undefined;
+}
+
+/**
+ * The keys in a Map for lookup, and in a doubly linked list for order: a touch
+ * (every presence check of every digest) relinks two nodes instead of deleting
+ * and re-inserting a Map entry, which hashed the key twice and left tombstones.
+ */
 export class LruIndex {
-  private readonly entries = new Map<string, LruEntry>();
+  private readonly entries = new Map<string, Node>();
+  private oldest: Node | undefined;
+  private newest: Node | undefined;
   private totalBytes = 0;
 
   constructor(
@@ -39,11 +52,13 @@ export class LruIndex {
 
   /** Marks a key as just used; optionally protects it from eviction until a time. */
   touch(key: string, retainUntilMs = 0): boolean {
-    const entry = this.entries.get(key);
-    if (!entry) return false;
-    this.entries.delete(key);
-    if (retainUntilMs > entry.retainUntilMs) entry.retainUntilMs = retainUntilMs;
-    this.entries.set(key, entry);
+    const node = this.entries.get(key);
+    if (!node) return false;
+    if (retainUntilMs > node.retainUntilMs) node.retainUntilMs = retainUntilMs;
+    if (node !== this.newest) {
+      this.unlink(node);
+      this.append(node);
+    }
     return true;
   }
 
@@ -53,16 +68,26 @@ export class LruIndex {
     if (previous) {
       this.totalBytes -= previous.sizeBytes;
       this.entries.delete(key);
+      this.unlink(previous);
     }
-    this.entries.set(key, { sizeBytes, retainUntilMs: Math.max(retainUntilMs, previous?.retainUntilMs ?? 0) });
+    const node: Node = {
+      key,
+      sizeBytes,
+      retainUntilMs: Math.max(retainUntilMs, previous?.retainUntilMs ?? 0),
+      older: undefined,
+      newer: undefined,
+    };
+    this.entries.set(key, node);
+    this.append(node);
     this.totalBytes += sizeBytes;
   }
 
   remove(key: string): boolean {
-    const entry = this.entries.get(key);
-    if (!entry) return false;
+    const node = this.entries.get(key);
+    if (!node) return false;
     this.entries.delete(key);
-    this.totalBytes -= entry.sizeBytes;
+    this.unlink(node);
+    this.totalBytes -= node.sizeBytes;
     return true;
   }
 
@@ -85,11 +110,10 @@ export class LruIndex {
     const now = this.now();
     const victims: string[] = [];
     let freed = 0;
-    for (const [key, entry] of this.entries) {
-      if (freed >= needed) break;
-      if (entry.retainUntilMs > now || key === protectedKey) continue;
-      victims.push(key);
-      freed += entry.sizeBytes;
+    for (let node = this.oldest; node && freed < needed; node = node.newer) {
+      if (node.retainUntilMs > now || node.key === protectedKey) continue;
+      victims.push(node.key);
+      freed += node.sizeBytes;
     }
     if (freed < needed) {
       throw resourceExhausted(
@@ -103,7 +127,8 @@ export class LruIndex {
   /** Every key as the digest it was made from ("hash-size"), least recently used first. */
   digests(): Digest[] {
     const digests: Digest[] = [];
-    for (const key of this.entries.keys()) {
+    for (let node = this.oldest; node; node = node.newer) {
+      const key = node.key;
       const dash = key.lastIndexOf('-');
       digests.push({ hash: key.slice(0, dash), sizeBytes: Number(key.slice(dash + 1)) });
     }
@@ -112,6 +137,22 @@ export class LruIndex {
 
   /** Keys from least to most recently used, with sizes. */
   *snapshot(): Generator<[string, number]> {
-    for (const [key, entry] of this.entries) yield [key, entry.sizeBytes];
+    for (let node = this.oldest; node; node = node.newer) yield [node.key, node.sizeBytes];
+  }
+
+  private unlink(node: Node): void {
+    if (node.older) node.older.newer = node.newer;
+    else this.oldest = node.newer;
+    if (node.newer) node.newer.older = node.older;
+    else this.newest = node.older;
+    node.older = undefined;
+    node.newer = undefined;
+  }
+
+  private append(node: Node): void {
+    node.older = this.newest;
+    if (this.newest) this.newest.newer = node;
+    else this.oldest = node;
+    this.newest = node;
   }
 }
