@@ -121,9 +121,10 @@ export function withTimeout(
  * DEADLINE_EXCEEDED past the deadline, CANCELLED otherwise. Long loops call it
  * between steps so abandoned work stops early.
  */
-export function throwIfAborted(context: RequestContext, now = Date.now()): void {
+export function throwIfAborted(context: RequestContext, now?: number): void {
   if (!context.signal.aborted) return;
-  if (context.deadlineMs !== undefined && now >= context.deadlineMs) {
+  // The clock is read only for an aborted context: this runs on every call and in every loop.
+  if (context.deadlineMs !== undefined && (now ?? Date.now()) >= context.deadlineMs) {
     throw new StatusError(Code.DEADLINE_EXCEEDED, 'deadline exceeded');
   }
   throw new StatusError(Code.CANCELLED, 'request cancelled');

@@ -51,25 +51,36 @@ export function authenticationInterceptor(authenticator: Authenticator, authoriz
               transportSecurityType: authContext.transportSecurityType,
               peerCertificate: authContext.sslPeerCertificate,
             };
-            Promise.resolve()
-              .then(() => authenticator(request))
-              .then(
-                (principal) => {
-                  recordCallSecurity(metadata, { principal, authorizer });
-                  passOn(metadata);
-                },
-                (error: unknown) => {
-                  const status = toServiceError(error);
-                  call.sendStatus({
-                    code: status.code ?? Status.UNAUTHENTICATED,
-                    details: status.details ?? 'unauthenticated',
-                    metadata: status.metadata ?? null,
-                  });
-                },
-              );
+            const admit = (principal: Principal) => {
+              recordCallSecurity(metadata, { principal, authorizer });
+              passOn(metadata);
+            };
+            const refuse = (error: unknown) => {
+              const status = toServiceError(error);
+              call.sendStatus({
+                code: status.code ?? Status.UNAUTHENTICATED,
+                details: status.details ?? 'unauthenticated',
+                metadata: status.metadata ?? null,
+              });
+            };
+            let answer: Principal | Promise<Principal>;
+            try {
+              answer = authenticator(request);
+            } catch (error) {
+              // Refused after the interceptor has started, as an asynchronous authenticator's refusal is.
+              queueMicrotask(() => refuse(error));
+              return;
+            }
+            // A synchronous answer (anonymous access, a cached token) admits the call without a detour through the microtask queue.
+            if (isPromiseLike(answer)) Promise.resolve(answer).then(admit, refuse);
+            else admit(answer);
           },
         }),
     });
     return call;
   };
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }

@@ -84,8 +84,19 @@ export function methodOfPath(path: string): MethodName {
   return { service: path.slice(path.startsWith('/') ? 1 : 0, Math.max(at, 0)), method: path.slice(at + 1) };
 }
 
-/** The authorization request for a call path, with the scope from METHOD_SCOPES. */
+/** Paths remembered by authorizationRequestOf: far more than any server serves. */
+const MAXIMUM_REMEMBERED_PATHS = 1024;
+const requestsByPath = new Map<string, AuthorizationRequest>();
+
+/**
+ * The authorization request for a call path, with the scope from METHOD_SCOPES.
+ * Asked two or three times per call, so each path's answer is made once (frozen).
+ */
 export function authorizationRequestOf(path: string): AuthorizationRequest {
+  const known = requestsByPath.get(path);
+  if (known) return known;
   const name = methodOfPath(path);
-  return { ...name, scope: METHOD_SCOPES[name.service]?.[name.method] };
+  const request: AuthorizationRequest = Object.freeze({ ...name, scope: METHOD_SCOPES[name.service]?.[name.method] });
+  if (requestsByPath.size < MAXIMUM_REMEMBERED_PATHS) requestsByPath.set(path, request);
+  return request;
 }

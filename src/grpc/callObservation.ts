@@ -15,7 +15,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Principal } from '../context/requestContext.js';
 import { Code } from '../util/status.js';
-import { methodOfPath } from './authorization.js';
+import { authorizationRequestOf } from './authorization.js';
 import { isPastDeadline } from './callContext.js';
 import { peekCallSecurity } from './callSecurity.js';
 
@@ -74,7 +74,7 @@ function sizeOf(message: unknown): number {
 /** The interceptor that reports every call to `interceptors`; must be first (innermost) in the server's list. */
 export function observationInterceptor(interceptors: readonly CallInterceptor[]): ServerInterceptor {
   return (methodDefinition, nextCall) => {
-    const { service, method } = methodOfPath(methodDefinition.path);
+    const { service, method } = authorizationRequestOf(methodDefinition.path);
     const startedMs = performance.now();
     let bytesIn = 0;
     let bytesOut = 0;
