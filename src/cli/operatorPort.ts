@@ -5,6 +5,7 @@
  * when the gRPC port was picked freely or port+1 is taken; `none` serves no HTTP.
  */
 import type { Registry } from 'prom-client';
+import type { ServerTlsOptions } from '../grpc/server.js';
 import {
   type HttpAuthenticator,
   type HttpRoute,
@@ -34,6 +35,8 @@ export interface OperatorPortOptions {
   readonly authenticator?: HttpAuthenticator;
   /** Where browsers without credentials are sent. */
   readonly loginPath?: string;
+  /** Serve HTTPS with the server's certificate (the gRPC listener's, reloaded with it). */
+  readonly tls?: ServerTlsOptions;
   readonly log: Logger;
 }
 
@@ -58,6 +61,7 @@ export async function startOperatorPort(options: OperatorPortOptions): Promise<R
       log: options.log,
       authenticator: options.authenticator,
       loginPath: options.loginPath,
+      tls: options.tls,
     });
   let server: RunningHttpServer;
   if (options.listen === 'auto') {

@@ -18,6 +18,7 @@ import { TOKEN_ENVIRONMENT_VARIABLE } from '../client/tokenSource.js';
 import { backgroundContext } from '../context/requestContext.js';
 import { parsePlatformMatchRules } from '../execution/platformMatch.js';
 import { httpAuthenticatorOf, mayViewInstance, refusalOfToken } from '../http/httpAccessPolicy.js';
+import { verifiedPeerCertificateOf } from '../http/httpServer.js';
 import { configureLogging, errorMessage, type LogFormat, log, parseLogFormat } from '../observability/log.js';
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { farmObservability } from '../server/farmObservability.js';
@@ -245,7 +246,9 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   observability.attach(server);
   webUi.attach(server);
   let stopping = false;
-  const httpAuthenticator = httpAuthenticatorOf(security.policy);
+  const httpAuthenticator = httpAuthenticatorOf(security.policy, {
+    clientCertificateRequired: security.tls?.clientCertificateAuthorityPem !== undefined,
+  });
   const http = await startOperatorPort({
     listen: httpListen,
     grpcAddress: server.address,
@@ -253,11 +256,17 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     readiness: () => farmReadiness(server, stopping),
     title: `granary serve on ${server.address}`,
     routes: webUi.routes(
-      { login: security.policy.enforced, refusalOfToken: (token) => refusalOfToken(httpAuthenticator, token) },
+      {
+        login: security.policy.enforced,
+        refusalOfToken: (token, request) =>
+          refusalOfToken(httpAuthenticator, token, verifiedPeerCertificateOf(request)),
+        secureCookies: security.tls !== undefined,
+      },
       { mayView: (exchange, instanceName) => mayViewInstance(exchange.principal, instanceName) },
     ),
     authenticator: httpAuthenticator,
     loginPath: security.policy.enforced ? '/login' : undefined,
+    tls: security.tls,
     log,
   }).catch(async (error: unknown) => {
     await server.close();

@@ -17,7 +17,10 @@ import { ReloadingServerTls } from '../tls/serverTlsFiles.js';
 import { type FlagSpec, flag, type ParsedArgs, UsageError } from './args.js';
 
 export const SERVER_SECURITY_FLAGS: Record<string, FlagSpec> = {
-  'tls-cert': { type: 'string', help: 'serve TLS with this certificate chain (PEM; reloaded when the file changes)' },
+  'tls-cert': {
+    type: 'string',
+    help: 'serve TLS (and HTTPS on the HTTP port) with this certificate chain (PEM; reloaded when the file changes)',
+  },
   'tls-key': { type: 'string', help: 'private key (PEM) of --tls-cert' },
   'tls-client-ca': {
     type: 'string',

@@ -6,18 +6,38 @@
  * cannot make a signed-in browser act (and it is SameSite=Strict besides).
  * A route's scope may be held on any instance: the UI shows each caller only
  * the operations of the instances it covers (see mayViewInstance).
+ *
+ * When the server requires client certificates (mTLS), the port asks for one
+ * without requiring it at the TLS layer, so that load balancers can probe
+ * /healthz and /readyz; every other path is refused (403) to a caller without a
+ * verified certificate, whatever token it sends, as on the gRPC port, and the
+ * certificate's subject is the caller.
  */
+import type { PeerCertificate } from 'node:tls';
 import { authorize, coversInstance } from '../auth/access.js';
 import type { AccessPolicy } from '../auth/accessPolicy.js';
 import { httpStatusOfRefusal } from '../auth/httpAccess.js';
 import type { Principal } from '../context/requestContext.js';
 import { type HttpAuthenticator, HttpError } from './httpServer.js';
+import { PROBE_PATHS } from './operatorRoutes.js';
 
 /** The cookie the web UI's login form sets; read as a bearer token. */
 export const TOKEN_COOKIE = 'granary_token';
 
-export function httpAuthenticatorOf(policy: AccessPolicy): HttpAuthenticator {
+export interface HttpAccessOptions {
+  /** The server requires client certificates (mTLS): only probes answer a caller without one. */
+  readonly clientCertificateRequired?: boolean;
+}
+
+export function httpAuthenticatorOf(policy: AccessPolicy, options: HttpAccessOptions = {}): HttpAuthenticator {
   return async (request) => {
+    if (options.clientCertificateRequired && !request.peerCertificate && !PROBE_PATHS.has(request.path)) {
+      // 403, not 401: a browser sent to the login form would be refused there too.
+      throw new HttpError(
+        403,
+        'this port requires a client certificate signed by the client CA (only /healthz and /readyz answer without one)',
+      );
+    }
     const headers = request.headers.authorization === undefined ? [] : [request.headers.authorization];
     const cookieToken =
       request.method === 'GET' || request.method === 'HEAD' ? tokenOfCookie(request.headers.cookie) : undefined;
@@ -39,15 +59,22 @@ export function httpAuthenticatorOf(policy: AccessPolicy): HttpAuthenticator {
   };
 }
 
-/** Why the port would refuse a token for reading (the login form asks); undefined when it accepts it. */
-export async function refusalOfToken(authenticator: HttpAuthenticator, token: string): Promise<string | undefined> {
+/**
+ * Why the port would refuse a token for reading (the login form asks), with the
+ * client certificate of the asking connection; undefined when it accepts it.
+ */
+export async function refusalOfToken(
+  authenticator: HttpAuthenticator,
+  token: string,
+  peerCertificate?: PeerCertificate,
+): Promise<string | undefined> {
   try {
     await authenticator({
       method: 'GET',
       path: '/login',
       headers: { authorization: `Bearer ${token}` },
       peer: 'login form',
-      peerCertificate: undefined,
+      peerCertificate,
       requirement: 'read',
     });
     return undefined;

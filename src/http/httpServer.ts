@@ -1,18 +1,27 @@
 /**
- * Granary's HTTP port (`--http-listen`): a plain node:http server with a route
- * table, for what operators and their tools read over HTTP: Prometheus metrics,
- * health probes, and later the web UI's pages and JSON admin endpoints, which add
- * their own routes. Every request passes one authentication hook first (the same
- * kind of function as the gRPC edge's authenticator: headers and TLS peer in, a
- * Principal out), and a route that names a scope is refused to callers without
- * it. Probes (/healthz, /readyz) name none, so a load balancer needs no token.
+ * Granary's HTTP port (`--http-listen`): a node:http server, or node:https with
+ * the gRPC listener's certificate, with a route table, for what operators and
+ * their tools read over HTTP: Prometheus metrics, health probes, and the web
+ * UI's pages and JSON admin endpoints, which add their own routes. Every request
+ * passes one authentication hook first (the same kind of function as the gRPC
+ * edge's authenticator: headers and TLS peer in, a Principal out), and a route
+ * that names a scope is refused to callers without it. Probes (/healthz,
+ * /readyz) name none, so a load balancer needs no token.
+ *
+ * With a client CA the TLS handshake asks for a client certificate but does not
+ * require one (a load balancer's probe has none); a certificate that does not
+ * chain to the CA is never taken as an identity, and the access policy decides
+ * what a caller without one may reach (see httpAccessPolicy).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Principal, Scope } from '../context/requestContext.js';
 import { ANONYMOUS_PRINCIPAL } from '../grpc/authentication.js';
+import type { ServerTlsOptions } from '../grpc/server.js';
 import { log as defaultLog, errorMessage, type Logger } from '../observability/log.js';
+import { secureContextOptionsOf } from '../tls/serverTlsFiles.js';
 
 /** What an HTTP authenticator may look at. */
 export interface HttpAuthenticationRequest {
@@ -21,7 +30,7 @@ export interface HttpAuthenticationRequest {
   readonly headers: IncomingMessage['headers'];
   /** The peer's address, `HOST:PORT`. */
   readonly peer: string;
-  /** The verified client certificate on an mTLS connection. */
+  /** The client certificate, only when the TLS handshake verified it against the client CA. */
   readonly peerCertificate: PeerCertificate | undefined;
   /** What the route needs: its scope, or `public` for a route that names none. */
   readonly requirement: Scope | 'public';
@@ -72,6 +81,11 @@ export interface HttpServerOptions {
   readonly authenticator?: HttpAuthenticator;
   /** Where a browser refused for want of credentials is sent (a login form); a plain 401 when absent. */
   readonly loginPath?: string;
+  /**
+   * Serve HTTPS with this certificate, following its reloads; with a client CA,
+   * ask clients for a certificate (without requiring one).
+   */
+  readonly tls?: ServerTlsOptions;
   readonly log?: Logger;
 }
 
@@ -91,27 +105,49 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const table: HttpRoute[] = [...(options.routes ?? [])];
   const logger = options.log ?? defaultLog;
   const authenticator = options.authenticator ?? (() => ANONYMOUS_PRINCIPAL);
-  const server = createServer((request, response) => {
+  const handle = (request: IncomingMessage, response: ServerResponse) => {
     void dispatch(table, authenticator, options.loginPath, request, response).catch((error: unknown) => {
       logger.error('HTTP request failed', { path: request.url, error: errorMessage(error) });
       if (!response.headersSent) sendText(response, 500, 'internal error\n');
       else response.destroy();
     });
-  });
+  };
+  const tls = options.tls;
+  const server: Server | HttpsServer = tls
+    ? createHttpsServer(
+        // Asked for, not required: probes come without one, and the access policy refuses the rest.
+        {
+          ...secureContextOptionsOf(tls),
+          requestCert: tls.clientCertificateAuthorityPem !== undefined,
+          rejectUnauthorized: false,
+        },
+        handle,
+      )
+    : createServer(handle);
+  // A renewed certificate (or client CA) applies to the next connections, as on the gRPC listener.
+  const unsubscribe = tls?.subscribe?.((material) =>
+    (server as HttpsServer).setSecureContext(secureContextOptionsOf(material)),
+  );
   // Idle keep-alive connections must not hold up a stop.
   server.keepAliveTimeout = 5000;
-  await listen(server, host, port);
+  try {
+    await listen(server, host, port);
+  } catch (error) {
+    unsubscribe?.();
+    throw error;
+  }
   const bound = server.address() as AddressInfo;
   const address = `${host.includes(':') ? `[${host}]` : host}:${bound.port}`;
   let closing: Promise<void> | undefined;
   return {
     address,
-    url: `http://${address}`,
+    url: `${tls ? 'https' : 'http'}://${address}`,
     addRoute: (route) => {
       table.push(route);
     },
     routes: () => [...table],
     close: () => {
+      unsubscribe?.();
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -190,16 +226,23 @@ function authenticationRequestOf(
   url: URL,
   requirement: Scope | 'public',
 ): HttpAuthenticationRequest {
-  const socket = request.socket as Partial<TLSSocket>;
-  const certificate = socket.getPeerCertificate?.();
   return {
     method: request.method ?? 'GET',
     path: url.pathname,
     headers: request.headers,
     peer: `${request.socket.remoteAddress ?? 'unknown'}:${request.socket.remotePort ?? 0}`,
-    peerCertificate: certificate && Object.keys(certificate).length > 0 ? certificate : undefined,
+    peerCertificate: verifiedPeerCertificateOf(request),
     requirement,
   };
+}
+
+/** The client certificate of a request's connection, when the TLS handshake verified it against the client CA. */
+export function verifiedPeerCertificateOf(request: IncomingMessage): PeerCertificate | undefined {
+  const socket = request.socket as Partial<TLSSocket>;
+  // Clients are not required to present a certificate, so one that failed verification still gets here.
+  if (socket.authorized !== true) return undefined;
+  const certificate = socket.getPeerCertificate?.();
+  return certificate && Object.keys(certificate).length > 0 ? certificate : undefined;
 }
 
 /** Answers with a plain-text body. */
@@ -225,7 +268,7 @@ export function parseHostPort(text: string): { host: string; port: number } {
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
-function listen(server: Server, host: string, port: number): Promise<void> {
+function listen(server: Server | HttpsServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       server.off('listening', onListening);

@@ -29,6 +29,9 @@ export function metricsRoute(registry: Registry): HttpRoute {
   };
 }
 
+/** The paths load balancers and orchestrators probe, which answer every caller. */
+export const PROBE_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
+
 export function healthRoutes(readiness: () => Readiness | Promise<Readiness>): HttpRoute[] {
   return [
     {

@@ -10,7 +10,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { unwatchFile, watchFile } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
 
 /** A listener's certificate (PEM), and the CA that client certificates must chain to for mTLS. */
 export interface ServerTlsMaterial {
@@ -54,12 +54,17 @@ export function checkServerTlsMaterial(material: ServerTlsMaterial): Certificate
       throw new Error(`the client CA is not a PEM certificate (${(error as Error).message})`);
     }
   }
-  createSecureContext({
+  createSecureContext(secureContextOptionsOf(material));
+  return { subject: certificate.subject.replaceAll('\n', ','), validToMs: Date.parse(certificate.validTo) };
+}
+
+/** The material as node:tls options (a TLS context's certificate, key and client CA). */
+export function secureContextOptionsOf(material: ServerTlsMaterial): SecureContextOptions {
+  return {
     cert: material.certificateChainPem,
     key: material.privateKeyPem,
     ca: material.clientCertificateAuthorityPem,
-  });
-  return { subject: certificate.subject.replaceAll('\n', ','), validToMs: Date.parse(certificate.validTo) };
+  };
 }
 
 function sameMaterial(a: ServerTlsMaterial, b: ServerTlsMaterial): boolean {

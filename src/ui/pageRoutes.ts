@@ -9,7 +9,7 @@
  * their own.
  */
 import { readFile } from 'node:fs/promises';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TOKEN_COOKIE } from '../http/httpAccessPolicy.js';
 import { HttpError, type HttpRoute } from '../http/httpServer.js';
 import { STYLE_SHEET } from './styleSheet.js';
@@ -114,8 +114,8 @@ async function asset(name: string): Promise<Buffer | string> {
 export interface PageRouteOptions {
   /** Serve the login form (the port authenticates callers). */
   readonly login: boolean;
-  /** Checks a token given to the login form: undefined when the port accepts it, else why not. */
-  readonly refusalOfToken?: (token: string) => Promise<string | undefined>;
+  /** Checks a token given to the login form (on the request's connection): undefined when the port accepts it, else why not. */
+  readonly refusalOfToken?: (token: string, request: IncomingMessage) => Promise<string | undefined>;
   /** Cookies are only sent over TLS (the port serves HTTPS). */
   readonly secureCookies?: boolean;
 }
@@ -158,7 +158,7 @@ export function pageRoutes(options: PageRouteOptions): HttpRoute[] {
           return;
         }
         // Checked now so a wrong token is said at once; every later request is checked again.
-        if (await options.refusalOfToken?.(token)) {
+        if (await options.refusalOfToken?.(token, request)) {
           send(
             response,
             401,

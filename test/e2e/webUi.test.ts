@@ -19,6 +19,7 @@ import { requireCommand } from '../support/commands.js';
 import { TestFarm, useFarm } from '../support/farm.js';
 import { REPO_ROOT } from '../support/repository.js';
 import { removeQuietly, scratchDirectory } from '../support/scratch.js';
+import { httpsRequest, type IssuedCertificate, makeTestAuthority, type TestAuthority } from '../support/tls.js';
 import { dir, file, uploadAction, uploadTree } from '../support/worker.js';
 
 /** Debian's chromium: playwright-core drives it and never downloads a browser of its own. */
@@ -35,7 +36,7 @@ const HOSTILE_IMAGE_NAME = `<img src=x onerror="window.__granaryPwned='name'">`;
 async function webUiAddress(farm: TestFarm): Promise<string> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const announced = /web UI on (http:\/\/[^\s/]+)/.exec(farm.server.output());
+    const announced = /web UI on (https?:\/\/[^\s/]+)/.exec(farm.server.output());
     if (announced) return announced[1] as string;
     assert.ok(Date.now() < deadline && farm.server.process.exitCode === null, farm.server.output());
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -275,5 +276,99 @@ describe('the web UI of a farm that requires credentials', {
     assert.equal(cookie?.httpOnly, true);
     assert.equal(cookie?.sameSite, 'Strict');
     await page.close();
+  });
+});
+
+describe('the web UI over HTTPS with client certificates', { timeout: 5 * 60_000 }, () => {
+  const OPERATOR_TOKEN = 'operator-token-for-the-https-test';
+  const farm = new TestFarm({ name: 'web-ui-https', embeddedWorkers: 0 });
+  let directory: string;
+  let authority: TestAuthority;
+  let reader: IssuedCertificate;
+  let unlisted: IssuedCertificate;
+  let stranger: IssuedCertificate;
+  let ui: string;
+
+  before(async () => {
+    directory = scratchDirectory('web-ui-https');
+    authority = makeTestAuthority(directory, 'ca');
+    const server = authority.issue('server', '/CN=localhost', 'server');
+    reader = authority.issue('reader', '/CN=ui-reader', 'client');
+    unlisted = authority.issue('unlisted', '/CN=somebody-else', 'client');
+    stranger = makeTestAuthority(directory, 'other-ca').issue('stranger', '/CN=ui-reader', 'client');
+    const accessFile = join(directory, 'access.yaml');
+    writeFileSync(
+      accessFile,
+      [
+        '- name: operator',
+        `  token: ${OPERATOR_TOKEN}`,
+        '  scopes: [read, admin]',
+        '  instances: ["*"]',
+        '- name: ui-reader',
+        '  client-certificate: CN=ui-reader',
+        '  scopes: [read]',
+        '  instances: ["*"]',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    farm.options.serveFlags = [
+      '--http-listen',
+      '127.0.0.1:0',
+      '--tls-cert',
+      server.certificateFile,
+      '--tls-key',
+      server.keyFile,
+      '--tls-client-ca',
+      authority.caFile,
+      '--auth-tokens',
+      accessFile,
+    ];
+    await farm.start();
+    ui = await webUiAddress(farm);
+  });
+
+  after(async () => {
+    await farm.stop();
+    if (directory) removeQuietly(directory);
+  });
+
+  test('the port serves HTTPS only, and answers probes without a certificate but nothing else', async () => {
+    assert.match(ui, /^https:\/\//);
+    await assert.rejects(fetch(`${ui.replace('https:', 'http:')}/healthz`), 'plain HTTP is not served');
+    assert.equal((await httpsRequest(`${ui}/healthz`, authority.caPem)).status, 200);
+    assert.equal((await httpsRequest(`${ui}/readyz`, authority.caPem)).status, 200);
+    const withToken = await httpsRequest(`${ui}/api/operations`, authority.caPem, {
+      headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` },
+    });
+    assert.equal(withToken.status, 403, 'a token without a certificate is refused');
+    assert.match(withToken.body, /client certificate/);
+    assert.equal((await httpsRequest(`${ui}/metrics`, authority.caPem)).status, 403);
+    assert.equal((await httpsRequest(`${ui}/api/storage`, authority.caPem, { client: stranger })).status, 403);
+  });
+
+  test("a listed certificate is its caller, with that caller's scopes", async () => {
+    assert.equal((await httpsRequest(`${ui}/api/storage`, authority.caPem, { client: reader })).status, 200);
+    assert.equal((await httpsRequest(`${ui}/api/operations`, authority.caPem, { client: reader })).status, 403);
+    assert.equal((await httpsRequest(`${ui}/api/storage`, authority.caPem, { client: unlisted })).status, 401);
+    const operator = await httpsRequest(`${ui}/api/operations`, authority.caPem, {
+      client: unlisted,
+      headers: { Authorization: `Bearer ${OPERATOR_TOKEN}` },
+    });
+    assert.equal(operator.status, 200, "an unlisted certificate with a token is the token's caller");
+  });
+
+  test('the login cookie carries Secure', async () => {
+    const signedIn = await httpsRequest(`${ui}/login`, authority.caPem, {
+      client: unlisted,
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: `token=${OPERATOR_TOKEN}`,
+    });
+    assert.equal(signedIn.status, 303, signedIn.body);
+    const cookie = String(signedIn.headers['set-cookie']);
+    assert.match(cookie, /^granary_token=/);
+    assert.match(cookie, /; Secure/);
+    assert.match(cookie, /HttpOnly/);
   });
 });

@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -112,4 +113,47 @@ export function makeTestCertificates(): TestCertificates {
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
+}
+
+/** What an HTTPS server answered. */
+export interface HttpsAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+export interface HttpsRequestOptions {
+  /** The client certificate to present. */
+  client?: Pick<IssuedCertificate, 'certificatePem' | 'keyPem'>;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** One request over HTTPS to a server certified for localhost, trusting `ca` (fetch cannot take a CA or a client certificate). */
+export function httpsRequest(url: string, ca: Buffer, options: HttpsRequestOptions = {}): Promise<HttpsAnswer> {
+  return new Promise((resolve, reject) => {
+    const client = options.client && { cert: options.client.certificatePem, key: options.client.keyPem };
+    const outgoing = request(
+      url,
+      {
+        ca,
+        servername: 'localhost',
+        agent: false,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        ...client,
+      },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+      },
+    );
+    outgoing.on('error', reject);
+    outgoing.end(options.body);
+  });
 }
