@@ -8,6 +8,7 @@ import type { RunningHttpServer } from '../http/httpServer.js';
 import { configureLogging, errorMessage, log, parseLogFormat } from '../observability/log.js';
 import { createMetricsRegistry } from '../observability/metrics.js';
 import { workerMetrics } from '../observability/workerMetrics.js';
+import { ReloadingServerTls } from '../tls/serverTlsFiles.js';
 import { parseSize } from '../util/size.js';
 import { actionUserFor } from '../worker/actionUser.js';
 import type { ActionUser } from '../worker/sandbox.js';
@@ -67,6 +68,11 @@ export const WORKER_FLAGS: Record<string, FlagSpec> = {
     help: 'NAME=DIR: actions asking for execution-root=NAME see DIR/usr, /bin, /lib*, /etc (repeatable)',
   },
   'http-listen': { type: 'string', default: 'none', help: HTTP_LISTEN_HELP.replace('auto (gRPC port + 1) or ', '') },
+  'http-tls-cert': {
+    type: 'string',
+    help: 'serve HTTPS on --http-listen with this certificate chain (PEM; reloaded when the file changes)',
+  },
+  'http-tls-key': { type: 'string', help: 'private key (PEM) of --http-tls-cert' },
   'log-format': { type: 'string', default: 'text', help: 'text (for people) or json (one object per line)' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -103,6 +109,8 @@ export const WORKER_SETTINGS: readonly ConfigSetting[] = [
   { path: 'defaultTimeout', flag: 'default-timeout', kind: 'string' },
   { path: 'drainTimeout', flag: 'drain-timeout', kind: 'string' },
   { path: 'httpListen', flag: 'http-listen', kind: 'string' },
+  { path: 'httpTls.cert', flag: 'http-tls-cert', kind: 'string' },
+  { path: 'httpTls.key', flag: 'http-tls-key', kind: 'string' },
   { path: 'logFormat', flag: 'log-format', kind: 'string' },
   { path: 'tls.ca', flag: 'tls-ca', kind: 'string' },
   { path: 'tls.cert', flag: 'tls-cert', kind: 'string' },
@@ -128,6 +136,12 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
   const httpListen = flag(args, 'http-listen') as string;
   if (httpListen === 'auto') throw new UsageError('--http-listen of a worker must be HOST:PORT or none');
   validateHttpListen(httpListen);
+  const httpCertificateFile = flag(args, 'http-tls-cert');
+  const httpKeyFile = flag(args, 'http-tls-key');
+  if ((httpCertificateFile === undefined) !== (httpKeyFile === undefined))
+    throw new UsageError('--http-tls-cert and --http-tls-key go together');
+  if (httpCertificateFile !== undefined && httpListen === 'none')
+    throw new UsageError('--http-tls-cert needs --http-listen HOST:PORT');
   const logFormat = parseLogFormat(flag(args, 'log-format') as string);
   if (!logFormat) throw new UsageError('--log-format must be text or json');
   configureLogging({ format: logFormat, sink: { write: (line) => process.stderr.write(line) } });
@@ -219,15 +233,27 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     throw error;
   }
   const running = worker;
+  let httpTls: ReloadingServerTls | undefined;
   try {
+    if (httpCertificateFile !== undefined && httpKeyFile !== undefined) {
+      httpTls = await ReloadingServerTls.open(
+        { certificateFile: httpCertificateFile, keyFile: httpKeyFile },
+        { log: (line) => logger.info(line) },
+      ).catch((error: unknown) => {
+        throw new UsageError((error as Error).message);
+      });
+    }
+    const files = httpTls;
     http = await startOperatorPort({
       listen: httpListen,
       registry,
       readiness: () => ({ ready: true, details: { slots, busy: running.leaseCount() } }),
       title: 'granary worker',
+      tls: files && { ...files.current(), subscribe: (listener) => files.subscribe(listener) },
       log: logger,
     });
   } catch (error) {
+    httpTls?.close();
     stopListening();
     await running.stop();
     throw error;
@@ -235,6 +261,7 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
   if (http) logger.info(`metrics and health on ${http.url} (/metrics, /healthz, /readyz)`);
   if (stopReason !== undefined) beginStop(worker, stopReason);
   await stopped;
+  httpTls?.close();
   stopListening();
   logger.info('stopped');
 }
