@@ -23,6 +23,8 @@ import {
 } from '../gen/google/devtools/remoteworkers/v1test2/bots.js';
 import { ActionAssignment, type InlineBlob } from '../gen/granary/worker/v1/lease.js';
 import { type DialOptions, dial } from '../grpc/dial.js';
+import { unreachableReason } from '../grpc/unreachable.js';
+import { Backoff } from '../util/backoff.js';
 import { Code } from '../util/status.js';
 import { msFromTimestamp } from '../util/time.js';
 
@@ -63,6 +65,10 @@ interface RunningLease {
   handedBack: boolean;
 }
 
+/** Waits between attempts to reach the server: doubling from the first, with jitter, up to the longest. */
+const FIRST_RETRY_MS = 500;
+const LONGEST_RETRY_MS = 15_000;
+
 /** How long a draining bot waits for the server to answer before it gives up telling it. */
 const DRAIN_CALL_TIMEOUT_MS = 5000;
 /** How long a drain waits for handed-back executions to wind down (kill their processes, clean up). */
@@ -85,13 +91,22 @@ export class Bot {
   private readonly log: (message: string) => void;
 
   constructor(private readonly options: BotOptions) {
-    this.client = dial(options.server, options.dial).client(BotsClient);
+    // grpc-js backs off reconnecting on its own, up to 2 minutes by default: never longer than this loop
+    // does, so that a retry after the server came back connects.
+    this.client = dial(options.server, {
+      ...options.dial,
+      channelOptions: {
+        'grpc.max_reconnect_backoff_ms': LONGEST_RETRY_MS,
+        ...options.dial?.channelOptions,
+      },
+    }).client(BotsClient);
     this.log = options.log ?? ((m) => console.error(m));
   }
 
   /**
-   * Runs until stop() is called or a drain is over; reconnects after errors with a
-   * short backoff (a draining bot does not: it gives up telling the server).
+   * Runs until stop() is called or a drain is over; reconnects after errors with an
+   * exponential backoff with jitter, saying why and when it retries (a draining bot
+   * does not: it gives up telling the server).
    */
   run(): Promise<void> {
     this.runPromise ??= this.loop();
@@ -99,14 +114,14 @@ export class Bot {
   }
 
   private async loop(): Promise<void> {
-    let backoffMs = 200;
+    const backoff = new Backoff({ firstMs: FIRST_RETRY_MS, maximumMs: LONGEST_RETRY_MS });
     while (!this.stopped) {
       // Drained before (re)connecting, with nothing to report: there is no session to end.
       if (this.draining && this.running.size === 0) return;
       try {
         let session = await this.createSession();
         this.log(`granary worker: connected as ${session.name} (${plural(this.options.slots, 'slot')})`);
-        backoffMs = 200;
+        backoff.reset();
         while (!this.stopped) {
           this.acceptNew(session);
           const active = [...this.running.values()];
@@ -138,9 +153,9 @@ export class Bot {
           this.handBackAll();
           return;
         }
-        this.log(`granary worker: ${status.details ?? status.message}; reconnecting`);
-        await this.sleep(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, 5000);
+        const delayMs = backoff.next();
+        this.log(`granary worker: ${this.describeFailure(status)}; retrying in ${formatSeconds(delayMs)}`);
+        await this.sleep(delayMs);
       }
     }
   }
@@ -299,6 +314,13 @@ export class Bot {
     };
   }
 
+  /** A failed call in plain words: "cannot reach server at X: connection refused", or the server's own error. */
+  private describeFailure(error: ServiceError): string {
+    const unreachable = unreachableReason(error);
+    if (unreachable) return `cannot reach server at ${this.options.server}: ${unreachable}`;
+    return `server at ${this.options.server}: ${error.details || error.message}`;
+  }
+
   /** A reconnect backoff that stop() and drain() cut short. */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -379,6 +401,11 @@ function describeWork(lease: Lease, work: LeaseWork): string {
   if (work.actionDigest) return `${work.actionDigest.hash}/${work.actionDigest.sizeBytes}`;
   const root = work.action?.inputRootDigest;
   return `${lease.id}${root ? ` (input root ${root.hash}/${root.sizeBytes})` : ''}`;
+}
+
+/** "0.5 s", "12 s". */
+function formatSeconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 function plural(count: number, noun: string): string {

@@ -4,9 +4,11 @@
  * in a scratch directory) or against a farm of the fixture.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { useFarm } from '../support/farm.js';
+import { startGranary } from '../support/granaryProcess.js';
 import { clientEnvironment, granary } from '../support/granaryClient.js';
 import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
 
@@ -104,5 +106,45 @@ describe('starting a farm next to one already running', { timeout: 5 * 60_000 },
 
   test('a worker with one slot says "1 slot"', () => {
     assert.match(farm.workers[0]?.output() ?? '', /connected as \S+ \(1 slot\)$/m);
+  });
+});
+
+/** A loopback port nothing listens on (taken from the system, then closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('a worker that cannot reach its server', { timeout: 5 * 60_000 }, () => {
+  const farm = useFarm({ name: 'newcomer-worker', embeddedWorkers: 0 });
+
+  test('says so plainly and retries later and later', async () => {
+    const server = `grpc://127.0.0.1:${await closedPort()}`;
+    const worker = await startGranary(
+      ['worker', '--server', server, '--slots', '1', '--work-dir', farm.path('worker'), '--sandbox', 'none'],
+      60_000,
+      /cannot reach server at (\S+): connection refused; retrying in/,
+    );
+    farm.attach(worker);
+    const pattern = /^granary worker: cannot reach server at (\S+): connection refused; retrying in ([\d.]+) s$/gm;
+    const waits = () => [...worker.output().matchAll(pattern)];
+    const deadline = Date.now() + 60_000;
+    while (waits().length < 4 && Date.now() < deadline && worker.process.exitCode === null) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const seen = waits();
+    assert.ok(seen.length >= 4, worker.output());
+    assert.ok(
+      seen.every((line) => line[1] === server),
+      worker.output(),
+    );
+    // Each wait doubles (jitter spreads it by at most a fifth), so each is longer than the one before.
+    const seconds = seen.slice(0, 4).map((line) => Number(line[2]));
+    for (let i = 1; i < seconds.length; i++)
+      assert.ok((seconds[i] as number) > (seconds[i - 1] as number), `${seconds}`);
+    assert.doesNotMatch(worker.output(), /ECONNREFUSED|No connection established|Resolution note/);
   });
 });
