@@ -16,6 +16,7 @@ import { type BlobStore, getBuffer } from '../storage/blobStore.js';
 import { Code, failedPrecondition, invalidArgument } from '../util/status.js';
 import { msFromDuration } from '../util/time.js';
 import type { RecentBlobs } from './recentBlobs.js';
+import { bubblewrapHint } from './sandboxProperties.js';
 import type { ClientQueue } from './scheduler.js';
 import { fairnessKeyOf } from './schedulingPolicy.js';
 import type { ActionRequest, OperationRecord, PlatformProperty } from './types.js';
@@ -88,9 +89,16 @@ export class ExecutionService {
     }
     if (!(await this.queue.couldRun(context, platform))) {
       const wanted = platform.map((p) => `${p.name}=${p.value}`).join(', ') || '(none)';
-      throw failedPrecondition(`no worker can run an action with platform properties ${wanted}`, [
-        { type: 'PLATFORM', subject: wanted, description: 'no registered worker satisfies these platform properties' },
-      ]);
+      throw failedPrecondition(
+        `no worker can run an action with platform properties ${wanted}${bubblewrapHint(platform)}`,
+        [
+          {
+            type: 'PLATFORM',
+            subject: wanted,
+            description: 'no registered worker satisfies these platform properties',
+          },
+        ],
+      );
     }
     return this.queue.submit(context, actionRequest);
   }

@@ -15,6 +15,7 @@ import { digestKey } from '../digest/digest.js';
 import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Code } from '../util/status.js';
 import { type PlatformMatcher, type PlatformMatchRules, platformMatcher } from './platformMatch.js';
+import { bubblewrapHint } from './sandboxProperties.js';
 import type { ActionRequest, PlatformProperty, WorkerRecord } from './types.js';
 
 export interface SchedulingPolicyOptions {
@@ -141,7 +142,7 @@ export class SchedulingPolicy {
       const seconds = Math.round((nowMs - (gone.goneAtMs ?? nowMs)) / 1000);
       detail = `the last worker that offered them (${nameOf(gone)}) left ${seconds} s ago and no other has come`;
     }
-    return `no worker can run an action with platform properties ${wanted}: ${detail}`;
+    return `no worker can run an action with platform properties ${wanted}: ${detail}${bubblewrapHint(platform)}`;
   }
 
   /** Whether a worker seen lately still counts for couldRun: live, or gone within the reconnect grace. */

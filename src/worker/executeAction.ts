@@ -10,6 +10,7 @@ import { appendFile, chmod, mkdir, mkdtemp, readdir, realpath, rename, rm } from
 import { basename, dirname, join } from 'node:path';
 import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import { type Digest, type DigestFunction, digestFunctionOf, digestOf, parseDigest, SHA256 } from '../digest/digest.js';
+import { INSTALL_BUBBLEWRAP } from '../execution/sandboxProperties.js';
 import {
   Action,
   type ActionResult,
@@ -240,7 +241,7 @@ async function executeIn(
         if (profile === 'none') {
           throw failedPrecondition(
             'the input root is a whole root file system (it has /bin/sh), to be run as / in a sandbox; ' +
-              'this worker runs actions unsandboxed and refuses it',
+              `this worker runs actions unsandboxed and refuses it; ${INSTALL_BUBBLEWRAP}`,
             [{ type: 'SANDBOX', subject: 'bin/sh', description: 'needs a worker with the bubblewrap sandbox' }],
           );
         }

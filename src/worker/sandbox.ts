@@ -30,6 +30,7 @@
 import { spawn } from 'node:child_process';
 import { access, constants, lstat, readlink, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { INSTALL_BUBBLEWRAP } from '../execution/sandboxProperties.js';
 import type { Command_EnvironmentVariable } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Code, StatusError } from '../util/status.js';
 import { resolveInRoot } from './paths.js';
@@ -332,12 +333,30 @@ function probe(bwrapPath: string): Promise<void> {
     child.stderr.setEncoding('utf8').on('data', (text: string) => {
       if (stderr.length < 4096) stderr += text;
     });
-    child.on('error', (error) => fail(error.message));
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') {
+        reject(
+          new StatusError(
+            Code.FAILED_PRECONDITION,
+            `the sandbox cannot run on this worker: ${bwrapPath} is not there; ${INSTALL_BUBBLEWRAP}; ` +
+              'refusing to run actions unsandboxed',
+          ),
+        );
+      } else fail(error.message);
+    });
     child.on('close', (code, signal) => {
       if (code === 0) resolve();
       else fail(stderr || `exit ${code ?? signal}`);
     });
   });
+}
+
+/** Why bubblewrap cannot sandbox actions here (not installed, no namespaces), or undefined when it can. */
+export function bubblewrapProblem(bwrapPath = DEFAULT_BWRAP_PATH): Promise<string | undefined> {
+  return assertSandboxUsable('host-tools', bwrapPath).then(
+    () => undefined,
+    (error: Error) => error.message,
+  );
 }
 
 /** True when bubblewrap exists and can create its namespaces here (see assertSandboxUsable). */

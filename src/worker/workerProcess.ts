@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import { RESOURCE_LIMITS_OFFER } from '../execution/platformMatch.js';
+import { SANDBOX_PROPERTIES } from '../execution/sandboxProperties.js';
 import type { PlatformProperty } from '../execution/types.js';
 import type { ExecuteResponse } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import type { DialOptions } from '../grpc/dial.js';
@@ -20,7 +21,7 @@ import { executeAction, sandboxProfileFor } from './executeAction.js';
 import { LocalCache } from './localCache.js';
 import { nodeVisibleInSandbox, SandboxPool } from './persistentSandbox.js';
 import { killRunningCommands } from './runner.js';
-import { type ActionUser, bubblewrapAvailable } from './sandbox.js';
+import { type ActionUser, bubblewrapProblem } from './sandbox.js';
 
 export type SandboxChoice = 'auto' | 'bubblewrap' | 'none';
 
@@ -81,12 +82,15 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     process.on('exit', killRunningCommands);
     exitHookInstalled = true;
   }
-  const useBubblewrap = config.sandbox === 'bubblewrap' || (config.sandbox === 'auto' && (await bubblewrapAvailable()));
-  if (config.sandbox === 'bubblewrap' && !(await bubblewrapAvailable())) {
-    throw new Error('--sandbox bubblewrap was asked for but bwrap is not usable on this machine');
+  const sandboxProblem = config.sandbox === 'none' ? undefined : await bubblewrapProblem();
+  if (config.sandbox === 'bubblewrap' && sandboxProblem) {
+    throw new Error(`--sandbox bubblewrap was asked for, but ${sandboxProblem}`);
   }
+  const useBubblewrap = config.sandbox !== 'none' && sandboxProblem === undefined;
   if (!useBubblewrap) {
     log('granary worker: WARNING: running actions WITHOUT a sandbox: they can read and write anything this user can');
+    // `auto` without a usable bubblewrap: say why, since hermetic actions (every granary build element) are refused.
+    if (sandboxProblem) log(`granary worker: no sandbox because ${sandboxProblem}`);
   } else if (config.actionUser) {
     log(
       `granary worker: sandboxed actions run as uid ${config.actionUser.uid} (gid ${config.actionUser.gid}), hermetic ones as root with reduced capabilities`,
@@ -132,16 +136,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     slots: config.slots,
     // A sandboxing worker offers both profiles; actions pick one with `sandbox=...`.
     platform: [
-      ...(useBubblewrap
-        ? [
-            ...config.platform,
-            ...rootProperties,
-            { name: 'sandbox', value: 'host-tools' },
-            { name: 'sandbox', value: 'hermetic' },
-            // Its sandboxes never give actions the network; `network=on` matches no Granary worker.
-            { name: 'network', value: 'off' },
-          ]
-        : config.platform),
+      ...(useBubblewrap ? [...config.platform, ...rootProperties, ...SANDBOX_PROPERTIES] : config.platform),
       // Actions asking for memory-limit, cpu-limit or process-limit come only to workers that enforce them.
       ...(limits ? [RESOURCE_LIMITS_OFFER] : []),
     ],

@@ -148,3 +148,25 @@ describe('a worker that cannot reach its server', { timeout: 5 * 60_000 }, () =>
     assert.doesNotMatch(worker.output(), /ECONNREFUSED|No connection established|Resolution note/);
   });
 });
+
+describe('a farm whose workers have no sandbox', { timeout: 5 * 60_000 }, () => {
+  const farm = useFarm({
+    name: 'newcomer-sandbox',
+    embeddedWorkers: 0,
+    workers: [{ name: 'unsandboxed', flags: ['--sandbox', 'none'] }],
+  });
+
+  test('refuses an element build, which needs the hermetic sandbox, saying to install bubblewrap', async () => {
+    const project = farm.path('project');
+    writeFiles(project, {
+      'project.conf': 'name: newcomer\nelement-path: elements\n',
+      'elements/app.bst': 'kind: manual\nconfig:\n  install-commands:\n  - echo never run\n',
+    });
+    const build = await granary(['build', 'app.bst', '--remote', farm.url], project, clientEnvironment(farm.scratch));
+    assert.equal(build.status, 1, build.output);
+    assert.match(
+      build.output,
+      /no worker can run an action with platform properties .*sandbox=hermetic.*install bubblewrap on the worker \(Debian package bubblewrap/,
+    );
+  });
+});
