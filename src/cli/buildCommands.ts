@@ -2,6 +2,7 @@
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { backgroundContext } from '../context/requestContext.js';
+import { elementLogReport } from '../metabuild/buildLog.js';
 import { ProgressDisplay } from '../metabuild/progress.js';
 import { relativizeSymlinks } from '../metabuild/symlinks.js';
 import { BuildTimings } from '../metabuild/timings.js';
@@ -104,14 +105,19 @@ export async function checkoutCommand(argv: readonly string[]): Promise<void> {
 export async function logCommand(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, CLIENT_FLAGS);
   if (flag(args, 'help'))
-    return void console.log(usage('log ELEMENT [flags]', 'Prints the build log of an element.', CLIENT_FLAGS));
+    return void console.log(
+      usage(
+        'log ELEMENT [flags]',
+        'Prints the build log of an element: each command, whole, then its output and errors in order.\n' +
+          'For an element that ran no commands (import, stack), the logs of the elements it depends on.',
+        CLIENT_FLAGS,
+      ),
+    );
   const [element] = args.positionals;
   if (!element || args.positionals.length > 1) throw new UsageError('expected ELEMENT');
   const client = await openClient(args);
   try {
-    const planned = (await client.builder.plan([element])).at(-1);
-    if (!planned?.artifact) throw new Error(`${element} is not built; no log`);
-    process.stdout.write(await client.builder.readLog(planned.artifact.stdout, planned.artifact.stderr));
+    process.stdout.write(await elementLogReport(client.cas, await client.builder.plan([element])));
   } finally {
     await client.close();
   }

@@ -23,8 +23,17 @@ export const PHASES = [
   ['strip-commands', 'stripCommands'],
 ] as const;
 
-/** Marker lines in the build log that name the command about to run. */
+/** Marker lines in the build log that name the command about to run (see buildLog.ts). */
 export const STEP_MARKER = '\u2063granary-step ';
+/** Marks the further lines of a command of several lines, after its STEP_MARKER line. */
+export const STEP_CONTINUATION = '\u2063granary-step+ ';
+
+/**
+ * The first line of every build script: the commands' standard output joins their
+ * standard error, so the log is one stream in the order things happened (as in
+ * BuildStream's own logs) rather than all output followed by all errors.
+ */
+export const ONE_LOG_STREAM = 'exec 1>&2';
 
 export interface PreparedAction {
   action: Action;
@@ -37,7 +46,7 @@ export interface PreparedAction {
 }
 
 export function buildScript(config: BuildConfig, installRoot: string): string {
-  const lines = ['set -e', `mkdir -p ${shellQuote(installRoot)}`];
+  const lines = [ONE_LOG_STREAM, 'set -e', `mkdir -p ${shellQuote(installRoot)}`];
   for (const [phase, field] of PHASES) {
     const commands = config[field];
     commands.forEach((command, i) => {
@@ -116,9 +125,15 @@ export function encodeAction(spec: ActionSpec): PreparedAction {
   };
 }
 
-/** The log line that names the command about to run (STEP_MARKER, label, its first line), on stderr. */
+/**
+ * The shell line that logs the command about to run, whole: STEP_MARKER, its label
+ * and its first line, then a STEP_CONTINUATION line for each further line (trailing
+ * empty lines, as YAML block scalars leave, dropped). On stderr.
+ */
 export function stepMarkerLine(label: string, command: string): string {
-  return `printf '%s\\n' ${shellQuote(`${STEP_MARKER}${label}: ${command.split('\n')[0]}`)} >&2`;
+  const [first = '', ...rest] = command.replace(/\n+$/, '').split('\n');
+  const lines = [`${STEP_MARKER}${label}: ${first}`, ...rest.map((line) => `${STEP_CONTINUATION}${line}`)];
+  return `printf '%s\\n' ${lines.map(shellQuote).join(' ')} >&2`;
 }
 
 export function shellQuote(text: string): string {

@@ -15,7 +15,7 @@
 import { posix } from 'node:path';
 import type { Digest } from '../digest/digest.js';
 import type { PlatformProperty } from '../execution/types.js';
-import { encodeAction, type PreparedAction, shellQuote, stepMarkerLine } from './buildAction.js';
+import { encodeAction, ONE_LOG_STREAM, type PreparedAction, shellQuote, stepMarkerLine } from './buildAction.js';
 
 /** The integration commands of one staged dependency and the environment they run in. */
 export interface IntegrationStep {
@@ -81,7 +81,7 @@ export function prepareAction2(spec: Action2Spec): PreparedAction {
   const relative = posix.relative(`/${workingDirectory}`, spec.outputDirectory);
   const installOutput = relative === '' ? '.' : relative;
   return encodeAction({
-    arguments: ['sh', '-c', '-e', `${spec.lines.join('\n')}\n`],
+    arguments: ['sh', '-c', '-e', `${[ONE_LOG_STREAM, ...spec.lines].join('\n')}\n`],
     environment: spec.environment,
     workingDirectory,
     installOutput,

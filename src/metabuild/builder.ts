@@ -16,7 +16,8 @@ import { EMPTY_DIRECTORY_DIGEST } from '../tree/directory.js';
 import { graftAt, mergeTrees, subtreeAt } from '../tree/editor.js';
 import { type Artifact, ArtifactStore } from './artifactStore.js';
 import { type Assembly2Context, Assembly2Error, assemble2 } from './assemble2.js';
-import { type PreparedAction, prepareBuildAction, STEP_MARKER } from './buildAction.js';
+import { type PreparedAction, prepareBuildAction } from './buildAction.js';
+import { isMarkerLine, lastStep } from './buildLog.js';
 import { cacheKey } from './cacheKey.js';
 import { composeArtifact } from './compose.js';
 import { buildDependencyNames, sandboxElements } from './graph.js';
@@ -309,15 +310,18 @@ export class Builder {
     result: { exitCode: number; stdoutDigest?: Digest; stderrDigest?: Digest } | undefined,
   ): Promise<string> {
     const log = await this.readLog(result?.stdoutDigest, result?.stderrDigest);
-    const lines = log.split('\n');
-    const marker = [...lines].reverse().find((l) => l.startsWith(STEP_MARKER));
-    const tail = lines
-      .filter((l) => !l.startsWith(STEP_MARKER))
+    const step = lastStep(log);
+    const tail = log
+      .split('\n')
+      .filter((l) => !isMarkerLine(l))
       .slice(-20)
       .join('\n');
-    const what = marker ? `command failed: ${marker.slice(STEP_MARKER.length)}` : (statusMessage ?? 'build failed');
+    // The summary names the command by its first line; `granary log` shows it whole.
+    const what = step
+      ? `command failed: ${step.label}: ${step.command.split('\n')[0]}`
+      : (statusMessage ?? 'build failed');
     const exit = result ? ` (exit code ${result.exitCode})` : '';
-    return `${element.file}: ${what}${exit}${statusMessage && marker ? `\n${statusMessage}` : ''}\n--- last lines of the log ---\n${tail}`;
+    return `${element.file}: ${what}${exit}${statusMessage && step ? `\n${statusMessage}` : ''}\n--- last lines of the log ---\n${tail}`;
   }
 
   /** The build log of an artifact or result: stdout then stderr. */

@@ -8,9 +8,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { useFarm } from '../support/farm.js';
-import { startGranary } from '../support/granaryProcess.js';
 import { clientEnvironment, granary } from '../support/granaryClient.js';
+import { startGranary } from '../support/granaryProcess.js';
 import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
+import { makeSysroot, sysrootUnavailable } from '../support/sysroot.js';
 
 /** A URI that must never be contacted (the .invalid domain never resolves). */
 const URI = 'https://artifacts.invalid/notes.tar';
@@ -168,5 +169,63 @@ describe('a farm whose workers have no sandbox', { timeout: 5 * 60_000 }, () => 
       build.output,
       /no worker can run an action with platform properties .*sandbox=hermetic.*install bubblewrap on the worker \(Debian package bubblewrap/,
     );
+  });
+});
+
+describe('granary log', { skip: sysrootUnavailable(), timeout: 30 * 60_000 }, () => {
+  let scratch: string;
+  let project: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    scratch = scratchDirectory('newcomer-log');
+    env = clientEnvironment(scratch);
+    const sysroot = makeSysroot();
+    project = join(scratch, 'project');
+    writeFiles(project, {
+      'project.conf': `name: newcomer\nelement-path: elements\naliases:\n  sysroot: file://${sysroot.path.replace(/[^/]*$/, '')}\n`,
+      'elements/base.bst': `kind: import\nsources:\n- kind: tar\n  url: sysroot:sysroot.tar\n  ref: ${sysroot.sha256}\n  base-dir: ''\n`,
+      'elements/chatty.bst': [
+        'kind: manual',
+        'build-depends:',
+        '- base.bst',
+        'config:',
+        '  install-commands:',
+        '  - |',
+        '    echo one on stdout',
+        '    echo two on stderr >&2',
+        '    echo three on stdout',
+        '    mkdir -p "%{install-root}/usr/share" && echo done > "%{install-root}/usr/share/chatty"',
+        '',
+      ].join('\n'),
+      'elements/stack.bst': 'kind: stack\ndepends:\n- chatty.bst\n',
+    });
+    const build = await granary(['build', 'stack.bst'], project, env);
+    assert.equal(build.status, 0, build.output);
+  });
+
+  after(() => {
+    if (scratch) removeQuietly(scratch);
+  });
+
+  test('shows the whole command of several lines, then its output and errors in the order they came', async () => {
+    const log = await granary(['log', 'chatty.bst'], project, env);
+    assert.equal(log.status, 0, log.output);
+    assert.match(
+      log.stdout,
+      /^== install-commands 1\/1\n\$ echo one on stdout\n> echo two on stderr >&2\n> echo three on stdout\n> mkdir -p .*\none on stdout\ntwo on stderr\nthree on stdout\n/m,
+    );
+    assert.doesNotMatch(log.stdout, /\u2063/, 'no raw marker characters');
+  });
+
+  test('of a stack says it ran nothing and shows the logs of what it depends on', async () => {
+    const log = await granary(['log', 'stack.bst'], project, env);
+    assert.equal(log.status, 0, log.output);
+    assert.match(
+      log.stdout,
+      /^granary: stack\.bst \(kind stack\) ran no commands; the logs of the elements it depends on follow$/m,
+    );
+    assert.match(log.stdout, /^=== chatty\.bst ===\n== install-commands 1\/1\n/m);
+    assert.doesNotMatch(log.stdout, /=== base\.bst ===/, 'an import ran nothing and has no section');
   });
 });
