@@ -10,6 +10,7 @@
  */
 import pg from 'pg';
 import { backgroundContext, type RequestContext, throwIfAborted } from '../context/requestContext.js';
+import { Backoff } from '../util/backoff.js';
 import { Code, StatusError } from '../util/status.js';
 import { isTransientDatabaseError } from './databaseErrors.js';
 import { ADVISORY_LOCKS, MIGRATIONS, type Migration } from './schema.js';
@@ -145,7 +146,7 @@ export class PostgresDatabase {
   /** Runs `attempt` until it succeeds, fails for good, or the wait is over (UNAVAILABLE). */
   private async retrying<T>(context: RequestContext, run: (attempt: number) => Promise<T>): Promise<T> {
     const startedMs = Date.now();
-    let backoffMs = FIRST_BACKOFF_MS;
+    const backoff = new Backoff({ firstMs: FIRST_BACKOFF_MS, maximumMs: MAXIMUM_BACKOFF_MS });
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(context);
       if (this.closed) throw new StatusError(Code.UNAVAILABLE, 'the database connection is closed');
@@ -154,6 +155,7 @@ export class PostgresDatabase {
       } catch (error) {
         if (!isTransientDatabaseError(error)) throw error;
         const message = (error as Error).message;
+        const backoffMs = backoff.next();
         const resumeMs = Date.now() + backoffMs;
         const deadlineMs = Math.min(context.deadlineMs ?? Number.POSITIVE_INFINITY, startedMs + this.retryWindowMs);
         if (resumeMs >= deadlineMs || this.closed) {
@@ -161,7 +163,6 @@ export class PostgresDatabase {
         }
         this.noteOutage(`granary: the database is unavailable (${message}); retrying`);
         await sleep(backoffMs, context.signal);
-        backoffMs = Math.min(backoffMs * 2, MAXIMUM_BACKOFF_MS);
       }
     }
   }
