@@ -114,9 +114,11 @@ export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
   if (!url) {
     const data = join(cacheHome(), 'granary', 'local-farm');
     await mkdir(data, { recursive: true });
+    // The worker links plain inputs from the CAS's read-only files, so its own cache holds
+    // executables and what it could not link. README's "Building BuildStream-format projects" states these bounds.
     const farm = await startFarm({
       listen: '127.0.0.1:0',
-      cas: { disk: { path: join(data, 'cas'), maxSizeBytes: 20 * 1024 ** 3 } },
+      cas: { disk: { path: join(data, 'cas'), maxSizeBytes: 20 * 1024 ** 3, readOnlyBlobs: true } },
       actionCache: { disk: { path: join(data, 'ac'), maxSizeBytes: 512 * 1024 ** 2 } },
       // On disk like the rest, so what `granary publish` pushed is there for the next command.
       asset: { disk: { path: join(data, 'asset'), maxSizeBytes: 512 * 1024 ** 2 } },
@@ -132,7 +134,8 @@ export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
       slots: cpus().length,
       platform: hostPlatform(),
       workDirectory: join(data, 'worker'),
-      cacheSizeBytes: 8 * 1024 ** 3,
+      cacheSizeBytes: 2 * 1024 ** 3,
+      sharedCasDirectory: join(data, 'cas'),
       sandbox: 'auto',
       defaultTimeoutMs: 60 * 60_000,
       log: () => {},

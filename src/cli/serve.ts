@@ -23,6 +23,7 @@ import { configureLogging, errorMessage, type LogFormat, log, parseLogFormat } f
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { farmObservability } from '../server/farmObservability.js';
 import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
+import { linkableDiskDirectory } from '../storage/storageConfig.js';
 import { WebUi } from '../ui/webUi.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { ACTION_LIMIT_FLAGS, actionLimitArguments, parseActionLimitFlags } from './actionLimitFlags.js';
@@ -31,7 +32,7 @@ import { ensureFlagDirectory } from './directoryFlag.js';
 import { EMBEDDED_BOT_ID, EmbeddedWorker } from './embeddedWorker.js';
 import { inTermsOfListenFlag } from './listenFlag.js';
 import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
-import { resolveServeConfiguration } from './serveConfig.js';
+import { embeddedWorkerCacheBytes, resolveServeConfiguration } from './serveConfig.js';
 import { openServerSecurity, SERVER_SECURITY_FLAGS } from './serverSecurity.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 import { DEFAULT_DRAIN_TIMEOUT } from './worker.js';
@@ -302,6 +303,11 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     ...(security.policy.enforced ? ['--remote_header=Authorization="Bearer $TOKEN"'] : []),
   ].join(' ');
   printBazelHints(logFormat, url, clientFlags === '' ? '' : ` ${clientFlags}`);
+  // With the CAS on this machine, the worker links inputs from it and its own cache is a slice of --max-size.
+  const sharedCas = linkableDiskDirectory(storage.cas);
+  const workerCacheArguments = sharedCas
+    ? ['--shared-cas', sharedCas, '--cache-size', String(embeddedWorkerCacheBytes(maximumSizeBytes))]
+    : [];
   const worker =
     workers > 0
       ? new EmbeddedWorker({
@@ -311,7 +317,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
           sandbox: flag(args, 'sandbox') as string,
           platform: args.flags.get('worker-platform') ?? [],
           drainTimeoutMs,
-          extraArguments: ['--log-format', logFormat, ...actionLimitArguments(args)],
+          extraArguments: ['--log-format', logFormat, ...actionLimitArguments(args), ...workerCacheArguments],
           // The token goes in the environment, never on the command line (which every local user can read).
           environment: security.policy.enforced ? { [TOKEN_ENVIRONMENT_VARIABLE]: workerCredential.token } : undefined,
           log,

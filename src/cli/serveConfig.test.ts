@@ -3,11 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { linkableDiskDirectory } from '../storage/storageConfig.js';
 import { ConfigError } from '../util/configValues.js';
 import { flag } from './args.js';
 import { formatConfig } from './configFile.js';
 import { SERVE_FLAGS } from './serve.js';
-import { resolveServeConfiguration, serveDocument } from './serveConfig.js';
+import { embeddedWorkerCacheBytes, resolveServeConfiguration, serveDocument } from './serveConfig.js';
 import { resolveWorkerArgs } from './worker.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'granary-config-'));
@@ -31,12 +32,15 @@ function configError(run: () => unknown): ConfigError {
 }
 
 describe('serve configuration', () => {
-  it('without flags builds a verified CAS of segments for small blobs and a disk for the rest, and two small disks', () => {
-    const { storage, args } = resolveServeConfiguration([], SERVE_FLAGS);
+  it('without flags builds a verified CAS (segments for small blobs, read-only files for the rest), two small disks, and leaves the embedded worker its slice', () => {
+    const { storage, args } = resolveServeConfiguration(['--workers', '2'], SERVE_FLAGS);
     const data = resolve('./.granary');
     const tenGiB = 10 * 1024 ** 3;
     const slice = Math.floor(tenGiB / 50);
-    const small = Math.floor((tenGiB - 2 * slice) / 4);
+    const workerCache = embeddedWorkerCacheBytes(tenGiB);
+    assert.equal(workerCache, tenGiB / 10);
+    const cas = tenGiB - 2 * slice - workerCache;
+    const small = Math.floor(cas / 4);
     assert.deepEqual(storage, {
       cas: {
         verifying: {
@@ -44,7 +48,7 @@ describe('serve configuration', () => {
             sizeRouting: {
               maxSmallBlobBytes: 64 * 1024,
               small: { segments: { path: join(data, 'cas-small'), maxSizeBytes: small } },
-              large: { disk: { path: join(data, 'cas'), maxSizeBytes: tenGiB - 2 * slice - small } },
+              large: { disk: { path: join(data, 'cas'), maxSizeBytes: cas - small, readOnlyBlobs: true } },
             },
           },
         },
@@ -52,7 +56,27 @@ describe('serve configuration', () => {
       actionCache: { disk: { path: join(data, 'ac'), maxSizeBytes: slice } },
       assets: { disk: { path: join(data, 'asset'), maxSizeBytes: slice } },
     });
+    assert.equal(linkableDiskDirectory(storage.cas), join(data, 'cas'));
     assert.equal(flag(args, 'listen'), '127.0.0.1:8980');
+  });
+
+  it("gives the CAS the embedded worker's slice when there is no embedded worker", () => {
+    const { storage } = resolveServeConfiguration(['--workers', '0', '--max-size', '1GiB'], SERVE_FLAGS);
+    const oneGiB = 1024 ** 3;
+    type Routed = {
+      verifying: { backend: { sizeRouting: Record<'small' | 'large', Record<string, { maxSizeBytes: number }>> } };
+    };
+    const { small, large } = (storage.cas as Routed).verifying.backend.sizeRouting;
+    assert.equal(
+      (small.segments?.maxSizeBytes ?? 0) + (large.disk?.maxSizeBytes ?? 0),
+      oneGiB - 2 * Math.floor(oneGiB / 50),
+    );
+  });
+
+  it('bounds the embedded worker cache to a tenth of --max-size, at most 2 GiB', () => {
+    assert.equal(embeddedWorkerCacheBytes(1000), 100);
+    assert.equal(embeddedWorkerCacheBytes(100 * 1024 ** 3), 2 * 1024 ** 3);
+    assert.equal(embeddedWorkerCacheBytes(5), 1);
   });
 
   it('takes settings from the file, lets flags override them, and fills the rest with defaults', () => {

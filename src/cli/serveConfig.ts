@@ -139,10 +139,23 @@ const SMALL_BLOB_BYTES = 64 * 1024;
 const SMALL_BLOB_SHARE = 1 / 4;
 
 /**
- * The graphs `granary serve` builds from its flags: a verified CAS under
- * --data (blobs up to 64 KiB in segments, larger ones in files), and small disk stores for the action cache and the asset records,
- * each a slice of --max-size (with --database those records live in the
- * database and the CAS has the whole budget).
+ * The bound of the embedded worker's cache when it links inputs from the farm's
+ * CAS: a tenth of --max-size, at most 2 GiB (and at least a byte, a valid bound).
+ * It then holds executable inputs (a link shares the CAS file's read-only mode),
+ * small blobs (in the CAS's segment files, which cannot be linked) and the blobs
+ * it could not link.
+ */
+export function embeddedWorkerCacheBytes(maximumSizeBytes: number): number {
+  return Math.max(1, Math.min(2 * 1024 ** 3, Math.floor(maximumSizeBytes / 10)));
+}
+
+/**
+ * The graphs `granary serve` builds from its flags: a verified CAS under --data
+ * (blobs up to 64 KiB in segments, larger ones in read-only files the embedded
+ * worker links inputs from), and small disk stores for the action cache and the
+ * asset records, each a slice of --max-size (with --database those records live
+ * in the database); the embedded worker's cache, when it runs, is a slice too, so
+ * --max-size bounds it all.
  */
 function defaultStorage(args: ParsedArgs): ServeStorage {
   const data = resolve(flag(args, 'data') as string);
@@ -154,10 +167,10 @@ function defaultStorage(args: ParsedArgs): ServeStorage {
   }
   // The action cache and the asset records hold small entries; give each a small slice of the budget.
   const actionCacheBytes = Math.max(16 * 1024 * 1024, Math.floor(maximumSizeBytes / 50));
-  const casBytes =
-    flag(args, 'database') !== undefined
-      ? maximumSizeBytes
-      : maximumSizeBytes - Math.min(2 * actionCacheBytes, Math.floor(maximumSizeBytes / 2));
+  const recordsBytes =
+    flag(args, 'database') !== undefined ? 0 : Math.min(2 * actionCacheBytes, Math.floor(maximumSizeBytes / 2));
+  const workerCacheBytes = Number(flag(args, 'workers')) > 0 ? embeddedWorkerCacheBytes(maximumSizeBytes) : 0;
+  const casBytes = maximumSizeBytes - recordsBytes - workerCacheBytes;
   const smallBlobBytes = Math.floor(casBytes * SMALL_BLOB_SHARE);
   return {
     cas: {
@@ -166,7 +179,7 @@ function defaultStorage(args: ParsedArgs): ServeStorage {
           sizeRouting: {
             maxSmallBlobBytes: SMALL_BLOB_BYTES,
             small: { segments: { path: join(data, 'cas-small'), maxSizeBytes: smallBlobBytes } },
-            large: { disk: { path: join(data, 'cas'), maxSizeBytes: casBytes - smallBlobBytes } },
+            large: { disk: { path: join(data, 'cas'), maxSizeBytes: casBytes - smallBlobBytes, readOnlyBlobs: true } },
           },
         },
       },

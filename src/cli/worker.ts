@@ -45,6 +45,10 @@ export const WORKER_FLAGS: Record<string, FlagSpec> = {
   instance: { type: 'string', default: '', help: 'instance name of the bot session' },
   'work-dir': { type: 'string', default: './.granary-worker', help: 'scratch space and local blob cache' },
   'cache-size': { type: 'string', default: '4GiB', help: 'upper bound of the local blob cache' },
+  'shared-cas': {
+    type: 'string',
+    help: "the farm's disk CAS directory, when the farm runs on this machine with read-only blobs: hard-link inputs from it instead of keeping copies",
+  },
   sandbox: { type: 'string', default: 'auto', help: 'bubblewrap (auto uses it when installed) or none' },
   'action-user': {
     type: 'string',
@@ -103,6 +107,7 @@ export const WORKER_SETTINGS: readonly ConfigSetting[] = [
   { path: 'platform', flag: 'platform', kind: 'pairs' },
   { path: 'workDir', flag: 'work-dir', kind: 'string' },
   { path: 'cacheSize', flag: 'cache-size', kind: 'string' },
+  { path: 'sharedCas', flag: 'shared-cas', kind: 'string' },
   { path: 'sandbox', flag: 'sandbox', kind: 'string' },
   ...actionLimitSettings(''),
   { path: 'executionRoots', flag: 'execution-root', kind: 'pairs' },
@@ -164,6 +169,7 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
   const workDirectory = resolve(flag(args, 'work-dir') as string);
   await ensureFlagDirectory(workDirectory, 'work-dir');
   const dial = clientDialOptions(clientSecurityFlags(args));
+  const sharedCasDirectory = flag(args, 'shared-cas');
   // The embedded worker of `granary serve` gets its credential in the environment: keep it from actions.
   delete process.env.GRANARY_TOKEN;
   const registry = createMetricsRegistry();
@@ -187,6 +193,7 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     limitMaxima: parseActionLimitFlags(args),
     workDirectory,
     cacheSizeBytes: parseSize(flag(args, 'cache-size') as string),
+    sharedCasDirectory: sharedCasDirectory === undefined ? undefined : resolve(sharedCasDirectory),
     sandbox,
     defaultTimeoutMs: parseDuration(flag(args, 'default-timeout') as string),
     executionRoots: parseExecutionRoots(args.flags.get('execution-root') ?? []),

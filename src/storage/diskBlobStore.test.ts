@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -10,7 +10,7 @@ import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestKey } from '../digest/digest.js';
 import { Code } from '../util/status.js';
 import { getBuffer, putBuffer } from './blobStore.js';
-import { DiskBlobStore } from './diskBlobStore.js';
+import { DiskBlobStore, diskBlobPath, READ_ONLY_BLOB_MODE } from './diskBlobStore.js';
 import { VerifyingBlobStore } from './verifyingBlobStore.js';
 
 /** The context of every storage call in these tests. */
@@ -365,5 +365,24 @@ describe('DiskBlobStore', () => {
     })();
     await rejectsWithCode(reading, Code.CANCELLED);
     assert.equal(chunks, 1, 'no chunk after the abort');
+  });
+
+  it('with readOnlyBlobs writes every blob, small or spilled to disk, read-only (0444) where diskBlobPath says', async () => {
+    const store = await DiskBlobStore.open({ directory, maximumSizeBytes: 16 * MiB, readOnlyBlobs: true });
+    opened.push(store);
+    for (const { data, digest } of [testBlob(100, 16), testBlob(3 * MiB, 17)]) {
+      await putBuffer(context, store, digest, data);
+      const path = diskBlobPath(directory, digest);
+      assert.equal(store.localPath(context, digest), path);
+      assert.equal((await stat(path)).mode & 0o7777, READ_ONLY_BLOB_MODE);
+      assert.deepEqual(await readFile(path), data);
+    }
+  });
+
+  it('without readOnlyBlobs leaves blobs writable by their owner', async () => {
+    const store = await open(16 * MiB);
+    const { data, digest } = testBlob(100, 18);
+    await putBuffer(context, store, digest, data);
+    assert.notEqual((await stat(diskBlobPath(directory, digest))).mode & 0o200, 0);
   });
 });

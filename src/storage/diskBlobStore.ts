@@ -12,9 +12,27 @@
  * Start-up reads the saved index and lists the shard directories; it never
  * re-hashes blobs. Blobs found on disk but not in the index (after a crash) are
  * stat'ed and treated as least recently used.
+ *
+ * With `readOnlyBlobs`, every blob is made read-only (0444) before it becomes
+ * visible, so that a worker on the same machine may hard-link blobs straight into
+ * input roots (see worker/sharedCas.ts) and no one writing through such a link
+ * by mistake can alter the CAS. The store itself never writes a blob in place:
+ * it only renames files in and unlinks them, which the mode does not restrict.
  */
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RequestContext, throwIfAborted } from '../context/requestContext.js';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
@@ -37,6 +55,17 @@ const SPILL_THRESHOLD_BYTES = 1024 * 1024;
 /** Once spilled, chunks are gathered up to this size and written with one writev call. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
 const INDEX_SAVE_INTERVAL_MS = 30_000;
+/** The mode of blobs of a store with readOnlyBlobs. */
+export const READ_ONLY_BLOB_MODE = 0o444;
+
+/** Where the store in `directory` keeps the file of a blob (also for readers in other processes). */
+export function diskBlobPath(directory: string, digest: Digest): string {
+  return blobPathOfKey(directory, digestKey(digest));
+}
+
+function blobPathOfKey(directory: string, key: string): string {
+  return join(directory, 'blobs', key.slice(0, 2), key);
+}
 
 export interface DiskBlobStoreOptions {
   directory: string;
@@ -44,6 +73,8 @@ export interface DiskBlobStoreOptions {
   now?: () => number;
   /** Told about each eviction round (for logs and metrics). */
   onEviction?: EvictionListener;
+  /** Make each blob file read-only (0444) before it becomes visible; see the module comment. */
+  readOnlyBlobs?: boolean;
 }
 
 export class DiskBlobStore implements BlobStore {
@@ -57,6 +88,7 @@ export class DiskBlobStore implements BlobStore {
     private readonly directory: string,
     private readonly index: LruIndex,
     private readonly onEviction: EvictionListener | undefined,
+    private readonly readOnlyBlobs: boolean,
   ) {}
 
   static async open(options: DiskBlobStoreOptions): Promise<DiskBlobStore> {
@@ -66,7 +98,7 @@ export class DiskBlobStore implements BlobStore {
     const shards = [...Array(256).keys()].map((i) => i.toString(16).padStart(2, '0'));
     await Promise.all(shards.map((s) => mkdir(join(directory, 'blobs', s), { recursive: true })));
     const index = new LruIndex(options.maximumSizeBytes, options.now);
-    const store = new DiskBlobStore(directory, index, options.onEviction);
+    const store = new DiskBlobStore(directory, index, options.onEviction, options.readOnlyBlobs ?? false);
     await store.loadIndex(shards);
     // A failed periodic save is retried at the next interval (saveIndex marks the index dirty again).
     store.saveTimer = setInterval(() => void store.saveIndex().catch(() => undefined), INDEX_SAVE_INTERVAL_MS);
@@ -174,6 +206,7 @@ export class DiskBlobStore implements BlobStore {
   }
 
   private async installNow(temporaryPath: string, key: string, sizeBytes: number): Promise<void> {
+    if (this.readOnlyBlobs) await chmod(temporaryPath, READ_ONLY_BLOB_MODE);
     const usedBeforeBytes = this.index.sizeBytes;
     const victims = this.index.makeRoom(sizeBytes, key);
     if (victims.length > 0) this.reportEviction(victims.length, usedBeforeBytes - this.index.sizeBytes, sizeBytes);
@@ -198,7 +231,7 @@ export class DiskBlobStore implements BlobStore {
   }
 
   private pathOf(key: string): string {
-    return join(this.directory, 'blobs', key.slice(0, 2), key);
+    return blobPathOfKey(this.directory, key);
   }
 
   private async *stream(

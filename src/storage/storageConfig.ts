@@ -16,6 +16,7 @@ import {
   ConfigError,
   keyPath,
   readArray,
+  readBoolean,
   readDurationMs,
   readNumber,
   readObject,
@@ -37,6 +38,18 @@ export interface GrpcStorageConfig {
   tokenFile?: string;
 }
 
+/** A bounded store of one file per blob under `path` (DiskBlobStore). */
+export interface DiskStorageConfig {
+  path: string;
+  maxSizeBytes: number;
+  /**
+   * Blob files are read-only (0444), so a worker on this machine may hard-link
+   * them into input roots instead of keeping its own copy (`granary serve` sets
+   * it for the CAS it builds from its flags).
+   */
+  readOnlyBlobs?: boolean;
+}
+
 /** N copies of each blob over the nodes, with repair (ReplicatedBlobStore; placement is unweighted). */
 export interface ReplicatedStorageConfig {
   /** Copies of each blob (at most the number of nodes). */
@@ -47,7 +60,7 @@ export interface ReplicatedStorageConfig {
 /** One node of a storage graph. */
 export type StorageNodeConfig =
   | { memory: { maxSizeBytes: number } }
-  | { disk: { path: string; maxSizeBytes: number } }
+  | { disk: DiskStorageConfig }
   | { segments: { path: string; maxSizeBytes: number } }
   | { grpc: GrpcStorageConfig }
   | { verifying: { backend: StorageNodeConfig } }
@@ -83,6 +96,22 @@ export function storageNodeKind(node: StorageNodeConfig): StorageNodeKind {
 }
 
 /**
+ * The directory of the read-only disk store that holds a graph's blobs (its large
+ * ones, behind sizeRouting), when the graph is such a store under decorators that
+ * keep each blob as it is there (verifying, metrics, existence caching): what a
+ * worker on this machine may hard-link inputs from (it fetches what is not there).
+ * Undefined for any other graph.
+ */
+export function linkableDiskDirectory(node: StorageNodeConfig): string | undefined {
+  if ('disk' in node) return node.disk.readOnlyBlobs ? node.disk.path : undefined;
+  if ('sizeRouting' in node) return linkableDiskDirectory(node.sizeRouting.large);
+  if ('verifying' in node) return linkableDiskDirectory(node.verifying.backend);
+  if ('metrics' in node) return linkableDiskDirectory(node.metrics.backend);
+  if ('existenceCaching' in node) return linkableDiskDirectory(node.existenceCaching.backend);
+  return undefined;
+}
+
+/**
  * Checks a storage node read from a file or built from flags and returns it
  * normalised (sizes and durations in bytes and milliseconds). Throws
  * ConfigError naming the path of the first bad key.
@@ -95,8 +124,14 @@ export function parseStorageNode(value: unknown, path: string): StorageNodeConfi
       const memory = readObject(settings, at, ['maxSizeBytes'], ['maxSizeBytes']);
       return { memory: { maxSizeBytes: readSize(memory.maxSizeBytes, keyPath(at, 'maxSizeBytes')) } };
     }
-    case 'disk':
-      return { disk: parseLocalDisk(settings, at) };
+    case 'disk': {
+      const disk = readObject(settings, at, ['path', 'maxSizeBytes', 'readOnlyBlobs'], ['path', 'maxSizeBytes']);
+      const config: DiskStorageConfig = parseLocalDisk({ path: disk.path, maxSizeBytes: disk.maxSizeBytes }, at);
+      if (disk.readOnlyBlobs !== undefined) {
+        config.readOnlyBlobs = readBoolean(disk.readOnlyBlobs, keyPath(at, 'readOnlyBlobs'));
+      }
+      return { disk: config };
+    }
     case 'segments':
       return { segments: parseLocalDisk(settings, at) };
     case 'grpc':

@@ -10,7 +10,7 @@ import { ConfigError } from '../util/configValues.js';
 import { Code } from '../util/status.js';
 import { getBuffer, putBuffer } from './blobStore.js';
 import { MemoryBlobStore } from './memoryBlobStore.js';
-import { parseStorageNode } from './storageConfig.js';
+import { linkableDiskDirectory, parseStorageNode } from './storageConfig.js';
 import { openStorageGraph } from './storageFactory.js';
 import { CountingStorageObserver } from './storageObserver.js';
 
@@ -112,6 +112,30 @@ describe('parseStorageNode', () => {
     assert.equal(
       configError({ replicated: { replicas: 3, nodes: [{ backend: { memory: { maxSizeBytes: 1 } } }] } }).path,
       'storage.cas.replicated.replicas',
+    );
+    assert.equal(
+      configError({ disk: { path: '/d', maxSizeBytes: 1, readOnlyBlobs: 'yes' } }).path,
+      'storage.cas.disk.readOnlyBlobs',
+    );
+  });
+
+  it('names the read-only disk a worker may link from, through decorators that keep blobs as they are', () => {
+    const readOnly = { disk: { path: '/cas', maxSizeBytes: '1GiB', readOnlyBlobs: true } };
+    const parsed = (value: unknown) => parseStorageNode(value, 'storage.cas');
+    assert.equal(linkableDiskDirectory(parsed(readOnly)), '/cas');
+    assert.equal(
+      linkableDiskDirectory(parsed({ verifying: { backend: { metrics: { name: 'cas', backend: readOnly } } } })),
+      '/cas',
+    );
+    assert.equal(linkableDiskDirectory(parsed({ disk: { path: '/cas', maxSizeBytes: '1GiB' } })), undefined);
+    const small = { segments: { path: '/small', maxSizeBytes: '1GiB' } };
+    assert.equal(
+      linkableDiskDirectory(parsed({ sizeRouting: { maxSmallBlobBytes: '64KiB', small, large: readOnly } })),
+      '/cas',
+    );
+    assert.equal(
+      linkableDiskDirectory(parsed({ sharding: { shards: [{ backend: readOnly }, { backend: readOnly }] } })),
+      undefined,
     );
   });
 });

@@ -85,6 +85,7 @@ async function openUnobserved(
         directory: config.disk.path,
         maximumSizeBytes: config.disk.maxSizeBytes,
         onEviction: options.onEviction,
+        readOnlyBlobs: config.disk.readOnlyBlobs,
       });
       return { store, close: () => store.close() };
     } catch (error) {

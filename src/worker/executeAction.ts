@@ -44,6 +44,7 @@ import {
   type SandboxProfile,
   visibility,
 } from './sandbox.js';
+import type { SharedCas } from './sharedCas.js';
 import { type StagedInputRoot, stageInputRoot } from './staging.js';
 
 export type { SandboxProfile } from './sandbox.js';
@@ -66,6 +67,8 @@ export interface ExecuteActionDeps {
   /** The remote CAS. */
   cas: BlobStore;
   cache: LocalCache;
+  /** The farm's CAS on this machine, to hard-link plain inputs from (see sharedCas.ts). */
+  sharedCas?: SharedCas;
   /** Where per-action directories are made (and removed). */
   workDirectory: string;
   /**
@@ -226,6 +229,7 @@ async function executeIn(
     staged = await stageInputRoot(context, {
       cas: source,
       cache,
+      sharedCas: deps.sharedCas,
       rootDigest: inputRootDigest,
       destination: root,
       signal,

@@ -3,13 +3,15 @@
  * directory messages are read (through the local cache), every missing file blob
  * of the whole tree is fetched in parallel up front, then files are hard-linked
  * from the local cache (copied when linking is impossible), with mode 0555 or
- * 0444, and symlinks recreated.
+ * 0444, and symlinks recreated. With the farm's CAS on this machine (SharedCas),
+ * plain files are linked from there instead, and only the rest is fetched.
  *
  * The sandboxed command runs as root and can write through a hard link into the
  * cache's copy, which would poison every later action using that blob. So staging
  * remembers the identity and metadata of every cache file it linked, and after the
  * run `evictModifiedInputs()` drops those whose size, mtime or mode changed, or
- * whose content no longer matches when only their ctime changed.
+ * whose content no longer matches when only their ctime changed (from the farm's
+ * CAS too, for the files linked from there).
  */
 import { chmod, copyFile, link, lstat, writeFile } from 'node:fs/promises';
 import type { RequestContext } from '../context/requestContext.js';
@@ -21,11 +23,14 @@ import { createLayout, layoutTree, type PlacedFile } from '../tree/materialize.j
 import { loadTree } from '../tree/walk.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { type LocalBlob, type LocalCache, missingBlobsError } from './localCache.js';
+import type { SharedCas } from './sharedCas.js';
 
 export interface StageInputRootOptions {
   /** The remote CAS. */
   cas: BlobStore;
   cache: LocalCache;
+  /** The farm's CAS on this machine, to link plain files from (see sharedCas.ts). */
+  sharedCas?: SharedCas;
   rootDigest: Digest;
   /** Directory to create the input root in; created if absent, and expected to be empty. */
   destination: string;
@@ -39,7 +44,8 @@ export interface StagedInputRoot {
   readonly directoryCount: number;
   /**
    * Call after the command has finished and before the root is deleted: evicts
-   * from the local cache every linked blob the action modified. Returns those digests.
+   * from the local cache (or the farm's CAS) every linked blob the action
+   * modified. Returns those digests.
    */
   evictModifiedInputs(): Promise<Digest[]>;
 }
@@ -77,24 +83,31 @@ export async function stageInputRoot(
   context: RequestContext,
   options: StageInputRootOptions,
 ): Promise<StagedInputRoot> {
-  const { cas, cache, rootDigest, destination, signal } = options;
+  const { cas, cache, sharedCas, rootDigest, destination, signal } = options;
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const directories = await fetchInputTree(context, cas, cache, rootDigest, concurrency);
   signal?.throwIfAborted();
 
   // Lay out every path first, so all absent blobs are fetched in one parallel pass.
   const layout = layoutTree(directories, rootDigest, destination);
-  const missing = await cache.fetchMissing(context, cas, layout.files, concurrency);
+  const wanted = sharedCas ? await notLinkable(sharedCas, layout.files, concurrency) : layout.files;
+  const missing = await cache.fetchMissing(context, cas, wanted, concurrency);
   if (missing.length > 0) throw missingBlobsError(missing, 'input files');
   signal?.throwIfAborted();
 
-  const linked = new Map<string, LocalBlob>();
+  const linked = new Map<string, LinkedInput>();
   await createLayout(layout, {
     concurrency,
     directoryMode: 0o755,
     placeFile: async (file) => {
+      const shared = sharedCas && (await linkShared(sharedCas, file));
+      if (shared) {
+        linked.set(shared.source, { blob: file, evict: () => sharedCas.discard(shared).then(() => undefined) });
+        return;
+      }
       const source = await placeFile(context, cas, cache, file);
-      if (source !== undefined) linked.set(source, file);
+      if (source !== undefined)
+        linked.set(source, { blob: file, evict: () => cache.evict(file.digest, file.executable) });
     },
   });
 
@@ -108,8 +121,29 @@ export async function stageInputRoot(
     root: destination,
     fileCount: layout.files.length,
     directoryCount: layout.directoryPaths.reduce((n, level) => n + level.length, 0),
-    evictModifiedInputs: () => evictModified(cache, linked, linkedAtNs, concurrency),
+    evictModifiedInputs: () => evictModified(linked, linkedAtNs, concurrency),
   };
+}
+
+/** A file of the input root linked from the cache or the farm's CAS, and how to drop that source. */
+interface LinkedInput {
+  readonly blob: LocalBlob;
+  evict(): Promise<void>;
+}
+
+/** The files to fetch: those the farm's CAS cannot lend (executables need their own 0555 inode). */
+async function notLinkable(sharedCas: SharedCas, files: readonly PlacedFile[], concurrency: number) {
+  const wanted: PlacedFile[] = [];
+  await forEachLimit(files, concurrency, async (file) => {
+    if (file.executable || isEmptyDigest(file.digest) || !(await sharedCas.has(file.digest))) wanted.push(file);
+  });
+  return wanted;
+}
+
+/** Links a plain file from the farm's CAS; undefined when it must come through the cache instead. */
+function linkShared(sharedCas: SharedCas, file: PlacedFile) {
+  if (file.executable || isEmptyDigest(file.digest)) return undefined;
+  return sharedCas.linkTo(file.digest, file.path);
 }
 
 /** Links (or copies) one file into place; returns the cache path it was linked to, if any. */
@@ -145,13 +179,12 @@ async function placeFile(
 }
 
 async function evictModified(
-  cache: LocalCache,
-  linked: Map<string, LocalBlob>,
+  linked: Map<string, LinkedInput>,
   linkedAtNs: bigint,
   concurrency: number,
 ): Promise<Digest[]> {
   const evicted: Digest[] = [];
-  await forEachLimit(linked, concurrency, async ([path, blob]) => {
+  await forEachLimit(linked, concurrency, async ([path, { blob, evict }]) => {
     let after: Awaited<ReturnType<typeof lstat>> & { mtimeNs: bigint };
     try {
       after = await lstat(path, { bigint: true });
@@ -164,7 +197,7 @@ async function evictModified(
     const modeChanged = Number(after.mode & 0o7777n) !== (blob.executable ? EXECUTABLE_MODE : PLAIN_MODE);
     const suspect = after.mtimeNs > linkedAtNs || after.size !== BigInt(blob.digest.sizeBytes);
     if (modeChanged || (suspect && !(await contentMatches(path, blob.digest)))) {
-      await cache.evict(blob.digest, blob.executable);
+      await evict();
       evicted.push(blob.digest);
     }
   });

@@ -22,6 +22,7 @@ import { LocalCache } from './localCache.js';
 import { nodeVisibleInSandbox, SandboxPool } from './persistentSandbox.js';
 import { killRunningCommands } from './runner.js';
 import { type ActionUser, bubblewrapProblem } from './sandbox.js';
+import { SharedCas } from './sharedCas.js';
 
 export type SandboxChoice = 'auto' | 'bubblewrap' | 'none';
 
@@ -35,6 +36,11 @@ export interface WorkerConfig {
   platform: PlatformProperty[];
   workDirectory: string;
   cacheSizeBytes: number;
+  /**
+   * The farm's disk CAS directory, when the farm runs on this machine with
+   * read-only blobs: plain inputs are hard-linked from there (see sharedCas.ts).
+   */
+  sharedCasDirectory?: string;
   sandbox: SandboxChoice;
   /** Timeout of actions that set none, when the server does not say (a Granary server always does). */
   defaultTimeoutMs: number;
@@ -75,6 +81,21 @@ export interface RunningWorker {
 
 let exitHookInstalled = false;
 
+/** The farm's CAS to link inputs from, or undefined (said in the log) when it cannot be used. */
+async function openSharedCas(
+  directory: string,
+  builds: string,
+  log: (message: string) => void,
+): Promise<SharedCas | undefined> {
+  const opened = await SharedCas.open(directory, builds);
+  if (opened instanceof SharedCas) {
+    log(`granary worker: linking inputs from the farm's CAS in ${directory}`);
+    return opened;
+  }
+  log(`granary worker: fetching every input: the farm's CAS cannot be shared (${opened.unusable})`);
+  return undefined;
+}
+
 export async function startWorker(config: WorkerConfig): Promise<RunningWorker> {
   const log = config.log ?? ((m: string) => console.error(m));
   if (!exitHookInstalled) {
@@ -108,6 +129,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const builds = join(config.workDirectory, 'builds');
   await rm(builds, { recursive: true, force: true });
   await mkdir(builds, { recursive: true });
+  const sharedCas = config.sharedCasDirectory ? await openSharedCas(config.sharedCasDirectory, builds, log) : undefined;
   const roots = config.executionRoots ?? {};
   if (Object.keys(roots).length > 0 && !useBubblewrap) {
     throw new Error('execution roots need the bubblewrap sandbox');
@@ -150,6 +172,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
         {
           cas,
           cache,
+          sharedCas,
           workDirectory: builds,
           sandbox: useBubblewrap ? (properties) => sandboxProfileFor(properties) : 'none',
           systemRootFor: (properties) => {

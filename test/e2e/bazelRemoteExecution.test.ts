@@ -2,10 +2,11 @@
  * Bazel 4.2.3 with --remote_executor against a real `granary serve` and real
  * `granary worker` processes: everything builds and tests remotely with no local
  * fallback, rebuilds are cache hits, platform properties route actions to the
- * right pool, and a worker killed mid-action does not fail the build.
+ * right pool, a worker killed mid-action does not fail the build, and the embedded
+ * worker links its plain inputs from the farm's CAS instead of keeping copies.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import {
@@ -22,6 +23,12 @@ import { useFarm } from '../support/farm.js';
 
 const skip = requireCommand('bazel');
 
+/** The blob files of a disk store's directory. */
+const blobFilesIn = (directory: string) =>
+  readdirSync(join(directory, 'blobs'), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => entry.name);
+
 /** What ran other than remotely (or from the remote cache): anything here ran on the client. */
 const executedKinds = (output: string) => spawnsOtherThan(processSummary(output), ['remote', 'remote cache hit']);
 
@@ -37,6 +44,10 @@ describe('Bazel 4.2.3 with --remote_executor on the embedded farm', { skip, time
     assert.ok((processSummary(first.output).remote ?? 0) >= 9, first.output);
     assert.equal(run(join(workspace, 'bazel-bin', 'hello'), [], workspace).trim(), 'Hello, Granary!');
     assert.equal(readFileSync(join(workspace, 'bazel-bin', 'tree', 'sub', 'b.txt'), 'utf8').trim(), 'beta');
+    // The embedded worker linked the plain inputs the CAS keeps as files: it kept no copy of its own.
+    const casFiles = new Set(blobFilesIn(farm.path('data', 'cas')));
+    const copies = blobFilesIn(farm.path('data', 'worker', 'cache', 'plain')).filter((name) => casFiles.has(name));
+    assert.deepEqual(copies, []);
 
     assert.equal(bazel(workspace, outputRoot, 'clean', ['--expunge']).status, 0);
     const second = bazel(workspace, outputRoot, 'test', [...remoteExecutionFlags(farm.url), '//...']);
