@@ -2,20 +2,28 @@
  * `granary storage`: one storage node of a farm on several machines. It keeps a
  * share of the CAS on its disk and serves it to the farm's frontends (`granary
  * serve --storage-node grpc://HOST:PORT`), which decide which blobs it holds. It
- * has no authentication of its own: run it on the farm's private network.
+ * has no authentication of its own: run it on the farm's private network. Like
+ * `granary serve`, it logs in text or JSON and, with --http-listen, serves its
+ * metrics (its store's size, calls and bytes, evictions; gRPC calls) and health.
  */
 import { resolve } from 'node:path';
+import { configureLogging, errorMessage, log, parseLogFormat } from '../observability/log.js';
+import { createMetricsRegistry, grpcCallMetrics } from '../observability/metrics.js';
 import { startStorageNode } from '../server/storageNode.js';
+import { storageObservability } from '../server/storageObservability.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
 import { ensureFlagDirectory } from './directoryFlag.js';
 import { inTermsOfListenFlag } from './listenFlag.js';
+import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   listen: { type: 'string', default: '127.0.0.1:8981', help: 'address to serve the frontends on, HOST:PORT' },
   data: { type: 'string', default: './.granary-storage', help: 'directory for the blobs' },
   'max-size': { type: 'string', default: '10GiB', help: 'upper bound on stored blobs (e.g. 500GiB); LRU eviction' },
+  'http-listen': { type: 'string', default: 'none', help: HTTP_LISTEN_HELP.replace('the web UI, ', '') },
+  'log-format': { type: 'string', default: 'text', help: 'text (for people) or json (one object per line)' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -25,7 +33,7 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
     console.log(
       usage(
         'storage [flags]',
-        "Serves one storage node's share of a farm's CAS (CAS, ByteStream, Capabilities).",
+        "Serves one storage node's share of a farm's CAS (CAS, ByteStream, Capabilities; health, reflection).",
         FLAGS,
       ),
     );
@@ -34,6 +42,12 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${args.positionals[0]}`);
   const listen = flag(args, 'listen') as string;
   if (!/^.+:\d+$/.test(listen)) throw new UsageError(`--listen must be HOST:PORT, got "${listen}"`);
+  const httpListen = flag(args, 'http-listen') as string;
+  validateHttpListen(httpListen);
+  const logFormat = parseLogFormat(flag(args, 'log-format') as string);
+  if (!logFormat) throw new UsageError('--log-format must be text or json');
+  configureLogging({ format: logFormat });
+  const logger = log.component('granary storage');
   const directory = resolve(flag(args, 'data') as string);
   let maximumSizeBytes: number;
   try {
@@ -42,29 +56,61 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
     throw new UsageError(`--max-size: ${(error as Error).message}`);
   }
   await ensureFlagDirectory(directory, 'data');
-  const node = await startStorageNode({ listen, directory, maximumSizeBytes }).catch((error: unknown) => {
+  const registry = createMetricsRegistry();
+  const storage = storageObservability(registry, logger);
+  const node = await startStorageNode({
+    listen,
+    directory,
+    maximumSizeBytes,
+    observers: storage.observers,
+    interceptors: [grpcCallMetrics(registry)],
+  }).catch((error: unknown) => {
     throw inTermsOfListenFlag(error, listen);
   });
-  console.log(
-    `granary storage: serving on ${node.address} (blobs in ${directory}, up to ${formatSize(maximumSizeBytes)})`,
+  storage.watch(node.store);
+  let stopping = false;
+  const http = await startOperatorPort({
+    listen: httpListen,
+    grpcAddress: node.address,
+    registry,
+    readiness: async () => {
+      const details = { ...node.store.usage?.() };
+      const serving = !stopping && (await node.health('')) === 'SERVING';
+      return serving ? { ready: true, details } : { ready: false, reason: 'shutting down', details };
+    },
+    title: `granary storage on ${node.address}`,
+    log: logger,
+  }).catch(async (error: unknown) => {
+    await node.close();
+    throw error;
+  });
+  logger.info(
+    `serving on ${node.address} (blobs in ${directory}, up to ${formatSize(maximumSizeBytes)})`,
+    { event: 'serving', address: node.address, http: http?.url, data: directory, maximum_bytes: maximumSizeBytes },
+    { fieldsInText: false },
   );
+  if (http) logger.info(`metrics and health on ${http.url} (/metrics, /healthz, /readyz)`);
   let stopListening = () => {};
   await new Promise<void>((resolveStop) => {
     stopListening = onShutdownRequests({
       graceful: (reason) => {
-        console.log(`granary storage: ${reason} received, finishing calls in flight (again to stop at once)`);
-        node.close().then(resolveStop, (error: unknown) => {
-          console.error('granary storage: error while stopping:', error);
-          resolveStop();
-        });
+        stopping = true;
+        logger.info(`${reason} received, finishing calls in flight (again to stop at once)`);
+        node
+          .close()
+          .then(() => http?.close())
+          .then(resolveStop, (error: unknown) => {
+            logger.error(`error while stopping: ${errorMessage(error)}`);
+            resolveStop();
+          });
       },
       // Like a crash, which the disk store survives (blobs are committed by rename).
       immediate: (reason, exitCode) => {
-        console.log(`granary storage: ${reason}: stopping at once`);
+        logger.info(`${reason}: stopping at once`);
         process.exit(exitCode);
       },
     });
   });
   stopListening();
-  console.log('granary storage: stopped');
+  logger.info('stopped');
 }

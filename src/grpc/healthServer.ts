@@ -4,6 +4,7 @@
  * over a health source (what the server says about itself and each service) and
  * the ReflectionIndex. Load balancers, Kubernetes gRPC probes and
  * grpc_health_probe use the first; grpcurl and similar tools the second.
+ * `granary serve` and `granary storage` add both with addHealthAndReflection.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { RequestContext } from '../context/requestContext.js';
@@ -11,17 +12,21 @@ import {
   type HealthCheckRequest,
   type HealthCheckResponse,
   type HealthServer,
+  HealthService,
   HealthCheckResponse_ServingStatus as ServingStatusValue,
 } from '../gen/grpc/health/v1/health.js';
-import type {
-  ServerReflectionRequest,
-  ServerReflectionResponse,
-  ServerReflectionServer,
+import {
+  type ServerReflectionRequest,
+  type ServerReflectionResponse,
+  type ServerReflectionServer,
+  ServerReflectionService,
 } from '../gen/grpc/reflection/v1/reflection.js';
+import { ServerReflectionService as AlphaServerReflectionService } from '../gen/grpc/reflection/v1alpha/reflection.js';
 import { notFound } from '../util/status.js';
 import { callSecurityOf } from './callSecurity.js';
 import { serverStreaming, unary, writeWithBackpressure } from './handlers.js';
-import type { ReflectionIndex } from './reflection.js';
+import { ReflectionIndex } from './reflection.js';
+import type { GrpcServer } from './server.js';
 import { toServiceError } from './statusCodec.js';
 
 export type ServingStatus = 'SERVING' | 'NOT_SERVING';
@@ -92,4 +97,29 @@ export function reflectionServer(index: ReflectionIndex): ServerReflectionServer
       call.on('end', () => call.end());
     },
   };
+}
+
+/**
+ * The health of a server while it is open: every service it serves is SERVING
+ * (unless `override` says otherwise for one), and all are NOT_SERVING once
+ * `closing()` is true; undefined for a service it does not serve.
+ */
+export function servingHealth(
+  server: Pick<GrpcServer, 'serviceNames'>,
+  closing: () => boolean,
+  override?: HealthSource,
+): HealthSource {
+  return async (service) => {
+    if (service !== '' && !server.serviceNames().includes(service)) return undefined;
+    if (closing()) return 'NOT_SERVING';
+    return (await override?.(service)) ?? 'SERVING';
+  };
+}
+
+/** Adds grpc.health.v1 (answering from `health`) and reflection (v1 and v1alpha) of everything the server serves. */
+export function addHealthAndReflection(server: GrpcServer, health: HealthSource): void {
+  server.addService(HealthService, healthServer(health));
+  const reflection = new ReflectionIndex(() => server.serviceNames());
+  server.addService(ServerReflectionService, reflectionServer(reflection));
+  server.addService(AlphaServerReflectionService, reflectionServer(reflection));
 }

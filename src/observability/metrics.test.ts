@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { sample } from '../../test/support/metricsText.js';
 import type { SchedulerAdmin } from '../execution/scheduler.js';
 import type { OperationRecord } from '../execution/types.js';
 import { Code } from '../util/status.js';
@@ -7,12 +8,6 @@ import { farmMetrics } from './farmMetrics.js';
 import { describeFinishedAction } from './finishedAction.js';
 import { createMetricsRegistry, grpcCallMetrics } from './metrics.js';
 import { storageMetrics } from './storageMetrics.js';
-
-/** The value of one sample line (`name{labels} value`) of a scrape, or undefined when absent. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 const ms = (value: number) => ({ seconds: Math.floor(value / 1000), nanos: (value % 1000) * 1e6 });
 
@@ -111,6 +106,26 @@ describe('metrics', () => {
     assert.equal(sample(text, 'granary_storage_evicted_blobs_total{store="cas"}'), 3);
     assert.equal(sample(text, 'granary_storage_evicted_bytes_total{store="cas"}'), 60);
     assert.equal(sample(text, 'granary_storage_eviction_rounds_total{store="cas"}'), 1);
+  });
+
+  it("counts the storage factory's calls by store, operation and outcome, with their bytes", async () => {
+    const registry = createMetricsRegistry({ processMetrics: false });
+    const { observer } = storageMetrics(registry);
+    const call = { node: 'cas', durationMs: 2, digests: 1 } as const;
+    observer.onStorageCall({ ...call, operation: 'put', outcome: 'ok', bytes: 300 });
+    observer.onStorageCall({ ...call, operation: 'get', outcome: 'ok', bytes: 120 });
+    observer.onStorageCall({ ...call, operation: 'get', outcome: 'miss', bytes: 0 });
+    observer.onStorageCall({ ...call, operation: 'findMissing', outcome: 'error', bytes: 0, errorCode: 'UNAVAILABLE' });
+    const text = await registry.metrics();
+    assert.equal(sample(text, 'granary_storage_operations_total{store="cas",operation="put",outcome="ok"}'), 1);
+    assert.equal(sample(text, 'granary_storage_operations_total{store="cas",operation="get",outcome="miss"}'), 1);
+    assert.equal(
+      sample(text, 'granary_storage_operations_total{store="cas",operation="find_missing",outcome="UNAVAILABLE"}'),
+      1,
+    );
+    assert.equal(sample(text, 'granary_storage_operation_bytes_total{store="cas",operation="put"}'), 300);
+    assert.equal(sample(text, 'granary_storage_operation_bytes_total{store="cas",operation="get"}'), 120);
+    assert.equal(sample(text, 'granary_storage_operation_seconds_count{store="cas",operation="get"}'), 2);
   });
 
   it("reads queues and workers from the scheduler's admin view and counts finished actions by phase", async () => {

@@ -2,12 +2,14 @@
  * Storage metrics: what each named store holds (read from the store's own
  * `usage()` at scrape time, so there is nothing to keep in step) and what its
  * evictions removed (reported by the store as they happen). The same sink takes
- * the per-operation measurements of a storage metrics decorator, so that every
- * storage node of a graph reports into prom-client under its name.
+ * the per-operation measurements of a storage metrics decorator (as the
+ * StorageObserver the storage factory hands them to), so that every observed
+ * node of a graph reports into prom-client under its name.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { StorageUsage } from '../storage/blobStore.js';
 import type { EvictionRound } from '../storage/eviction.js';
+import type { StorageCallEvent, StorageObserver } from '../storage/storageObserver.js';
 import { DURATION_BUCKETS_SECONDS, METRIC_PREFIX } from './metrics.js';
 
 /** The storage operations a metrics decorator reports. */
@@ -15,7 +17,7 @@ export type StorageOperation = 'find_missing' | 'get' | 'put' | 'put_batch' | 'l
 
 /** Where storage nodes report; prom-client behind it here, anything else in tests. */
 export interface StorageMetricsSink {
-  /** One call on a store: its outcome (`ok`, or an error code name), duration, and the bytes it moved. */
+  /** One call on a store: its outcome (`ok`, `miss`, `aborted` or an error code name), duration, and the bytes it moved. */
   operation(store: string, operation: StorageOperation, outcome: string, durationMs: number, bytes: number): void;
   eviction(store: string, round: EvictionRound): void;
 }
@@ -26,11 +28,24 @@ export interface ObservedStore {
   usage?(): StorageUsage;
 }
 
-/**
- * Registers the storage metrics and returns the sink stores report to, plus
- * `watch` to add a store whose usage is read at each scrape.
- */
-export function storageMetrics(registry: Registry): StorageMetricsSink & { watch(store: ObservedStore): void } {
+/** The storage factory's operation names as the metrics label them. */
+const OPERATION_LABELS: Record<StorageCallEvent['operation'], StorageOperation> = {
+  findMissing: 'find_missing',
+  get: 'get',
+  put: 'put',
+  putBatch: 'put_batch',
+  list: 'list',
+};
+
+/** The storage metrics: the sink, `watch` to add a store whose usage is read at each scrape, and the factory's observer. */
+export interface StorageMetrics extends StorageMetricsSink {
+  watch(store: ObservedStore): void;
+  /** Hand to the storage factory (StorageGraphOptions.observer): its calls land in `operation`. */
+  readonly observer: StorageObserver;
+}
+
+/** Registers the storage metrics in `registry`. */
+export function storageMetrics(registry: Registry): StorageMetrics {
   const watched: ObservedStore[] = [];
   const labelNames = ['store'] as const;
   const usageGauge = (name: string, help: string, pick: (usage: StorageUsage) => number) =>
@@ -87,14 +102,25 @@ export function storageMetrics(registry: Registry): StorageMetricsSink & { watch
     labelNames: ['store', 'operation'] as const,
     registers: [registry],
   });
+  const operation: StorageMetricsSink['operation'] = (store, name, outcome, durationMs, bytes) => {
+    operations.inc({ store, operation: name, outcome });
+    operationSeconds.observe({ store, operation: name }, durationMs / 1000);
+    if (bytes > 0) operationBytes.inc({ store, operation: name }, bytes);
+  };
   return {
     watch: (store) => {
       watched.push(store);
     },
-    operation: (store, operation, outcome, durationMs, bytes) => {
-      operations.inc({ store, operation, outcome });
-      operationSeconds.observe({ store, operation }, durationMs / 1000);
-      if (bytes > 0) operationBytes.inc({ store, operation }, bytes);
+    operation,
+    observer: {
+      onStorageCall: (event) =>
+        operation(
+          event.node,
+          OPERATION_LABELS[event.operation],
+          event.outcome === 'error' ? (event.errorCode ?? 'UNKNOWN') : event.outcome,
+          event.durationMs,
+          event.bytes,
+        ),
     },
     eviction: (store, round) => {
       evictionRounds.inc({ store });

@@ -12,10 +12,8 @@ import { type FarmMetrics, farmMetrics } from '../observability/farmMetrics.js';
 import { describeFinishedAction } from '../observability/finishedAction.js';
 import { log as defaultLog, type Logger } from '../observability/log.js';
 import { createMetricsRegistry, grpcCallMetrics } from '../observability/metrics.js';
-import { storageMetrics } from '../observability/storageMetrics.js';
-import type { EvictionRound } from '../storage/eviction.js';
-import { formatSize } from '../util/size.js';
 import type { FarmObservers, RunningFarm } from './farm.js';
+import { storageObservability } from './storageObservability.js';
 import type { StorageObservers } from './storageServer.js';
 
 export interface FarmObservability {
@@ -31,7 +29,7 @@ export interface FarmObservability {
 export function farmObservability(options: { log?: Logger } = {}): FarmObservability {
   const logger = options.log ?? defaultLog;
   const registry = createMetricsRegistry();
-  const storage = storageMetrics(registry);
+  const storage = storageObservability(registry, logger);
   let farm: RunningFarm | undefined;
   const metrics = farmMetrics(registry, () => farm?.admin);
   const botSessions: BotSessionEvents = {
@@ -49,18 +47,7 @@ export function farmObservability(options: { log?: Logger } = {}): FarmObservabi
     registry,
     callInterceptors: [grpcCallMetrics(registry)],
     storageObservers: {
-      eviction: (store: string, round: EvictionRound) => {
-        storage.eviction(store, round);
-        logger.info(`${store}: evicted ${round.blobs} blob(s), ${formatSize(round.bytes)}, to make room`, {
-          event: 'eviction',
-          store,
-          blobs: round.blobs,
-          bytes: round.bytes,
-          incoming_bytes: round.incomingBytes,
-          used_bytes: round.usedBytes,
-          maximum_bytes: round.maximumBytes,
-        });
-      },
+      ...storage.observers,
       actionCacheLookup: (hit: boolean) => metrics.actionCacheLookup(hit),
     },
     farmObservers: {

@@ -22,17 +22,13 @@ import {
   Compressor_Value,
   ContentAddressableStorageService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { HealthService } from '../gen/grpc/health/v1/health.js';
-import { ServerReflectionService } from '../gen/grpc/reflection/v1/reflection.js';
-import { ServerReflectionService as AlphaServerReflectionService } from '../gen/grpc/reflection/v1alpha/reflection.js';
 import { actionCacheServer } from '../grpc/actionCacheServer.js';
 import { fetchServer, pushServer } from '../grpc/assetServer.js';
 import { byteStreamServer } from '../grpc/byteStreamServer.js';
 import { type CapabilitiesConfig, capabilitiesServer } from '../grpc/capabilitiesServer.js';
 import { casServer } from '../grpc/casServer.js';
-import { type HealthSource, healthServer, reflectionServer } from '../grpc/healthServer.js';
+import { addHealthAndReflection, type HealthSource, servingHealth } from '../grpc/healthServer.js';
 import { FramedByteStreamService } from '../grpc/readResponseFrames.js';
-import { ReflectionIndex } from '../grpc/reflection.js';
 import {
   createGrpcServer,
   type GrpcServer,
@@ -63,8 +59,9 @@ export interface StorageObservers {
   eviction?(store: string, round: EvictionRound): void;
   actionCacheLookup?(hit: boolean): void;
   /**
-   * Every call through the storage graphs' `metrics` nodes (and through every
-   * node with observeEveryStorageNode): calls, bytes, misses, errors, durations.
+   * Every call on each store as a whole (named `cas`, `action-cache`, `asset`),
+   * through the storage graphs' `metrics` nodes, and through every node with
+   * observeEveryStorageNode: calls, bytes, misses, errors, durations.
    */
   storage?: StorageObserver;
 }
@@ -157,6 +154,7 @@ export async function startStorageServer(
     openRemote: openRemoteStore,
     observer: observers.storage,
     observeEveryNode: config.observeEveryStorageNode,
+    rootName: name,
     onEviction: (round: EvictionRound) => {
       if (name === 'cas') casEvicted();
       observers.eviction?.(name, round);
@@ -239,15 +237,8 @@ export async function startStorageServer(
   let closed = false;
   // Every served service is SERVING while the server is open, unless the extension
   // (the farm, for Execution) says otherwise; all are NOT_SERVING once it is closing.
-  const health: HealthSource = async (service) => {
-    if (service !== '' && !server.serviceNames().includes(service)) return undefined;
-    if (closed) return 'NOT_SERVING';
-    return (await extension.health?.(service)) ?? 'SERVING';
-  };
-  server.addService(HealthService, healthServer(health));
-  const reflection = new ReflectionIndex(() => server.serviceNames());
-  server.addService(ServerReflectionService, reflectionServer(reflection));
-  server.addService(AlphaServerReflectionService, reflectionServer(reflection));
+  const health = servingHealth(server, () => closed, extension.health);
+  addHealthAndReflection(server, health);
   const [listener] = await server.listen();
   const { address, port } = listener as { address: string; port: number };
   return {
@@ -281,6 +272,7 @@ function sharedRecords(settings: NonNullable<StorageServerConfig['sharedRecords'
   return { store, close: () => store.close() };
 }
 
-function namedStore(name: string, store: BlobStore): NamedStore {
+/** A store as metrics read it: its name, and its usage now. */
+export function namedStore(name: string, store: BlobStore): NamedStore {
   return { name, usage: store.usage && (() => store.usage?.(backgroundContext()) as StorageUsage) };
 }

@@ -228,6 +228,27 @@ describe('openStorageGraph', () => {
     await putBuffer(context, unverified.store, testBlob(10, 1).digest, Buffer.from('any record'));
   });
 
+  it('reports the calls on the whole graph under rootName, after verification at the root', async () => {
+    const observer = new CountingStorageObserver();
+    const opened = await openStorageGraph(
+      parseStorageNode({ memory: { maxSizeBytes: 10_000 } }, 'storage.cas'),
+      'storage.cas',
+      { observer, rootName: 'cas', verifyRoot: true },
+    );
+    const { digest, data } = testBlob(100, 2);
+    await putBuffer(context, opened.store, digest, data);
+    assert.deepEqual(await getBuffer(context, opened.store, digest), data);
+    assert.equal(await opened.store.get(context, testBlob(10, 3).digest), undefined);
+    await rejectsWithCode(putBuffer(context, opened.store, testBlob(10, 4).digest, data), Code.INVALID_ARGUMENT);
+    assert.deepEqual(observer.nodes(), ['cas']);
+    assert.equal(observer.counters('cas', 'put').bytes, 200, 'the refused write is counted too');
+    assert.equal(observer.counters('cas', 'put').calls, 2);
+    assert.equal(observer.counters('cas', 'get').bytes, 100);
+    assert.equal(observer.counters('cas', 'get').misses, 1);
+    assert.equal(opened.store.usage?.(context).usedBytes, 100, 'capabilities pass through');
+    await opened.close();
+  });
+
   it('reports every node under its path, and metrics nodes under their names', async () => {
     const observer = new CountingStorageObserver();
     const opened = await openStorageGraph(

@@ -43,6 +43,11 @@ export interface StorageGraphOptions {
   observer?: StorageObserver;
   /** Report every node, named by its path in the configuration, not only `metrics` nodes. */
   observeEveryNode?: boolean;
+  /**
+   * Report the calls on the whole graph (at its root) under this name, e.g. the
+   * server's `cas`: what clients read and write, whatever the graph's shape.
+   */
+  rootName?: string;
   /** Told about the eviction rounds of every bounded disk in the graph. */
   onEviction?: EvictionListener;
   /** The CAS: content is verified at the root unless the root already is a `verifying` node. */
@@ -60,8 +65,12 @@ export async function openStorageGraph(
   options: StorageGraphOptions = {},
 ): Promise<OpenedStore> {
   const opened = await openNode(config, path, options);
-  if (!options.verifyRoot || storageNodeKind(config) === 'verifying') return opened;
-  return { store: new VerifyingBlobStore(opened.store), close: opened.close };
+  const verified =
+    !options.verifyRoot || storageNodeKind(config) === 'verifying'
+      ? opened
+      : { store: new VerifyingBlobStore(opened.store), close: opened.close };
+  if (!options.observer || options.rootName === undefined) return verified;
+  return { store: new MetricsBlobStore(verified.store, options.rootName, options.observer), close: verified.close };
 }
 
 async function openNode(config: StorageNodeConfig, path: string, options: StorageGraphOptions): Promise<OpenedStore> {
