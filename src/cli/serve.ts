@@ -109,6 +109,15 @@ export const SERVE_FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     help: 'with --storage-node: copies of each blob, on that many nodes (default 2 with two or more nodes)',
   },
+  'storage-node-tls-ca': {
+    type: 'string',
+    help: "with --storage-node grpcs://...: CA certificate (PEM) that signed the nodes' certificates",
+  },
+  'storage-node-tls-cert': {
+    type: 'string',
+    help: 'with --storage-node: client certificate (PEM) shown to nodes that require one (granary storage --tls-client-ca)',
+  },
+  'storage-node-tls-key': { type: 'string', help: 'private key (PEM) of --storage-node-tls-cert' },
   'database-records-size': {
     type: 'string',
     default: '1GiB',

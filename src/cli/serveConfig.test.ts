@@ -134,6 +134,40 @@ describe('serve configuration', () => {
     assert.equal('replicated' in replicated.storage.cas && replicated.storage.cas.replicated.replicas, 2);
   });
 
+  it('gives every --storage-node the --storage-node-tls-* files, only for grpcs:// nodes and a whole key pair', () => {
+    const tls = [
+      '--storage-node-tls-ca',
+      '/ca.pem',
+      '--storage-node-tls-cert',
+      '/f.pem',
+      '--storage-node-tls-key',
+      '/f.key',
+    ];
+    const secured = resolveServeConfiguration(
+      ['--storage-node', 'grpcs://a:1', '--storage-node', 'grpcs://b:1', ...tls],
+      SERVE_FLAGS,
+    );
+    const files = { caFile: '/ca.pem', certFile: '/f.pem', keyFile: '/f.key' };
+    assert.deepEqual(secured.storage.cas, {
+      replicated: {
+        replicas: 2,
+        nodes: [
+          { backend: { grpc: { target: 'grpcs://a:1', tls: files } } },
+          { backend: { grpc: { target: 'grpcs://b:1', tls: files } } },
+        ],
+      },
+    });
+    assert.throws(
+      () => resolveServeConfiguration(['--storage-node', 'grpc://a:1', ...tls], SERVE_FLAGS),
+      /need grpcs:\/\/ storage nodes, got grpc:\/\/a:1/,
+    );
+    assert.throws(
+      () =>
+        resolveServeConfiguration(['--storage-node', 'grpcs://a:1', '--storage-node-tls-cert', '/f.pem'], SERVE_FLAGS),
+      /--storage-node-tls-cert and --storage-node-tls-key go together/,
+    );
+  });
+
   it('names the path of a misspelt setting, a bad storage key and a bad value', () => {
     const misspelt = configError(() =>
       resolveServeConfiguration(['--config', configFile('scheduler:\n  workerTimeot: 1m\n')], SERVE_FLAGS),

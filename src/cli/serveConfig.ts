@@ -7,7 +7,7 @@
  * what is printed is what would run.
  */
 import { join, resolve } from 'node:path';
-import { parseStorageNode, type StorageNodeConfig } from '../storage/storageConfig.js';
+import { type GrpcStorageConfig, parseStorageNode, type StorageNodeConfig } from '../storage/storageConfig.js';
 import { keyPath, readObject } from '../util/configValues.js';
 import { parseSize } from '../util/size.js';
 import { actionLimitSettings } from './actionLimitFlags.js';
@@ -89,7 +89,12 @@ export function resolveServeConfiguration(
       // --storage-node (and --replicas) are a shortcut for storage.cas, and flags win over the file.
       cas:
         storageNodes.length > 0
-          ? { replicated: { replicas, nodes: storageNodes.map((target) => ({ backend: { grpc: { target } } })) } }
+          ? {
+              replicated: {
+                replicas,
+                nodes: storageNodes.map((target) => ({ backend: { grpc: storageNodeTarget(args, target) } })),
+              },
+            }
           : (explicit.cas ?? defaults.cas),
       actionCache: explicit.actionCache ?? defaults.actionCache,
       assets: explicit.assets ?? defaults.assets,
@@ -102,6 +107,24 @@ export function serveDocument(configuration: ServeConfiguration): Record<string,
   const document = documentOf(configuration.args, SERVE_SETTINGS);
   setAt(document, 'storage', configuration.storage);
   return document;
+}
+
+/** A --storage-node as a grpc node, with the --storage-node-tls-* files when given. */
+function storageNodeTarget(args: ParsedArgs, target: string): GrpcStorageConfig {
+  const caFile = flag(args, 'storage-node-tls-ca');
+  const certFile = flag(args, 'storage-node-tls-cert');
+  const keyFile = flag(args, 'storage-node-tls-key');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError('--storage-node-tls-cert and --storage-node-tls-key go together');
+  }
+  const tls = Object.fromEntries(
+    Object.entries({ caFile, certFile, keyFile }).filter(([, value]) => value !== undefined),
+  ) as GrpcStorageConfig['tls'];
+  if (Object.keys(tls ?? {}).length === 0) return { target };
+  if (!target.startsWith('grpcs://')) {
+    throw new UsageError(`--storage-node-tls-* need grpcs:// storage nodes, got ${target}`);
+  }
+  return { target, tls };
 }
 
 /** --replicas, checked against the storage nodes given: 2 by default when there are two or more. */

@@ -16,7 +16,8 @@ import type { ServerHooks } from '../server/storageServer.js';
 import { ReloadingServerTls } from '../tls/serverTlsFiles.js';
 import { type FlagSpec, flag, type ParsedArgs, UsageError } from './args.js';
 
-export const SERVER_SECURITY_FLAGS: Record<string, FlagSpec> = {
+/** The TLS flags of a listener: --tls-cert and --tls-key, and --tls-client-ca for mTLS. */
+export const SERVER_TLS_FLAGS: Record<string, FlagSpec> = {
   'tls-cert': {
     type: 'string',
     help: 'serve TLS (and HTTPS on the HTTP port) with this certificate chain (PEM; reloaded when the file changes)',
@@ -26,6 +27,10 @@ export const SERVER_SECURITY_FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     help: 'require client certificates signed by this CA (mTLS); the subject identifies the caller',
   },
+};
+
+export const SERVER_SECURITY_FLAGS: Record<string, FlagSpec> = {
+  ...SERVER_TLS_FLAGS,
   'auth-tokens': {
     type: 'string',
     help: 'YAML list of callers: name, token | sha256 | client-certificate, scopes, instances (reloaded on SIGHUP)',
@@ -54,6 +59,39 @@ export interface ServerSecurity {
   close(): void;
 }
 
+/**
+ * Opens the certificate files the TLS flags name (undefined without TLS); they are
+ * watched and reloaded when they change. A bad file fails start-up with its name.
+ */
+export async function openServerTlsFiles(
+  args: ParsedArgs,
+  log: (line: string) => void,
+): Promise<ReloadingServerTls | undefined> {
+  const certificateFile = flag(args, 'tls-cert');
+  const keyFile = flag(args, 'tls-key');
+  const clientCaFile = flag(args, 'tls-client-ca');
+  if ((certificateFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError('--tls-cert and --tls-key go together');
+  }
+  if (clientCaFile !== undefined && certificateFile === undefined) {
+    throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key (mTLS is TLS)');
+  }
+  if (certificateFile === undefined || keyFile === undefined) return undefined;
+  try {
+    return await ReloadingServerTls.open(
+      { certificateFile, keyFile, clientCertificateAuthorityFile: clientCaFile },
+      { log },
+    );
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** The listener options of opened TLS files: their current material, and its changes. */
+export function listenerTlsOf(files: ReloadingServerTls): ServerTlsOptions {
+  return { ...files.current(), subscribe: (listener) => files.subscribe(listener) };
+}
+
 /** Reads the security flags and opens their files; a bad file fails start-up with its name and line. */
 export async function openServerSecurity(
   args: ParsedArgs,
@@ -67,11 +105,6 @@ export async function openServerSecurity(
   const audience = flag(args, 'auth-jwt-audience');
   const issuer = flag(args, 'auth-jwt-issuer');
   const anonymousFlag = flag(args, 'anonymous');
-  if ((certificateFile === undefined) !== (keyFile === undefined))
-    throw new UsageError('--tls-cert and --tls-key go together');
-  if (clientCaFile !== undefined && certificateFile === undefined) {
-    throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key (mTLS is TLS)');
-  }
   if (jwksFile !== undefined && audience === undefined) {
     throw new UsageError('--auth-jwks needs --auth-jwt-audience (the "aud" of tokens meant for this farm)');
   }
@@ -87,17 +120,7 @@ export async function openServerSecurity(
   }
   const anonymous: AnonymousAccess = (anonymousFlag as AnonymousAccess | undefined) ?? 'none';
 
-  let tlsFiles: ReloadingServerTls | undefined;
-  if (certificateFile !== undefined && keyFile !== undefined) {
-    try {
-      tlsFiles = await ReloadingServerTls.open(
-        { certificateFile, keyFile, clientCertificateAuthorityFile: clientCaFile },
-        { log: options.log },
-      );
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-  }
+  const tlsFiles = await openServerTlsFiles(args, options.log);
   let authenticator: CallerAuthenticator | undefined;
   if (authenticating) {
     try {
@@ -115,10 +138,7 @@ export async function openServerSecurity(
     }
   }
   const policy = authenticator ? enforcedAccess(authenticator) : OPEN_ACCESS;
-  const tls: ServerTlsOptions | undefined = tlsFiles && {
-    ...tlsFiles.current(),
-    subscribe: (listener) => (tlsFiles as ReloadingServerTls).subscribe(listener),
-  };
+  const tls = tlsFiles && listenerTlsOf(tlsFiles);
 
   return {
     policy,

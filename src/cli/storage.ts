@@ -2,11 +2,15 @@
  * `granary storage`: one storage node of a farm on several machines. It keeps a
  * share of the CAS on its disk and serves it to the farm's frontends (`granary
  * serve --storage-node grpc://HOST:PORT`), which decide which blobs it holds. It
- * has no authentication of its own: run it on the farm's private network. Like
+ * has no tokens of its own: run it on the farm's private network, and with
+ * --tls-cert/--tls-key/--tls-client-ca only frontends holding a certificate of
+ * that CA reach it (`granary serve --storage-node-tls-*`). Like
  * `granary serve`, it logs in text or JSON and, with --http-listen, serves its
  * metrics (its store's size, calls and bytes, evictions; gRPC calls) and health.
  */
 import { resolve } from 'node:path';
+import { OPEN_ACCESS } from '../auth/accessPolicy.js';
+import { httpAuthenticatorOf } from '../http/httpAccessPolicy.js';
 import { configureLogging, errorMessage, log, parseLogFormat } from '../observability/log.js';
 import { createMetricsRegistry, grpcCallMetrics } from '../observability/metrics.js';
 import { startStorageNode } from '../server/storageNode.js';
@@ -16,6 +20,7 @@ import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
 import { ensureFlagDirectory } from './directoryFlag.js';
 import { inTermsOfListenFlag } from './listenFlag.js';
 import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
+import { listenerTlsOf, openServerTlsFiles, SERVER_TLS_FLAGS } from './serverSecurity.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -24,6 +29,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-size': { type: 'string', default: '10GiB', help: 'upper bound on stored blobs (e.g. 500GiB); LRU eviction' },
   'http-listen': { type: 'string', default: 'none', help: HTTP_LISTEN_HELP.replace('the web UI, ', '') },
   'log-format': { type: 'string', default: 'text', help: 'text (for people) or json (one object per line)' },
+  ...SERVER_TLS_FLAGS,
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -56,6 +62,8 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
     throw new UsageError(`--max-size: ${(error as Error).message}`);
   }
   await ensureFlagDirectory(directory, 'data');
+  const tlsFiles = await openServerTlsFiles(args, (line) => logger.info(line));
+  const tls = tlsFiles && listenerTlsOf(tlsFiles);
   const registry = createMetricsRegistry();
   const storage = storageObservability(registry, logger);
   const node = await startStorageNode({
@@ -64,7 +72,9 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
     maximumSizeBytes,
     observers: storage.observers,
     interceptors: [grpcCallMetrics(registry)],
+    tls,
   }).catch((error: unknown) => {
+    tlsFiles?.close();
     throw inTermsOfListenFlag(error, listen);
   });
   storage.watch(node.store);
@@ -80,7 +90,14 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
     },
     title: `granary storage on ${node.address}`,
     log: logger,
+    tls,
+    // With mTLS, only the probes answer a connection without a certificate of the client CA.
+    authenticator:
+      tls?.clientCertificateAuthorityPem === undefined
+        ? undefined
+        : httpAuthenticatorOf(OPEN_ACCESS, { clientCertificateRequired: true }),
   }).catch(async (error: unknown) => {
+    tlsFiles?.close();
     await node.close();
     throw error;
   });
@@ -90,6 +107,15 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
     { fieldsInText: false },
   );
   if (http) logger.info(`metrics and health on ${http.url} (/metrics, /healthz, /readyz)`);
+  if (tlsFiles) {
+    const summary = tlsFiles.summary();
+    const clientCa = flag(args, 'tls-client-ca');
+    logger.info(
+      `TLS with ${summary.subject}${clientCa === undefined ? '' : `; callers must present a certificate signed by ${clientCa} (mTLS)`}`,
+    );
+  } else {
+    logger.info('traffic is not encrypted and callers are not authenticated: keep this port on a private network');
+  }
   let stopListening = () => {};
   await new Promise<void>((resolveStop) => {
     stopListening = onShutdownRequests({
@@ -99,6 +125,7 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
         node
           .close()
           .then(() => http?.close())
+          .then(() => tlsFiles?.close())
           .then(resolveStop, (error: unknown) => {
             logger.error(`error while stopping: ${errorMessage(error)}`);
             resolveStop();

@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
 import { testBlob } from '../../test/support/blobStoreContract.js';
+import { makeTestCertificates } from '../../test/support/tls.js';
 import { connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import { backgroundContext } from '../context/requestContext.js';
 import { HealthClient, HealthCheckResponse_ServingStatus as ServingStatus } from '../gen/grpc/health/v1/health.js';
+import type { DialTlsOptions } from '../grpc/dial.js';
 import { getBuffer, putBuffer } from '../storage/blobStore.js';
 import type { EvictionRound } from '../storage/eviction.js';
 import { CountingStorageObserver } from '../storage/storageObserver.js';
@@ -79,5 +81,45 @@ describe('startStorageNode', () => {
       await rm(directory, { recursive: true, force: true });
     }
     assert.equal(await node.health(''), 'NOT_SERVING');
+  });
+
+  it('with a client CA serves only callers holding a certificate it signed (mTLS), over TLS only', async () => {
+    const certificates = makeTestCertificates();
+    const directory = await mkdtemp(join(tmpdir(), 'granary-storage-node-'));
+    const node = await startStorageNode({
+      listen: '127.0.0.1:0',
+      directory,
+      maximumSizeBytes: 10_000,
+      tls: {
+        certificateChainPem: certificates.serverCertificatePem,
+        privateKeyPem: certificates.serverKeyPem,
+        clientCertificateAuthorityPem: certificates.caPem,
+      },
+    });
+    const blob = testBlob(100, 3);
+    const storeWith = (url: string, tls?: DialTlsOptions) => {
+      const connection = connect(url, '', tls ? { tls } : {});
+      return { connection, cas: new GrpcBlobStore(connection) };
+    };
+    const frontend = storeWith(`grpcs://localhost:${node.port}`, {
+      certificateAuthorityPem: certificates.caPem,
+      clientCertificateChainPem: certificates.clientCertificatePem,
+      clientPrivateKeyPem: certificates.clientKeyPem,
+    });
+    const withoutCertificate = storeWith(`grpcs://localhost:${node.port}`, {
+      certificateAuthorityPem: certificates.caPem,
+    });
+    const plain = storeWith(`grpc://127.0.0.1:${node.port}`);
+    try {
+      await putBuffer(context, frontend.cas, blob.digest, blob.data);
+      assert.deepEqual(await getBuffer(context, frontend.cas, blob.digest), blob.data);
+      // The handshake fails: grpc-js reports it as UNAVAILABLE, and the blob is never served.
+      await assert.rejects(getBuffer(context, withoutCertificate.cas, blob.digest), { code: 14 });
+      await assert.rejects(getBuffer(context, plain.cas, blob.digest), { code: 14 });
+    } finally {
+      for (const { connection } of [frontend, withoutCertificate, plain]) connection.close();
+      await node.close();
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });

@@ -22,7 +22,7 @@ import { capabilitiesServer } from '../grpc/capabilitiesServer.js';
 import { casServer } from '../grpc/casServer.js';
 import { addHealthAndReflection, type HealthSource, servingHealth } from '../grpc/healthServer.js';
 import { FramedByteStreamService } from '../grpc/readResponseFrames.js';
-import { createGrpcServer } from '../grpc/server.js';
+import { createGrpcServer, type ServerTlsOptions } from '../grpc/server.js';
 import type { BlobStore } from '../storage/blobStore.js';
 import type { EvictionRound } from '../storage/eviction.js';
 import { openStorageGraph } from '../storage/storageFactory.js';
@@ -49,6 +49,12 @@ export interface StorageNodeConfig {
   observers?: Pick<StorageObservers, 'eviction' | 'storage'>;
   /** Observers of the gRPC calls (metrics). */
   interceptors?: ServerHooks['interceptors'];
+  /**
+   * TLS of the listener; with a client CA every caller must present a certificate
+   * it signed (the node has no other authentication: mTLS is how frontends prove
+   * who they are).
+   */
+  tls?: ServerTlsOptions;
 }
 
 /** A storage node that is serving. */
@@ -80,7 +86,7 @@ export async function startStorageNode(config: StorageNodeConfig): Promise<Runni
   const wireCompressors = compressors.map(() => Compressor_Value.ZSTD);
   const byteStream = new ByteStreamBlobs(cas, { supportedCompressors: compressors });
   const server = createGrpcServer({
-    listeners: [{ address: config.listen }],
+    listeners: [{ address: config.listen, tls: config.tls }],
     maximumMessageBytes: MAXIMUM_MESSAGE_BYTES,
     interceptors: config.interceptors,
   });
