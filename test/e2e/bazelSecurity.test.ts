@@ -7,7 +7,7 @@
  * JDK and every grpcs:// call crashes with "Failed to init TLS infrastructure:
  * JDK provider does not support ALPN protocol". So this farm listens in clear
  * text on loopback (where Granary's clients also send tokens), and TLS and mTLS
- * are proven with Bazel 7.7.1, BuildStream 2.8.1 and BuildBox in
+ * are proven with BuildStream 2.8.1, buildbox-worker and trexe in
  * modernSecurity.test.ts.
  *
  * What must hold: a token with ac-write fills and reads the cache; callers
