@@ -16,6 +16,7 @@ import { junctionStager } from '../metabuild/junctionStager.js';
 import { loadProject, type Project } from '../metabuild/project/index.js';
 import { startFarm } from '../server/farm.js';
 import type { BlobStore } from '../storage/blobStore.js';
+import { lockDirectory } from '../util/directoryLock.js';
 import { readYamlValue, YamlInputError } from '../util/yamlInput.js';
 import { startWorker } from '../worker/workerProcess.js';
 import { type FlagSpec, flag, type ParsedArgs, UsageError } from './args.js';
@@ -112,38 +113,9 @@ export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
   let closeFarm = async () => {};
   let url = remote;
   if (!url) {
-    const data = join(cacheHome(), 'granary', 'local-farm');
-    await mkdir(data, { recursive: true });
-    // The worker links plain inputs from the CAS's read-only files, so its own cache holds
-    // executables and what it could not link. README's "Building BuildStream-format projects" states these bounds.
-    const farm = await startFarm({
-      listen: '127.0.0.1:0',
-      cas: { disk: { path: join(data, 'cas'), maxSizeBytes: 20 * 1024 ** 3, readOnlyBlobs: true } },
-      actionCache: { disk: { path: join(data, 'ac'), maxSizeBytes: 512 * 1024 ** 2 } },
-      // On disk like the rest, so what `granary publish` pushed is there for the next command.
-      asset: { disk: { path: join(data, 'asset'), maxSizeBytes: 512 * 1024 ** 2 } },
-      stateDirectory: undefined,
-      // Element builds may run long: the one timeout of actions that set none, carried to the worker.
-      execution: { defaultTimeoutMs: 60 * 60_000 },
-    });
-    url = `grpc://${farm.address}`;
-    const worker = await startWorker({
-      server: url,
-      instanceName: '',
-      botId: 'embedded-build',
-      slots: cpus().length,
-      platform: hostPlatform(),
-      workDirectory: join(data, 'worker'),
-      cacheSizeBytes: 2 * 1024 ** 3,
-      sharedCasDirectory: join(data, 'cas'),
-      sandbox: 'auto',
-      defaultTimeoutMs: 60 * 60_000,
-      log: () => {},
-    });
-    closeFarm = async () => {
-      await worker.stop();
-      await farm.close();
-    };
+    const builtIn = await startBuiltInFarm(join(cacheHome(), 'granary', 'local-farm'));
+    url = builtIn.url;
+    closeFarm = builtIn.close;
   }
   // Flags win over the configuration file, setting by setting.
   const flags = clientSecurityFlags(args);
@@ -164,6 +136,63 @@ export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
       await closeFarm();
     },
   };
+}
+
+/**
+ * The farm `granary build` runs inside itself without --remote: a server and a
+ * worker on `data`, for one command at a time (a second waits: see
+ * directoryLock.ts), stopped with the command.
+ */
+async function startBuiltInFarm(data: string): Promise<{ url: string; close: () => Promise<void> }> {
+  await mkdir(data, { recursive: true });
+  const unlock = await lockDirectory(data, {
+    onWait: (pid) =>
+      console.error(
+        `granary: another granary command (pid ${pid}) is using the built-in farm in ${data}; waiting for it to finish (or run granary serve and pass --remote to share one farm)`,
+      ),
+  });
+  const stops: Array<() => Promise<void>> = [];
+  const close = async () => {
+    try {
+      for (const stop of stops.reverse()) await stop();
+    } finally {
+      unlock();
+    }
+  };
+  try {
+    // The worker links plain inputs from the CAS's read-only files, so its own cache holds
+    // executables and what it could not link. README's "Building BuildStream-format projects" states these bounds.
+    const farm = await startFarm({
+      listen: '127.0.0.1:0',
+      cas: { disk: { path: join(data, 'cas'), maxSizeBytes: 20 * 1024 ** 3, readOnlyBlobs: true } },
+      actionCache: { disk: { path: join(data, 'ac'), maxSizeBytes: 512 * 1024 ** 2 } },
+      // On disk like the rest, so what `granary publish` pushed is there for the next command.
+      asset: { disk: { path: join(data, 'asset'), maxSizeBytes: 512 * 1024 ** 2 } },
+      stateDirectory: undefined,
+      // Element builds may run long: the one timeout of actions that set none, carried to the worker.
+      execution: { defaultTimeoutMs: 60 * 60_000 },
+    });
+    stops.push(() => farm.close());
+    const url = `grpc://${farm.address}`;
+    const worker = await startWorker({
+      server: url,
+      instanceName: '',
+      botId: 'embedded-build',
+      slots: cpus().length,
+      platform: hostPlatform(),
+      workDirectory: join(data, 'worker'),
+      cacheSizeBytes: 2 * 1024 ** 3,
+      sharedCasDirectory: join(data, 'cas'),
+      sandbox: 'auto',
+      defaultTimeoutMs: 60 * 60_000,
+      log: () => {},
+    });
+    stops.push(() => worker.stop());
+    return { url, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
 
 /** The `--option NAME=VALUE` flags as pairs. */

@@ -6,6 +6,7 @@
  */
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isProcessAlive } from '../../util/processLiveness.js';
 
 /** A file's text, or undefined when it does not exist (a controller's file absent on this kernel). */
 export async function readOptional(path: string): Promise<string | undefined> {
@@ -61,15 +62,6 @@ export function groupName(name: string, pid = process.pid): string {
   return `${pid}.${name}`;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Makes `parent` (where this worker's action groups go) and removes the groups in
  * it left by workers no longer running. Another live worker's groups stay.
@@ -78,7 +70,7 @@ export async function prepareParent(parent: string, removeDirectory: (path: stri
   await mkdir(parent, { recursive: true });
   for (const entry of await readdir(parent, { withFileTypes: true })) {
     const owner = /^(\d+)\./.exec(entry.name);
-    if (!entry.isDirectory() || !owner || isAlive(Number(owner[1]))) continue;
+    if (!entry.isDirectory() || !owner || isProcessAlive(Number(owner[1]))) continue;
     await removeDirectory(join(parent, entry.name)).catch(() => undefined);
   }
 }
