@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import { type Digest, digestKey, digestOf, SHA256 } from '../digest/digest.js';
-import type { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
+import { ActionResult } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type Blob, type FindMissingOptions, ForwardingBlobStore, putBuffer } from '../storage/blobStore.js';
 import { MemoryBlobStore } from '../storage/memoryBlobStore.js';
 import { ActionCache, type ActionKey, actionResultRecords } from './actionCache.js';
+import { serializeActionResult } from './encodedResults.js';
 
 /** A CAS from which a test can make blobs vanish without any eviction report (as a file deleted on disk). */
 class VanishingStore extends ForwardingBlobStore {
@@ -98,6 +99,12 @@ describe('ActionCache hot results', () => {
     assert.deepEqual(inlined?.outputFiles[0]?.contents, output);
     const plain = await cache.get(context, key);
     assert.equal(plain?.outputFiles[0]?.contents.length, 0);
+    // What GetActionResult sends: the copy with its contents, the remembered result without.
+    assert.deepEqual(
+      Buffer.from(ActionResult.decode(serializeActionResult(inlined as ActionResult)).outputFiles[0]?.contents ?? []),
+      output,
+    );
+    assert.equal(ActionResult.decode(serializeActionResult(plain as ActionResult)).outputFiles[0]?.contents.length, 0);
   });
 
   it('forgets remembered verdicts when an inlined output is found missing', async () => {

@@ -22,6 +22,7 @@ import { BlobRecordStore } from '../records/blobRecordStore.js';
 import { CompletenessChecker, type References } from '../records/completeness.js';
 import type { RecordCodec, RecordStore } from '../records/recordStore.js';
 import { type BlobStore, getBuffer } from '../storage/blobStore.js';
+import { encodeAndKeep } from './encodedResults.js';
 import { HotResults } from './hotResults.js';
 
 export interface ActionKey {
@@ -116,7 +117,7 @@ export class ActionCache {
     if (!result) return undefined;
     const state = await this.completeness.check(context, referencesOf(result), checkedAtMs + this.graceMs);
     if (!state.complete) return undefined;
-    this.hot.remember(recordKey, result, ActionResult.encode(result).finish().length, generation, checkedAtMs);
+    this.hot.remember(recordKey, result, encodeAndKeep(result).length, generation, checkedAtMs);
     return this.withInlined(context, result, inline);
   }
 

@@ -1,12 +1,14 @@
 /** gRPC adapter for the ActionCache service. */
 import type { ActionCache } from '../actioncache/actionCache.js';
+import { serializeActionResult } from '../actioncache/encodedResults.js';
 import { validateActionResult } from '../actioncache/validateActionResult.js';
 import { parseDigest, resolveDigestFunction } from '../digest/digest.js';
-import type {
-  ActionCacheServer,
-  ActionResult,
-  GetActionResultRequest,
-  UpdateActionResultRequest,
+import {
+  type ActionCacheServer,
+  ActionCacheService,
+  type ActionResult,
+  type GetActionResultRequest,
+  type UpdateActionResultRequest,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { invalidArgument, notFound } from '../util/status.js';
 import { unary } from './handlers.js';
@@ -43,3 +45,12 @@ export function actionCacheServer(cache: ActionCache, updateEnabled: boolean): A
     }),
   };
 }
+
+/**
+ * The ActionCache service definition whose GetActionResult sends a remembered
+ * result's kept encoding (see encodedResults.ts); serve actionCacheServer with it.
+ */
+export const EncodedActionCacheService: typeof ActionCacheService = {
+  ...ActionCacheService,
+  getActionResult: { ...ActionCacheService.getActionResult, responseSerialize: serializeActionResult },
+};

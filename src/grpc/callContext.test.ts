@@ -99,6 +99,47 @@ describe('contextForCall', () => {
     dispose();
   });
 
+  it('reports a call that ended before the handler finished, whether or not the handler read its signal', () => {
+    const cancelledCall = new FakeCall();
+    const unread = contextForCall(cancelledCall, '', ANONYMOUS_PRINCIPAL);
+    unread.throwIfEnded();
+    cancelledCall.cancel();
+    assert.throws(
+      () => unread.throwIfEnded(),
+      (error: unknown) => (error as StatusError).code === Code.CANCELLED,
+    );
+    unread.dispose();
+
+    const readCall = new FakeCall();
+    const read = contextForCall(readCall, '', ANONYMOUS_PRINCIPAL);
+    assert.equal(read.context.signal.aborted, false);
+    readCall.cancel();
+    assert.equal(reasonCode(read.context.signal), Code.CANCELLED);
+    assert.throws(
+      () => read.throwIfEnded(),
+      (error: unknown) => (error as StatusError).code === Code.CANCELLED,
+    );
+    read.dispose();
+    assert.equal(readCall.listenerCount('cancelled'), 0);
+
+    const late = contextForCall(new FakeCall(new Metadata(), Date.now() - 1), '', ANONYMOUS_PRINCIPAL);
+    assert.throws(
+      () => late.throwIfEnded(),
+      (error: unknown) => (error as StatusError).code === Code.DEADLINE_EXCEEDED,
+    );
+    late.dispose();
+  });
+
+  it('listens to the call only once its signal is read', () => {
+    const call = new FakeCall(new Metadata(), Date.now() + 60_000);
+    const { context, dispose } = contextForCall(call, '', ANONYMOUS_PRINCIPAL);
+    assert.equal(call.listenerCount('cancelled'), 0);
+    assert.equal(context.signal, context.signal);
+    assert.equal(call.listenerCount('cancelled'), 1);
+    dispose();
+    assert.equal(call.listenerCount('cancelled'), 0);
+  });
+
   it('reads the client metadata from the requestmetadata-bin header', () => {
     const metadata = new Metadata();
     const header = RequestMetadata.encode({

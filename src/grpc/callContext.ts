@@ -4,7 +4,7 @@
  * scheduler read. The handlers in handlers.ts call it once per call.
  */
 import type { Metadata } from '@grpc/grpc-js';
-import type { Principal, RequestContext } from '../context/requestContext.js';
+import type { ClientMetadata, Principal, RequestContext } from '../context/requestContext.js';
 import { Code, StatusError } from '../util/status.js';
 import { parseRequestMetadata } from './requestMetadata.js';
 
@@ -37,6 +37,8 @@ export function isPastDeadline(deadline: Date | number, nowMs = Date.now()): boo
 /** A call's context, and the release of its timer and listener once the handler is done. */
 export interface CallContext {
   context: RequestContext;
+  /** Throws the call's CANCELLED or DEADLINE_EXCEEDED status if it ended; reads no signal the handler did not. */
+  throwIfEnded(): void;
   dispose(): void;
 }
 
@@ -46,10 +48,17 @@ export function deadlineMsOf(deadline: Date | number): number | undefined {
   return Number.isFinite(deadlineMs) ? deadlineMs : undefined;
 }
 
+const deadlineExceeded = () => new StatusError(Code.DEADLINE_EXCEEDED, 'deadline exceeded');
+
 /**
  * The context of a call: its signal aborts (reason: a CANCELLED StatusError) when
  * the client cancels or the call is otherwise torn down, and (reason:
  * DEADLINE_EXCEEDED) when the client's deadline passes.
+ *
+ * The signal, its listener and its deadline timer are made when a handler first
+ * reads `signal`, and the RequestMetadata header is decoded when one first reads
+ * `metadata`: a cache hit reads neither, and making them cost it a fair share of
+ * its CPU. `throwIfEnded` answers from the call itself when no signal was made.
  */
 export function contextForCall(
   call: ContextSource,
@@ -57,38 +66,66 @@ export function contextForCall(
   principal: Principal,
   now = Date.now(),
 ): CallContext {
-  const controller = new AbortController();
   const deadlineMs = deadlineMsOf(call.getDeadline());
-  const onCancelled = () => {
-    controller.abort(
-      isPastDeadline(call.getDeadline())
-        ? new StatusError(Code.DEADLINE_EXCEEDED, 'deadline exceeded')
-        : new StatusError(Code.CANCELLED, 'the client cancelled the call'),
-    );
-  };
+  // `now` may be earlier than the clock (tests); the timer counts from it.
+  const clockLagMs = deadlineMs === undefined ? 0 : Date.now() - now;
+  const endReason = () =>
+    isPastDeadline(call.getDeadline())
+      ? deadlineExceeded()
+      : new StatusError(Code.CANCELLED, 'the client cancelled the call');
+  let controller: AbortController | undefined;
   let timer: NodeJS.Timeout | undefined;
-  if (call.cancelled) onCancelled();
-  else {
+  let listening = false;
+  let disposed = false;
+  const onCancelled = () => controller?.abort(endReason());
+  const signal = (): AbortSignal => {
+    if (controller) return controller.signal;
+    controller = new AbortController();
+    // A context read after its handler finished no longer follows the call.
+    if (disposed) return controller.signal;
+    if (call.cancelled) {
+      onCancelled();
+      return controller.signal;
+    }
     call.on('cancelled', onCancelled);
-    const delayMs = deadlineMs === undefined ? Number.POSITIVE_INFINITY : Math.max(0, deadlineMs - now);
+    listening = true;
+    const delayMs =
+      deadlineMs === undefined ? Number.POSITIVE_INFINITY : Math.max(0, deadlineMs - Date.now() + clockLagMs);
     if (delayMs <= LONGEST_TIMER_MS) {
-      timer = setTimeout(() => controller.abort(new StatusError(Code.DEADLINE_EXCEEDED, 'deadline exceeded')), delayMs);
+      const aborting = controller;
+      timer = setTimeout(() => aborting.abort(deadlineExceeded()), delayMs);
       timer.unref();
     }
-  }
+    return controller.signal;
+  };
+  let clientMetadata: ClientMetadata | undefined;
   const context: RequestContext = {
-    signal: controller.signal,
+    get signal() {
+      return signal();
+    },
     deadlineMs,
     instanceName,
     principal,
-    metadata: parseRequestMetadata(call.metadata),
+    get metadata() {
+      clientMetadata ??= parseRequestMetadata(call.metadata);
+      return clientMetadata;
+    },
     peer: call.getPeer(),
   };
   return {
     context,
+    throwIfEnded: () => {
+      if (controller) {
+        if (controller.signal.aborted) throw controller.signal.reason;
+        return;
+      }
+      if (call.cancelled) throw endReason();
+      if (deadlineMs !== undefined && Date.now() - clockLagMs >= deadlineMs) throw deadlineExceeded();
+    },
     dispose: () => {
+      disposed = true;
       clearTimeout(timer);
-      call.off('cancelled', onCancelled);
+      if (listening) call.off('cancelled', onCancelled);
     },
   };
 }

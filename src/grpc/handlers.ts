@@ -13,7 +13,7 @@ import type {
   ServerWritableStream,
   sendUnaryData,
 } from '@grpc/grpc-js';
-import { type RequestContext, throwIfAborted } from '../context/requestContext.js';
+import type { RequestContext } from '../context/requestContext.js';
 import { authorizationRequestOf } from './authorization.js';
 import { type CallContext, type ContextSource, contextForCall } from './callContext.js';
 import { callSecurityOf } from './callSecurity.js';
@@ -74,7 +74,7 @@ async function runInContext<Req, Result>(
   try {
     const result = await fn(established.context);
     // Work that stopped because the call was abandoned must not end as a short success.
-    throwIfAborted(established.context);
+    established.throwIfEnded();
     return result;
   } finally {
     established.dispose();

@@ -64,13 +64,36 @@ export function grpcCallMetrics(registry: Registry): CallInterceptor {
     labelNames: ['service', 'method'] as const,
     registers: [registry],
   });
+  // Label children bound once per service, method and code: resolving labels on every call was most of its cost here.
+  interface BoundCallMetrics {
+    handled: { inc(): void };
+    duration: { observe(seconds: number): void };
+    received: { inc(bytes: number): void };
+    sent: { inc(bytes: number): void };
+  }
+  const bound = new Map<string, BoundCallMetrics>();
+  const boundFor = (service: string, method: string, code: Code): BoundCallMetrics => {
+    const key = `${service}/${method}/${code}`;
+    let metrics = bound.get(key);
+    if (!metrics) {
+      const labels = { service, method, code: codeName(code) };
+      metrics = {
+        handled: handled.labels(labels),
+        duration: duration.labels(labels),
+        received: received.labels({ service, method }),
+        sent: sent.labels({ service, method }),
+      };
+      bound.set(key, metrics);
+    }
+    return metrics;
+  };
   return {
     onCallEnd: (call: CallSummary) => {
-      const labels = { service: call.service, method: call.method, code: codeName(call.code) };
-      handled.inc(labels);
-      duration.observe(labels, call.durationMs / 1000);
-      if (call.bytesIn > 0) received.inc({ service: call.service, method: call.method }, call.bytesIn);
-      if (call.bytesOut > 0) sent.inc({ service: call.service, method: call.method }, call.bytesOut);
+      const metrics = boundFor(call.service, call.method, call.code);
+      metrics.handled.inc();
+      metrics.duration.observe(call.durationMs / 1000);
+      if (call.bytesIn > 0) metrics.received.inc(call.bytesIn);
+      if (call.bytesOut > 0) metrics.sent.inc(call.bytesOut);
     },
   };
 }

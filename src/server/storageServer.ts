@@ -17,12 +17,11 @@ import { backgroundContext } from '../context/requestContext.js';
 import type { PostgresDatabase } from '../database/postgresDatabase.js';
 import { FetchService, PushService } from '../gen/build/bazel/remote/asset/v1/remote_asset.js';
 import {
-  ActionCacheService,
   CapabilitiesService,
   Compressor_Value,
   ContentAddressableStorageService,
 } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
-import { actionCacheServer } from '../grpc/actionCacheServer.js';
+import { actionCacheServer, EncodedActionCacheService } from '../grpc/actionCacheServer.js';
 import { fetchServer, pushServer } from '../grpc/assetServer.js';
 import { byteStreamServer } from '../grpc/byteStreamServer.js';
 import { type CapabilitiesConfig, capabilitiesServer } from '../grpc/capabilitiesServer.js';
@@ -220,7 +219,7 @@ export async function startStorageServer(
     casServer(new ContentAddressableStorage(cas, MAXIMUM_BATCH_TOTAL_BYTES), { compressors, uploadQuota }),
   );
   server.addService(FramedByteStreamService, byteStreamServer(byteStream, { uploadQuota }));
-  server.addService(ActionCacheService, actionCacheServer(actionCache, true));
+  server.addService(EncodedActionCacheService, actionCacheServer(actionCache, true));
   server.addService(FetchService, fetchServer(assetService));
   server.addService(PushService, pushServer(assetService));
   const extension = extend ? await extend(server, { cas, actionCache }) : {};
