@@ -35,10 +35,14 @@ export interface GranaryServeOptions {
    * which the remote build is compared with, runs in the benchmark's session.
    */
   ownSession?: boolean;
+  /** More `granary serve` flags, e.g. ['--max-size', '100GiB']. */
+  extraArguments?: readonly string[];
 }
 
 export interface GranaryServe {
   address: string;
+  /** The server's process ID (its embedded worker, if any, is a child of it). */
+  pid: number;
   /** The command line, for the report. */
   command: string;
   close(): Promise<void>;
@@ -48,6 +52,7 @@ export async function startGranaryServe(options: GranaryServeOptions): Promise<G
   const serveArguments = ['serve', '--listen', '127.0.0.1:0', '--data', options.dataDirectory];
   if (options.sandbox) serveArguments.push('--sandbox', options.sandbox);
   if (options.workers !== undefined) serveArguments.push('--workers', String(options.workers));
+  serveArguments.push(...(options.extraArguments ?? []));
   const nodeArguments = options.nodeArguments ?? [];
   const child: ChildProcess = spawn(process.execPath, [...nodeArguments, GRANARY, ...serveArguments], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -57,9 +62,11 @@ export async function startGranaryServe(options: GranaryServeOptions): Promise<G
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     const address = await waitForAddress(child);
-    await new Promise((resolve) => setTimeout(resolve, WORKER_CONNECT_MS));
+    // Without an embedded worker there is nothing to wait for.
+    if (options.workers !== 0) await new Promise((resolve) => setTimeout(resolve, WORKER_CONNECT_MS));
     return {
       address,
+      pid: child.pid as number,
       command: ['node', ...nodeArguments, 'bin/granary.js', ...serveArguments].join(' '),
       close: async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

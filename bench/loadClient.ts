@@ -13,6 +13,8 @@ import { promisify } from 'node:util';
 const SOURCE_DIRECTORY = fileURLToPath(new URL('../../bench/reapi-load', import.meta.url));
 const BUILD_TIMEOUT_MS = 15 * 60_000;
 const MEASURE_TIMEOUT_MS = 10 * 60_000;
+/** A fill of tens of GiB at BatchUpdate speed takes minutes. */
+const FILL_TIMEOUT_MS = 60 * 60_000;
 const run = promisify(execFile);
 
 export interface LoadClient {
@@ -46,6 +48,8 @@ export interface FigureOptions {
   warmUp?: boolean;
   /** Processes whose CPU time counts as the server's. */
   serverPids?: readonly number[];
+  /** Requests in flight; the figure's default when absent. */
+  concurrency?: number;
 }
 
 export interface ServerCapabilities {
@@ -81,13 +85,31 @@ export async function measureFigure(
   const args = ['measure', '--target', url, '--figure', figure, '--duration-ms', String(options.durationMs)];
   args.push('--blobs', String(options.largeBlobs), '--actions', String(options.actions));
   if (options.warmUp) args.push('--warm-up');
+  if (options.concurrency !== undefined) args.push('--concurrency', String(options.concurrency));
   if (options.serverPids && options.serverPids.length > 0) args.push('--server-pids', options.serverPids.join(','));
   return JSON.parse(await runClient(client, args)) as FigureResult;
 }
 
-async function runClient(client: LoadClient, args: string[]): Promise<string> {
+export interface FillResult {
+  blobs: number;
+  bytes: number;
+  seconds: number;
+}
+
+/** Uploads `bytes` of fresh 4 KiB blobs with BatchUpdateBlobs, `concurrency` requests in flight. */
+export async function fillStore(
+  client: LoadClient,
+  url: string,
+  bytes: number,
+  concurrency: number,
+): Promise<FillResult> {
+  const args = ['fill', '--target', url, '--bytes', String(bytes), '--concurrency', String(concurrency)];
+  return JSON.parse(await runClient(client, args, FILL_TIMEOUT_MS)) as FillResult;
+}
+
+async function runClient(client: LoadClient, args: string[], timeoutMs = MEASURE_TIMEOUT_MS): Promise<string> {
   try {
-    const { stdout } = await run(client.path, args, { timeout: MEASURE_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
+    const { stdout } = await run(client.path, args, { timeout: timeoutMs, maxBuffer: 1024 * 1024 });
     return stdout;
   } catch (error) {
     const failure = error as Error & { stderr?: string };

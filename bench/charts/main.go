@@ -4,6 +4,10 @@
 //
 // Usage: go run . FIGURES.json OUTPUT_DIRECTORY
 // Writes execution-clients.png and execution-slots.png.
+//
+//	go run . store STORE-FIGURES.json OUTPUT_DIRECTORY
+//
+// draws the store-size and storage-concurrency charts (see store.go).
 package main
 
 import (
@@ -41,8 +45,12 @@ var palette = []color.RGBA{
 }
 
 func main() {
+	if len(os.Args) == 4 && os.Args[1] == "store" {
+		drawStore(os.Args[2], os.Args[3])
+		return
+	}
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: go run . FIGURES.json OUTPUT_DIRECTORY")
+		fmt.Fprintln(os.Stderr, "usage: go run . FIGURES.json OUTPUT_DIRECTORY, or go run . store STORE-FIGURES.json OUTPUT_DIRECTORY")
 		os.Exit(2)
 	}
 	data, err := os.ReadFile(os.Args[1])

@@ -6,6 +6,7 @@
 //
 //	reapi-load capabilities --target grpc://HOST:PORT[/INSTANCE]
 //	reapi-load measure --target URL --figure NAME [flags]   (one JSON line on stdout)
+//	reapi-load fill --target URL --bytes N [--concurrency C]  (fresh 4 KiB blobs)
 //	reapi-load sink [--listen HOST:PORT]                     (prints "serving on HOST:PORT")
 //
 // bench/sideBySide.ts builds it with `go build` at bench time and drives it.
@@ -18,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: reapi-load capabilities|measure|sink [flags]")
+		fmt.Fprintln(os.Stderr, "usage: reapi-load capabilities|measure|fill|sink [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -27,10 +28,12 @@ func main() {
 		err = runCapabilities(os.Args[2:])
 	case "measure":
 		err = runMeasure(os.Args[2:])
+	case "fill":
+		err = runFill(os.Args[2:])
 	case "sink":
 		err = runSink(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (capabilities, measure or sink)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (capabilities, measure, fill or sink)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reapi-load:", err)

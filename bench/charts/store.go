@@ -1,0 +1,147 @@
+package main
+
+// The store-size and storage-concurrency charts, from the figures that
+// bench/storeScaling.ts measured.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+type storeSizePoint struct {
+	StoredBytes                 float64 `json:"storedBytes"`
+	FindMissingDigestsPerSecond float64 `json:"findMissingDigestsPerSecond"`
+	BatchReadBlobsPerSecond     float64 `json:"batchReadBlobsPerSecond"`
+	VMRSSBytes                  float64 `json:"vmRssBytes"`
+	HeapUsedBytes               float64 `json:"heapUsedBytes"`
+	ReopenSeconds               float64 `json:"reopenSeconds"`
+	VMRSSAfterReopenBytes       float64 `json:"vmRssAfterReopenBytes"`
+}
+
+type concurrencyPoint struct {
+	X     float64 `json:"x"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+}
+
+type storeFigures struct {
+	Date               string           `json:"date"`
+	LoadAverageAtStart float64          `json:"loadAverageAtStart"`
+	LoadAverageAtEnd   float64          `json:"loadAverageAtEnd"`
+	Sizes              []storeSizePoint `json:"sizes"`
+	Concurrency        struct {
+		AtGib   float64                       `json:"atGib"`
+		Figures map[string][]concurrencyPoint `json:"figures"`
+	} `json:"concurrency"`
+}
+
+// drawStore writes store-size-speed.png, store-size-memory.png,
+// store-size-reopen.png and storage-clients.png.
+func drawStore(figuresPath, directory string) {
+	data, err := os.ReadFile(figuresPath)
+	check(err)
+	var f storeFigures
+	check(json.Unmarshal(data, &f))
+	subtitle := fmt.Sprintf("measured %s, load average %.0f-%.0f on 2 cores", f.Date[:10], f.LoadAverageAtStart, f.LoadAverageAtEnd)
+	const gib = 1 << 30
+	const mib = 1 << 20
+	bySize := func(value func(storeSizePoint) float64) plotter.XYs {
+		var xys plotter.XYs
+		for _, p := range f.Sizes {
+			xys = append(xys, plotter.XY{X: p.StoredBytes / gib, Y: value(p)})
+		}
+		return xys
+	}
+	sizeAxis := "4 KiB blobs stored (GiB)"
+	drawLines(filepath.Join(directory, "store-size-speed.png"),
+		"FindMissingBlobs and BatchReadBlobs against store size\n"+subtitle, sizeAxis, "thousands per second",
+		[]string{"FindMissingBlobs, k digests/s", "BatchReadBlobs, k blobs/s"},
+		[]plotter.XYs{
+			bySize(func(p storeSizePoint) float64 { return p.FindMissingDigestsPerSecond / 1000 }),
+			bySize(func(p storeSizePoint) float64 { return p.BatchReadBlobsPerSecond / 1000 }),
+		}, false)
+	drawLines(filepath.Join(directory, "store-size-memory.png"),
+		"granary serve's memory against store size\n"+subtitle, sizeAxis, "MiB",
+		[]string{"resident (VmRSS) after the reads", "resident just after a restart", "V8 heap used"},
+		[]plotter.XYs{
+			bySize(func(p storeSizePoint) float64 { return p.VMRSSBytes / mib }),
+			bySize(func(p storeSizePoint) float64 { return p.VMRSSAfterReopenBytes / mib }),
+			bySize(func(p storeSizePoint) float64 { return p.HeapUsedBytes / mib }),
+		}, false)
+	drawLines(filepath.Join(directory, "store-size-reopen.png"),
+		"Time for granary serve to restart on the store\n"+subtitle, sizeAxis, "seconds to serving",
+		[]string{"restart"},
+		[]plotter.XYs{bySize(func(p storeSizePoint) float64 { return p.ReopenSeconds })}, false)
+
+	labels := []string{"batch-update", "find-missing", "batch-read", "get-action-result"}
+	var series []plotter.XYs
+	var legends []string
+	for _, label := range labels {
+		points := f.Concurrency.Figures[label]
+		var xys plotter.XYs
+		unit := ""
+		for _, p := range points {
+			xys = append(xys, plotter.XY{X: p.X, Y: p.Value / 1000})
+			unit = p.Unit
+		}
+		series = append(series, xys)
+		legends = append(legends, fmt.Sprintf("%s, k %s", label, unit))
+	}
+	drawLines(filepath.Join(directory, "storage-clients.png"),
+		fmt.Sprintf("Storage calls against requests in flight (store of %g GiB)\n%s", f.Concurrency.AtGib, subtitle),
+		"requests in flight (log scale)", "thousands per second (log scale)", legends, series, true)
+}
+
+func drawLines(path, title, xLabel, yLabel string, legends []string, series []plotter.XYs, logScales bool) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = yLabel
+	if logScales {
+		p.X.Scale = plot.LogScale{}
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		var ticks []plot.Tick
+		for _, pt := range series[0] {
+			ticks = append(ticks, plot.Tick{Value: pt.X, Label: fmt.Sprintf("%g", pt.X)})
+		}
+		p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	} else {
+		p.Y.Min = 0
+		p.X.Min = 0
+	}
+	// Room above the lines for the legend.
+	low, high := 0.0, 0.0
+	for i, xys := range series {
+		for j, pt := range xys {
+			if (i == 0 && j == 0) || pt.Y < low {
+				low = pt.Y
+			}
+			high = max(high, pt.Y)
+		}
+	}
+	if logScales {
+		p.Y.Min, p.Y.Max = low/1.5, high*12
+	} else {
+		p.Y.Max = high * 1.45
+	}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	for i, xys := range series {
+		line, points, err := plotter.NewLinePoints(xys)
+		check(err)
+		line.Color = palette[i%len(palette)]
+		line.Width = vg.Points(2)
+		points.Color = palette[i%len(palette)]
+		p.Add(line, points)
+		p.Legend.Add(legends[i], line, points)
+	}
+	check(p.Save(7*vg.Inch, 4.5*vg.Inch, path))
+}
