@@ -37,6 +37,8 @@ export interface GranaryServeOptions {
   ownSession?: boolean;
   /** More `granary serve` flags, e.g. ['--max-size', '100GiB']. */
   extraArguments?: readonly string[];
+  /** How long the server may take to start serving; 60 s when absent (a big segment store takes longer). */
+  startupTimeoutMs?: number;
 }
 
 export interface GranaryServe {
@@ -61,7 +63,7 @@ export async function startGranaryServe(options: GranaryServeOptions): Promise<G
   forwardStderr(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    const address = await waitForAddress(child);
+    const address = await waitForAddress(child, options.startupTimeoutMs ?? STARTUP_TIMEOUT_MS);
     // Without an embedded worker there is nothing to wait for.
     if (options.workers !== 0) await new Promise((resolve) => setTimeout(resolve, WORKER_CONNECT_MS));
     return {
@@ -89,10 +91,13 @@ function forwardStderr(child: ChildProcess): void {
   });
 }
 
-function waitForAddress(child: ChildProcess): Promise<string> {
+function waitForAddress(child: ChildProcess, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    const timer = setTimeout(() => reject(new Error('granary serve did not start within 60 s')), STARTUP_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`granary serve did not start within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
     let found = false;
     lines.on('line', (line) => {
       // Keep draining stdout so the child never blocks on a full pipe.
