@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { ByteStreamService, ReadResponse } from '../gen/google/bytestream/bytestream.js';
 import { READ_CHUNK_BYTES } from '../storage/blobStore.js';
+import { allocateWithHeadroom, truncateWithHeadroom } from '../storage/chunkHeadroom.js';
 import { FramedByteStreamService, frameReadResponse, serializeReadResponse } from './readResponseFrames.js';
 
 describe('ReadResponse framing', () => {
@@ -34,5 +35,32 @@ describe('ReadResponse framing', () => {
     assert.deepEqual(Buffer.from(ReadResponse.decode(encoded).data), chunk);
     assert.equal(FramedByteStreamService.write, ByteStreamService.write);
     assert.equal(FramedByteStreamService.read.path, ByteStreamService.read.path);
+  });
+  it('writes the header into the room a store left before a chunk, and never pools that buffer', async () => {
+    for (const size of [1, 127, 128, 16_384, READ_CHUNK_BYTES]) {
+      const chunk = allocateWithHeadroom(size);
+      randomBytes(size).copy(chunk);
+      const expected = Buffer.from(chunk);
+      const framedChunk = frameReadResponse(chunk);
+      const encoded = serializeReadResponse(framedChunk);
+      assert.equal(encoded.buffer, chunk.buffer, `${size} bytes: the chunk's own memory, not a copy`);
+      assert.deepEqual(Buffer.from(encoded), Buffer.from(ReadResponse.encode({ data: expected }).finish()));
+      await Promise.resolve();
+      // Another consumer (a cache being filled) may still hold the chunk: a later response must not reuse it.
+      const later = frameReadResponse(randomBytes(READ_CHUNK_BYTES));
+      assert.notEqual(later.data.buffer, chunk.buffer);
+      assert.deepEqual(chunk, expected);
+    }
+    const short = truncateWithHeadroom(allocateWithHeadroom(100), 10);
+    short.fill(7);
+    assert.equal(serializeReadResponse(frameReadResponse(short)).buffer, short.buffer);
+  });
+
+  it('copies a chunk that is a view into a larger buffer, leaving the bytes before it alone', () => {
+    const blob = randomBytes(2000);
+    const before = Buffer.from(blob);
+    const encoded = Buffer.from(serializeReadResponse(frameReadResponse(blob.subarray(1000))));
+    assert.deepEqual(blob, before);
+    assert.deepEqual(Buffer.from(ReadResponse.decode(encoded).data), blob.subarray(1000));
   });
 });

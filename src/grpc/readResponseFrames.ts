@@ -9,17 +9,22 @@
  * goes back to the pool once grpc-js has copied it into its frame (it does so
  * synchronously, right after the serializer returns).
  *
+ * A chunk the disk store read with room before it (src/storage/chunkHeadroom.ts)
+ * is not copied at all: the header goes into that room and the response is the
+ * store's own buffer, which is never pooled (another consumer may keep it).
+ *
  * A framed response is still a valid ReadResponse object (`data` views the
  * chunk), so the generated serializer encodes it correctly too; its buffer is
  * then simply never reused.
  */
 import { ByteStreamService, ReadResponse } from '../gen/google/bytestream/bytestream.js';
 import { READ_CHUNK_BYTES } from '../storage/blobStore.js';
+import { CHUNK_HEADROOM_BYTES, wholeBufferOf } from '../storage/chunkHeadroom.js';
 
 /** Field 10, wire type 2 (length-delimited). */
 const DATA_TAG = (10 << 3) | 2;
 /** The tag and the longest varint length of a chunk (a 32-bit length). */
-const MAXIMUM_HEADER_BYTES = 1 + 5;
+const MAXIMUM_HEADER_BYTES = CHUNK_HEADROOM_BYTES;
 /** Buffers of this size are pooled: a full storage chunk and its header. */
 const POOLED_BUFFER_BYTES = READ_CHUNK_BYTES + MAXIMUM_HEADER_BYTES;
 /** Free buffers kept (shared by all calls). */
@@ -29,7 +34,12 @@ const framed = Symbol('framed ReadResponse');
 
 /** A ReadResponse carrying its own encoding. */
 export interface FramedReadResponse extends ReadResponse {
-  readonly [framed]: { readonly encoding: Buffer; readonly buffer: Buffer; serialized: boolean };
+  readonly [framed]: {
+    readonly encoding: Buffer;
+    readonly buffer: Buffer;
+    readonly pooled: boolean;
+    serialized: boolean;
+  };
 }
 
 const pool: Buffer[] = [];
@@ -38,26 +48,36 @@ const pool: Buffer[] = [];
 export function frameReadResponse(chunk: Buffer): FramedReadResponse {
   const length = chunk.length;
   // proto3 leaves an empty field out.
-  if (length === 0) return { data: chunk, [framed]: { encoding: chunk, buffer: chunk, serialized: false } };
+  if (length === 0)
+    return { data: chunk, [framed]: { encoding: chunk, buffer: chunk, pooled: false, serialized: false } };
   const headerBytes = 1 + varintBytes(length);
+  const whole = wholeBufferOf(chunk);
+  if (whole) {
+    const start = CHUNK_HEADROOM_BYTES - headerBytes;
+    writeHeader(whole, start, length);
+    const encoding = whole.subarray(start, CHUNK_HEADROOM_BYTES + length);
+    return { data: chunk, [framed]: { encoding, buffer: whole, pooled: false, serialized: false } };
+  }
   const totalBytes = headerBytes + length;
-  const buffer =
-    totalBytes <= POOLED_BUFFER_BYTES && totalBytes > POOLED_BUFFER_BYTES / 2
-      ? (pool.pop() ?? Buffer.allocUnsafeSlow(POOLED_BUFFER_BYTES))
-      : Buffer.allocUnsafe(totalBytes);
-  buffer[0] = DATA_TAG;
-  let position = 1;
+  const pooled = totalBytes <= POOLED_BUFFER_BYTES && totalBytes > POOLED_BUFFER_BYTES / 2;
+  const buffer = pooled ? (pool.pop() ?? Buffer.allocUnsafeSlow(POOLED_BUFFER_BYTES)) : Buffer.allocUnsafe(totalBytes);
+  writeHeader(buffer, 0, length);
+  chunk.copy(buffer, headerBytes);
+  return {
+    data: buffer.subarray(headerBytes, totalBytes),
+    [framed]: { encoding: buffer.subarray(0, totalBytes), buffer, pooled, serialized: false },
+  };
+}
+
+/** Writes the tag of `data` and the varint `length` at `position`. */
+function writeHeader(buffer: Buffer, position: number, length: number): void {
+  buffer[position++] = DATA_TAG;
   let rest = length;
   while (rest >= 0x80) {
     buffer[position++] = (rest & 0x7f) | 0x80;
     rest >>>= 7;
   }
-  buffer[position++] = rest;
-  chunk.copy(buffer, position);
-  return {
-    data: buffer.subarray(position, totalBytes),
-    [framed]: { encoding: buffer.subarray(0, totalBytes), buffer, serialized: false },
-  };
+  buffer[position] = rest;
 }
 
 function varintBytes(value: number): number {
@@ -71,7 +91,7 @@ export function serializeReadResponse(value: ReadResponse | FramedReadResponse):
   const frame = (value as Partial<FramedReadResponse>)[framed];
   if (!frame) return Buffer.from(ReadResponse.encode(value).finish());
   const { buffer } = frame;
-  if (buffer.length === POOLED_BUFFER_BYTES && !frame.serialized) {
+  if (frame.pooled && !frame.serialized) {
     frame.serialized = true;
     // grpc-js copies the returned bytes before anything else runs; after that the buffer is free.
     queueMicrotask(() => {

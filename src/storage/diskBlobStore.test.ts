@@ -9,7 +9,8 @@ import { rejectsWithCode } from '../../test/support/status.js';
 import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestKey } from '../digest/digest.js';
 import { Code } from '../util/status.js';
-import { getBuffer, putBuffer } from './blobStore.js';
+import { getBuffer, putBuffer, READ_CHUNK_BYTES } from './blobStore.js';
+import { CHUNK_HEADROOM_BYTES, wholeBufferOf } from './chunkHeadroom.js';
 import { DiskBlobStore, diskBlobPath, READ_ONLY_BLOB_MODE } from './diskBlobStore.js';
 import { VerifyingBlobStore } from './verifyingBlobStore.js';
 
@@ -347,6 +348,29 @@ describe('DiskBlobStore', () => {
       }
     })();
     await rejectsWithCode(reading, Code.NOT_FOUND);
+  });
+
+  it('reads every chunk into a buffer with headroom for the sender, from any offset and limit', async () => {
+    const store = await open(16 * MiB);
+    const { data, digest } = testBlob(2 * MiB + 5, 16);
+    await putBuffer(context, store, digest, data);
+    const blob = await store.get(context, digest);
+    assert.ok(blob);
+    for (const [offset, limit] of [
+      [0, undefined],
+      [3, READ_CHUNK_BYTES + 1],
+      [2 * MiB, undefined],
+    ] as const) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of blob.read(offset, limit)) {
+        const whole = wholeBufferOf(chunk);
+        assert.ok(whole, 'the chunk has headroom');
+        assert.equal(chunk.byteOffset - whole.byteOffset, CHUNK_HEADROOM_BYTES);
+        chunks.push(chunk);
+      }
+      const end = limit === undefined ? data.length : offset + limit;
+      assert.deepEqual(Buffer.concat(chunks), data.subarray(offset, end));
+    }
   });
 
   it("stops streaming a large blob with CANCELLED once the reader's context aborts", async () => {

@@ -46,6 +46,7 @@ import {
   READ_CHUNK_BYTES,
   type StorageUsage,
 } from './blobStore.js';
+import { allocateWithHeadroom, truncateWithHeadroom } from './chunkHeadroom.js';
 import type { EvictionListener } from './eviction.js';
 import { LruIndex } from './lruIndex.js';
 import { bufferBlob } from './memoryBlobStore.js';
@@ -252,11 +253,12 @@ export class DiskBlobStore implements BlobStore {
       for (let position = offset; position < end; ) {
         throwIfAborted(context);
         const length = Math.min(READ_CHUNK_BYTES, end - position);
-        const buffer = Buffer.allocUnsafe(length);
+        // Room before the chunk lets ByteStream Read frame it without copying it (chunkHeadroom.ts).
+        const buffer = allocateWithHeadroom(length);
         const { bytesRead } = await handle.read(buffer, 0, length, position);
         if (bytesRead === 0) throw notFound(`blob ${key} is shorter on disk than expected`);
         position += bytesRead;
-        yield bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
+        yield bytesRead === length ? buffer : truncateWithHeadroom(buffer, bytesRead);
       }
     } finally {
       await handle.close();
