@@ -114,3 +114,48 @@ function waitForAddress(child: ChildProcess, timeoutMs: number): Promise<string>
     });
   });
 }
+
+export interface GranaryWorkerOptions {
+  /** The farm, grpc://HOST:PORT. */
+  server: string;
+  slots: number;
+  workDirectory: string;
+  /** In a session of its own, as startGranaryServe's ownSession. */
+  ownSession?: boolean;
+}
+
+export interface GranaryWorker {
+  pid: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a separate `granary worker` process, as a farm with workers on other
+ * hosts runs them (no shared CAS: inputs are fetched over gRPC).
+ */
+export function startGranaryWorker(options: GranaryWorkerOptions): GranaryWorker {
+  const workerArguments = [
+    'worker',
+    '--server',
+    options.server,
+    '--slots',
+    String(options.slots),
+    '--work-dir',
+    options.workDirectory,
+  ];
+  const child: ChildProcess = spawn(process.execPath, [GRANARY, ...workerArguments], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: options.ownSession ?? false,
+  });
+  forwardStderr(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    pid: child.pid as number,
+    close: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -35,6 +35,7 @@ type figures struct {
 	LoadAverageAtEnd   float64            `json:"loadAverageAtEnd"`
 	Clients            map[string][]point `json:"clients"`
 	Slots              []point            `json:"slots"`
+	Workers            []point            `json:"workers"`
 }
 
 var palette = []color.RGBA{
@@ -71,12 +72,27 @@ func main() {
 	draw(filepath.Join(os.Args[2], "execution-clients.png"),
 		"Trivial actions/s against concurrent clients (2 slots)\n"+subtitle,
 		"concurrent clients (log scale)", labels, series, true)
+	slotSeries := map[string][]point{"one worker, N slots": f.Slots}
+	slotLabels := []string{"one worker, N slots"}
+	if len(f.Workers) > 0 {
+		slotSeries["N workers, 1 slot each"] = f.Workers
+		slotLabels = append(slotLabels, "N workers, 1 slot each")
+	}
 	draw(filepath.Join(os.Args[2], "execution-slots.png"),
 		"Granary: trivial actions/s against execution slots (16 in flight)\n"+subtitle,
-		"execution slots of the embedded worker (log scale)", []string{"granary"}, map[string][]point{"granary": f.Slots}, true)
+		"execution slots N (log scale)", slotLabels, slotSeries, true)
 }
 
 func draw(path, title, xLabel string, labels []string, series map[string][]point, logX bool) {
+	// A run may measure only some curves (executionScaling's --curves).
+	total := 0
+	for _, label := range labels {
+		total += len(series[label])
+	}
+	if total == 0 {
+		fmt.Fprintf(os.Stderr, "%s: no figures, not drawn\n", path)
+		return
+	}
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xLabel
