@@ -30,6 +30,14 @@ function options(script: string, extra: Partial<EmbeddedWorkerOptions> = {}): Em
   };
 }
 
+/** The restart delays the supervisor logged, in order. */
+function restartDelaysMs(logged: readonly string[]): number[] {
+  return logged.flatMap((line) => {
+    const match = /embedded worker exit code 3; starting it again in (\d+) ms/.exec(line);
+    return match ? [Number(match[1])] : [];
+  });
+}
+
 describe('the embedded worker supervisor', () => {
   it('starts a worker that died again, with a growing backoff, and says each time how it ended', async () => {
     const exits: string[] = [];
@@ -53,8 +61,38 @@ describe('the embedded worker supervisor', () => {
     assert.equal(restarts, stoppedAt, 'a stopped supervisor starts nothing more');
     assert.ok(exits.length >= 3);
     assert.ok(exits.every((description) => description === 'exit code 3'));
-    assert.ok(lines.some((line) => /embedded worker exit code 3; starting it again in (20|40) ms/.test(line)));
+    const delays = restartDelaysMs(lines);
+    assert.deepEqual(delays.slice(0, 3), [20, 40, 80], 'doubling from the first backoff');
+    assert.ok(
+      delays.every((delayMs) => delayMs <= 80),
+      `capped at the longest backoff: ${delays}`,
+    );
     assert.equal(worker.restartCount, stoppedAt);
+  });
+
+  it('starts again after the first backoff each time a worker had stayed up long enough', async () => {
+    const from = lines.length;
+    let restarts = 0;
+    const worker = new EmbeddedWorker(
+      options('process.exit(3)', {
+        stableAfterMs: 0,
+        onRestart: () => {
+          restarts++;
+        },
+      }),
+    );
+    worker.start();
+    try {
+      await until(() => restarts >= 2, 60_000);
+    } finally {
+      await worker.stop();
+    }
+    const delays = restartDelaysMs(lines.slice(from));
+    assert.ok(delays.length >= 2);
+    assert.ok(
+      delays.every((delayMs) => delayMs === 20),
+      `${delays}`,
+    );
   });
 
   it('asks a running worker to drain over its IPC channel and waits for it to exit', async () => {

@@ -10,6 +10,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { errorMessage, type Logger } from '../observability/log.js';
+import { Backoff } from '../util/backoff.js';
 import { DRAIN_MESSAGE } from './shutdownRequests.js';
 
 /** The bot id of the embedded worker, as the farm's logs, metrics and admin view show it. */
@@ -48,12 +49,17 @@ export class EmbeddedWorker {
   private child: ChildProcess | undefined;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | undefined;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private startedAtMs = 0;
   private restarts = 0;
 
   constructor(private readonly options: EmbeddedWorkerOptions) {
-    this.backoffMs = options.firstBackoffMs ?? 1000;
+    // No jitter: one supervisor restarting one child has no crowd to spread.
+    this.backoff = new Backoff({
+      firstMs: options.firstBackoffMs ?? 1000,
+      maximumMs: options.longestBackoffMs ?? 30_000,
+      jitter: 0,
+    });
   }
 
   /** The running process's id, if one runs. */
@@ -130,10 +136,8 @@ export class EmbeddedWorker {
     if (child !== this.child || this.stopping) return;
     const description = signal ? `killed by ${signal}` : `exit code ${code}`;
     this.options.onExit?.(description);
-    const stable = Date.now() - this.startedAtMs >= (this.options.stableAfterMs ?? 60_000);
-    if (stable) this.backoffMs = this.options.firstBackoffMs ?? 1000;
-    const delayMs = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.options.longestBackoffMs ?? 30_000);
+    if (Date.now() - this.startedAtMs >= (this.options.stableAfterMs ?? 60_000)) this.backoff.reset();
+    const delayMs = this.backoff.next();
     this.options.log.warn(
       `embedded worker ${description}; starting it again in ${formatSeconds(delayMs)}`,
       { event: 'embedded_worker_exited', exit: description, restart_in_ms: delayMs },
