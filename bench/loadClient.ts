@@ -123,10 +123,20 @@ export interface NullSink {
 }
 
 /** Starts `reapi-load sink` on a free loopback port. */
-export async function startNullSink(client: LoadClient): Promise<NullSink> {
-  const child: ChildProcess = spawn(client.path, ['sink', '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+export function startNullSink(client: LoadClient): Promise<NullSink> {
+  return startSinkProcess(client.path, ['sink', '--listen', '127.0.0.1:0']);
+}
+
+const NODE_NULL_SINK = fileURLToPath(new URL('./nodeNullSink.js', import.meta.url));
+
+/** Starts the Node null sink (bench/nodeNullSink.ts) on a free loopback port. */
+export function startNodeNullSink(): Promise<NullSink> {
+  return startSinkProcess(process.execPath, [NODE_NULL_SINK, '--listen', '127.0.0.1:0']);
+}
+
+/** Runs a sink that prints "serving on HOST:PORT" once it listens. */
+async function startSinkProcess(command: string, args: string[]): Promise<NullSink> {
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const address = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
@@ -134,7 +144,7 @@ export async function startNullSink(client: LoadClient): Promise<NullSink> {
       const match = /serving on (\S+:\d+)/.exec(line);
       if (match) resolve(match[1] as string);
     });
-    child.once('exit', (code) => reject(new Error(`the null sink exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${command} ${args[0]} exited with ${code}`)));
   });
   return {
     url: `grpc://${address}`,

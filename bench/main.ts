@@ -3,24 +3,7 @@
  * disk writes), then runs each benchmark module against a real server over
  * loopback and prints a summary with the targets. Not part of the tests.
  *
- * Flags (after `npm run bench --`):
- *   --against [LABEL=]grpc://HOST:PORT[/INSTANCE]
- *                     (repeatable) another REAPI server for the side-by-side table
- *   --rounds N        interleaved rounds of the side-by-side and bazel benchmarks (best of N; default 3)
- *   --cpu-of LABEL=PID
- *                     (repeatable) count PID and its descendants as server LABEL's CPU (default: the
- *                     process listening on its port, and its descendants)
- *   --figure NAME     (repeatable) only this side-by-side figure: batch-update, find-missing, batch-read,
- *                     write-16k, write-1m, read, get-action-result, execute; or this half of the bazel
- *                     module: clean-build, cached-rebuild
- *   --granary-sandbox auto|bubblewrap|none
- *                     sandbox of the side-by-side Granary's embedded worker (default: granary's own)
- *   --quick           fewer runs, shorter durations
- *   --in-process      run the server in this process instead of a child process
- *   --memory-backend  diagnostic: the storage server keeps its CAS in memory, not on disk
- *   --profile-server  run the server child with --cpu-prof (profiles go to $TMPDIR/granary-bench-profiles)
- *   --only NAME       run only the named module (side-by-side, storage, execution, bazel)
- *   --keep            keep the temporary directory
+ * Flags: see USAGE below (`npm run bench -- --help` prints it).
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -42,10 +25,30 @@ const MODULES: readonly BenchModule[] = [
   executionBenchmark,
   bazelBuildBenchmark,
 ];
+const USAGE = `Flags (after \`npm run bench --\`):
+  --against [LABEL=]grpc://HOST:PORT[/INSTANCE]
+                    (repeatable) another REAPI server for the side-by-side table
+  --rounds N        interleaved rounds of the side-by-side and bazel benchmarks (best of N; default 3)
+  --cpu-of LABEL=PID
+                    (repeatable) count PID and its descendants as server LABEL's CPU (default: the
+                    process listening on its port, and its descendants)
+  --figure NAME     (repeatable) only this side-by-side figure: batch-update, find-missing, batch-read,
+                    write-16k, write-1m, read, get-action-result, execute; or this half of the bazel
+                    module: clean-build, cached-rebuild
+  --granary-sandbox auto|bubblewrap|none
+                    sandbox of the side-by-side Granary's embedded worker (default: granary's own)
+  --quick           fewer runs, shorter durations
+  --in-process      run the server in this process instead of a child process
+  --memory-backend  diagnostic: the storage server keeps its CAS in memory, not on disk
+  --profile-server  run the server child with --cpu-prof (profiles go to $TMPDIR/granary-bench-profiles)
+  --only NAME       run only the named module (side-by-side, storage, execution, bazel)
+  --keep            keep the temporary directory
+  --help            show this text`;
+
 const PROFILE_DIRECTORY = join(tmpdir(), 'granary-bench-profiles');
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
+function parseOptions() {
+  return parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
       'in-process': { type: 'boolean', default: false },
@@ -58,8 +61,24 @@ async function main(): Promise<number> {
       figure: { type: 'string', multiple: true },
       'cpu-of': { type: 'string', multiple: true, default: [] },
       'granary-sandbox': { type: 'string' },
+      help: { type: 'boolean', default: false },
     },
   });
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions();
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   const modules = values.only ? MODULES.filter((m) => m.name === values.only) : MODULES;
   if (modules.length === 0) {
     console.error(`unknown module "${values.only}"; known: ${MODULES.map((m) => m.name).join(', ')}`);

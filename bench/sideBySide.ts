@@ -16,6 +16,7 @@ import {
   type LoadClient,
   measureFigure,
   serverCapabilities,
+  startNodeNullSink,
   startNullSink,
 } from './loadClient.js';
 import type { BenchContext, BenchModule } from './module.js';
@@ -79,15 +80,19 @@ export const sideBySideBenchmark: BenchModule = {
     });
     context.log(`granary: ${granary.command} (on ${granary.address})`);
     const sink = await startNullSink(built);
+    const nodeSink = await startNodeNullSink();
     try {
       const servers = await describeServers(context, built, [
         { label: 'granary', role: 'granary', url: `grpc://${granary.address}` },
         ...context.options.against.map((a) => ({ label: a.label, role: 'other' as const, url: a.url })),
         { label: 'null sink', role: 'sink', url: sink.url },
+        // What the same figure costs on grpc-js alone: the Node runtime's floor.
+        { label: 'node null sink', role: 'sink', url: nodeSink.url, sinkNote: 'grpc-js alone' },
       ]);
       await measureAll(context, built, servers);
     } finally {
       await sink.close();
+      await nodeSink.close();
       await granary.close();
     }
   },

@@ -11,6 +11,8 @@ export type ServerRole = 'granary' | 'other' | 'sink';
 export interface ServerColumn {
   label: string;
   role: ServerRole;
+  /** A sink's own heading note, in place of the table's `sinkNote`. */
+  sinkNote?: string;
 }
 
 /** Every round's value of one figure, per server label. */
@@ -76,7 +78,8 @@ export function formatTable(
   columns: readonly ServerColumn[],
   sinkNote = 'client ceiling',
 ): string[] {
-  const heading = (column: ServerColumn) => (column.role === 'sink' ? `${column.label} (${sinkNote})` : column.label);
+  const heading = (column: ServerColumn) =>
+    column.role === 'sink' ? `${column.label} (${column.sinkNote ?? sinkNote})` : column.label;
   const header = ['figure', 'unit', ...columns.map(heading), 'Granary vs best other', 'spread'];
   const body = rows.map((row) => [
     row.title,
