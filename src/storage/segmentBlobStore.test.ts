@@ -281,6 +281,192 @@ describe('SegmentBlobStore', () => {
     });
   });
 
+  describe('index files', () => {
+    /** 40 blobs of 300 to 690 bytes in segments of 4,000 bytes: about 11 segments, all but the last sealed. */
+    const blobs = Array.from({ length: 40 }, (_, seed) => testBlob(300 + seed * 10, seed));
+
+    async function filledAndClosed(): Promise<void> {
+      const store = await open({ segmentBytes: 4000 });
+      await putAll(store, blobs);
+      await store.close();
+    }
+
+    async function indexFiles(): Promise<string[]> {
+      return (await readdir(directory)).filter((name) => name.endsWith('.idx')).sort();
+    }
+
+    /** Index files for every sealed segment and no other, `files` included (reads copy blobs forward into more segments). */
+    async function assertEverySealedSegmentIndexed(files: readonly string[]): Promise<void> {
+      const now = await indexFiles();
+      assert.deepEqual(
+        now,
+        (await segmentFiles()).slice(0, -1).map((name) => name.replace('.seg', '.idx')),
+      );
+      for (const name of files) assert.ok(now.includes(name), `${name} written again`);
+    }
+
+    /** The paths of the sealed segment files, oldest first. */
+    async function sealedSegments(): Promise<string[]> {
+      return (await segmentFiles()).slice(0, -1).map((name) => join(directory, name));
+    }
+
+    it('are written for every sealed segment and none for the one appended to, and give back every blob', async () => {
+      await filledAndClosed();
+      const segments = await segmentFiles();
+      assert.ok(segments.length > 5, `${segments.length} segments`);
+      assert.deepEqual(
+        await indexFiles(),
+        segments.slice(0, -1).map((name) => name.replace('.seg', '.idx')),
+      );
+      const store = await open({ segmentBytes: 4000 });
+      await assertHolds(store, blobs);
+      assert.equal(store.usage(context).blobCount, blobs.length);
+      const more = Array.from({ length: 20 }, (_, seed) => testBlob(400, 100 + seed));
+      await putAll(store, more);
+      await store.close();
+      const reopened = await open({ segmentBytes: 4000 });
+      await assertHolds(reopened, [...blobs, ...more]);
+      // Reading old blobs copies them forward, which may seal more segments.
+      await reopened.close();
+      assert.equal((await indexFiles()).length, (await segmentFiles()).length - 1);
+    });
+
+    it('are used instead of reading the segment: a record changed on disk after sealing is dropped on read, the records after it are kept', async () => {
+      await filledAndClosed();
+      const [first] = await sealedSegments();
+      const bytes = await readFile(first as string);
+      // Inside the first record's data (its header and key take 16 + 68 bytes).
+      bytes[200] = (bytes[200] as number) ^ 0xff;
+      await writeFile(first as string, bytes);
+      const store = await open({ segmentBytes: 4000 });
+      assert.equal(await store.get(context, blobs[0]!.digest), undefined, 'the changed record is not served');
+      assert.deepEqual(await store.findMissing(context, [blobs[0]!.digest]), [blobs[0]!.digest], 'and no longer found');
+      // A scan would have cut the segment at the first record; the index file keeps the others.
+      await assertHolds(store, blobs.slice(1));
+      // Stored again, it is written anew, not taken for the record already there.
+      await putAll(store, [blobs[0]!]);
+      await assertHolds(store, [blobs[0]!]);
+    });
+
+    it('checks a streamed large record of an indexed segment when it is read whole', async () => {
+      let store = await open({ segmentBytes: MiB });
+      const large = testBlob(3 * MiB, 5);
+      await putAll(store, [large, testBlob(300, 6)]);
+      await store.close();
+      const [first] = await sealedSegments();
+      const bytes = await readFile(first as string);
+      bytes[2 * MiB] = (bytes[2 * MiB] as number) ^ 0xff;
+      await writeFile(first as string, bytes);
+      store = await open({ segmentBytes: MiB });
+      const blob = await store.get(context, large.digest);
+      assert.ok(blob);
+      const reading = (async () => {
+        for await (const _chunk of blob.read()) {
+          // drain
+        }
+      })();
+      await rejectsWithCode(reading, Code.NOT_FOUND);
+      assert.equal(await store.get(context, large.digest), undefined);
+    });
+
+    for (const [damage, change] of [
+      ['corrupt', (bytes: Buffer) => Buffer.from(bytes).fill(0x55, 100, 110)],
+      ['truncated', (bytes: Buffer) => bytes.subarray(0, bytes.length - 20)],
+      ['empty', () => Buffer.alloc(0)],
+    ] as const) {
+      it(`fall back to reading the segment when ${damage}, and are written again`, async () => {
+        await filledAndClosed();
+        const files = await indexFiles();
+        const damaged = new Map<string, Buffer>();
+        for (const name of files) {
+          const path = join(directory, name);
+          const bad = change(await readFile(path));
+          damaged.set(name, bad);
+          await writeFile(path, bad);
+        }
+        const store = await open({ segmentBytes: 4000 });
+        await assertHolds(store, blobs);
+        assert.equal(store.usage(context).blobCount, blobs.length);
+        await store.close();
+        await assertEverySealedSegmentIndexed(files);
+        for (const name of files) {
+          assert.ok(!(await readFile(join(directory, name))).equals(damaged.get(name) as Buffer), `${name} rewritten`);
+        }
+      });
+    }
+
+    it('are stale when their segment was cut short: the segment is read and cut at its last whole record', async () => {
+      await filledAndClosed();
+      const [first] = await sealedSegments();
+      const whole = (await stat(first as string)).size;
+      await truncate(first as string, whole - 100);
+      const store = await open({ segmentBytes: 4000 });
+      const missing = await store.findMissing(
+        context,
+        blobs.map((b) => b.digest),
+      );
+      assert.equal(missing.length, 1, 'only the cut record is gone');
+      for (const { data, digest } of blobs) {
+        const stored = await getBuffer(context, store, digest);
+        if (stored) assert.ok(stored.equals(data));
+      }
+    });
+
+    it('are stale when another file took the segment’s place, even of the same length', async () => {
+      await filledAndClosed();
+      const [first, second] = await sealedSegments();
+      // The second segment's bytes under the first one's name, as a new file (another inode).
+      const replacement = await readFile(second as string);
+      await rm(first as string);
+      await writeFile(first as string, replacement);
+      const store = await open({ segmentBytes: 4000 });
+      // The first segment's blobs are gone, the second's are still found and intact.
+      const missing = await store.findMissing(
+        context,
+        blobs.map((b) => b.digest),
+      );
+      assert.ok(missing.length > 0 && missing.length < 10, `${missing.length} missing`);
+      await assertHolds(
+        store,
+        blobs.filter((b) => !missing.includes(b.digest)),
+      );
+    });
+
+    it('are not needed: a crash between a segment and its index file leaves the segment to be read', async () => {
+      await filledAndClosed();
+      const files = await indexFiles();
+      for (const name of files) await rm(join(directory, name));
+      // An index file cut short before its rename, and one of a segment that is gone.
+      await writeFile(join(directory, files[0]!.replace('.idx', '.idx.tmp')), Buffer.alloc(30));
+      await writeFile(join(directory, '0000009999.idx'), Buffer.alloc(64));
+      const store = await open({ segmentBytes: 4000 });
+      await assertHolds(store, blobs);
+      await store.close();
+      await assertEverySealedSegmentIndexed(files);
+      assert.deepEqual(
+        (await readdir(directory)).filter((name) => name.endsWith('.tmp')),
+        [],
+      );
+      const reopened = await open({ segmentBytes: 4000 });
+      await assertHolds(reopened, blobs);
+    });
+
+    it('are deleted with their segment when it is evicted', async () => {
+      const store = await open({ maximumSizeBytes: 3000, segmentBytes: 1000 });
+      for (let seed = 0; seed < 30; seed++) {
+        await putAll(store, [testBlob(200, seed)]);
+        // Let the background index writes run.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await store.close();
+      const segments = new Set((await segmentFiles()).map((name) => name.replace('.seg', '')));
+      const indexes = (await indexFiles()).map((name) => name.replace('.idx', ''));
+      assert.ok(indexes.length > 0);
+      for (const id of indexes) assert.ok(segments.has(id), `${id}.idx has its segment`);
+      assert.ok(segments.size <= 4);
+    });
+  });
+
   it('streams a large blob in bounded chunks and honours offsets', async () => {
     const store = await open();
     const { data, digest } = testBlob(3 * MiB + 5, 7);

@@ -7,16 +7,28 @@
  * commits that arrive together are written with one writev, and a read is one
  * pread on a file that is already open.
  *
- * Layout: `<directory>/<number>.seg`, numbered from 1 upwards.
+ * Layout: `<directory>/<number>.seg`, numbered from 1 upwards, and for each
+ * sealed segment (one no longer appended to) `<number>.idx`, its index file
+ * (segmentIndexFile.ts).
  *
  * Durability is the disk store's: a commit resolves once its record is written
  * to the segment file (in the page cache, not fsync'ed), so a killed process
  * loses no acknowledged blob, and the index only learns of a record after its
- * write returned, so nothing half-written is ever served. There is no index
- * file: opening the store reads every segment from the start, checks each
- * record's CRC and truncates a segment at the first record that does not check
- * out (the torn tail of a crash). Later records win over earlier ones with the
- * same key.
+ * write returned, so nothing half-written is ever served. When a segment is
+ * sealed, it is fsync'ed and its index file written in the background (temporary
+ * name, fsync, rename). Opening the store loads the index file of each sealed
+ * segment whose length, inode and birth time it matches, and reads the other
+ * segments (the one being appended to, a sealed one whose index file is
+ * missing, stale or corrupt) from the start, checking each record's CRC and
+ * truncating the segment at the first record that does not check out (the torn
+ * tail of a crash); a sealed segment read that way gets its index file again.
+ * Later records win over earlier ones with the same key.
+ *
+ * Integrity: a record of a segment that was read at opening had its CRC checked
+ * then; a record of a segment whose index file was loaded instead has its CRC
+ * checked when it is read (or copied forward), and a record that fails is
+ * dropped from the index and reported missing. So, as before, no record is
+ * served whose CRC was not checked since the store opened.
  *
  * Eviction is FIFO by segment: when an append would exceed the size bound, the
  * oldest segments are deleted whole. To keep what is used, a blob that is read
@@ -26,10 +38,11 @@
  * (FindMissingOptions.retainUntilMs) is approximated by the same copy.
  *
  * Content is not checked against the digest here (VerifyingBlobStore does that
- * for the CAS); every record's CRC is checked when the store is opened.
+ * for the CAS).
  */
 import {
   closeSync,
+  fdatasync,
   fstatSync,
   ftruncateSync,
   mkdirSync,
@@ -37,12 +50,13 @@ import {
   read,
   readdirSync,
   readSync,
-  unlinkSync,
+  rmSync,
   writev,
   writevSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { crc32 } from 'node:zlib';
 import { type RequestContext, throwIfAborted } from '../context/requestContext.js';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
 import { invalidArgument, notFound, resourceExhausted } from '../util/status.js';
@@ -58,6 +72,14 @@ import type { EvictionListener } from './eviction.js';
 import { bufferBlob } from './memoryBlobStore.js';
 import { keyWordsOf, SegmentIndex, type SegmentLocation } from './segmentIndex.js';
 import {
+  decodeIndexFile,
+  IndexEntries,
+  identityOf,
+  indexFileEntryCount,
+  readIndexFile,
+  writeIndexFile,
+} from './segmentIndexFile.js';
+import {
   decodeRecordHeader,
   digestOfRecordKey,
   encodeRecordHeader,
@@ -67,6 +89,7 @@ import {
 
 const readAsync = promisify(read);
 const writevAsync = promisify(writev);
+const fdatasyncAsync = promisify(fdatasync);
 
 /** The largest segment a store starts (a larger record gets a segment of its own). */
 const MAXIMUM_SEGMENT_BYTES = 128 * 1024 * 1024;
@@ -109,6 +132,10 @@ interface Segment {
   /** Asynchronous reads in flight; the file is closed when the last one ends after eviction. */
   readers: number;
   evicted: boolean;
+  /** Its records in order, collected until it is sealed and its index file written. */
+  entries: IndexEntries | undefined;
+  /** Loaded from an index file: each record's CRC is checked when it is read. */
+  checkReads: boolean;
 }
 
 /** A commit waiting to be appended. */
@@ -135,6 +162,8 @@ export class SegmentBlobStore implements BlobStore {
   private readonly keyScratch = new Uint32Array(8);
   private readonly hexScratch = Buffer.alloc(32);
   private closed = false;
+  /** Index files being written, one after the other. */
+  private indexWrites: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly directory: string,
@@ -206,9 +235,13 @@ export class SegmentBlobStore implements BlobStore {
     const location = this.locate(digest);
     if (!location) return undefined;
     if (location.length > EAGER_READ_BYTES) {
-      return { sizeBytes: location.length, read: (offset, limit) => this.stream(context, location, offset, limit) };
+      return {
+        sizeBytes: location.length,
+        read: (offset, limit) => this.stream(context, digest, location, offset, limit),
+      };
     }
-    const data = await this.readAt(location, location.offset, location.length);
+    const data = await this.readData(digest, location);
+    if (!data) return undefined;
     if (location.segment < this.refreshBelow()) this.copyForward(digest, data);
     return bufferBlob(data, context);
   }
@@ -217,10 +250,11 @@ export class SegmentBlobStore implements BlobStore {
     return new SegmentBlobWriter(this, digest);
   }
 
-  /** Waits for the appends under way, then closes the segment files. */
+  /** Waits for the appends and index files under way, then closes the segment files. */
   async close(): Promise<void> {
     while (this.flushing) await this.flushing;
     this.closed = true;
+    await this.indexWrites;
     for (const segment of this.segments.values()) this.release(segment);
   }
 
@@ -254,8 +288,8 @@ export class SegmentBlobStore implements BlobStore {
 
   private refreshInBackground(digest: Digest, location: SegmentLocation): void {
     if (location.length > EAGER_READ_BYTES || this.refreshing.has(digestKey(digest))) return;
-    this.readAt(location, location.offset, location.length).then(
-      (data) => this.copyForward(digest, data),
+    this.readData(digest, location).then(
+      (data) => data && this.copyForward(digest, data),
       () => undefined, // evicted meanwhile: nothing to keep
     );
   }
@@ -364,12 +398,14 @@ export class SegmentBlobStore implements BlobStore {
     }
     let offset = start;
     for (const record of run) {
-      this.index.set(record.key, record.digest.sizeBytes, {
+      const location = {
         segment: segment.id,
         offset: offset + record.header.length,
         length: record.length - record.header.length,
         crc: record.crc,
-      });
+      };
+      this.index.set(record.key, record.digest.sizeBytes, location);
+      segment.entries?.add(record.key, record.digest.sizeBytes, location);
       offset += record.length;
       record.resolve();
     }
@@ -398,11 +434,8 @@ export class SegmentBlobStore implements BlobStore {
     segment.evicted = true;
     this.release(segment);
     // Synchronous, once per segment: the files on disk never exceed the bound, even for a moment.
-    try {
-      unlinkSync(segment.path);
-    } catch {
-      // Already gone: nothing to free.
-    }
+    rmSync(segment.path, { force: true });
+    rmSync(this.indexPathOf(segment.id), { force: true });
     try {
       this.onEviction?.({
         blobs: blobs - this.index.count,
@@ -426,13 +459,80 @@ export class SegmentBlobStore implements BlobStore {
   private startSegment(): void {
     const id = this.current ? this.current.id + 1 : 1;
     const path = this.pathOf(id);
-    const segment: Segment = { id, path, fd: openSync(path, 'w+'), sizeBytes: 0, readers: 0, evicted: false };
+    // Left by a segment of that number deleted behind the store's back: it would describe another file.
+    rmSync(this.indexPathOf(id), { force: true });
+    const segment = newSegment(id, path, openSync(path, 'w+'));
+    segment.entries = new IndexEntries();
+    if (this.current) this.seal(this.current);
     this.segments.set(id, segment);
     this.current = segment;
   }
 
+  /** A segment no longer appended to: its index file is written in the background. */
+  private seal(segment: Segment): void {
+    const entries = segment.entries;
+    segment.entries = undefined;
+    if (!entries) return;
+    const sizeBytes = segment.sizeBytes;
+    this.indexWrites = this.indexWrites.then(() =>
+      this.writeIndex(segment, entries, sizeBytes).catch(() => {
+        // No index file: the next opening scans the segment, as before index files.
+      }),
+    );
+  }
+
+  /** Makes the sealed segment durable, then writes its index file (temporary name, fsync, rename). */
+  private async writeIndex(segment: Segment, entries: IndexEntries, sizeBytes: number): Promise<void> {
+    if (segment.evicted || segment.fd < 0) return;
+    const path = this.indexPathOf(segment.id);
+    const temporaryPath = `${path}.tmp`;
+    segment.readers++;
+    try {
+      // A failed write may have left bytes after the last record.
+      if (fstatSync(segment.fd).size > sizeBytes) ftruncateSync(segment.fd, sizeBytes);
+      await fdatasyncAsync(segment.fd);
+      if (segment.evicted) return;
+      const file = entries.encode(identityOf(segment.id, fstatSync(segment.fd, { bigint: true })));
+      await writeIndexFile(path, temporaryPath, file);
+    } finally {
+      segment.readers--;
+      // Evicted meanwhile: its index file goes too.
+      if (segment.evicted) {
+        rmSync(temporaryPath, { force: true });
+        rmSync(path, { force: true });
+        this.release(segment);
+      }
+    }
+  }
+
   private pathOf(id: number): string {
     return join(this.directory, `${String(id).padStart(10, '0')}.seg`);
+  }
+
+  private indexPathOf(id: number): string {
+    return join(this.directory, `${String(id).padStart(10, '0')}.idx`);
+  }
+
+  /**
+   * A record's data, its CRC checked first when its segment was loaded from an
+   * index file; undefined (and the entry dropped) when the check fails.
+   */
+  private async readData(digest: Digest, location: SegmentLocation): Promise<Buffer | undefined> {
+    const segment = this.segments.get(location.segment);
+    if (!segment?.checkReads) return this.readAt(location, location.offset, location.length);
+    const start = location.offset - RECORD_HEADER_BYTES - Buffer.byteLength(digestKey(digest), 'latin1');
+    if (start >= 0) {
+      const record = await this.readAt(location, start, location.offset + location.length - start);
+      if (recordChecksumMatches(record, location.crc)) return record.subarray(location.offset - start);
+    }
+    this.dropCorrupt(digest);
+    return undefined;
+  }
+
+  private dropCorrupt(digest: Digest): void {
+    const key = new Uint32Array(8);
+    keyWordsOf(digest, key, this.hexScratch);
+    this.index.delete(key, digest.sizeBytes);
   }
 
   /** Reads `length` bytes of a live record's segment at `position`. */
@@ -460,32 +560,68 @@ export class SegmentBlobStore implements BlobStore {
 
   private async *stream(
     context: RequestContext,
+    digest: Digest,
     location: SegmentLocation,
     offset = 0,
     limit?: number,
   ): AsyncGenerator<Buffer> {
     const end = limit === undefined ? location.length : Math.min(location.length, offset + limit);
+    // A whole read of a record that was not checked at opening checks its CRC on the way (a part cannot be checked).
+    let crc: number | undefined;
+    if (this.segments.get(location.segment)?.checkReads && offset === 0 && end === location.length) {
+      const start = location.offset - RECORD_HEADER_BYTES - Buffer.byteLength(digestKey(digest), 'latin1');
+      const head = await this.readAt(location, start, location.offset - start);
+      crc = crc32(head.subarray(8));
+    }
     for (let position = offset; position < end; ) {
       throwIfAborted(context);
       const length = Math.min(READ_CHUNK_BYTES, end - position);
-      yield await this.readAt(location, location.offset + position, length);
+      const chunk = await this.readAt(location, location.offset + position, length);
       position += length;
+      if (crc !== undefined) {
+        crc = crc32(chunk, crc);
+        if (position === end && crc !== location.crc) {
+          this.dropCorrupt(digest);
+          throw notFound(`blob ${digestKey(digest)} in segment ${location.segment} failed its CRC check`);
+        }
+      }
+      yield chunk;
     }
   }
 
-  /** Opens every segment, rebuilding the index from their records, and starts appending to the newest. */
+  /**
+   * Opens every segment, loading the index files of the sealed ones and reading
+   * the others (see the module comment), and starts appending to the newest.
+   */
   private load(): void {
     mkdirSync(this.directory, { recursive: true });
-    const ids = readdirSync(this.directory)
-      .map((name) => /^(\d{10})\.seg$/.exec(name)?.[1])
-      .filter((id): id is string => id !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b);
+    const names = readdirSync(this.directory);
+    const numbered = (pattern: RegExp) =>
+      names
+        .map((name) => pattern.exec(name)?.[1])
+        .filter((id): id is string => id !== undefined)
+        .map(Number)
+        .sort((a, b) => a - b);
+    const ids = numbered(/^(\d{10})\.seg$/);
+    const newest = ids.at(-1);
+    // Index files cut short by a crash, of segments gone, or of the segment appended to (it is read whole).
+    for (const name of names) if (name.endsWith('.idx.tmp')) rmSync(join(this.directory, name), { force: true });
+    const sealed = new Set(ids.slice(0, -1));
+    for (const id of numbered(/^(\d{10})\.idx$/)) {
+      if (!sealed.has(id)) rmSync(this.indexPathOf(id), { force: true });
+    }
+    let expectedEntries = 0;
+    for (const id of sealed) expectedEntries += indexFileEntryCount(this.indexPathOf(id));
+    this.index.reserve(expectedEntries);
     if (ids.length > 0) this.index.dropSegmentsBefore(ids[0] as number);
+    const unindexed: Segment[] = [];
     for (const id of ids) {
-      const path = this.pathOf(id);
-      const segment: Segment = { id, path, fd: openSync(path, 'r+'), sizeBytes: 0, readers: 0, evicted: false };
-      segment.sizeBytes = this.scan(segment);
+      const segment = newSegment(id, this.pathOf(id), openSync(this.pathOf(id), 'r+'));
+      if (id === newest || !this.loadIndexFile(segment)) {
+        segment.entries = new IndexEntries();
+        segment.sizeBytes = this.scan(segment);
+        if (id !== newest) unindexed.push(segment);
+      }
       this.segments.set(id, segment);
       this.usedBytes += segment.sizeBytes;
       this.current = segment;
@@ -493,6 +629,21 @@ export class SegmentBlobStore implements BlobStore {
     if (ids.length === 0) this.startSegment();
     // A bound lowered since the last run: drop the oldest segments now.
     this.makeRoom(0);
+    for (const segment of unindexed) this.seal(segment);
+  }
+
+  /** Indexes a sealed segment from its index file; false when there is none that matches the segment. */
+  private loadIndexFile(segment: Segment): boolean {
+    const file = readIndexFile(this.indexPathOf(segment.id));
+    if (!file) return false;
+    const identity = identityOf(segment.id, fstatSync(segment.fd, { bigint: true }));
+    const loaded = decodeIndexFile(file, identity, (key, sizeBytes, location) =>
+      this.index.set(key, sizeBytes, location),
+    );
+    if (!loaded) return false;
+    segment.sizeBytes = identity.lengthBytes;
+    segment.checkReads = true;
+    return true;
   }
 
   /** Indexes a segment's records; truncates it after the last whole record. Returns its new size. */
@@ -502,6 +653,7 @@ export class SegmentBlobStore implements BlobStore {
     const end = this.forEachRecord(segment, fileBytes, (digest, location) => {
       keyWordsOf(digest, key, this.hexScratch);
       this.index.set(key, digest.sizeBytes, location);
+      segment.entries?.add(key, digest.sizeBytes, location);
     });
     if (end < fileBytes) ftruncateSync(segment.fd, end);
     return end;
@@ -543,6 +695,10 @@ export class SegmentBlobStore implements BlobStore {
     }
     return position;
   }
+}
+
+function newSegment(id: number, path: string, fd: number): Segment {
+  return { id, path, fd, sizeBytes: 0, readers: 0, evicted: false, entries: undefined, checkReads: false };
 }
 
 function readFully(segment: Segment, buffer: Buffer, position: number): void {

@@ -65,4 +65,31 @@ describe('SegmentIndex', () => {
     assert.ok(index.has(key, digest.sizeBytes));
     assert.ok(!index.has(other, digest.sizeBytes));
   });
+
+  it('deletes an entry without breaking the probe chains of others, and takes the key again later', () => {
+    const index = new SegmentIndex();
+    for (let seed = 0; seed < 5000; seed++) index.set(keyOf(seed), 100, location(1, seed));
+    for (let seed = 0; seed < 5000; seed += 2) index.delete(keyOf(seed), 100);
+    assert.equal(index.count, 2500);
+    for (let seed = 0; seed < 5000; seed++) {
+      assert.equal(index.get(keyOf(seed), 100)?.offset, seed % 2 === 0 ? undefined : seed);
+    }
+    // More entries force a rebuild: deleted ones stay deleted.
+    for (let seed = 5000; seed < 20_000; seed++) index.set(keyOf(seed), 100, location(2, seed));
+    assert.equal(index.count, 2500 + 15_000);
+    assert.equal(index.get(keyOf(4), 100), undefined);
+    index.set(keyOf(4), 100, location(3, 44));
+    assert.equal(index.get(keyOf(4), 100)?.offset, 44);
+    index.dropSegmentsBefore(2);
+    assert.equal(index.count, 15_001);
+  });
+
+  it('reserves room for the entries it will load, so filling it does not grow the table', () => {
+    const index = new SegmentIndex();
+    index.reserve(100_000);
+    const reserved = index.memoryBytes;
+    for (let seed = 0; seed < 100_000; seed++) index.set(keyOf(seed), 100, location(1, seed));
+    assert.equal(index.memoryBytes, reserved);
+    assert.equal(index.get(keyOf(99_999), 100)?.offset, 99_999);
+  });
 });

@@ -27,6 +27,8 @@ const KEY_WORDS = 8;
 const INITIAL_CAPACITY = 1024;
 /** Occupied slots (live or dead) above this share of the table trigger a rebuild. */
 const MAXIMUM_LOAD = 0.7;
+/** The size of a deleted entry's slot (see delete). */
+const DELETED_SIZE = -1;
 
 /** The 8 words identifying a digest (see the module comment); written into `into`. */
 export function keyWordsOf(digest: Digest, into: Uint32Array, scratch: Buffer): void {
@@ -116,6 +118,27 @@ export class SegmentIndex {
     if (this.occupied > this.capacity * MAXIMUM_LOAD) this.rebuild();
   }
 
+  /**
+   * Removes a key's entry (a record found corrupt on read). Its slot keeps its
+   * segment, so probe chains stay whole, and a size no digest has, so it never
+   * matches again; it is reused once its segment is dropped.
+   */
+  delete(key: Uint32Array, sizeBytes: number): void {
+    const slot = this.find(key, sizeBytes);
+    if (slot < 0) return;
+    this.countIn(this.segments[slot] as number, -1);
+    this.sizes[slot] = DELETED_SIZE;
+    this.live--;
+  }
+
+  /** Makes room for `entries` live entries at once (before loading a store's index files), so the table is not rebuilt as it fills. */
+  reserve(entries: number): void {
+    if (this.occupied > 0) return;
+    let capacity = this.capacity;
+    while (entries > capacity * MAXIMUM_LOAD * 0.9) capacity *= 2;
+    if (capacity !== this.capacity) this.allocate(capacity);
+  }
+
   /** Kills every entry of segments below `segment`. */
   dropSegmentsBefore(segment: number): void {
     for (let dropped = this.oldest; dropped < segment; dropped++) {
@@ -179,13 +202,14 @@ export class SegmentIndex {
   private rebuild(): void {
     const { capacity, keys, sizes, segments, offsets, lengths, crcs } = this;
     let liveSlots = 0;
-    for (let slot = 0; slot < capacity; slot++) if ((segments[slot] as number) >= this.oldest) liveSlots++;
+    const isLive = (slot: number) => (segments[slot] as number) >= this.oldest && (sizes[slot] as number) >= 0;
+    for (let slot = 0; slot < capacity; slot++) if (isLive(slot)) liveSlots++;
     this.allocate(liveSlots * 2 >= capacity * MAXIMUM_LOAD ? capacity * 2 : capacity);
     this.perSegment.clear();
     const key = new Uint32Array(KEY_WORDS);
     for (let slot = 0; slot < capacity; slot++) {
       const segment = segments[slot] as number;
-      if (segment < this.oldest) continue;
+      if (!isLive(slot)) continue;
       key.set(keys.subarray(slot * KEY_WORDS, (slot + 1) * KEY_WORDS));
       this.set(key, sizes[slot] as number, {
         segment,
