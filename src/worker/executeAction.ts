@@ -277,13 +277,19 @@ async function executeIn(
       const persistent = slot?.usable && inSandbox && profile === 'host-tools' && systemRoot === '/';
       const run = persistent ? inSandbox : plan;
       let group: ActionGroup | undefined;
+      // The slot's sandbox keeps its group from one action to the next (slotGroup.ts); others get one each.
+      const slotGroup = persistent && slot && deps.limits ? slot.slotGroup(deps.limits.cgroups) : undefined;
       if (deps.limits && limits) {
-        const sandboxed = profile === 'none' || persistent ? 0 : SANDBOX_PROCESSES;
-        group = await deps.limits.cgroups.create(basename(directory), {
-          ...limits,
-          maxProcesses: limits.maxProcesses + sandboxed,
-        });
-        groups.push(group);
+        if (slotGroup) {
+          group = await slotGroup.groupFor(limits);
+        } else {
+          const sandboxed = profile === 'none' ? 0 : SANDBOX_PROCESSES;
+          group = await deps.limits.cgroups.create(basename(directory), {
+            ...limits,
+            maxProcesses: limits.maxProcesses + sandboxed,
+          });
+          groups.push(group);
+        }
       }
       // Both create the two output files (so they exist even if the command cannot start).
       const runRequest = {
@@ -300,7 +306,10 @@ async function executeIn(
         outcome.exitCode = 127;
         outcome.stderrBytes = undefined;
       }
-      if (group && limits) await reportOutOfMemory(group, limits, outcome, stderrPath);
+      if (group && limits) {
+        const oomKills = slotGroup ? slotGroup.oomKillsSinceGroupFor() : group.oomKillCount();
+        await reportOutOfMemory(oomKills, limits, outcome, stderrPath);
+      }
     }
     await staged.evictModifiedInputs();
     staged = undefined;
@@ -438,12 +447,11 @@ function limitsOf(properties: readonly Platform_Property[], deps: ExecuteActionD
  * succeeded (a process it started was killed and it carried on).
  */
 async function reportOutOfMemory(
-  group: ActionGroup,
+  oomKills: number,
   limits: ActionLimits,
   outcome: RunOutcome,
   stderrPath: string,
 ): Promise<void> {
-  const { oomKills } = await group.usage();
   if (oomKills === 0) return;
   outcome.stderrBytes = undefined; // What the run saw of stderr is no longer its size.
   const limit = formatSize(limits.memoryBytes);

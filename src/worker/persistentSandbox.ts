@@ -25,10 +25,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, realpath } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Code, StatusError } from '../util/status.js';
 import { nowMs } from '../util/time.js';
+import type { ActionCgroups } from './cgroups/actionCgroups.js';
+import { SlotGroup } from './cgroups/slotGroup.js';
 import type { RunOutcome, RunRequest } from './runner.js';
 import { trackProcessGroup, watchForStop } from './runner.js';
 import { type ActionUser, DEFAULT_BWRAP_PATH, hostToolsOptions, shownByHostTools } from './sandbox.js';
@@ -83,6 +85,8 @@ export class PersistentSandbox {
   private stderrTail = '';
   /** Set when the sandbox could not start at all (the pool then stops making them). */
   startFailed = false;
+  /** The slot's cgroup for actions with limits, kept from one action to the next (slotGroup.ts). */
+  private group: SlotGroup | undefined;
 
   constructor(private readonly options: PersistentSandboxOptions) {
     this.ready = this.start().catch((error: Error) => {
@@ -191,30 +195,52 @@ export class PersistentSandbox {
     return { exitCode: message.exitCode ?? 128 + signalNumber, ...common, ...sizes };
   }
 
+  /**
+   * The slot's cgroup, in `cgroups`, for its actions with limits: made on first
+   * use, kept while the sandbox runs (every action of the slot leaves it empty),
+   * removed when the sandbox stops.
+   */
+  slotGroup(cgroups: ActionCgroups): SlotGroup {
+    this.group ??= new SlotGroup(cgroups, basename(this.options.directory));
+    return this.group;
+  }
+
   /** Stops the sandbox: the helper exits when its input closes, taking every process of the sandbox with it. */
   async close(): Promise<void> {
     this.stopping = true;
     await this.ready;
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.stdin?.end();
-    const timer = setTimeout(() => this.kill(), 5000);
-    await gone;
-    clearTimeout(timer);
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.stdin?.end();
+      const timer = setTimeout(() => this.kill(), 5000);
+      await gone;
+      clearTimeout(timer);
+    }
+    await this.removeGroup();
   }
 
-  /** Kills the sandbox at once (its PID namespace goes with bubblewrap). */
+  /** Kills the sandbox at once (its PID namespace goes with bubblewrap); its cgroup is removed once empty. */
   kill(): void {
     this.stopping = true;
     this.alive = false;
     const pid = this.child?.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // Already gone.
+    if (pid !== undefined) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
     }
+    void this.removeGroup();
+  }
+
+  private async removeGroup(): Promise<void> {
+    const group = this.group;
+    this.group = undefined;
+    await group
+      ?.remove()
+      .catch((error: Error) => this.options.log?.(`granary worker: the slot's cgroup: ${error.message}`));
   }
 }
 

@@ -38,6 +38,11 @@ export interface ActionGroup {
   /** The cgroup.procs files the action's first process writes its pid to (one per v1 hierarchy). */
   readonly procsFiles: readonly string[];
   usage(): Promise<ActionGroupUsage>;
+  /**
+   * The OOM killer's kills in the group since it was made (cumulative), read at
+   * once: one small in-kernel file, not worth a hop through the thread pool.
+   */
+  oomKillCount(): number;
   /** Kills whatever is left in the group and removes it; rejects, saying so, if the group stays. */
   remove(): Promise<void>;
 }

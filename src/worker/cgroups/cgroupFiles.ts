@@ -4,6 +4,7 @@
  * that workers sharing a parent group never touch each other's groups and a
  * worker's start-up can remove what a dead one left behind.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isProcessAlive } from '../../util/processLiveness.js';
@@ -12,6 +13,16 @@ import { isProcessAlive } from '../../util/processLiveness.js';
 export async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Like readOptional, synchronously: for one small in-kernel file on an action's path. */
+export function readOptionalSync(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;

@@ -1,7 +1,8 @@
 /**
  * Per-action limits on this machine's real cgroups (v2 when delegated, else v1),
  * as root: an action over its memory limit is killed and reported, a fork bomb
- * stops at its process limit, a CPU limit throttles, and no group is left behind.
+ * stops at its process limit, a CPU limit throttles, and no group is left behind;
+ * in a slot's persistent sandbox the same, with the slot's group kept between actions.
  */
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import type { ExecuteResponse, Platform_Property } from '../../gen/build/bazel/r
 import { Code } from '../../util/status.js';
 import { type ActionLimits, DEFAULT_MAX_PROCESSES } from '../actionLimits.js';
 import { executeAction } from '../executeAction.js';
+import { SandboxPool } from '../persistentSandbox.js';
 import { runCommand } from '../runner.js';
 import { bubblewrapAvailable } from '../sandbox.js';
 import { type ActionCgroups, commandInGroup } from './actionCgroups.js';
@@ -140,6 +142,95 @@ describe('per-action cgroup limits', { skip, timeout: 120_000 }, () => {
       responses.map((response) => response.result?.exitCode),
       [0, 0, 3],
     );
+    assert.deepEqual(await groupsLeft(limits), []);
+  });
+});
+
+describe("limits in a slot's persistent sandbox, whose group is kept from one action to the next", {
+  skip,
+  timeout: 120_000,
+}, () => {
+  const limits = cgroups as ActionCgroups;
+  let h: Harness;
+  let sandboxes: SandboxPool;
+  before(async () => {
+    h = await newHarness();
+    sandboxes = new SandboxPool({
+      directory: join(h.workDirectory, 'builds'),
+      actionUser: { uid: 65534, gid: 65534 },
+      extraBinds: limits.parentDirectories,
+      prestart: 1,
+    });
+  });
+  after(async () => {
+    await sandboxes.close();
+    await h.close();
+  });
+
+  const run = async (script: string, platform: Platform_Property[]): Promise<ExecuteResponse> => {
+    const inputRoot = await uploadTree(h.cas, {});
+    const actionDigest = await uploadAction(h.cas, { arguments: ['sh', '-c', script], inputRoot, platform });
+    return executeAction(
+      { actionDigest },
+      {
+        cas: h.cas,
+        cache: h.cache,
+        workDirectory: h.workDirectory,
+        sandbox: 'host-tools',
+        defaultTimeoutMs: 60_000,
+        workerName: 'test-worker',
+        actionUser: { uid: 65534, gid: 65534 },
+        limits: { cgroups: limits, maxima: MAXIMA },
+        sandboxes,
+      },
+    );
+  };
+  const memory64 = [{ name: 'memory-limit', value: '64MiB' }];
+
+  test('an action over its memory limit is killed; the next action in the same group is not reported killed', async () => {
+    const killed = await run('dd if=/dev/zero of=/dev/null bs=256M count=1 && echo survived', memory64);
+    assert.equal(killed.result?.exitCode, 137, await blobText(h.cas, killed.result?.stderrDigest));
+    assert.match(
+      (await blobText(h.cas, killed.result?.stderrDigest)) ?? '',
+      /granary: the action was killed: it exceeded its memory limit of 64MiB\n$/,
+    );
+    const groups = await groupsLeft(limits);
+    assert.equal(groups.length, limits.parentDirectories.length, `the slot's group is kept: ${groups}`);
+    const next = await run('dd if=/dev/zero of=/dev/null bs=16M count=1 2>/dev/null && echo survived', memory64);
+    assert.equal(next.result?.exitCode, 0, await blobText(h.cas, next.result?.stderrDigest));
+    assert.equal(await blobText(h.cas, next.result?.stdoutDigest), 'survived\n');
+    assert.equal(await blobText(h.cas, next.result?.stderrDigest), '');
+    assert.deepEqual(await groupsLeft(limits), groups, 'the same group, reused');
+  });
+
+  test('the action runs in the group, as the action user; other limits give the slot a new group', async () => {
+    const response = await run('id -u; cat /proc/self/cgroup', [{ name: 'process-limit', value: '20' }]);
+    const stdout = (await blobText(h.cas, response.result?.stdoutDigest)) ?? '';
+    assert.equal(response.result?.exitCode, 0, stdout);
+    assert.match(stdout, /^65534$/m);
+    const groups = await groupsLeft(limits);
+    assert.equal(groups.length, limits.parentDirectories.length);
+    const name = (groups[0] as string).split('/').at(-1) as string;
+    assert.ok(stdout.includes(`/${name}\n`), `${stdout} names ${name}`);
+  });
+
+  test('a fork bomb stops at the process limit, and the next action may start processes again', async () => {
+    const bomb = 'i=0; while [ $i -lt 200 ]; do sleep 3 & echo started; i=$((i + 1)); done; echo all started';
+    const response = await run(bomb, [{ name: 'process-limit', value: '20' }]);
+    const stdout = (await blobText(h.cas, response.result?.stdoutDigest)) ?? '';
+    const started = stdout.split('\n').filter((line) => line === 'started').length;
+    assert.ok(!stdout.includes('all started'), 'the loop did not get to the end');
+    assert.ok(started <= 19 && started >= 1, `${started} processes started`);
+    const next = await run('i=0; while [ $i -lt 10 ]; do sleep 0 & i=$((i + 1)); done; wait; echo ok', [
+      { name: 'process-limit', value: '20' },
+    ]);
+    assert.equal(await blobText(h.cas, next.result?.stdoutDigest), 'ok\n');
+  });
+
+  test('closing the pool removes the group', async () => {
+    await run('true', []);
+    assert.notDeepEqual(await groupsLeft(limits), []);
+    await sandboxes.close();
     assert.deepEqual(await groupsLeft(limits), []);
   });
 });

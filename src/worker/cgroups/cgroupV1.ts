@@ -22,6 +22,7 @@ import {
   prepareParent,
   readNumber,
   readOptional,
+  readOptionalSync,
   removeGroup,
   writeIfPresent,
   writeValue,
@@ -107,6 +108,11 @@ class GroupV1 implements ActionGroup {
       cpuMicros: cpuNanos === undefined ? undefined : Math.round(cpuNanos / 1000),
       throttledPeriods: keyedNumbers(cpuStat).get('nr_throttled'),
     };
+  }
+
+  oomKillCount(): number {
+    // oom_kill: Linux 4.13 and later.
+    return keyedNumbers(readOptionalSync(join(this.groups.memory, 'memory.oom_control'))).get('oom_kill') ?? 0;
   }
 
   async remove(): Promise<void> {

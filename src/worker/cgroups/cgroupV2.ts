@@ -31,6 +31,7 @@ import {
   processesIn,
   readNumber,
   readOptional,
+  readOptionalSync,
   removeGroup,
   writeIfPresent,
   writeValue,
@@ -139,6 +140,10 @@ class GroupV2 implements ActionGroup {
       cpuMicros: cpuStat.get('usage_usec'),
       throttledPeriods: cpuStat.get('nr_throttled'),
     };
+  }
+
+  oomKillCount(): number {
+    return keyedNumbers(readOptionalSync(join(this.directory, 'memory.events'))).get('oom_kill') ?? 0;
   }
 
   async remove(): Promise<void> {
