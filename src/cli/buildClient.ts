@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { cpus, homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Connection, connect } from '../client/connection.js';
 import { GrpcBlobStore } from '../client/grpcBlobStore.js';
 import { type AssetService, GrpcAssetClient } from '../client/remoteAsset.js';
@@ -16,7 +17,7 @@ import { junctionStager } from '../metabuild/junctionStager.js';
 import { loadProject, type Project } from '../metabuild/project/index.js';
 import { startFarm } from '../server/farm.js';
 import type { BlobStore } from '../storage/blobStore.js';
-import { lockDirectory } from '../util/directoryLock.js';
+import { DirectoryInUseError } from '../util/directoryLock.js';
 import { readYamlValue, YamlInputError } from '../util/yamlInput.js';
 import { startWorker } from '../worker/workerProcess.js';
 import { type FlagSpec, flag, type ParsedArgs, UsageError } from './args.js';
@@ -140,24 +141,36 @@ export async function openFarm(args: ParsedArgs): Promise<FarmSession> {
 
 /**
  * The farm `granary build` runs inside itself without --remote: a server and a
- * worker on `data`, for one command at a time (a second waits: see
- * directoryLock.ts), stopped with the command.
+ * worker on `data`, stopped with the command. Its stores lock their directories
+ * (util/directoryLock.ts), so it serves one command at a time: a second one waits
+ * for the first, as a second Bazel command waits for the first.
  */
 async function startBuiltInFarm(data: string): Promise<{ url: string; close: () => Promise<void> }> {
   await mkdir(data, { recursive: true });
-  const unlock = await lockDirectory(data, {
-    onWait: (pid) =>
-      console.error(
-        `granary: another granary command (pid ${pid}) is using the built-in farm in ${data}; waiting for it to finish (or run granary serve and pass --remote to share one farm)`,
-      ),
-  });
+  let told = false;
+  for (;;) {
+    try {
+      return await startFarmAndWorker(data);
+    } catch (error) {
+      if (!(error instanceof DirectoryInUseError)) throw error;
+      if (!told) {
+        console.error(
+          `granary: another granary command (pid ${error.ownerPid}) is using the built-in farm in ${data}; waiting for it to finish (or run granary serve and pass --remote to share one farm)`,
+        );
+        told = true;
+      }
+      await sleep(BUILT_IN_FARM_POLL_MS);
+    }
+  }
+}
+
+/** How often a command waiting for the built-in farm tries again. */
+const BUILT_IN_FARM_POLL_MS = 500;
+
+async function startFarmAndWorker(data: string): Promise<{ url: string; close: () => Promise<void> }> {
   const stops: Array<() => Promise<void>> = [];
   const close = async () => {
-    try {
-      for (const stop of stops.reverse()) await stop();
-    } finally {
-      unlock();
-    }
+    for (const stop of stops.reverse()) await stop();
   };
   try {
     // The worker links plain inputs from the CAS's read-only files, so its own cache holds

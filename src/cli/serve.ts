@@ -28,7 +28,7 @@ import { WebUi } from '../ui/webUi.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { ACTION_LIMIT_FLAGS, actionLimitArguments, parseActionLimitFlags } from './actionLimitFlags.js';
 import { type FlagSpec, flag, type ParsedArgs, parseDuration, UsageError, usage } from './args.js';
-import { ensureFlagDirectory } from './directoryFlag.js';
+import { ensureFlagDirectory, inTermsOfDirectoryFlag } from './directoryFlag.js';
 import { EMBEDDED_BOT_ID, EmbeddedWorker } from './embeddedWorker.js';
 import { inTermsOfListenFlag } from './listenFlag.js';
 import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
@@ -251,7 +251,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   } catch (error) {
     security.close();
     removePrivateDirectory();
-    throw inTermsOfListenFlag(error, listen);
+    throw inTermsOfDirectoryFlag(inTermsOfListenFlag(error, listen), data, 'data');
   }
   observability.attach(server);
   webUi.attach(server);

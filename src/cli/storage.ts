@@ -17,7 +17,7 @@ import { startStorageNode } from '../server/storageNode.js';
 import { storageObservability } from '../server/storageObservability.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
-import { ensureFlagDirectory } from './directoryFlag.js';
+import { ensureFlagDirectory, inTermsOfDirectoryFlag } from './directoryFlag.js';
 import { inTermsOfListenFlag } from './listenFlag.js';
 import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
 import { listenerTlsOf, openServerTlsFiles, SERVER_TLS_FLAGS } from './serverSecurity.js';
@@ -75,7 +75,7 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
     tls,
   }).catch((error: unknown) => {
     tlsFiles?.close();
-    throw inTermsOfListenFlag(error, listen);
+    throw inTermsOfDirectoryFlag(inTermsOfListenFlag(error, listen), directory, 'data');
   });
   storage.watch(node.store);
   let stopping = false;

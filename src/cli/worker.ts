@@ -17,7 +17,7 @@ import { ACTION_LIMIT_FLAGS, actionLimitSettings, parseActionLimitFlags } from '
 import { type FlagSpec, flag, type ParsedArgs, parseArgs, parseDuration, UsageError, usage } from './args.js';
 import { CLIENT_SECURITY_FLAGS, clientDialOptions, clientSecurityFlags } from './clientSecurity.js';
 import { applyConfigFile, applyFlagDefaults, type ConfigSetting, readConfigFile } from './configFile.js';
-import { ensureFlagDirectory } from './directoryFlag.js';
+import { ensureFlagDirectory, inTermsOfDirectoryFlag } from './directoryFlag.js';
 import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 
@@ -237,7 +237,7 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     worker = await startWorker(config);
   } catch (error) {
     stopListening();
-    throw error;
+    throw inTermsOfDirectoryFlag(error, workDirectory, 'work-dir');
   }
   const running = worker;
   let httpTls: ReloadingServerTls | undefined;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { blobStoreContract, testBlob, writeInChunks } from '../../test/support/blobStoreContract.js';
 import { rejectsWithCode } from '../../test/support/status.js';
+import { assertStoreLocksItsDirectory } from '../../test/support/storeLock.js';
 import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestKey } from '../digest/digest.js';
 import { Code } from '../util/status.js';
@@ -87,6 +88,10 @@ describe('DiskBlobStore', () => {
     // Stores left open by a simulated crash are closed first so their timers stop.
     for (const store of opened.reverse()) await store.close().catch(() => undefined);
     await rm(directory, { recursive: true, force: true });
+  });
+
+  it('is refused while another process has its directory open, and holds the directory until closed', async () => {
+    await assertStoreLocksItsDirectory(directory, () => DiskBlobStore.open({ directory, maximumSizeBytes: MiB }));
   });
 
   describe('eviction', () => {

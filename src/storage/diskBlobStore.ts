@@ -4,6 +4,7 @@
  *   blobs/ab/<hash>-<size>   one file per blob, sharded by the first two hex digits
  *   tmp/                     writes in progress; emptied at start-up
  *   index                    LRU order and sizes, saved periodically and on close
+ *   lock                     the pid of the one process using the store (util/directoryLock.ts)
  *
  * A blob is written to tmp/ and renamed into blobs/ only on commit, so a crash
  * never leaves a partial blob visible and concurrent writers of the same blob
@@ -36,6 +37,7 @@ import {
 import { join } from 'node:path';
 import { type RequestContext, throwIfAborted } from '../context/requestContext.js';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
+import { lockDirectory } from '../util/directoryLock.js';
 import { SpillBuffer } from '../util/spillBuffer.js';
 import { invalidArgument, notFound } from '../util/status.js';
 import {
@@ -90,17 +92,26 @@ export class DiskBlobStore implements BlobStore {
     private readonly index: LruIndex,
     private readonly onEviction: EvictionListener | undefined,
     private readonly readOnlyBlobs: boolean,
+    private readonly unlock: () => void,
   ) {}
 
+  /** Opens the store in `directory`; refused (DirectoryInUseError) while another process has it open. */
   static async open(options: DiskBlobStoreOptions): Promise<DiskBlobStore> {
     const { directory } = options;
-    await rm(join(directory, 'tmp'), { recursive: true, force: true });
-    await mkdir(join(directory, 'tmp'), { recursive: true });
-    const shards = [...Array(256).keys()].map((i) => i.toString(16).padStart(2, '0'));
-    await Promise.all(shards.map((s) => mkdir(join(directory, 'blobs', s), { recursive: true })));
+    await mkdir(directory, { recursive: true });
+    const unlock = await lockDirectory(directory);
     const index = new LruIndex(options.maximumSizeBytes, options.now);
-    const store = new DiskBlobStore(directory, index, options.onEviction, options.readOnlyBlobs ?? false);
-    await store.loadIndex(shards);
+    const store = new DiskBlobStore(directory, index, options.onEviction, options.readOnlyBlobs ?? false, unlock);
+    try {
+      await rm(join(directory, 'tmp'), { recursive: true, force: true });
+      await mkdir(join(directory, 'tmp'), { recursive: true });
+      const shards = [...Array(256).keys()].map((i) => i.toString(16).padStart(2, '0'));
+      await Promise.all(shards.map((s) => mkdir(join(directory, 'blobs', s), { recursive: true })));
+      await store.loadIndex(shards);
+    } catch (error) {
+      unlock();
+      throw error;
+    }
     // A failed periodic save is retried at the next interval (saveIndex marks the index dirty again).
     store.saveTimer = setInterval(() => void store.saveIndex().catch(() => undefined), INDEX_SAVE_INTERVAL_MS);
     store.saveTimer.unref();
@@ -185,11 +196,15 @@ export class DiskBlobStore implements BlobStore {
     return result;
   }
 
-  /** Saves the index and stops the periodic save. */
+  /** Saves the index, stops the periodic save and lets another process open the directory. */
   async close(): Promise<void> {
     if (this.saveTimer) clearInterval(this.saveTimer);
     this.dirty = true;
-    await this.saveIndex();
+    try {
+      await this.saveIndex();
+    } finally {
+      this.unlock();
+    }
   }
 
   /** @internal used by DiskBlobWriter */

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { blobStoreContract, testBlob } from '../../test/support/blobStoreContract.js';
 import { crashBlobSize } from '../../test/support/segmentCrashWriter.js';
 import { rejectsWithCode } from '../../test/support/status.js';
+import { assertStoreLocksItsDirectory } from '../../test/support/storeLock.js';
 import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestOf, SHA1 } from '../digest/digest.js';
 import { Code } from '../util/status.js';
@@ -465,6 +466,10 @@ describe('SegmentBlobStore', () => {
       for (const id of indexes) assert.ok(segments.has(id), `${id}.idx has its segment`);
       assert.ok(segments.size <= 4);
     });
+  });
+
+  it('is refused while another process has its directory open, and holds the directory until closed', async () => {
+    await assertStoreLocksItsDirectory(directory, () => SegmentBlobStore.open({ directory, maximumSizeBytes: MiB }));
   });
 
   it('streams a large blob in bounded chunks and honours offsets', async () => {

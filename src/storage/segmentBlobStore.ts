@@ -7,9 +7,10 @@
  * commits that arrive together are written with one writev, and a read is one
  * pread on a file that is already open.
  *
- * Layout: `<directory>/<number>.seg`, numbered from 1 upwards, and for each
+ * Layout: `<directory>/<number>.seg`, numbered from 1 upwards, for each
  * sealed segment (one no longer appended to) `<number>.idx`, its index file
- * (segmentIndexFile.ts).
+ * (segmentIndexFile.ts), and the `lock` of the one process using the store
+ * (util/directoryLock.ts).
  *
  * Durability is the disk store's: a commit resolves once its record is written
  * to the segment file (in the page cache, not fsync'ed), so a killed process
@@ -59,6 +60,7 @@ import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { type RequestContext, throwIfAborted } from '../context/requestContext.js';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
+import { lockDirectory } from '../util/directoryLock.js';
 import { invalidArgument, notFound, resourceExhausted } from '../util/status.js';
 import {
   type Blob,
@@ -172,12 +174,16 @@ export class SegmentBlobStore implements BlobStore {
     private readonly synchronousIoBytes: number,
     private readonly index: SegmentIndex,
     private readonly onEviction: EvictionListener | undefined,
+    private readonly unlock: () => void,
   ) {}
 
+  /** Opens the store in `directory`; refused (DirectoryInUseError) while another process has it open. */
   static async open(options: SegmentBlobStoreOptions): Promise<SegmentBlobStore> {
     const segmentBytes =
       options.segmentBytes ??
       Math.max(1, Math.min(MAXIMUM_SEGMENT_BYTES, Math.floor(options.maximumSizeBytes / SEGMENTS_PER_STORE)));
+    mkdirSync(options.directory, { recursive: true });
+    const unlock = await lockDirectory(options.directory);
     const store = new SegmentBlobStore(
       options.directory,
       options.maximumSizeBytes,
@@ -185,8 +191,14 @@ export class SegmentBlobStore implements BlobStore {
       options.synchronousIoBytes ?? DEFAULT_SYNCHRONOUS_IO_BYTES,
       new SegmentIndex(),
       options.onEviction,
+      unlock,
     );
-    store.load();
+    try {
+      store.load();
+    } catch (error) {
+      unlock();
+      throw error;
+    }
     return store;
   }
 
@@ -256,6 +268,7 @@ export class SegmentBlobStore implements BlobStore {
     this.closed = true;
     await this.indexWrites;
     for (const segment of this.segments.values()) this.release(segment);
+    this.unlock();
   }
 
   /** @internal Appends a committed blob; resolves once it is written and visible. */
@@ -594,7 +607,6 @@ export class SegmentBlobStore implements BlobStore {
    * the others (see the module comment), and starts appending to the newest.
    */
   private load(): void {
-    mkdirSync(this.directory, { recursive: true });
     const names = readdirSync(this.directory);
     const numbered = (pattern: RegExp) =>
       names

@@ -12,6 +12,7 @@
  */
 
 import { ConfigError, keyPath } from '../util/configValues.js';
+import { DirectoryInUseError } from '../util/directoryLock.js';
 import type { BlobStore } from './blobStore.js';
 import { DiskBlobStore } from './diskBlobStore.js';
 import type { EvictionListener } from './eviction.js';
@@ -98,7 +99,7 @@ async function openUnobserved(
       });
       return { store, close: () => store.close() };
     } catch (error) {
-      throw new ConfigError(keyPath(at, 'path'), `cannot open ${config.disk.path}: ${(error as Error).message}`);
+      throw openFailure(at, config.disk.path, error);
     }
   }
   if ('segments' in config) {
@@ -110,7 +111,7 @@ async function openUnobserved(
       });
       return { store, close: () => store.close() };
     } catch (error) {
-      throw new ConfigError(keyPath(at, 'path'), `cannot open ${config.segments.path}: ${(error as Error).message}`);
+      throw openFailure(at, config.segments.path, error);
     }
   }
   if ('sizeRouting' in config) {
@@ -198,6 +199,15 @@ async function openUnobserved(
     return { store: replicated, close: () => replicated.close().finally(() => closeAll(nodes)) };
   }
   throw new ConfigError(path, 'unknown storage node');
+}
+
+/**
+ * Why a store on disk did not open, against its `path` setting; a directory
+ * another process holds is no mistake of the configuration and is told as it is.
+ */
+function openFailure(at: string, directory: string, error: unknown): Error {
+  if (error instanceof DirectoryInUseError) return error;
+  return new ConfigError(keyPath(at, 'path'), `cannot open ${directory}: ${(error as Error).message}`);
 }
 
 /**

@@ -1,34 +1,40 @@
 /**
- * One process at a time in a directory: a `lock` file created exclusively,
- * holding the owner's pid. Two stores opened on one directory would each keep
- * their own index and evict the other's files, and a disk store empties its
- * tmp/ at start-up under the other's writes; so a second process waits for the
- * first (as a second Bazel command waits for the first) rather than share. A
- * lock whose owner is gone (killed, crashed) is taken over.
+ * One process at a time in a store's directory: a `lock` file created
+ * exclusively, holding the owner's pid. Two stores opened on one directory would
+ * each keep their own index and evict the other's files, and a disk store empties
+ * its tmp/ at start-up under the other's writes; so the stores take this lock
+ * where they open their directory (diskBlobStore.ts, segmentBlobStore.ts), and a
+ * second process is refused with the pid of the first. A lock whose owner is gone
+ * (killed, crashed) is taken over.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isProcessAlive } from './processLiveness.js';
 
-/** Looks at an unreadable lock file before it counts as garbage. */
+/** Looks at an unreadable lock file (its owner may be writing its pid) before it counts as garbage. */
 const UNREADABLE_LOOKS = 10;
+const UNREADABLE_POLL_MS = 20;
 
-export interface DirectoryLockOptions {
-  /** Told once when another process holds the lock, with its pid. */
-  readonly onWait?: (ownerPid: number) => void;
-  /** How often to look again (ms). */
-  readonly pollMs?: number;
-  readonly signal?: AbortSignal;
+/** A directory another live process holds. */
+export class DirectoryInUseError extends Error {
+  constructor(
+    readonly directory: string,
+    readonly ownerPid: number,
+  ) {
+    super(`${directory} is in use by another granary process (pid ${ownerPid}): one process at a time may use it`);
+    this.name = 'DirectoryInUseError';
+  }
 }
 
-/** Takes the lock of `directory` (which must exist), waiting while a live process holds it; returns its release. */
-export async function lockDirectory(directory: string, options: DirectoryLockOptions = {}): Promise<() => void> {
+/**
+ * Takes the lock of `directory` (which must exist) and returns its release;
+ * throws DirectoryInUseError while a live process holds it.
+ */
+export async function lockDirectory(directory: string): Promise<() => void> {
   const path = join(directory, 'lock');
-  let told = false;
   let unreadable = 0;
   for (;;) {
-    options.signal?.throwIfAborted();
     try {
       writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
       return () => {
@@ -40,25 +46,19 @@ export async function lockDirectory(directory: string, options: DirectoryLockOpt
     }
     const owner = ownerOf(path);
     if (owner === undefined) {
-      // Being written by its new owner, or garbage: give it a few looks before removing it.
       unreadable += 1;
       if (unreadable >= UNREADABLE_LOOKS) {
         rmSync(path, { force: true });
         unreadable = 0;
-        continue;
+      } else {
+        await sleep(UNREADABLE_POLL_MS);
       }
     } else if (owner === process.pid || !isProcessAlive(owner)) {
       // Stale: its owner is gone (or was an earlier process with our pid). Remove it only if it is still that one.
       if (ownerOf(path) === owner) rmSync(path, { force: true });
-      continue;
     } else {
-      unreadable = 0;
-      if (!told) {
-        told = true;
-        options.onWait?.(owner);
-      }
+      throw new DirectoryInUseError(directory, owner);
     }
-    await sleep(options.pollMs ?? 500, undefined, { signal: options.signal });
   }
 }
 

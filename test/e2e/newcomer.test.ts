@@ -4,12 +4,15 @@
  * in a scratch directory) or against a farm of the fixture.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { useFarm } from '../support/farm.js';
 import { clientEnvironment, granary } from '../support/granaryClient.js';
 import { startGranary } from '../support/granaryProcess.js';
+import { GRANARY_BIN } from '../support/repository.js';
 import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
 import { makeSysroot, sysrootUnavailable } from '../support/sysroot.js';
 
@@ -52,6 +55,28 @@ describe('publishing on the built-in farm', { timeout: 10 * 60_000 }, () => {
     );
   });
 
+  test('a command while another uses the built-in farm says which, waits for it, then runs', async () => {
+    const other = spawn('sleep', ['600'], { stdio: 'ignore' }); // stands for another granary command
+    writeFileSync(join(scratch, 'cache', 'granary', 'local-farm', 'cas', 'lock'), `${other.pid}\n`);
+    const show = spawn(process.execPath, [GRANARY_BIN, 'show', 'notes.bst'], { cwd: project, env });
+    let output = '';
+    const exited = new Promise<number | null>((resolve) => show.once('close', resolve));
+    await new Promise<void>((resolve) => {
+      show.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      show.stderr.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('waiting for it to finish')) resolve();
+      });
+      void exited.then(() => resolve());
+    });
+    other.kill('SIGKILL');
+    assert.match(output, new RegExp(`another granary command \\(pid ${other.pid}\\) is using the built-in farm`));
+    assert.equal(await exited, 0, output);
+    assert.match(output, /notes\.bst/);
+  });
+
   test('granary provenance, a later command, reads the record published there without asking the origin', async () => {
     const provenance = await granary(['provenance', URI], project, env);
     assert.equal(provenance.status, 0, provenance.output);
@@ -75,14 +100,17 @@ describe('publishing on the built-in farm', { timeout: 10 * 60_000 }, () => {
 describe('starting a farm next to one already running', { timeout: 5 * 60_000 }, () => {
   const farm = useFarm({ name: 'newcomer-ports', embeddedWorkers: 0, workers: [{ name: 'single' }] });
   const env = () => clientEnvironment(farm.scratch);
-
-  test('a second granary serve on the same port names the port and --listen, without grpc-js wording', async () => {
-    const port = farm.address.slice(farm.address.lastIndexOf(':') + 1);
-    const second = await granary(
-      ['serve', '--listen', farm.address, '--data', farm.path('second'), '--workers', '0', '--http-listen', 'none'],
+  const secondServe = (listen: string, data: string) =>
+    granary(
+      ['serve', '--listen', listen, '--data', data, '--workers', '0', '--http-listen', 'none'],
       farm.scratch,
       env(),
     );
+
+  test('a second granary serve on the same port names the port and --listen, without grpc-js wording', async () => {
+    const port = farm.address.slice(farm.address.lastIndexOf(':') + 1);
+    // Data of its own: on the same data it would be refused for that first.
+    const second = await secondServe(farm.address, farm.path('second'));
     assert.equal(second.status, 1, second.output);
     assert.match(
       second.stderr,
@@ -92,6 +120,32 @@ describe('starting a farm next to one already running', { timeout: 5 * 60_000 },
       ),
     );
     assert.doesNotMatch(second.output, /No address added|resolved|EADDRINUSE/);
+  });
+
+  test('a second granary serve on the same --data is refused, naming the process that uses it', async () => {
+    const second = await secondServe('127.0.0.1:0', farm.path('data'));
+    assert.equal(second.status, 1, second.output);
+    assert.match(
+      second.stderr,
+      new RegExp(
+        `^granary serve: --data ${farm.path('data')} is in use by another granary process \\(pid ${farm.server.process.pid}\\); .*another --data`,
+        'm',
+      ),
+    );
+  });
+
+  test('a second granary storage on the same --data is refused, naming the node that uses it', async () => {
+    const data = farm.path('storage');
+    const node = farm.attach(await startGranary(['storage', '--listen', '127.0.0.1:0', '--data', data]));
+    const second = await granary(['storage', '--listen', '127.0.0.1:0', '--data', data], farm.scratch, env());
+    assert.equal(second.status, 1, second.output);
+    assert.match(
+      second.stderr,
+      new RegExp(
+        `^granary storage: --data ${data} is in use by another granary process \\(pid ${node.process.pid}\\)`,
+        'm',
+      ),
+    );
   });
 
   test('--data naming a file says it is a file, not a directory', async () => {
