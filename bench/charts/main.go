@@ -13,14 +13,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"image/color"
 	"os"
 	"path/filepath"
 	"sort"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 )
 
 type point struct {
@@ -36,13 +34,6 @@ type figures struct {
 	Clients            map[string][]point `json:"clients"`
 	Slots              []point            `json:"slots"`
 	Workers            []point            `json:"workers"`
-}
-
-var palette = []color.RGBA{
-	{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
-	{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
-	{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
 }
 
 func main() {
@@ -83,53 +74,21 @@ func main() {
 		"execution slots N (log scale)", slotLabels, slotSeries, true)
 }
 
+// draw charts actions/s (from 0) against x, one line per label.
 func draw(path, title, xLabel string, labels []string, series map[string][]point, logX bool) {
-	// A run may measure only some curves (executionScaling's --curves).
-	total := 0
-	for _, label := range labels {
-		total += len(series[label])
+	xys := make([]plotter.XYs, len(labels))
+	for i, label := range labels {
+		for _, pt := range series[label] {
+			xys[i] = append(xys[i], plotter.XY{X: pt.X, Y: pt.ActionsPerSecond})
+		}
 	}
-	if total == 0 {
-		fmt.Fprintf(os.Stderr, "%s: no figures, not drawn\n", path)
-		return
-	}
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = xLabel
-	p.Y.Label.Text = "actions/s"
+	p := newChart(title, xLabel, "actions/s")
 	p.Y.Min = 0
 	if logX {
 		p.X.Scale = plot.LogScale{}
 	}
-	// A labelled tick at every measured x (1, 2, 4, 8 or 1, 8, 64).
-	var ticks []plot.Tick
-	seen := map[float64]bool{}
-	for _, label := range labels {
-		for _, pt := range series[label] {
-			if !seen[pt.X] {
-				seen[pt.X] = true
-				ticks = append(ticks, plot.Tick{Value: pt.X, Label: fmt.Sprintf("%g", pt.X)})
-			}
-		}
-	}
-	p.X.Tick.Marker = plot.ConstantTicks(ticks)
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Add(plotter.NewGrid())
-	for i, label := range labels {
-		var xys plotter.XYs
-		for _, pt := range series[label] {
-			xys = append(xys, plotter.XY{X: pt.X, Y: pt.ActionsPerSecond})
-		}
-		line, points, err := plotter.NewLinePoints(xys)
-		check(err)
-		line.Color = palette[i%len(palette)]
-		line.Width = vg.Points(2)
-		points.Color = palette[i%len(palette)]
-		p.Add(line, points)
-		p.Legend.Add(label, line, points)
-	}
-	check(p.Save(7*vg.Inch, 4.5*vg.Inch, path))
+	p.X.Tick.Marker = ticksAtMeasuredX(xys)
+	saveLines(p, path, labels, xys)
 }
 
 func check(err error) {

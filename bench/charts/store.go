@@ -11,7 +11,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
 )
 
 type storeSizePoint struct {
@@ -98,25 +97,18 @@ func drawStore(figuresPath, directory string) {
 		"requests in flight (log scale)", "thousands per second (log scale)", legends, series, true)
 }
 
+// drawLines charts the series against x: on log scales, or linear from 0; either way with room above the lines for the legend.
 func drawLines(path, title, xLabel, yLabel string, legends []string, series []plotter.XYs, logScales bool) {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = xLabel
-	p.Y.Label.Text = yLabel
+	p := newChart(title, xLabel, yLabel)
 	if logScales {
 		p.X.Scale = plot.LogScale{}
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-		var ticks []plot.Tick
-		for _, pt := range series[0] {
-			ticks = append(ticks, plot.Tick{Value: pt.X, Label: fmt.Sprintf("%g", pt.X)})
-		}
-		p.X.Tick.Marker = plot.ConstantTicks(ticks)
+		p.X.Tick.Marker = ticksAtMeasuredX(series)
 	} else {
 		p.Y.Min = 0
 		p.X.Min = 0
 	}
-	// Room above the lines for the legend.
 	low, high := 0.0, 0.0
 	for i, xys := range series {
 		for j, pt := range xys {
@@ -131,17 +123,5 @@ func drawLines(path, title, xLabel, yLabel string, legends []string, series []pl
 	} else {
 		p.Y.Max = high * 1.45
 	}
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Add(plotter.NewGrid())
-	for i, xys := range series {
-		line, points, err := plotter.NewLinePoints(xys)
-		check(err)
-		line.Color = palette[i%len(palette)]
-		line.Width = vg.Points(2)
-		points.Color = palette[i%len(palette)]
-		p.Add(line, points)
-		p.Legend.Add(legends[i], line, points)
-	}
-	check(p.Save(7*vg.Inch, 4.5*vg.Inch, path))
+	saveLines(p, path, legends, series)
 }
