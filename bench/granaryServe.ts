@@ -39,6 +39,8 @@ export interface GranaryServeOptions {
   extraArguments?: readonly string[];
   /** How long the server may take to start serving; 60 s when absent (a big segment store takes longer). */
   startupTimeoutMs?: number;
+  /** bin/granary.js of another build (to compare builds on the same data); this checkout's when absent. */
+  granaryPath?: string;
 }
 
 export interface GranaryServe {
@@ -56,7 +58,8 @@ export async function startGranaryServe(options: GranaryServeOptions): Promise<G
   if (options.workers !== undefined) serveArguments.push('--workers', String(options.workers));
   serveArguments.push(...(options.extraArguments ?? []));
   const nodeArguments = options.nodeArguments ?? [];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArguments, GRANARY, ...serveArguments], {
+  const granary = options.granaryPath ?? GRANARY;
+  const child: ChildProcess = spawn(process.execPath, [...nodeArguments, granary, ...serveArguments], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.ownSession ?? false,
   });

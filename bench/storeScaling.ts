@@ -6,11 +6,15 @@
  * blobs/s with the Go load client (the side-by-side workload), the server's
  * resident size and V8 heap, and the time to restart it on the same data; and,
  * at the first size, the storage figures against concurrent clients (1, 8, 64).
+ * With --before-granary, each size also times a restart of another build
+ * (bin/granary.js of a checkout, e.g. one from before segment index files) on
+ * the same data, just before this build's restart, so the two are compared in
+ * one run.
  * Writes the figures as JSON, which bench/charts turns into the PNG charts of
  * docs/performance.md.
  *
  * Usage: node dist-test/bench/storeScaling.js --out FILE [--sizes 1,2,5,10]
- *          [--duration-ms 3000]
+ *          [--duration-ms 3000] [--before-granary PATH/bin/granary.js]
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -74,6 +78,9 @@ export interface StoreSizePoint {
   /** Time from spawning `granary serve` on the filled data to its "serving on" line. */
   reopenSeconds: number;
   vmRssAfterReopenBytes: number;
+  /** The same for the --before-granary build, restarted on the same data just before; absent without it. */
+  reopenBeforeSeconds?: number;
+  vmRssAfterReopenBeforeBytes?: number;
 }
 
 export interface ConcurrencyPoint {
@@ -91,6 +98,8 @@ export interface StoreScalingFigures {
   durationMs: number;
   sizes: StoreSizePoint[];
   concurrency: { atGib: number; figures: Record<string, ConcurrencyPoint[]> };
+  /** The --before-granary build, if any. */
+  beforeGranary?: string;
 }
 
 class MeasuredServer {
@@ -119,16 +128,17 @@ class MeasuredServer {
     return this.server;
   }
 
-  /** Starts the server; the seconds until it serves. */
-  async start(): Promise<number> {
+  /** Starts the server (another build's, given its bin/granary.js); the seconds until it serves. */
+  async start(granaryPath?: string): Promise<number> {
     const started = performance.now();
     this.server = await startGranaryServe({
+      granaryPath,
       dataDirectory: this.data,
       workers: 0,
       ownSession: true,
       nodeArguments: ['--import', this.preload],
       extraArguments: ['--max-size', this.maxSize, '--http-listen', 'none'],
-      // Opening reads every segment: about 5 s per GiB here, over 60 s at 20 GiB.
+      // Opening without index files reads every segment: 2.5 to 5 s per GiB here, over 60 s at 20 GiB.
       startupTimeoutMs: 30 * 60_000,
     });
     return (performance.now() - started) / 1000;
@@ -187,8 +197,10 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       sizes: { type: 'string', default: '1,2,5,10' },
       'duration-ms': { type: 'string', default: '3000' },
+      'before-granary': { type: 'string' },
     },
   });
+  const beforeGranary = values['before-granary'];
   if (!values.out) throw new Error('--out FILE is required');
   const sizes = parseSizes(values.sizes as string);
   const durationMs = Number(values['duration-ms']);
@@ -208,6 +220,7 @@ async function main(): Promise<void> {
     durationMs,
     sizes: [],
     concurrency: { atGib: sizes[0] as number, figures: {} },
+    beforeGranary,
   };
   try {
     const client = await buildLoadClient(directory);
@@ -239,6 +252,13 @@ async function main(): Promise<void> {
       const memory = await server.memory();
       const heap = await server.heap(memoryFile);
       await server.stop();
+      let before: { seconds: number; vmRssBytes: number } | undefined;
+      if (beforeGranary) {
+        const seconds = await server.start(beforeGranary);
+        before = { seconds, vmRssBytes: (await server.memory()).vmRssBytes };
+        await server.stop();
+        console.error(`restart of ${beforeGranary}: ${seconds.toFixed(1)} s`);
+      }
       const reopenSeconds = await server.start();
       const afterReopen = await server.memory();
       const point: StoreSizePoint = {
@@ -254,6 +274,8 @@ async function main(): Promise<void> {
         heapTotalBytes: heap.heapTotal,
         reopenSeconds,
         vmRssAfterReopenBytes: afterReopen.vmRssBytes,
+        reopenBeforeSeconds: before?.seconds,
+        vmRssAfterReopenBeforeBytes: before?.vmRssBytes,
       };
       figures.sizes.push(point);
       console.error(JSON.stringify(point));

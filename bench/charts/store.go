@@ -20,6 +20,7 @@ type storeSizePoint struct {
 	VMRSSBytes                  float64 `json:"vmRssBytes"`
 	HeapUsedBytes               float64 `json:"heapUsedBytes"`
 	ReopenSeconds               float64 `json:"reopenSeconds"`
+	ReopenBeforeSeconds         float64 `json:"reopenBeforeSeconds"`
 	VMRSSAfterReopenBytes       float64 `json:"vmRssAfterReopenBytes"`
 }
 
@@ -73,10 +74,16 @@ func drawStore(figuresPath, directory string) {
 			bySize(func(p storeSizePoint) float64 { return p.VMRSSAfterReopenBytes / mib }),
 			bySize(func(p storeSizePoint) float64 { return p.HeapUsedBytes / mib }),
 		}, false)
+	reopenLegends := []string{"restart"}
+	reopenSeries := []plotter.XYs{bySize(func(p storeSizePoint) float64 { return p.ReopenSeconds })}
+	if len(f.Sizes) > 0 && f.Sizes[0].ReopenBeforeSeconds > 0 {
+		// Measured with --before-granary: the build before index files, on the same data just before.
+		reopenLegends = []string{"restart with index files", "restart reading every segment (before)"}
+		reopenSeries = append(reopenSeries, bySize(func(p storeSizePoint) float64 { return p.ReopenBeforeSeconds }))
+	}
 	drawLines(filepath.Join(directory, "store-size-reopen.png"),
 		"Time for granary serve to restart on the store\n"+subtitle, sizeAxis, "seconds to serving",
-		[]string{"restart"},
-		[]plotter.XYs{bySize(func(p storeSizePoint) float64 { return p.ReopenSeconds })}, false)
+		reopenLegends, reopenSeries, false)
 
 	labels := []string{"batch-update", "find-missing", "batch-read", "get-action-result"}
 	var series []plotter.XYs
