@@ -23,7 +23,7 @@ import { configureLogging, errorMessage, type LogFormat, log, parseLogFormat } f
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { farmObservability } from '../server/farmObservability.js';
 import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
-import { linkableDiskDirectory } from '../storage/storageConfig.js';
+import { linkableDisk } from '../storage/storageConfig.js';
 import { WebUi } from '../ui/webUi.js';
 import { formatSize, parseSize } from '../util/size.js';
 import { ACTION_LIMIT_FLAGS, actionLimitArguments, parseActionLimitFlags } from './actionLimitFlags.js';
@@ -313,9 +313,17 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   ].join(' ');
   printBazelHints(logFormat, url, clientFlags === '' ? '' : ` ${clientFlags}`);
   // With the CAS on this machine, the worker links inputs from it and its own cache is a slice of --max-size.
-  const sharedCas = linkableDiskDirectory(storage.cas);
+  // Blobs the CAS routes to its segment files are never there as files: the worker does not look for them.
+  const sharedCas = linkableDisk(storage.cas);
   const workerCacheArguments = sharedCas
-    ? ['--shared-cas', sharedCas, '--cache-size', String(embeddedWorkerCacheBytes(maximumSizeBytes))]
+    ? [
+        '--shared-cas',
+        sharedCas.directory,
+        '--shared-cas-small-blobs',
+        String(sharedCas.smallBlobBytes),
+        '--cache-size',
+        String(embeddedWorkerCacheBytes(maximumSizeBytes)),
+      ]
     : [];
   const worker =
     workers > 0

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { linkableDiskDirectory } from '../storage/storageConfig.js';
+import { linkableDisk } from '../storage/storageConfig.js';
 import { ConfigError } from '../util/configValues.js';
 import { flag } from './args.js';
 import { formatConfig } from './configFile.js';
@@ -56,7 +56,7 @@ describe('serve configuration', () => {
       actionCache: { disk: { path: join(data, 'ac'), maxSizeBytes: slice } },
       assets: { disk: { path: join(data, 'asset'), maxSizeBytes: slice } },
     });
-    assert.equal(linkableDiskDirectory(storage.cas), join(data, 'cas'));
+    assert.deepEqual(linkableDisk(storage.cas), { directory: join(data, 'cas'), smallBlobBytes: 64 * 1024 });
     assert.equal(flag(args, 'listen'), '127.0.0.1:8980');
   });
 

@@ -49,6 +49,11 @@ export const WORKER_FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     help: "the farm's disk CAS directory, when the farm runs on this machine with read-only blobs: hard-link inputs from it instead of keeping copies",
   },
+  'shared-cas-small-blobs': {
+    type: 'string',
+    default: '0',
+    help: 'blobs of at most this size are never in --shared-cas (the farm keeps them elsewhere, as granary serve keeps blobs of up to 64 KiB in segment files): they are fetched without looking there',
+  },
   sandbox: { type: 'string', default: 'auto', help: 'bubblewrap (auto uses it when installed) or none' },
   'action-user': {
     type: 'string',
@@ -108,6 +113,7 @@ export const WORKER_SETTINGS: readonly ConfigSetting[] = [
   { path: 'workDir', flag: 'work-dir', kind: 'string' },
   { path: 'cacheSize', flag: 'cache-size', kind: 'string' },
   { path: 'sharedCas', flag: 'shared-cas', kind: 'string' },
+  { path: 'sharedCasSmallBlobs', flag: 'shared-cas-small-blobs', kind: 'string' },
   { path: 'sandbox', flag: 'sandbox', kind: 'string' },
   ...actionLimitSettings(''),
   { path: 'executionRoots', flag: 'execution-root', kind: 'pairs' },
@@ -194,6 +200,7 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     workDirectory,
     cacheSizeBytes: parseSize(flag(args, 'cache-size') as string),
     sharedCasDirectory: sharedCasDirectory === undefined ? undefined : resolve(sharedCasDirectory),
+    sharedCasSmallBlobBytes: parseSize(flag(args, 'shared-cas-small-blobs') as string),
     sandbox,
     defaultTimeoutMs: parseDuration(flag(args, 'default-timeout') as string),
     executionRoots: parseExecutionRoots(args.flags.get('execution-root') ?? []),

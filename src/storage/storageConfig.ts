@@ -95,19 +95,30 @@ export function storageNodeKind(node: StorageNodeConfig): StorageNodeKind {
   return Object.keys(node)[0] as StorageNodeKind;
 }
 
+/** A read-only disk store a worker on this machine may hard-link inputs from (see linkableDisk). */
+export interface LinkableDisk {
+  directory: string;
+  /** Blobs of at most this many bytes never reach the directory (sizeRouting sends them to another store). */
+  smallBlobBytes: number;
+}
+
 /**
- * The directory of the read-only disk store that holds a graph's blobs (its large
- * ones, behind sizeRouting), when the graph is such a store under decorators that
- * keep each blob as it is there (verifying, metrics, existence caching): what a
- * worker on this machine may hard-link inputs from (it fetches what is not there).
+ * The read-only disk store that holds a graph's blobs (its large ones, behind
+ * sizeRouting), when the graph is such a store under decorators that keep each
+ * blob as it is there (verifying, metrics, existence caching): what a worker on
+ * this machine may hard-link inputs from (it fetches what is not there).
  * Undefined for any other graph.
  */
-export function linkableDiskDirectory(node: StorageNodeConfig): string | undefined {
-  if ('disk' in node) return node.disk.readOnlyBlobs ? node.disk.path : undefined;
-  if ('sizeRouting' in node) return linkableDiskDirectory(node.sizeRouting.large);
-  if ('verifying' in node) return linkableDiskDirectory(node.verifying.backend);
-  if ('metrics' in node) return linkableDiskDirectory(node.metrics.backend);
-  if ('existenceCaching' in node) return linkableDiskDirectory(node.existenceCaching.backend);
+export function linkableDisk(node: StorageNodeConfig): LinkableDisk | undefined {
+  if ('disk' in node) return node.disk.readOnlyBlobs ? { directory: node.disk.path, smallBlobBytes: 0 } : undefined;
+  if ('sizeRouting' in node) {
+    const large = linkableDisk(node.sizeRouting.large);
+    const smallBlobBytes = node.sizeRouting.maxSmallBlobBytes;
+    return large && { directory: large.directory, smallBlobBytes: Math.max(large.smallBlobBytes, smallBlobBytes) };
+  }
+  if ('verifying' in node) return linkableDisk(node.verifying.backend);
+  if ('metrics' in node) return linkableDisk(node.metrics.backend);
+  if ('existenceCaching' in node) return linkableDisk(node.existenceCaching.backend);
   return undefined;
 }
 

@@ -10,7 +10,7 @@ import { ConfigError } from '../util/configValues.js';
 import { Code } from '../util/status.js';
 import { getBuffer, putBuffer } from './blobStore.js';
 import { MemoryBlobStore } from './memoryBlobStore.js';
-import { linkableDiskDirectory, parseStorageNode } from './storageConfig.js';
+import { linkableDisk, parseStorageNode } from './storageConfig.js';
 import { openStorageGraph } from './storageFactory.js';
 import { CountingStorageObserver } from './storageObserver.js';
 
@@ -119,22 +119,27 @@ describe('parseStorageNode', () => {
     );
   });
 
-  it('names the read-only disk a worker may link from, through decorators that keep blobs as they are', () => {
+  it('names the read-only disk a worker may link from, through decorators that keep blobs as they are, and the sizes routed elsewhere', () => {
     const readOnly = { disk: { path: '/cas', maxSizeBytes: '1GiB', readOnlyBlobs: true } };
     const parsed = (value: unknown) => parseStorageNode(value, 'storage.cas');
-    assert.equal(linkableDiskDirectory(parsed(readOnly)), '/cas');
-    assert.equal(
-      linkableDiskDirectory(parsed({ verifying: { backend: { metrics: { name: 'cas', backend: readOnly } } } })),
-      '/cas',
+    assert.deepEqual(linkableDisk(parsed(readOnly)), { directory: '/cas', smallBlobBytes: 0 });
+    assert.deepEqual(
+      linkableDisk(parsed({ verifying: { backend: { metrics: { name: 'cas', backend: readOnly } } } })),
+      { directory: '/cas', smallBlobBytes: 0 },
     );
-    assert.equal(linkableDiskDirectory(parsed({ disk: { path: '/cas', maxSizeBytes: '1GiB' } })), undefined);
+    assert.equal(linkableDisk(parsed({ disk: { path: '/cas', maxSizeBytes: '1GiB' } })), undefined);
     const small = { segments: { path: '/small', maxSizeBytes: '1GiB' } };
+    assert.deepEqual(linkableDisk(parsed({ sizeRouting: { maxSmallBlobBytes: '64KiB', small, large: readOnly } })), {
+      directory: '/cas',
+      smallBlobBytes: 65536,
+    });
     assert.equal(
-      linkableDiskDirectory(parsed({ sizeRouting: { maxSmallBlobBytes: '64KiB', small, large: readOnly } })),
-      '/cas',
+      linkableDisk(parsed({ sizeRouting: { maxSmallBlobBytes: '64KiB', small: readOnly, large: small } })),
+      undefined,
+      'the small side is never linked from',
     );
     assert.equal(
-      linkableDiskDirectory(parsed({ sharding: { shards: [{ backend: readOnly }, { backend: readOnly }] } })),
+      linkableDisk(parsed({ sharding: { shards: [{ backend: readOnly }, { backend: readOnly }] } })),
       undefined,
     );
   });

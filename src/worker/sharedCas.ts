@@ -13,6 +13,9 @@
  *
  * The farm may evict a blob while an action uses it: the link keeps the inode,
  * and so the content, alive until the action's directory is removed.
+ *
+ * Blobs the farm keeps elsewhere (`granary serve` keeps those of up to 64 KiB in
+ * segment files, smallBlobBytes) are never looked for here: no system call.
  */
 import type { BigIntStats } from 'node:fs';
 import { link, lstat, stat, unlink } from 'node:fs/promises';
@@ -29,10 +32,18 @@ export interface LinkedCasFile {
 /** Link failures after which the blob is fetched instead (the staging falls back to the cache). */
 const FALLBACK_CODES = new Set(['ENOENT', 'EXDEV', 'EMLINK', 'EPERM', 'EACCES', 'ENOTSUP']);
 
+export interface SharedCasOptions {
+  /** Blobs of at most this many bytes are never in the directory; 0 by default. */
+  smallBlobBytes?: number;
+  /** The user whose files may be linked; this process's by default. */
+  ownUid?: number;
+}
+
 export class SharedCas {
   private constructor(
     readonly directory: string,
     private readonly ownUid: number,
+    private readonly smallBlobBytes: number,
   ) {}
 
   /**
@@ -43,7 +54,7 @@ export class SharedCas {
   static async open(
     directory: string,
     workDirectory: string,
-    ownUid = process.getuid?.() ?? -1,
+    options: SharedCasOptions = {},
   ): Promise<SharedCas | { unusable: string }> {
     let casDevice: number;
     try {
@@ -54,20 +65,16 @@ export class SharedCas {
     if (casDevice !== (await stat(workDirectory)).dev) {
       return { unusable: `${directory} and ${workDirectory} are on different file systems` };
     }
-    return new SharedCas(directory, ownUid);
-  }
-
-  /** Whether the blob is here in a linkable file (read-only, regular, ours, of its size). */
-  async has(digest: Digest): Promise<boolean> {
-    const found = await lstat(diskBlobPath(this.directory, digest), { bigint: true }).catch(() => undefined);
-    return found !== undefined && this.linkable(found, digest);
+    return new SharedCas(directory, options.ownUid ?? process.getuid?.() ?? -1, options.smallBlobBytes ?? 0);
   }
 
   /**
    * Hard-links the blob's CAS file to `destination`; undefined, leaving nothing at
-   * `destination`, when it is absent, cannot be linked, or fails the checks.
+   * `destination`, when it is absent, cannot be linked, or fails the checks. The
+   * checks are made on the link (one lstat), so no presence check comes before.
    */
   async linkTo(digest: Digest, destination: string): Promise<LinkedCasFile | undefined> {
+    if (digest.sizeBytes <= this.smallBlobBytes) return undefined;
     const source = diskBlobPath(this.directory, digest);
     try {
       await link(source, destination);

@@ -4,7 +4,8 @@
  * of the whole tree is fetched in parallel up front, then files are hard-linked
  * from the local cache (copied when linking is impossible), with mode 0555 or
  * 0444, and symlinks recreated. With the farm's CAS on this machine (SharedCas),
- * plain files are linked from there instead, and only the rest is fetched.
+ * plain files are linked from there first, as the layout is made, and only the
+ * rest is fetched, then placed.
  *
  * The sandboxed command runs as root and can write through a hard link into the
  * cache's copy, which would poison every later action using that blob. So staging
@@ -90,26 +91,38 @@ export async function stageInputRoot(
 
   // Lay out every path first, so all absent blobs are fetched in one parallel pass.
   const layout = layoutTree(directories, rootDigest, destination);
-  const wanted = sharedCas ? await notLinkable(sharedCas, layout.files, concurrency) : layout.files;
-  const missing = await cache.fetchMissing(context, cas, wanted, concurrency);
-  if (missing.length > 0) throw missingBlobsError(missing, 'input files');
-  signal?.throwIfAborted();
-
   const linked = new Map<string, LinkedInput>();
-  await createLayout(layout, {
-    concurrency,
-    directoryMode: 0o755,
-    placeFile: async (file) => {
-      const shared = sharedCas && (await linkShared(sharedCas, file));
-      if (shared) {
-        linked.set(shared.source, { blob: file, evict: () => sharedCas.discard(shared).then(() => undefined) });
-        return;
-      }
-      const source = await placeFile(context, cas, cache, file);
-      if (source !== undefined)
-        linked.set(source, { blob: file, evict: () => cache.evict(file.digest, file.executable) });
-    },
-  });
+  const fetchAll = async (files: readonly PlacedFile[]) => {
+    const missing = await cache.fetchMissing(context, cas, files, concurrency);
+    if (missing.length > 0) throw missingBlobsError(missing, 'input files');
+    signal?.throwIfAborted();
+  };
+  const placeFromCache = async (file: PlacedFile) => {
+    const source = await placeFile(context, cas, cache, file);
+    if (source !== undefined)
+      linked.set(source, { blob: file, evict: () => cache.evict(file.digest, file.executable) });
+  };
+  if (sharedCas) {
+    // Plain files are linked from the farm's CAS as the layout is made (a link and a
+    // check of the link each: a presence check before would lstat every linked file
+    // twice); what it cannot lend is fetched, then placed.
+    const unlent: PlacedFile[] = [];
+    await createLayout(layout, {
+      concurrency,
+      directoryMode: 0o755,
+      placeFile: async (file) => {
+        const shared = await linkShared(sharedCas, file);
+        if (shared)
+          linked.set(shared.source, { blob: file, evict: () => sharedCas.discard(shared).then(() => undefined) });
+        else unlent.push(file);
+      },
+    });
+    await fetchAll(unlent);
+    await forEachLimit(unlent, concurrency, placeFromCache);
+  } else {
+    await fetchAll(layout.files);
+    await createLayout(layout, { concurrency, directoryMode: 0o755, placeFile: placeFromCache });
+  }
 
   // Anything written through a link from now on has a later mtime than this. File
   // times come from the kernel's coarse clock, which lags by a few milliseconds, so
@@ -131,16 +144,7 @@ interface LinkedInput {
   evict(): Promise<void>;
 }
 
-/** The files to fetch: those the farm's CAS cannot lend (executables need their own 0555 inode). */
-async function notLinkable(sharedCas: SharedCas, files: readonly PlacedFile[], concurrency: number) {
-  const wanted: PlacedFile[] = [];
-  await forEachLimit(files, concurrency, async (file) => {
-    if (file.executable || isEmptyDigest(file.digest) || !(await sharedCas.has(file.digest))) wanted.push(file);
-  });
-  return wanted;
-}
-
-/** Links a plain file from the farm's CAS; undefined when it must come through the cache instead. */
+/** Links a plain file from the farm's CAS; undefined when it must come through the cache instead (executables need their own 0555 inode). */
 function linkShared(sharedCas: SharedCas, file: PlacedFile) {
   if (file.executable || isEmptyDigest(file.digest)) return undefined;
   return sharedCas.linkTo(file.digest, file.path);

@@ -41,6 +41,8 @@ export interface WorkerConfig {
    * read-only blobs: plain inputs are hard-linked from there (see sharedCas.ts).
    */
   sharedCasDirectory?: string;
+  /** Blobs of at most this many bytes are never in sharedCasDirectory (the farm keeps them in segment files). */
+  sharedCasSmallBlobBytes?: number;
   sandbox: SandboxChoice;
   /** Timeout of actions that set none, when the server does not say (a Granary server always does). */
   defaultTimeoutMs: number;
@@ -84,10 +86,11 @@ let exitHookInstalled = false;
 /** The farm's CAS to link inputs from, or undefined (said in the log) when it cannot be used. */
 async function openSharedCas(
   directory: string,
+  smallBlobBytes: number,
   builds: string,
   log: (message: string) => void,
 ): Promise<SharedCas | undefined> {
-  const opened = await SharedCas.open(directory, builds);
+  const opened = await SharedCas.open(directory, builds, { smallBlobBytes });
   if (opened instanceof SharedCas) {
     log(`granary worker: linking inputs from the farm's CAS in ${directory}`);
     return opened;
@@ -129,7 +132,9 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const builds = join(config.workDirectory, 'builds');
   await rm(builds, { recursive: true, force: true });
   await mkdir(builds, { recursive: true });
-  const sharedCas = config.sharedCasDirectory ? await openSharedCas(config.sharedCasDirectory, builds, log) : undefined;
+  const sharedCas = config.sharedCasDirectory
+    ? await openSharedCas(config.sharedCasDirectory, config.sharedCasSmallBlobBytes ?? 0, builds, log)
+    : undefined;
   const roots = config.executionRoots ?? {};
   if (Object.keys(roots).length > 0 && !useBubblewrap) {
     throw new Error('execution roots need the bubblewrap sandbox');
