@@ -9,12 +9,11 @@ import {
   type Harness,
   minimalShellRoot,
   newHarness,
-  uploadAction,
-  uploadTree,
+  runAction,
 } from '../../test/support/worker.js';
 import { Code } from '../util/status.js';
 import { actionUserFor, DEFAULT_ACTION_USER } from './actionUser.js';
-import { executeAction, sandboxProfileFor } from './executeAction.js';
+import { sandboxProfileFor } from './executeAction.js';
 import { SandboxPool } from './persistentSandbox.js';
 import { bubblewrapAvailable } from './sandbox.js';
 
@@ -61,33 +60,23 @@ describe('actions of a root worker', () => {
         const sandboxes = persistent
           ? new SandboxPool({ directory: h.workDirectory, actionUser: DEFAULT_ACTION_USER, prestart: 1 })
           : undefined;
-        const inputRoot = await uploadTree(h.cas, {
-          'input.txt': file('from the cache\n'),
-          out: dir(),
-          tools: dir({ 'tool.sh': file('#!/bin/sh\necho tool ran\n', true) }),
-        });
-        const actionDigest = await uploadAction(h.cas, {
-          arguments: [
-            'sh',
-            '-c',
-            `${STATUS_LINE}; echo made > out/made.txt; echo changed >> input.txt || echo input refused; mktemp -p /tmp >/dev/null && echo tmp ok; "$PWD/tools/tool.sh"`,
-          ],
-          env: { PATH: '/usr/bin:/bin' },
-          inputRoot,
-          outputFiles: ['out/made.txt'],
-        });
-        const response = await executeAction(
-          { actionDigest },
+        const response = await runAction(
+          h,
           {
-            cas: h.cas,
-            cache: h.cache,
-            workDirectory: h.workDirectory,
-            sandbox: 'host-tools',
-            defaultTimeoutMs: 30_000,
-            workerName: 'test-worker',
-            actionUser: DEFAULT_ACTION_USER,
-            sandboxes,
+            arguments: [
+              'sh',
+              '-c',
+              `${STATUS_LINE}; echo made > out/made.txt; echo changed >> input.txt || echo input refused; mktemp -p /tmp >/dev/null && echo tmp ok; "$PWD/tools/tool.sh"`,
+            ],
+            env: { PATH: '/usr/bin:/bin' },
+            inputs: {
+              'input.txt': file('from the cache\n'),
+              out: dir(),
+              tools: dir({ 'tool.sh': file('#!/bin/sh\necho tool ran\n', true) }),
+            },
+            outputFiles: ['out/made.txt'],
           },
+          { actionUser: DEFAULT_ACTION_USER, sandboxes },
         );
         await sandboxes?.close();
         // Nothing of the action is left in the slot's directory for the next one.
@@ -108,26 +97,17 @@ describe('actions of a root worker', () => {
   }
 
   test('run hermetic commands as root without the capabilities that reach the host', sandboxAsRoot, async () => {
-    const inputRoot = await uploadTree(h.cas, { ...(await minimalShellRoot()), work: dir() });
-    const actionDigest = await uploadAction(h.cas, {
-      arguments: ['sh', '-c', `${STATUS_LINE}; echo built > /work/out.txt`],
-      env: { PATH: '/bin' },
-      inputRoot,
-      workingDirectory: 'work',
-      outputPaths: ['out.txt'],
-      platform: [{ name: 'sandbox', value: 'hermetic' }],
-    });
-    const response = await executeAction(
-      { actionDigest },
+    const response = await runAction(
+      h,
       {
-        cas: h.cas,
-        cache: h.cache,
-        workDirectory: h.workDirectory,
-        sandbox: sandboxProfileFor,
-        defaultTimeoutMs: 30_000,
-        workerName: 'test-worker',
-        actionUser: DEFAULT_ACTION_USER,
+        arguments: ['sh', '-c', `${STATUS_LINE}; echo built > /work/out.txt`],
+        env: { PATH: '/bin' },
+        inputs: { ...(await minimalShellRoot()), work: dir() },
+        workingDirectory: 'work',
+        outputPaths: ['out.txt'],
+        platform: [{ name: 'sandbox', value: 'hermetic' }],
       },
+      { sandbox: sandboxProfileFor, actionUser: DEFAULT_ACTION_USER },
     );
     assert.equal(response.status?.code, Code.OK, response.status?.message);
     const stdout = (await blobText(h.cas, response.result?.stdoutDigest)) ?? '';

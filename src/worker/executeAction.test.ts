@@ -4,17 +4,18 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
-  type ActionSpec,
+  type ActionWithInputs,
   blobText,
   dir,
-  type Entry,
   file,
   type Harness,
+  harnessDeps,
   minimalShellRoot,
   newHarness,
   processWithArgumentExists,
   putBlob,
   readTree,
+  runAction,
   uploadAction,
   uploadTree,
 } from '../../test/support/worker.js';
@@ -51,26 +52,8 @@ describe('executeAction', () => {
     await h.close();
   });
 
-  const run = async (
-    spec: Omit<ActionSpec, 'inputRoot'> & { inputs?: Record<string, Entry> },
-    extra: Partial<ExecuteActionDeps> = {},
-  ): Promise<ExecuteResponse> => {
-    const inputRoot = await uploadTree(h.cas, spec.inputs ?? {});
-    const actionDigest = await uploadAction(h.cas, { env: ENV, ...spec, inputRoot });
-    return executeAction(
-      { actionDigest },
-      {
-        cas: h.cas,
-        cache: h.cache,
-        workDirectory: h.workDirectory,
-        sandbox: 'host-tools',
-        defaultTimeoutMs: 30_000,
-        workerName: 'test-worker',
-        killGraceMs: 500,
-        ...extra,
-      },
-    );
-  };
+  const run = (spec: ActionWithInputs, extra: Partial<ExecuteActionDeps> = {}): Promise<ExecuteResponse> =>
+    runAction(h, { env: ENV, ...spec }, { killGraceMs: 500, ...extra });
   const stdoutOf = (response: ExecuteResponse) => blobText(h.cas, response.result?.stdoutDigest);
   const stderrOf = (response: ExecuteResponse) => blobText(h.cas, response.result?.stderrDigest);
 
@@ -265,15 +248,7 @@ describe('executeAction', () => {
     const started = Date.now();
     const response = await executeAction(
       { action },
-      {
-        cas: h.cas,
-        cache: h.cache,
-        workDirectory: h.workDirectory,
-        sandbox: 'none',
-        defaultTimeoutMs: 60_000,
-        workerName: 'test-worker',
-        killGraceMs: 500,
-      },
+      harnessDeps(h, { sandbox: 'none', defaultTimeoutMs: 60_000, killGraceMs: 500 }),
     );
     assert.equal(response.status?.code, Code.DEADLINE_EXCEEDED, response.status?.message);
     assert.match(response.status?.message ?? '', /timeout of 400 ms/);
@@ -281,17 +256,7 @@ describe('executeAction', () => {
   });
 
   test('a lease naming neither an Action nor its digest is INVALID_ARGUMENT', async () => {
-    const response = await executeAction(
-      {},
-      {
-        cas: h.cas,
-        cache: h.cache,
-        workDirectory: h.workDirectory,
-        sandbox: 'none',
-        defaultTimeoutMs: 60_000,
-        workerName: 'test-worker',
-      },
-    );
+    const response = await executeAction({}, harnessDeps(h, { sandbox: 'none', defaultTimeoutMs: 60_000 }));
     assert.equal(response.status?.code, Code.INVALID_ARGUMENT);
   });
 
@@ -356,17 +321,7 @@ describe('executeAction', () => {
   test('a missing input blob gives FAILED_PRECONDITION with a MISSING violation', async () => {
     const inputRoot = await uploadTree(h.cas, { 'lost.txt': file('never uploaded') }, new Set(['never uploaded']));
     const actionDigest = await uploadAction(h.cas, { arguments: ['true'], inputRoot });
-    const response = await executeAction(
-      { actionDigest },
-      {
-        cas: h.cas,
-        cache: h.cache,
-        workDirectory: h.workDirectory,
-        sandbox: 'host-tools',
-        defaultTimeoutMs: 5000,
-        workerName: 'w',
-      },
-    );
+    const response = await executeAction({ actionDigest }, harnessDeps(h, { defaultTimeoutMs: 5000 }));
     assert.equal(response.status?.code, Code.FAILED_PRECONDITION);
     const detail = response.status!.details[0]!;
     assert.equal(detail.typeUrl, 'type.googleapis.com/google.rpc.PreconditionFailure');
@@ -381,14 +336,7 @@ describe('executeAction', () => {
     const absent = digestOf('no such action');
     const response = await executeAction(
       { actionDigest: absent },
-      {
-        cas: h.cas,
-        cache: h.cache,
-        workDirectory: h.workDirectory,
-        sandbox: 'none',
-        defaultTimeoutMs: 5000,
-        workerName: 'w',
-      },
+      harnessDeps(h, { sandbox: 'none', defaultTimeoutMs: 5000 }),
     );
     assert.equal(response.status?.code, Code.FAILED_PRECONDITION);
     const violations = PreconditionFailure.decode(response.status!.details[0]!.value).violations;

@@ -6,6 +6,7 @@ import {
   dir,
   file,
   type Harness,
+  harnessDeps,
   newHarness,
   uploadAction,
   uploadTree,
@@ -30,15 +31,8 @@ describe('executeAction with blobs carried by the lease', () => {
     await h.close();
   });
 
-  const deps = (extra: Partial<ExecuteActionDeps> = {}): ExecuteActionDeps => ({
-    cas: h.cas,
-    cache: h.cache,
-    workDirectory: h.workDirectory,
-    sandbox: 'none',
-    defaultTimeoutMs: 30_000,
-    workerName: 'test-worker',
-    ...extra,
-  });
+  const deps = (extra: Partial<ExecuteActionDeps> = {}): ExecuteActionDeps =>
+    harnessDeps(h, { sandbox: 'none', ...extra });
 
   /** An action copying its input, and the Action itself with the blobs a server would send along. */
   const prepare = async (text: string): Promise<{ action: Action; blobs: InlineBlob[] }> => {

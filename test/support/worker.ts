@@ -1,6 +1,7 @@
 /**
  * Helpers for the worker's tests: an in-memory verified CAS, builders that upload
- * input trees and Actions, and a throwaway local cache and work directory.
+ * input trees and Actions, a throwaway local cache and work directory, and
+ * executeAction run on them.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import {
   Command,
   type Command_OutputDirectoryFormat,
   Directory,
+  type ExecuteResponse,
   type Platform_Property,
   Tree,
 } from '../../src/gen/build/bazel/remote/execution/v2/remote_execution.js';
@@ -20,6 +22,7 @@ import { type BlobStore, getBuffer, putBuffer } from '../../src/storage/blobStor
 import { MemoryBlobStore } from '../../src/storage/memoryBlobStore.js';
 import { VerifyingBlobStore } from '../../src/storage/verifyingBlobStore.js';
 import { durationFromMs } from '../../src/util/time.js';
+import { type ExecuteActionDeps, executeAction } from '../../src/worker/executeAction.js';
 import { LocalCache } from '../../src/worker/localCache.js';
 
 /** The context of every storage call in these tests. */
@@ -160,6 +163,36 @@ export async function newHarness(cas: BlobStore = newCas()): Promise<Harness> {
       await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * What executeAction runs with on a harness: its CAS, cache and work directory,
+ * the host-tools sandbox and a 30 s default timeout; `extra` adds or overrides.
+ */
+export function harnessDeps(h: Harness, extra: Partial<ExecuteActionDeps> = {}): ExecuteActionDeps {
+  return {
+    cas: h.cas,
+    cache: h.cache,
+    workDirectory: h.workDirectory,
+    sandbox: 'host-tools',
+    defaultTimeoutMs: 30_000,
+    workerName: 'test-worker',
+    ...extra,
+  };
+}
+
+/** An action to upload, its input root given as entries (none: an empty root). */
+export type ActionWithInputs = Omit<ActionSpec, 'inputRoot'> & { inputs?: Record<string, Entry> };
+
+/** Uploads the action and its inputs to the harness's CAS and runs it there (see harnessDeps). */
+export async function runAction(
+  h: Harness,
+  spec: ActionWithInputs,
+  extra: Partial<ExecuteActionDeps> = {},
+): Promise<ExecuteResponse> {
+  const inputRoot = await uploadTree(h.cas, spec.inputs ?? {});
+  const actionDigest = await uploadAction(h.cas, { ...spec, inputRoot });
+  return executeAction({ actionDigest }, harnessDeps(h, extra));
 }
 
 /** A BlobStore wrapper counting get() calls, to show what was fetched. */

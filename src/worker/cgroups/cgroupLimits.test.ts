@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { blobText, type Harness, newHarness, uploadAction, uploadTree } from '../../../test/support/worker.js';
+import { blobText, type Harness, newHarness, runAction } from '../../../test/support/worker.js';
 import type { ExecuteResponse, Platform_Property } from '../../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { Code } from '../../util/status.js';
 import { type ActionLimits, DEFAULT_MAX_PROCESSES } from '../actionLimits.js';
-import { executeAction } from '../executeAction.js';
 import { SandboxPool } from '../persistentSandbox.js';
 import { runCommand } from '../runner.js';
 import { bubblewrapAvailable } from '../sandbox.js';
@@ -39,6 +38,25 @@ async function groupsLeft(of: ActionCgroups): Promise<string[]> {
   return left;
 }
 
+/** Runs `sh -c script` as nobody under this machine's cgroups, with the platform's limits. */
+function runLimited(
+  h: Harness,
+  script: string,
+  platform: Platform_Property[],
+  sandboxes?: SandboxPool,
+): Promise<ExecuteResponse> {
+  return runAction(
+    h,
+    { arguments: ['sh', '-c', script], platform },
+    {
+      defaultTimeoutMs: 60_000,
+      actionUser: { uid: 65534, gid: 65534 },
+      limits: { cgroups: cgroups as ActionCgroups, maxima: MAXIMA },
+      sandboxes,
+    },
+  );
+}
+
 describe('per-action cgroup limits', { skip, timeout: 120_000 }, () => {
   const limits = cgroups as ActionCgroups;
   let h: Harness;
@@ -49,23 +67,7 @@ describe('per-action cgroup limits', { skip, timeout: 120_000 }, () => {
     await h.close();
   });
 
-  const run = async (script: string, platform: Platform_Property[]): Promise<ExecuteResponse> => {
-    const inputRoot = await uploadTree(h.cas, {});
-    const actionDigest = await uploadAction(h.cas, { arguments: ['sh', '-c', script], inputRoot, platform });
-    return executeAction(
-      { actionDigest },
-      {
-        cas: h.cas,
-        cache: h.cache,
-        workDirectory: h.workDirectory,
-        sandbox: 'host-tools',
-        defaultTimeoutMs: 60_000,
-        workerName: 'test-worker',
-        actionUser: { uid: 65534, gid: 65534 },
-        limits: { cgroups: limits, maxima: MAXIMA },
-      },
-    );
-  };
+  const run = (script: string, platform: Platform_Property[]) => runLimited(h, script, platform);
 
   test('an action allocating past its memory limit is killed, with exit code 137 and a line on stderr', async () => {
     // dd fills a 256 MiB buffer; the limit is 64 MiB.
@@ -167,24 +169,7 @@ describe("limits in a slot's persistent sandbox, whose group is kept from one ac
     await h.close();
   });
 
-  const run = async (script: string, platform: Platform_Property[]): Promise<ExecuteResponse> => {
-    const inputRoot = await uploadTree(h.cas, {});
-    const actionDigest = await uploadAction(h.cas, { arguments: ['sh', '-c', script], inputRoot, platform });
-    return executeAction(
-      { actionDigest },
-      {
-        cas: h.cas,
-        cache: h.cache,
-        workDirectory: h.workDirectory,
-        sandbox: 'host-tools',
-        defaultTimeoutMs: 60_000,
-        workerName: 'test-worker',
-        actionUser: { uid: 65534, gid: 65534 },
-        limits: { cgroups: limits, maxima: MAXIMA },
-        sandboxes,
-      },
-    );
-  };
+  const run = (script: string, platform: Platform_Property[]) => runLimited(h, script, platform, sandboxes);
   const memory64 = [{ name: 'memory-limit', value: '64MiB' }];
 
   test('an action over its memory limit is killed; the next action in the same group is not reported killed', async () => {
