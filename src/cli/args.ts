@@ -2,6 +2,8 @@
  * A small command-line parser: `--name value`, `--name=value`, repeated flags and
  * booleans. Unknown flags are errors so typos do not pass silently.
  */
+import { parseSize } from '../util/size.js';
+
 export interface FlagSpec {
   /** 'string' takes a value, 'boolean' does not, 'list' may repeat. */
   type: 'string' | 'boolean' | 'list';
@@ -84,4 +86,13 @@ export function parseDuration(text: string): number {
   if (!match) throw new UsageError(`invalid duration "${text}" (examples: 500ms, 90s, 15m, 3h)`);
   const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
   return Math.round(Number(match[1]) * factor);
+}
+
+/** The size flag `--NAME` (10GiB, 500MiB, ...) in bytes; a bad one is a UsageError naming the flag. */
+export function parseSizeFlag(args: ParsedArgs, name: string): number {
+  try {
+    return parseSize(flag(args, name) as string);
+  } catch (error) {
+    throw new UsageError(`--${name}: ${(error as Error).message}`);
+  }
 }

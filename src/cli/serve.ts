@@ -19,20 +19,21 @@ import { backgroundContext } from '../context/requestContext.js';
 import { parsePlatformMatchRules } from '../execution/platformMatch.js';
 import { httpAuthenticatorOf, mayViewInstance, refusalOfToken } from '../http/httpAccessPolicy.js';
 import { verifiedPeerCertificateOf } from '../http/httpServer.js';
-import { configureLogging, errorMessage, type LogFormat, log, parseLogFormat } from '../observability/log.js';
+import { errorMessage, type LogFormat, log } from '../observability/log.js';
 import { type RunningFarm, startFarm } from '../server/farm.js';
 import { farmObservability } from '../server/farmObservability.js';
 import { MAXIMUM_DOWNLOAD_BYTES } from '../server/storageServer.js';
 import { linkableDisk } from '../storage/storageConfig.js';
 import { WebUi } from '../ui/webUi.js';
-import { formatSize, parseSize } from '../util/size.js';
+import { formatSize } from '../util/size.js';
 import { ACTION_LIMIT_FLAGS, actionLimitArguments, parseActionLimitFlags } from './actionLimitFlags.js';
-import { type FlagSpec, flag, type ParsedArgs, parseDuration, UsageError, usage } from './args.js';
+import { type FlagSpec, flag, type ParsedArgs, parseDuration, parseSizeFlag, UsageError, usage } from './args.js';
 import { ensureFlagDirectory, inTermsOfDirectoryFlag } from './directoryFlag.js';
 import { EMBEDDED_BOT_ID, EmbeddedWorker } from './embeddedWorker.js';
 import { inTermsOfListenFlag } from './listenFlag.js';
-import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
+import { HTTP_LISTEN_HELP, startOperatorPort } from './operatorPort.js';
 import { embeddedWorkerCacheBytes, resolveServeConfiguration } from './serveConfig.js';
+import { parseServerFlags } from './serverFlags.js';
 import { openServerSecurity, SERVER_SECURITY_FLAGS } from './serverSecurity.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 import { DEFAULT_DRAIN_TIMEOUT } from './worker.js';
@@ -155,14 +156,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     console.log(usage('serve [flags]', 'Runs the all-in-one Granary farm on this machine.', SERVE_FLAGS));
     return;
   }
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${args.positionals[0]}`);
-  const listen = flag(args, 'listen') as string;
-  if (!/^.+:\d+$/.test(listen)) throw new UsageError(`--listen must be HOST:PORT, got "${listen}"`);
-  const httpListen = flag(args, 'http-listen') as string;
-  validateHttpListen(httpListen);
-  const logFormat = parseLogFormat(flag(args, 'log-format') as string);
-  if (!logFormat) throw new UsageError('--log-format must be text or json');
-  configureLogging({ format: logFormat });
+  const { listen, httpListen, logFormat } = parseServerFlags(args);
   const data = resolve(flag(args, 'data') as string);
   const maximumSizeBytes = parseSizeFlag(args, 'max-size');
   const retentionGraceMs = parseDuration(flag(args, 'retention-grace') as string);
@@ -403,14 +397,6 @@ function describeDatabase(url: string): string {
     return parsed.toString();
   } catch {
     return 'the database';
-  }
-}
-
-function parseSizeFlag(args: ParsedArgs, name: string): number {
-  try {
-    return parseSize(flag(args, name) as string);
-  } catch (error) {
-    throw new UsageError(`--${name}: ${(error as Error).message}`);
   }
 }
 

@@ -9,9 +9,9 @@
 import { join, resolve } from 'node:path';
 import { type GrpcStorageConfig, parseStorageNode, type StorageNodeConfig } from '../storage/storageConfig.js';
 import { keyPath, readObject } from '../util/configValues.js';
-import { parseSize } from '../util/size.js';
+
 import { actionLimitSettings } from './actionLimitFlags.js';
-import { type FlagSpec, flag, type ParsedArgs, parseArgs, UsageError } from './args.js';
+import { type FlagSpec, flag, type ParsedArgs, parseArgs, parseSizeFlag, UsageError } from './args.js';
 import {
   applyConfigFile,
   applyFlagDefaults,
@@ -182,12 +182,7 @@ export function embeddedWorkerCacheBytes(maximumSizeBytes: number): number {
  */
 function defaultStorage(args: ParsedArgs): ServeStorage {
   const data = resolve(flag(args, 'data') as string);
-  let maximumSizeBytes: number;
-  try {
-    maximumSizeBytes = parseSize(flag(args, 'max-size') as string);
-  } catch (error) {
-    throw new UsageError(`--max-size: ${(error as Error).message}`);
-  }
+  const maximumSizeBytes = parseSizeFlag(args, 'max-size');
   // The action cache and the asset records hold small entries; give each a small slice of the budget.
   const actionCacheBytes = Math.max(16 * 1024 * 1024, Math.floor(maximumSizeBytes / 50));
   const recordsBytes =

@@ -11,15 +11,16 @@
 import { resolve } from 'node:path';
 import { OPEN_ACCESS } from '../auth/accessPolicy.js';
 import { httpAuthenticatorOf } from '../http/httpAccessPolicy.js';
-import { configureLogging, errorMessage, log, parseLogFormat } from '../observability/log.js';
+import { errorMessage, log } from '../observability/log.js';
 import { createMetricsRegistry, grpcCallMetrics } from '../observability/metrics.js';
 import { startStorageNode } from '../server/storageNode.js';
 import { storageObservability } from '../server/storageObservability.js';
-import { formatSize, parseSize } from '../util/size.js';
-import { type FlagSpec, flag, parseArgs, UsageError, usage } from './args.js';
+import { formatSize } from '../util/size.js';
+import { type FlagSpec, flag, parseArgs, parseSizeFlag, usage } from './args.js';
 import { ensureFlagDirectory, inTermsOfDirectoryFlag } from './directoryFlag.js';
 import { inTermsOfListenFlag } from './listenFlag.js';
-import { HTTP_LISTEN_HELP, startOperatorPort, validateHttpListen } from './operatorPort.js';
+import { HTTP_LISTEN_HELP, startOperatorPort } from './operatorPort.js';
+import { parseServerFlags } from './serverFlags.js';
 import { listenerTlsOf, openServerTlsFiles, SERVER_TLS_FLAGS } from './serverSecurity.js';
 import { onShutdownRequests } from './shutdownRequests.js';
 
@@ -45,22 +46,10 @@ export async function storageCommand(argv: readonly string[]): Promise<void> {
     );
     return;
   }
-  if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${args.positionals[0]}`);
-  const listen = flag(args, 'listen') as string;
-  if (!/^.+:\d+$/.test(listen)) throw new UsageError(`--listen must be HOST:PORT, got "${listen}"`);
-  const httpListen = flag(args, 'http-listen') as string;
-  validateHttpListen(httpListen);
-  const logFormat = parseLogFormat(flag(args, 'log-format') as string);
-  if (!logFormat) throw new UsageError('--log-format must be text or json');
-  configureLogging({ format: logFormat });
+  const { listen, httpListen } = parseServerFlags(args);
   const logger = log.component('granary storage');
   const directory = resolve(flag(args, 'data') as string);
-  let maximumSizeBytes: number;
-  try {
-    maximumSizeBytes = parseSize(flag(args, 'max-size') as string);
-  } catch (error) {
-    throw new UsageError(`--max-size: ${(error as Error).message}`);
-  }
+  const maximumSizeBytes = parseSizeFlag(args, 'max-size');
   await ensureFlagDirectory(directory, 'data');
   const tlsFiles = await openServerTlsFiles(args, (line) => logger.info(line));
   const tls = tlsFiles && listenerTlsOf(tlsFiles);
