@@ -89,9 +89,9 @@ export function parseDuration(text: string): number {
 }
 
 /** The size flag `--NAME` (10GiB, 500MiB, ...) in bytes; a bad one is a UsageError naming the flag. */
-export function parseSizeFlag(args: ParsedArgs, name: string): number {
+export function parseSizeFlag(args: ParsedArgs, name: string, options: { allowZero?: boolean } = {}): number {
   try {
-    return parseSize(flag(args, name) as string);
+    return parseSize(flag(args, name) as string, options);
   } catch (error) {
     throw new UsageError(`--${name}: ${(error as Error).message}`);
   }

@@ -14,7 +14,16 @@ import { actionUserFor } from '../worker/actionUser.js';
 import type { ActionUser } from '../worker/sandbox.js';
 import { type RunningWorker, type SandboxChoice, startWorker, type WorkerConfig } from '../worker/workerProcess.js';
 import { ACTION_LIMIT_FLAGS, actionLimitSettings, parseActionLimitFlags } from './actionLimitFlags.js';
-import { type FlagSpec, flag, type ParsedArgs, parseArgs, parseDuration, UsageError, usage } from './args.js';
+import {
+  type FlagSpec,
+  flag,
+  type ParsedArgs,
+  parseArgs,
+  parseDuration,
+  parseSizeFlag,
+  UsageError,
+  usage,
+} from './args.js';
 import { CLIENT_SECURITY_FLAGS, clientDialOptions, clientSecurityFlags } from './clientSecurity.js';
 import { applyConfigFile, applyFlagDefaults, type ConfigSetting, readConfigFile } from './configFile.js';
 import { ensureFlagDirectory, inTermsOfDirectoryFlag } from './directoryFlag.js';
@@ -200,7 +209,8 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     workDirectory,
     cacheSizeBytes: parseSize(flag(args, 'cache-size') as string),
     sharedCasDirectory: sharedCasDirectory === undefined ? undefined : resolve(sharedCasDirectory),
-    sharedCasSmallBlobBytes: parseSize(flag(args, 'shared-cas-small-blobs') as string),
+    // 0, its default, says no blob is kept elsewhere.
+    sharedCasSmallBlobBytes: parseSizeFlag(args, 'shared-cas-small-blobs', { allowZero: true }),
     sandbox,
     defaultTimeoutMs: parseDuration(flag(args, 'default-timeout') as string),
     executionRoots: parseExecutionRoots(args.flags.get('execution-root') ?? []),

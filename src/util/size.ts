@@ -16,12 +16,13 @@ const UNITS: Record<string, number> = {
   tib: 1024 ** 4,
 };
 
-export function parseSize(text: string): number {
+/** The bytes of `text`; zero only where `allowZero` says it means something (e.g. "none"). */
+export function parseSize(text: string, { allowZero = false } = {}): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const unit = match ? UNITS[(match[2] ?? '').toLowerCase()] : undefined;
   if (!match || unit === undefined) throw new Error(`invalid size "${text}" (examples: 10GiB, 512MiB, 1000000)`);
   const bytes = Math.floor(Number(match[1]) * unit);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Error(`size "${text}" is out of range`);
+  if (!Number.isSafeInteger(bytes) || bytes < (allowZero ? 0 : 1)) throw new Error(`size "${text}" is out of range`);
   return bytes;
 }
 
