@@ -278,7 +278,8 @@ async function executeIn(
       const run = persistent ? inSandbox : plan;
       let group: ActionGroup | undefined;
       // The slot's sandbox keeps its group from one action to the next (slotGroup.ts); others get one each.
-      const slotGroup = persistent && slot && deps.limits ? slot.slotGroup(deps.limits.cgroups) : undefined;
+      const slotGroup =
+        persistent && slot && deps.limits ? slot.slotGroup(deps.limits.cgroups, deps.limits.maxima) : undefined;
       if (deps.limits && limits) {
         if (slotGroup) {
           group = await slotGroup.groupFor(limits);
@@ -292,15 +293,14 @@ async function executeIn(
         }
       }
       // Both create the two output files (so they exist even if the command cannot start).
-      const runRequest = {
-        ...(group ? commandInGroup(run, group.procsFiles) : run),
-        stdoutPath,
-        stderrPath,
-        timeoutMs,
-        signal,
-        killGraceMs: deps.killGraceMs,
-      };
-      outcome = persistent && slot ? await slot.run(runRequest) : await runCommand(runRequest);
+      const common = { stdoutPath, stderrPath, timeoutMs, signal, killGraceMs: deps.killGraceMs };
+      if (persistent && slot) {
+        // The slot's helper forks the command inside the group itself: no shell to enter it.
+        const limited = group && limits ? { group, maxProcesses: limits.maxProcesses } : undefined;
+        outcome = await slot.run({ ...run, ...common }, limited);
+      } else {
+        outcome = await runCommand({ ...(group ? commandInGroup(run, group.procsFiles) : run), ...common });
+      }
       if (outcome.spawnError) {
         await appendFile(stderrPath, `granary: cannot run ${run.file}: ${outcome.spawnError.message}\n`);
         outcome.exitCode = 127;

@@ -17,9 +17,9 @@
  * Hermetic actions, execution roots and workers without an action user use a
  * sandbox per action (sandbox.ts).
  *
- * An action with cgroup limits is run, as in a sandbox of its own, by a shell that
- * enters its group and then execs the command (commandInGroup); for that the
- * sandbox also binds the directories the worker makes action groups in.
+ * An action with cgroup limits is forked by the helper inside the slot's group
+ * (slotGroup.ts, spawnHelper.ts); for that the sandbox also binds the directories
+ * the worker makes action groups in.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -29,7 +29,7 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Code, StatusError } from '../util/status.js';
 import { nowMs } from '../util/time.js';
-import type { ActionCgroups } from './cgroups/actionCgroups.js';
+import type { ActionCgroups, ActionGroup, ActionLimits } from './cgroups/actionCgroups.js';
 import { SlotGroup } from './cgroups/slotGroup.js';
 import type { RunOutcome, RunRequest } from './runner.js';
 import { trackProcessGroup, watchForStop } from './runner.js';
@@ -162,12 +162,20 @@ export class PersistentSandbox {
    * Runs one command in the sandbox with runCommand's semantics: output to the
    * two files (created if missing), SIGTERM to the command's process group on
    * timeout or abort and SIGKILL to the whole sandbox after the grace period, and
-   * an outcome reported only once nothing of the action is left running.
+   * an outcome reported only once nothing of the action is left running. With
+   * `limited`, the command starts in that group, one of this slot's (slotGroup()).
    */
-  async run(request: RunRequest): Promise<RunOutcome> {
+  async run(request: RunRequest, limited?: { group: ActionGroup; maxProcesses: number }): Promise<RunOutcome> {
     if (!this.alive) throw new StatusError(Code.INTERNAL, "the slot's persistent sandbox is not running");
     const startMs = nowMs();
     const exited = this.next();
+    // The helper forks the command inside the action's group (spawnHelper.ts).
+    const group = limited && {
+      procsFiles: limited.group.procsFiles,
+      homeProcsFiles: this.group?.homeProcsFiles ?? [],
+      pidsMaxFile: limited.group.pidsMaxFile,
+      maxProcesses: limited.maxProcesses,
+    };
     this.send({
       type: 'run',
       file: request.file,
@@ -176,6 +184,7 @@ export class PersistentSandbox {
       cwd: request.cwd,
       stdoutPath: request.stdoutPath,
       stderrPath: request.stderrPath,
+      ...(group ? { group } : {}),
     });
     const stop = watchForStop(request, (signal) => this.send({ type: 'signal', signal }));
     const message = await exited;
@@ -200,8 +209,8 @@ export class PersistentSandbox {
    * use, kept while the sandbox runs (every action of the slot leaves it empty),
    * removed when the sandbox stops.
    */
-  slotGroup(cgroups: ActionCgroups): SlotGroup {
-    this.group ??= new SlotGroup(cgroups, basename(this.options.directory));
+  slotGroup(cgroups: ActionCgroups, maxima: ActionLimits): SlotGroup {
+    this.group ??= new SlotGroup(cgroups, basename(this.options.directory), maxima);
     return this.group;
   }
 

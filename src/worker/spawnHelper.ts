@@ -6,7 +6,7 @@
  * a new bubblewrap and a fork of the whole worker.
  *
  * Protocol: one JSON object per line on stdin, answers likewise on stdout.
- *   -> {"type":"run","file","args","env","cwd","stdoutPath","stderrPath"}
+ *   -> {"type":"run","file","args","env","cwd","stdoutPath","stderrPath","group"?}
  *   -> {"type":"signal","signal":"SIGTERM"|"SIGKILL"}   (while an action runs)
  *   <- {"type":"ready"}                                  (once, at start)
  *   <- {"type":"exited","exitCode","signal","stdoutBytes","stderrBytes","error"?}  (per run)
@@ -16,11 +16,18 @@
  * SIGTERM goes to the action's process group; SIGKILL to the whole namespace.
  * The helper exits when stdin closes, or when it cannot clear the namespace.
  *
+ * An action with limits names its cgroup ("group"): the helper moves itself into
+ * it, forks the command there (so the command and everything it starts are born
+ * in the group, with no window outside it), and moves itself back to its own
+ * group before it does anything else; while it is in the group, the group's
+ * process limit is raised by the helper's own threads so that the fork fits, and
+ * lowered again after. No shell is needed to enter the group.
+ *
  * It is run with `node --input-type=module -e SOURCE SLOT_DIRECTORY`: it imports nothing but
  * Node's own modules, and nothing of the worker needs to be visible in the sandbox.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 interface RunMessage {
@@ -31,6 +38,18 @@ interface RunMessage {
   cwd: string;
   stdoutPath: string;
   stderrPath: string;
+  group?: GroupEntry;
+}
+
+/** The action's cgroup, as the helper enters it (see the file comment). */
+interface GroupEntry {
+  /** The action group's cgroup.procs files (one per v1 hierarchy). */
+  procsFiles: string[];
+  /** The helper's own group's cgroup.procs files, where it goes back to. */
+  homeProcsFiles: string[];
+  /** The action group's pids.max, and the action's process limit. */
+  pidsMaxFile: string;
+  maxProcesses: number;
 }
 
 interface SignalMessage {
@@ -87,24 +106,58 @@ function run(message: RunMessage): void {
       },
     );
   };
+  const group = message.group;
+  let entered = false;
   try {
     stdout = openSync(message.stdoutPath, 'a');
     stderr = openSync(message.stderrPath, 'a');
-    // An action with limits comes as a shell that enters its cgroup, then execs the command (commandInGroup).
+    if (group) {
+      entered = true;
+      enterGroup(group);
+    }
     const child = spawn(message.file, message.args, {
       cwd: message.cwd,
       env: message.env,
       stdio: ['ignore', stdout, stderr],
       detached: true,
     });
+    if (entered && group) {
+      entered = false;
+      leaveGroup(group);
+    }
     running = child;
     child.once('error', (error) => finish(-1, null, error.message));
     child.once('exit', (code, signal) => finish(code, signal));
   } catch (error) {
+    if (entered && group) leaveGroup(group);
     finish(-1, null, (error as Error).message);
   } finally {
     if (stdout !== undefined) closeSync(stdout);
     if (stderr !== undefined) closeSync(stderr);
+  }
+}
+
+/** Moves this helper into the action's group, with room in its process limit for the helper's own threads. */
+function enterGroup(group: GroupEntry): void {
+  try {
+    const threads = readdirSync('/proc/self/task').length;
+    writeFileSync(group.pidsMaxFile, String(group.maxProcesses + threads));
+    for (const file of group.procsFiles) writeFileSync(file, String(process.pid));
+  } catch (error) {
+    throw new Error(`cannot enter the action's cgroup: ${(error as Error).message}`);
+  }
+}
+
+/** Moves this helper back to its own group and restores the action's process limit; exits if it cannot. */
+function leaveGroup(group: GroupEntry): void {
+  try {
+    for (const file of group.homeProcsFiles) writeFileSync(file, String(process.pid));
+    writeFileSync(group.pidsMaxFile, String(group.maxProcesses));
+  } catch (error) {
+    // Staying in an action's group would put the helper under its limits: stop the sandbox instead.
+    process.stderr.write(`spawn helper: cannot leave the action's cgroup: ${(error as Error).message}\n`);
+    killAllOthers();
+    process.exit(3);
   }
 }
 

@@ -37,6 +37,8 @@ export interface ActionGroupUsage {
 export interface ActionGroup {
   /** The cgroup.procs files the action's first process writes its pid to (one per v1 hierarchy). */
   readonly procsFiles: readonly string[];
+  /** The group's process limit file (pids.max), which a persistent sandbox's helper raises while it forks in the group. */
+  readonly pidsMaxFile: string;
   usage(): Promise<ActionGroupUsage>;
   /**
    * The OOM killer's kills in the group since it was made (cumulative), read at

@@ -5,7 +5,7 @@
  * in a slot's persistent sandbox the same, with the slot's group kept between actions.
  */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { blobText, type Harness, newHarness, runAction } from '../../../test/support/worker.js';
@@ -28,6 +28,12 @@ const skip = !cgroups
     : false;
 
 const MAXIMA: ActionLimits = { memoryBytes: 1024 ** 3, cpuMillicores: 2000, maxProcesses: DEFAULT_MAX_PROCESSES };
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 /** This process's groups still present in the parents' directories. */
 async function groupsLeft(of: ActionCgroups): Promise<string[]> {
@@ -180,7 +186,8 @@ describe("limits in a slot's persistent sandbox, whose group is kept from one ac
       /granary: the action was killed: it exceeded its memory limit of 64MiB\n$/,
     );
     const groups = await groupsLeft(limits);
-    assert.equal(groups.length, limits.parentDirectories.length, `the slot's group is kept: ${groups}`);
+    // The slot's group, and its helper's home group, in each hierarchy.
+    assert.equal(groups.length, 2 * limits.parentDirectories.length, `the slot's group is kept: ${groups}`);
     const next = await run('dd if=/dev/zero of=/dev/null bs=16M count=1 2>/dev/null && echo survived', memory64);
     assert.equal(next.result?.exitCode, 0, await blobText(h.cas, next.result?.stderrDigest));
     assert.equal(await blobText(h.cas, next.result?.stdoutDigest), 'survived\n');
@@ -188,15 +195,35 @@ describe("limits in a slot's persistent sandbox, whose group is kept from one ac
     assert.deepEqual(await groupsLeft(limits), groups, 'the same group, reused');
   });
 
-  test('the action runs in the group, as the action user; other limits give the slot a new group', async () => {
+  test('the action is born in the group, as the action user; the helper goes home; other limits, a new group', async () => {
     const response = await run('id -u; cat /proc/self/cgroup', [{ name: 'process-limit', value: '20' }]);
     const stdout = (await blobText(h.cas, response.result?.stdoutDigest)) ?? '';
     assert.equal(response.result?.exitCode, 0, stdout);
     assert.match(stdout, /^65534$/m);
     const groups = await groupsLeft(limits);
-    assert.equal(groups.length, limits.parentDirectories.length);
-    const name = (groups[0] as string).split('/').at(-1) as string;
-    assert.ok(stdout.includes(`/${name}\n`), `${stdout} names ${name}`);
+    assert.equal(groups.length, 2 * limits.parentDirectories.length, `${groups}`);
+    const actionGroups = groups.filter((group) => !group.endsWith('.helper'));
+    const homes = groups.filter((group) => group.endsWith('.helper'));
+    assert.equal(actionGroups.length, limits.parentDirectories.length);
+    for (const group of actionGroups) {
+      const name = group.split('/').at(-1) as string;
+      assert.ok(stdout.includes(`/${name}\n`), `${stdout} names ${name}`);
+      // Nothing left in it, the helper included.
+      assert.equal((await readFile(join(group, 'cgroup.procs'), 'utf8')).trim(), '');
+      // Its process limit is the action's again (raised only while the helper forked in it).
+      const pidsMax = join(group, 'pids.max');
+      if (await exists(pidsMax)) assert.equal((await readFile(pidsMax, 'utf8')).trim(), '20');
+    }
+    // The helper is in its home group, alone.
+    for (const home of homes) {
+      assert.equal((await readFile(join(home, 'cgroup.procs'), 'utf8')).trim().split('\n').length, 1);
+    }
+  });
+
+  test('an action asking for one process still starts (the helper does not count against it)', async () => {
+    const response = await run('exec echo alone', [{ name: 'process-limit', value: '1' }]);
+    assert.equal(response.result?.exitCode, 0, await blobText(h.cas, response.result?.stderrDigest));
+    assert.equal(await blobText(h.cas, response.result?.stdoutDigest), 'alone\n');
   });
 
   test('a fork bomb stops at the process limit, and the next action may start processes again', async () => {

@@ -88,10 +88,12 @@ class GroupV1 implements ActionGroup {
   /** Each hierarchy's group once (cpu and cpuacct may share one). */
   readonly directories: readonly string[];
   readonly procsFiles: readonly string[];
+  readonly pidsMaxFile: string;
 
   constructor(private readonly groups: V1Groups) {
     this.directories = [...new Set(Object.values(groups))];
     this.procsFiles = this.directories.map((directory) => join(directory, 'cgroup.procs'));
+    this.pidsMaxFile = join(groups.pids, 'pids.max');
   }
 
   async usage(): Promise<ActionGroupUsage> {

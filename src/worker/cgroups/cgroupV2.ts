@@ -119,12 +119,14 @@ async function enableForChildren(directory: string, makeRoom: () => Promise<void
 
 class GroupV2 implements ActionGroup {
   readonly procsFiles: readonly string[];
+  readonly pidsMaxFile: string;
 
   constructor(
     private readonly directory: string,
     private readonly removeDirectory: (path: string) => Promise<void>,
   ) {
     this.procsFiles = [join(directory, 'cgroup.procs')];
+    this.pidsMaxFile = join(directory, 'pids.max');
   }
 
   async usage(): Promise<ActionGroupUsage> {

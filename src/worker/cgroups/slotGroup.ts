@@ -14,18 +14,33 @@
  * The group is replaced (the old one removed, a new one made) when an action asks
  * for other limits than the group has; the out-of-memory kills of an action are
  * the growth of the group's cumulative counter while it ran.
+ *
+ * Next to it the slot has a home group for the sandbox's helper (with the
+ * worker's maxima as limits): the helper enters the action's group only to fork
+ * the command there, then goes back home (spawnHelper.ts), so that nothing but
+ * the action is ever left under the action's limits.
  */
 import type { ActionCgroups, ActionGroup, ActionLimits } from './actionCgroups.js';
 
 export class SlotGroup {
   private current: { group: ActionGroup; limits: ActionLimits; oomKillsSeen: number; counted: boolean } | undefined;
   private made = 0;
+  private home: ActionGroup | undefined;
 
-  /** `name` is unique among the worker's slots (e.g. 'slot-0'); each group made gets a suffix of its own. */
+  /**
+   * `name` is unique among the worker's slots (e.g. 'slot-0'); each group made gets
+   * a suffix of its own. `homeLimits` are those of the helper's home group.
+   */
   constructor(
     private readonly cgroups: ActionCgroups,
     private readonly name: string,
+    private readonly homeLimits: ActionLimits,
   ) {}
+
+  /** The cgroup.procs files of the helper's home group (made by the first groupFor). */
+  get homeProcsFiles(): readonly string[] {
+    return this.home?.procsFiles ?? [];
+  }
 
   /**
    * The group for the slot's next action: the slot's group when it has these
@@ -40,6 +55,7 @@ export class SlotGroup {
       current.counted = false;
       return current.group;
     }
+    this.home ??= await this.cgroups.create(`${this.name}.helper`, this.homeLimits);
     if (current) {
       this.current = undefined;
       await current.group.remove();
@@ -60,11 +76,14 @@ export class SlotGroup {
     return kills;
   }
 
-  /** Removes the group, if any (the slot's sandbox has stopped). */
+  /** Removes the groups, if any (the slot's sandbox has stopped). */
   async remove(): Promise<void> {
     const current = this.current;
+    const home = this.home;
     this.current = undefined;
+    this.home = undefined;
     await current?.group.remove();
+    await home?.remove();
   }
 }
 
