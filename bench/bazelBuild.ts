@@ -13,9 +13,17 @@
  * CAS, action cache and worker cache).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { bazelWorkspace } from '../test/support/bazelWorkspace.js';
+import {
+  type BazelProfile,
+  formatBazelProfileSummary,
+  type ListedOperation,
+  summariseBazelProfile,
+  summariseOperations,
+  summariseServerMetrics,
+} from './bazelProfile.js';
 import { startGranaryServe } from './granaryServe.js';
 import type { BenchContext, BenchModule } from './module.js';
 
@@ -28,6 +36,8 @@ interface BazelRun {
   seconds: number;
   /** Bazel's closing process summary, e.g. "143 processes: 52 internal, 91 remote". */
   summary: string;
+  /** The remote server's side of the run (from its /metrics), when asked for. */
+  serverLines?: string[];
 }
 
 export const bazelBuildBenchmark: BenchModule = {
@@ -57,12 +67,16 @@ async function cleanBuilds(context: BenchContext, workspace: string, rounds: num
     const order = round % 2 === 0 ? (['local', 'remote'] as const) : (['remote', 'local'] as const);
     for (const kind of order) {
       const outputRoot = join(context.directory, `bazel-${kind}-${round}`);
+      const profile = profileFile(context, `${kind}-${round + 1}`);
+      const flags = [...(context.options.bazelFlags ?? []), ...(profile ? [`--profile=${profile}`] : [])];
       const run =
         kind === 'local'
-          ? await bazelTest(workspace, outputRoot, [])
-          : await remoteRound(context, join(context.directory, `bazel-granary-${round}`), workspace, outputRoot);
+          ? await bazelTest(workspace, outputRoot, flags)
+          : await remoteRound(context, join(context.directory, `bazel-granary-${round}`), workspace, outputRoot, flags);
       (kind === 'local' ? local : remote).push(run);
       context.log(`round ${round + 1}/${rounds} ${kind}: ${run.seconds.toFixed(1)} s (${run.summary})`);
+      if (profile) await logProfile(context, profile);
+      for (const line of run.serverLines ?? []) context.log(`  server: ${line}`);
     }
   }
   const best = (runs: BazelRun[]) => Math.min(...runs.map((r) => r.seconds));
@@ -116,6 +130,7 @@ async function cachedRebuilds(context: BenchContext, workspace: string, rounds: 
     for (const cache of caches) {
       try {
         const filled = await bazelTest(workspace, join(context.directory, `bazel-fill-${cache.label}`), [
+          ...(context.options.bazelFlags ?? []),
           `--remote_cache=${cache.url}`,
           '--remote_timeout=300',
         ]);
@@ -130,7 +145,11 @@ async function cachedRebuilds(context: BenchContext, workspace: string, rounds: 
       for (let turn = 0; turn < round % Math.max(1, order.length); turn++) order.push(order.shift() as never);
       for (const cache of order) {
         const outputRoot = join(context.directory, `bazel-cached-${cache.label}-${round}`);
-        const run = await bazelTest(workspace, outputRoot, [`--remote_cache=${cache.url}`, '--remote_timeout=300']);
+        const run = await bazelTest(workspace, outputRoot, [
+          ...(context.options.bazelFlags ?? []),
+          `--remote_cache=${cache.url}`,
+          '--remote_timeout=300',
+        ]);
         best.set(cache.label, Math.min(best.get(cache.label) ?? Number.POSITIVE_INFINITY, run.seconds));
         context.log(
           `round ${round + 1}/${rounds} cached rebuild, ${cache.label}: ${run.seconds.toFixed(1)} s (${run.summary})`,
@@ -171,18 +190,23 @@ async function remoteRound(
   dataDirectory: string,
   workspace: string,
   outputRoot: string,
+  flags: string[],
 ): Promise<BazelRun> {
   const server = await startGranaryServe({
     dataDirectory,
     sandbox: context.options.granarySandbox,
     nodeArguments: context.options.serverNodeArguments,
+    workers: context.options.bazelRemoteSlots,
   });
   try {
-    return await bazelTest(workspace, outputRoot, [
+    const run = await bazelTest(workspace, outputRoot, [
+      ...flags,
       `--remote_executor=grpc://${server.address}`,
       '--spawn_strategy=remote',
       '--remote_timeout=300',
     ]);
+    if (context.options.bazelProfiles && server.httpUrl) run.serverLines = await serverPhases(server.httpUrl);
+    return run;
   } finally {
     await server.close();
   }
@@ -225,7 +249,7 @@ function bazelTest(workspace: string, outputRoot: string, flags: string[]): Prom
 }
 
 /** The fixture plus the generated `layers` package. */
-async function makeWorkspace(workspace: string): Promise<void> {
+export async function makeWorkspace(workspace: string): Promise<void> {
   bazelWorkspace(4, dirname(workspace), basename(workspace));
   const directory = join(workspace, 'layers');
   await mkdir(directory, { recursive: true });
@@ -275,4 +299,37 @@ async function makeWorkspace(workspace: string): Promise<void> {
     );
   }
   await writeFile(join(directory, 'BUILD'), build.join('\n'));
+}
+
+/** Where this run's Bazel JSON profile goes, when --bazel-profiles asked for them. */
+function profileFile(context: BenchContext, name: string): string | undefined {
+  const directory = context.options.bazelProfiles;
+  return directory === undefined ? undefined : join(directory, `${name}.json`);
+}
+
+/** Prints where a clean build's time went, from its Bazel JSON profile. */
+async function logProfile(context: BenchContext, file: string): Promise<void> {
+  try {
+    const summary = summariseBazelProfile(JSON.parse(await readFile(file, 'utf8')) as BazelProfile);
+    for (const line of formatBazelProfileSummary(summary)) context.log(`  ${line}`);
+  } catch (error) {
+    context.log(`  profile ${file}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The server's side of a remote round from its /metrics: per action phase (queued,
+ * input_fetch, execution, output_upload) the count and total seconds, and per gRPC method
+ * the calls and the total time spent handling them.
+ */
+async function serverPhases(httpUrl: string): Promise<string[]> {
+  try {
+    const metrics = summariseServerMetrics(await (await fetch(`${httpUrl}/metrics`)).text());
+    const listed = (await (await fetch(`${httpUrl}/api/operations?limit=10000`)).json()) as {
+      operations: ListedOperation[];
+    };
+    return [...metrics, summariseOperations(listed.operations)];
+  } catch (error) {
+    return [`metrics from ${httpUrl}: ${(error as Error).message}`];
+  }
 }

@@ -45,6 +45,8 @@ export interface GranaryServeOptions {
 
 export interface GranaryServe {
   address: string;
+  /** Its HTTP listener (/metrics, /healthz), e.g. http://127.0.0.1:34567, when it printed one. */
+  httpUrl?: string;
   /** The server's process ID (its embedded worker, if any, is a child of it). */
   pid: number;
   /** The command line, for the report. */
@@ -66,11 +68,15 @@ export async function startGranaryServe(options: GranaryServeOptions): Promise<G
   forwardStderr(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    const address = await waitForAddress(child, options.startupTimeoutMs ?? STARTUP_TIMEOUT_MS);
+    const printed: { httpUrl?: string } = {};
+    const address = await waitForAddress(child, options.startupTimeoutMs ?? STARTUP_TIMEOUT_MS, printed);
     // Without an embedded worker there is nothing to wait for.
     if (options.workers !== 0) await new Promise((resolve) => setTimeout(resolve, WORKER_CONNECT_MS));
     return {
       address,
+      get httpUrl() {
+        return printed.httpUrl;
+      },
       pid: child.pid as number,
       command: ['node', ...nodeArguments, 'bin/granary.js', ...serveArguments].join(' '),
       close: async () => {
@@ -94,7 +100,8 @@ function forwardStderr(child: ChildProcess): void {
   });
 }
 
-function waitForAddress(child: ChildProcess, timeoutMs: number): Promise<string> {
+/** Resolves with the gRPC address; records the HTTP listener's URL in `printed` when the server prints it. */
+function waitForAddress(child: ChildProcess, timeoutMs: number, printed: { httpUrl?: string }): Promise<string> {
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     const timer = setTimeout(
@@ -104,6 +111,8 @@ function waitForAddress(child: ChildProcess, timeoutMs: number): Promise<string>
     let found = false;
     lines.on('line', (line) => {
       // Keep draining stdout so the child never blocks on a full pipe.
+      const http = /metrics and health on (http\S+)/.exec(line);
+      if (http) printed.httpUrl = http[1] as string;
       const match = /serving on (\S+:\d+)/.exec(line);
       if (match && !found) {
         found = true;

@@ -8,7 +8,7 @@
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAgainstList } from './against.js';
 import { measureDiskWrite, measureSha256 } from './baseline.js';
@@ -37,6 +37,13 @@ const USAGE = `Flags (after \`npm run bench --\`):
                     module: clean-build, cached-rebuild
   --granary-sandbox auto|bubblewrap|none
                     sandbox of the side-by-side Granary's embedded worker (default: granary's own)
+  --bazel-flag FLAG (repeatable) an extra flag for every Bazel command of the bazel module, local and
+                    remote alike (e.g. --bazel-flag=--jobs=8)
+  --bazel-profiles DIR
+                    keep each clean build's Bazel JSON profile in DIR and print where its time went,
+                    with the remote server's side from its /metrics and /api/operations
+  --bazel-remote-slots N
+                    execution slots of the clean build's granary serve (default: one per core)
   --quick           fewer runs, shorter durations
   --in-process      run the server in this process instead of a child process
   --memory-backend  diagnostic: the storage server keeps its CAS in memory, not on disk
@@ -62,6 +69,9 @@ function parseOptions() {
       'cpu-of': { type: 'string', multiple: true, default: [] },
       'granary-sandbox': { type: 'string' },
       help: { type: 'boolean', default: false },
+      'bazel-flag': { type: 'string', multiple: true, default: [] },
+      'bazel-profiles': { type: 'string' },
+      'bazel-remote-slots': { type: 'string' },
     },
   });
 }
@@ -87,6 +97,12 @@ async function main(): Promise<number> {
   const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
   if (rounds !== undefined && !(Number.isSafeInteger(rounds) && rounds > 0)) {
     console.error(`--rounds must be a positive integer, got "${values.rounds}"`);
+    return 2;
+  }
+  const bazelRemoteSlots =
+    values['bazel-remote-slots'] === undefined ? undefined : Number(values['bazel-remote-slots']);
+  if (bazelRemoteSlots !== undefined && !(Number.isSafeInteger(bazelRemoteSlots) && bazelRemoteSlots > 0)) {
+    console.error(`--bazel-remote-slots must be a positive integer, got "${values['bazel-remote-slots']}"`);
     return 2;
   }
   const cpuOf = new Map<string, number>();
@@ -115,6 +131,9 @@ async function main(): Promise<number> {
     figures: values.figure,
     cpuOf,
     granarySandbox: values['granary-sandbox'],
+    bazelFlags: values['bazel-flag'],
+    bazelProfiles: values['bazel-profiles'] === undefined ? undefined : resolve(values['bazel-profiles']),
+    bazelRemoteSlots,
   };
   const directory = await mkdtemp(join(tmpdir(), 'granary-bench-'));
   const report = new Report();

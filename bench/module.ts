@@ -27,6 +27,12 @@ export interface BenchOptions {
   figures?: string[];
   /** `--sandbox` of the embedded worker of the side-by-side Granary; granary's default (auto) when absent. */
   granarySandbox?: string;
+  /** Extra flags for every Bazel command of the bazel module (local, remote and cached alike). */
+  bazelFlags?: string[];
+  /** Keep each clean build's Bazel JSON profile (--profile) in this directory and summarise it. */
+  bazelProfiles?: string;
+  /** `--workers` of the clean build's granary serve; granary's default (one per core) when absent. */
+  bazelRemoteSlots?: number;
 }
 
 export interface BenchContext {
