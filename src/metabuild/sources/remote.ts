@@ -14,6 +14,7 @@ import {
   checkKeys,
   optionalBoolean,
   optionalString,
+  requireSha256Ref,
   requireString,
   type SourceConfig,
   SourceError,
@@ -21,7 +22,6 @@ import {
 } from './sourceKind.js';
 
 const KIND = 'remote';
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 interface RemoteConfig {
   url: string;
@@ -34,13 +34,7 @@ function parse(config: SourceConfig, location: string | undefined): RemoteConfig
   const where = location ?? '';
   checkKeys(config, KIND, ['url', 'ref', 'filename', 'executable', 'version', 'version-guess-pattern'], where);
   const url = requireString(config, 'url', KIND, where);
-  const ref = config.ref;
-  if (typeof ref !== 'string' || !SHA256_HEX.test(ref)) {
-    throw new SourceError(
-      location,
-      `remote source ${url}: 'ref' must be the sha256 of the file, 64 lowercase hex digits`,
-    );
-  }
+  const ref = requireSha256Ref(config, KIND, url, 'the file', location);
   const filename = optionalString(config, 'filename', KIND, where) ?? posix.basename(url.slice(url.indexOf(':') + 1));
   if (filename.includes('/') || filename === '' || filename === '.' || filename === '..') {
     throw new SourceError(

@@ -87,6 +87,32 @@ export function checkKeys(config: SourceConfig, kind: string, allowed: readonly 
   }
 }
 
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * The `ref` of a source fetched from `url`: the sha256 of `what` it fetches (the
+ * tarball, the archive, the file), checked before anything is staged.
+ */
+export function requireSha256Ref(
+  config: SourceConfig,
+  kind: string,
+  url: string,
+  what: string,
+  location: string | undefined,
+): string {
+  const ref = config.ref;
+  if (ref === undefined || ref === null) {
+    throw new SourceError(location, `${kind} source ${url}: no 'ref' (the sha256 of ${what}); track the source first`);
+  }
+  if (typeof ref !== 'string' || !SHA256_HEX.test(ref)) {
+    throw new SourceError(
+      location,
+      `${kind} source ${url}: 'ref' must be the sha256 of ${what}, 64 lowercase hex digits`,
+    );
+  }
+  return ref;
+}
+
 export function requireString(config: SourceConfig, key: string, kind: string, location: string): string {
   const value = config[key];
   if (value === undefined || value === null)

@@ -72,6 +72,10 @@ describe('BuildStream 2 sources', () => {
         /'filename' "a\/b" must be a file name without directories/,
       );
       await assert.rejects(
+        stage(ctx, { kind: 'remote', url: 'files:tool-1.0.sh' }),
+        /remote source files:tool-1.0.sh: no 'ref' \(the sha256 of the file\); track the source first/,
+      );
+      await assert.rejects(
         stage(ctx, { kind: 'remote', url: 'files:tool-1.0.sh', ref: '0'.repeat(64) }),
         /sha256 mismatch: the ref expects 0{64} but the file is/,
       );
@@ -93,6 +97,12 @@ describe('BuildStream 2 sources', () => {
       assert.deepEqual(await listing(ctx.cas, root), ['link=6', 'run.sh=10', 'sub/', 'sub/data.txt=5000']);
       const whole = await stage(ctx, { kind: 'zip', url: 'pkg.zip', ref: sha256(archive), 'base-dir': '' });
       assert.deepEqual((await listing(ctx.cas, whole))[0], 'pkg-1.0/');
+      const dot = await stage(ctx, { kind: 'zip', url: 'pkg.zip', ref: sha256(archive), 'base-dir': './' });
+      assert.deepEqual(dot, whole, "'./' names the archive's root, as for tar");
+      await assert.rejects(
+        stage(ctx, { kind: 'zip', url: 'pkg.zip' }),
+        /zip source pkg.zip: no 'ref' \(the sha256 of the archive\); track the source first/,
+      );
       await assert.rejects(
         stage(ctx, { kind: 'zip', url: 'pkg.zip', ref: sha256(archive), 'base-dir': 'nothing*' }),
         /no directory in the archive matches base-dir 'nothing\*'/,

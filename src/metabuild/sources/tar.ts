@@ -16,6 +16,7 @@ import {
   checkKeys,
   describeError,
   optionalString,
+  requireSha256Ref,
   requireString,
   type SourceConfig,
   type SourceContext,
@@ -25,7 +26,6 @@ import {
 import { importTar, openArchive } from './tarReader.js';
 
 const KIND = 'tar';
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 interface TarConfig {
   url: string;
@@ -37,16 +37,7 @@ function parse(config: SourceConfig, location: string | undefined): TarConfig {
   const where = location ?? '';
   checkKeys(config, KIND, ['url', 'ref', 'base-dir'], where);
   const url = requireString(config, 'url', KIND, where);
-  const ref = config.ref;
-  if (ref === undefined || ref === null) {
-    throw new SourceError(location, `tar source ${url}: no 'ref' (the sha256 of the tarball); track the source first`);
-  }
-  if (typeof ref !== 'string' || !SHA256_HEX.test(ref)) {
-    throw new SourceError(
-      location,
-      `tar source ${url}: 'ref' must be the sha256 of the tarball, 64 lowercase hex digits`,
-    );
-  }
+  const ref = requireSha256Ref(config, KIND, url, 'the tarball', location);
   const baseDir = optionalString(config, 'base-dir', KIND, where) ?? '*';
   return { url, ref, baseDir };
 }

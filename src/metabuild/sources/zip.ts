@@ -16,17 +16,17 @@ import {
   checkKeys,
   describeError,
   optionalString,
+  requireSha256Ref,
   requireString,
   type SourceConfig,
   type SourceContext,
   SourceError,
   type SourceKind,
 } from './sourceKind.js';
-import { globToRegExp } from './tar.js';
+import { selectBaseDir } from './tar.js';
 import { openZip } from './zipReader.js';
 
 const KIND = 'zip';
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 interface ZipConfig {
   url: string;
@@ -38,13 +38,7 @@ function parse(config: SourceConfig, location: string | undefined): ZipConfig {
   const where = location ?? '';
   checkKeys(config, KIND, ['url', 'ref', 'base-dir', 'version', 'version-guess-pattern'], where);
   const url = requireString(config, 'url', KIND, where);
-  const ref = config.ref;
-  if (typeof ref !== 'string' || !SHA256_HEX.test(ref)) {
-    throw new SourceError(
-      location,
-      `zip source ${url}: 'ref' must be the sha256 of the archive, 64 lowercase hex digits`,
-    );
-  }
+  const ref = requireSha256Ref(config, KIND, url, 'the archive', location);
   return { url, ref, baseDir: optionalString(config, 'base-dir', KIND, where) ?? '*' };
 }
 
@@ -81,13 +75,9 @@ async function stageZip(config: SourceConfig, context: SourceContext): Promise<D
   const uploader = new BlobUploader(context.cas, { digestFunction: context.digestFunction, tempDir: context.cacheDir });
   const editor = TreeEditor.create(backgroundContext(), context.cas, context.digestFunction);
   try {
-    let prefix = '';
-    if (parsed.baseDir !== '') {
-      const pattern = globToRegExp(parsed.baseDir.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, ''));
-      const match = archiveDirectories(archive.members.map((member) => member.name)).find((d) => pattern.test(d));
-      if (match === undefined) throw fail(`no directory in the archive matches base-dir '${parsed.baseDir}'`);
-      prefix = `${match}/`;
-    }
+    const base = selectBaseDir(archiveDirectories(archive.members.map((member) => member.name)), parsed.baseDir);
+    if (base === undefined) throw fail(`no directory in the archive matches base-dir '${parsed.baseDir}'`);
+    const prefix = base === '' ? '' : `${base}/`;
     for (const member of archive.members) {
       if (prefix && (!member.name.startsWith(prefix) || member.name === prefix)) continue;
       const name = cleanName(member.name.slice(prefix.length));
