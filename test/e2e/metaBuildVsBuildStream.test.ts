@@ -21,7 +21,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { helloProject } from '../support/buildStreamProjects.js';
+import { helloProject, PROBE_ELEMENT } from '../support/buildStreamProjects.js';
 import { requireCommand, runCommand } from '../support/commands.js';
 import { clientEnvironment, granary } from '../support/granaryClient.js';
 import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
@@ -29,36 +29,6 @@ import { makeSysroot, sysrootUnavailable } from '../support/sysroot.js';
 import { describeTree, treeDifferences } from '../support/treeListing.js';
 
 const ELEMENTS = ['base.bst', 'libgreet.bst', 'hello.bst', 'image.bst', 'probe.bst'];
-
-const PROBE = `kind: manual
-description: Records what a build sees in its sandbox
-
-build-depends:
-- base.bst
-
-sources:
-- kind: local
-  path: files/libgreet
-
-config:
-  build-commands:
-  - |
-    mkdir -p probe
-    env | LC_ALL=C sort > probe/env
-    pwd > probe/pwd
-    id > probe/id
-    umask > probe/umask
-    echo "$0 $-" > probe/shell
-    echo "%{max-jobs}" > probe/max-jobs
-    readlink /etc/alternatives/cc > probe/readlink-cc
-    ls -A . | LC_ALL=C sort > probe/build-directory
-    ls -A / | LC_ALL=C sort > probe/root-directory
-  install-commands:
-  - mkdir -p "%{install-root}/usr/share"
-  - cp -r probe "%{install-root}/usr/share/probe"
-  - ln -s /usr/share/probe/env "%{install-root}/usr/share/env-link"
-  - printf '#!/bin/sh\\necho probe\\n' > "%{install-root}/usr/share/probe/run" && chmod 755 "%{install-root}/usr/share/probe/run"
-`;
 
 const skip = requireCommand('bst') || sysrootUnavailable();
 
@@ -85,7 +55,7 @@ describe('Granary and BuildStream 1.6.8 build the same artifacts from the same p
     // Two copies: BuildStream may write into its project directory.
     granaryProject = helloProject(join(scratch, 'granary-project'), sysroot);
     bstProject = helloProject(join(scratch, 'bst-project'), sysroot);
-    for (const project of [granaryProject, bstProject]) writeFiles(project, { 'elements/probe.bst': PROBE });
+    for (const project of [granaryProject, bstProject]) writeFiles(project, { 'elements/probe.bst': PROBE_ELEMENT });
     granaryEnv = clientEnvironment(join(scratch, 'granary-env'));
     const home = join(scratch, 'bst-env');
     bstEnv = {

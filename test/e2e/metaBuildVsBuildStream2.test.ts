@@ -35,6 +35,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { PROBE_ELEMENT } from '../support/buildStreamProjects.js';
 import { clientEnvironment, granary } from '../support/granaryClient.js';
 import { REPO_ROOT } from '../support/repository.js';
 import { removeQuietly, scratchDirectory, writeFiles } from '../support/scratch.js';
@@ -64,35 +65,7 @@ const ELEMENTS = [
 ];
 
 const EXTRA_FILES: Record<string, string> = {
-  'elements/probe.bst': `kind: manual
-description: Records what a build sees in its sandbox
-
-build-depends:
-- base.bst
-
-sources:
-- kind: local
-  path: files/libgreet
-
-config:
-  build-commands:
-  - |
-    mkdir -p probe
-    env | LC_ALL=C sort > probe/env
-    pwd > probe/pwd
-    id > probe/id
-    umask > probe/umask
-    echo "$0 $-" > probe/shell
-    echo "%{max-jobs}" > probe/max-jobs
-    readlink /etc/alternatives/cc > probe/readlink-cc
-    ls -A . | LC_ALL=C sort > probe/build-directory
-    ls -A / | LC_ALL=C sort > probe/root-directory
-  install-commands:
-  - mkdir -p "%{install-root}/usr/share"
-  - cp -r probe "%{install-root}/usr/share/probe"
-  - ln -s /usr/share/probe/env "%{install-root}/usr/share/env-link"
-  - printf '#!/bin/sh\\necho probe\\n' > "%{install-root}/usr/share/probe/run" && chmod 755 "%{install-root}/usr/share/probe/run"
-`,
+  'elements/probe.bst': PROBE_ELEMENT,
   'elements/headers.bst': `kind: filter
 description: The development files of libgreet
 

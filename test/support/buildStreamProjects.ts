@@ -14,6 +14,41 @@ import type { Sysroot } from './sysroot.js';
 const HELLO = join(REPO_ROOT, 'examples', 'hello');
 const HELLO_BST2 = join(REPO_ROOT, 'examples', 'hello-bst2');
 
+/**
+ * An element of the hello projects (on base.bst) that records what a build sees
+ * in its sandbox (environment, directories, user, umask, shell, max-jobs) into
+ * its artifact, for comparing two builders' sandboxes file by file.
+ */
+export const PROBE_ELEMENT = `kind: manual
+description: Records what a build sees in its sandbox
+
+build-depends:
+- base.bst
+
+sources:
+- kind: local
+  path: files/libgreet
+
+config:
+  build-commands:
+  - |
+    mkdir -p probe
+    env | LC_ALL=C sort > probe/env
+    pwd > probe/pwd
+    id > probe/id
+    umask > probe/umask
+    echo "$0 $-" > probe/shell
+    echo "%{max-jobs}" > probe/max-jobs
+    readlink /etc/alternatives/cc > probe/readlink-cc
+    ls -A . | LC_ALL=C sort > probe/build-directory
+    ls -A / | LC_ALL=C sort > probe/root-directory
+  install-commands:
+  - mkdir -p "%{install-root}/usr/share"
+  - cp -r probe "%{install-root}/usr/share/probe"
+  - ln -s /usr/share/probe/env "%{install-root}/usr/share/env-link"
+  - printf '#!/bin/sh\\necho probe\\n' > "%{install-root}/usr/share/probe/run" && chmod 755 "%{install-root}/usr/share/probe/run"
+`;
+
 /** Replaces each placeholder (every occurrence) in a file. */
 export function fill(path: string, values: Record<string, string>): void {
   let text = readFileSync(path, 'utf8');
