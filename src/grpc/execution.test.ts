@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type ClientUnaryCall, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type ClientReadableStream, type ClientUnaryCall, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { rejectsWithCode } from '../../test/support/status.js';
 import { type Connection, connect, unary } from '../client/connection.js';
 import { backgroundContext } from '../context/requestContext.js';
@@ -281,7 +281,11 @@ interface ExecuteCall {
 }
 
 function startExecute(request: Partial<ExecuteRequest>): ExecuteCall {
-  const stream = client.execution.execute(ExecuteRequest.fromPartial(request));
+  return watchOperations(client.execution.execute(ExecuteRequest.fromPartial(request)));
+}
+
+/** The operation messages of an Execute or WaitExecution stream, as they come. */
+function watchOperations(stream: ClientReadableStream<Operation>): ExecuteCall {
   const received: Operation[] = [];
   let resolveFirst!: (op: Operation) => void;
   let rejectFirst!: (error: unknown) => void;
@@ -567,28 +571,7 @@ describe('WaitExecution', { timeout: 10_000 }, () => {
 });
 
 function startExecuteWait(name: string): ExecuteCall {
-  const stream = client.execution.waitExecution({ name });
-  const received: Operation[] = [];
-  let resolveFirst!: (op: Operation) => void;
-  let rejectFirst!: (error: unknown) => void;
-  const first = new Promise<Operation>((resolve, reject) => {
-    resolveFirst = resolve;
-    rejectFirst = reject;
-  });
-  const operations = new Promise<Operation[]>((resolve, reject) => {
-    stream.on('data', (op: Operation) => {
-      received.push(op);
-      if (received.length === 1) resolveFirst(op);
-    });
-    stream.on('end', () => resolve(received));
-    stream.on('error', (error: unknown) => {
-      rejectFirst(error);
-      reject(error);
-    });
-  });
-  first.catch(() => {});
-  operations.catch(() => {});
-  return { operations, first, cancel: () => stream.cancel() };
+  return watchOperations(client.execution.waitExecution({ name }));
 }
 
 describe('the farm’s admin view', { timeout: 10_000 }, () => {
