@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openWrite, readResource, startTestServer, type TestServer, writeResource } from '../../test/support/grpc.js';
@@ -348,5 +351,45 @@ describe('ByteStream Read cancellation', () => {
     } finally {
       store.get = originalGet;
     }
+  });
+});
+
+describe('ByteStream Read from a disk store, through the pooled read buffers', () => {
+  let disk: TestServer;
+  let directory: string;
+  before(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'granary-bytestream-disk-'));
+    disk = await startTestServer(undefined, { cas: { disk: { path: directory, maxSizeBytes: 256 * MiB } } });
+  });
+  after(async () => {
+    await disk.close();
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('returns every byte of concurrent reads, at any read_offset and read_limit, across chunk boundaries', async () => {
+    const blobs = [testBlob(5 * MiB + 11), testBlob(3 * MiB), testBlob(2 * MiB - 1)];
+    for (const { data, digest } of blobs)
+      await writeResource(disk.client, uploadName(digest), data, { chunkSize: MiB });
+    const reads: Promise<void>[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (const { data, digest } of blobs) {
+        for (const [offset, limit] of [
+          [0, 0],
+          [1, 0],
+          [MiB - 1, 2],
+          [MiB, MiB],
+          [7, 2 * MiB + 5],
+          [data.length - 3, 0],
+        ] as const) {
+          reads.push(
+            readResource(disk.client, readName(digest), offset, limit).then((read) => {
+              const end = limit === 0 ? data.length : offset + limit;
+              assert.ok(read.equals(data.subarray(offset, end)), `offset ${offset}, limit ${limit}`);
+            }),
+          );
+        }
+      }
+    }
+    await Promise.all(reads);
   });
 });

@@ -18,7 +18,7 @@ import type { UploadQuota } from '../quota/uploadQuota.js';
 import { invalidArgument } from '../util/status.js';
 import { clientStreaming, serverStreaming, unary, writeWithBackpressure } from './handlers.js';
 import { readResourceInstance, writeResourceInstance } from './instanceNames.js';
-import { frameReadResponse } from './readResponseFrames.js';
+import { frameReadResponse, READ_CHUNK_POOL } from './readResponseFrames.js';
 
 export interface ByteStreamServerOptions {
   /** Per-caller upload allowance a Write spends (what is left of the blob when it starts); unlimited when absent. */
@@ -35,9 +35,12 @@ export function byteStreamServer(blobs: ByteStreamBlobs, options: ByteStreamServ
           request.readOffset,
           request.readLimit,
         );
-        let chunks: AsyncIterable<Buffer> = blob.read(offset, limit);
-        // Compressed reads compress on the fly, from the requested uncompressed offset.
-        if (compressor === 'zstd') chunks = createCompressStream({ pledgedSizeBytes: blob.sizeBytes - offset })(chunks);
+        // Compressed reads compress on the fly, from the requested uncompressed offset. Plain reads lend
+        // the store the buffers their responses are framed in, given back once grpc-js copied each one.
+        const chunks: AsyncIterable<Buffer> =
+          compressor === 'zstd'
+            ? createCompressStream({ pledgedSizeBytes: blob.sizeBytes - offset })(blob.read(offset, limit))
+            : blob.read(offset, limit, { chunkPool: READ_CHUNK_POOL });
         for await (const data of chunks) {
           if (context.signal.aborted) return;
           await writeWithBackpressure<ReadResponse>(call, frameReadResponse(data));

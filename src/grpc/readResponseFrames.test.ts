@@ -4,7 +4,12 @@ import { describe, it } from 'node:test';
 import { ByteStreamService, ReadResponse } from '../gen/google/bytestream/bytestream.js';
 import { READ_CHUNK_BYTES } from '../storage/blobStore.js';
 import { allocateWithHeadroom, truncateWithHeadroom } from '../storage/chunkHeadroom.js';
-import { FramedByteStreamService, frameReadResponse, serializeReadResponse } from './readResponseFrames.js';
+import {
+  FramedByteStreamService,
+  frameReadResponse,
+  READ_CHUNK_POOL,
+  serializeReadResponse,
+} from './readResponseFrames.js';
 
 describe('ReadResponse framing', () => {
   it('encodes chunks of every varint length exactly as the generated encoder does', () => {
@@ -54,6 +59,21 @@ describe('ReadResponse framing', () => {
     const short = truncateWithHeadroom(allocateWithHeadroom(100), 10);
     short.fill(7);
     assert.equal(serializeReadResponse(frameReadResponse(short)).buffer, short.buffer);
+  });
+
+  it('frames a chunk lent from READ_CHUNK_POOL in place and gives it back only once it was serialized', async () => {
+    const chunk = READ_CHUNK_POOL.take(READ_CHUNK_BYTES);
+    randomBytes(READ_CHUNK_BYTES).copy(chunk);
+    const expected = Buffer.from(chunk);
+    const framedChunk = frameReadResponse(chunk);
+    await Promise.resolve();
+    assert.equal(READ_CHUNK_POOL.lent(chunk), true, 'not given back before grpc-js copied it');
+    const encoded = serializeReadResponse(framedChunk);
+    assert.equal(encoded.buffer, chunk.buffer, "the pool's own memory, not a copy");
+    const copied = Buffer.from(encoded); // what grpc-js does at once
+    assert.deepEqual(Buffer.from(ReadResponse.decode(copied).data), expected);
+    await Promise.resolve();
+    assert.equal(READ_CHUNK_POOL.lent(chunk), false, 'given back after the copy');
   });
 
   it('copies a chunk that is a view into a larger buffer, leaving the bytes before it alone', () => {

@@ -9,6 +9,7 @@
  */
 import type { RequestContext } from '../context/requestContext.js';
 import type { Digest } from '../digest/digest.js';
+import type { ChunkPool } from './chunkHeadroom.js';
 
 export interface FindMissingOptions {
   /**
@@ -72,11 +73,32 @@ export interface BlobStore {
   usage?(context: RequestContext): StorageUsage;
 }
 
+/** How a blob is read. */
+export interface ReadOptions {
+  /**
+   * Buffers the reader lends for the chunks (see Blob.read). Only the reader
+   * that consumes the chunks last may lend its pool: a decorator that keeps a
+   * chunk after yielding it (a cache fill) must not pass its caller's pool on.
+   */
+  chunkPool?: ChunkPool;
+}
+
 /** A readable blob. Reading may fail with NOT_FOUND if the blob vanishes meanwhile. */
 export interface Blob {
   readonly sizeBytes: number;
-  /** Streams [offset, offset + limit) in chunks; limit undefined means to the end. */
-  read(offset?: number, limit?: number): AsyncIterable<Buffer>;
+  /**
+   * Streams [offset, offset + limit) in chunks; limit undefined means to the end.
+   *
+   * Who owns a chunk: the reader, always. The store never writes to a chunk it
+   * has yielded, so by default a reader may keep every chunk as long as it
+   * likes. A reader that passes `options.chunkPool` lets a store that reads
+   * into memory of its own (a file read) take that memory from the pool; the
+   * reader then gives each such chunk back to its pool (ChunkPool.give) once
+   * nothing refers to its bytes, or never. Stores that make chunks another way
+   * (views of memory they hold) ignore the pool, and so do decorators that do
+   * not pass the options on, which is always safe.
+   */
+  read(offset?: number, limit?: number, options?: ReadOptions): AsyncIterable<Buffer>;
 }
 
 export interface BlobWriter {

@@ -11,7 +11,7 @@ import { backgroundContext } from '../context/requestContext.js';
 import { type Digest, digestKey } from '../digest/digest.js';
 import { Code } from '../util/status.js';
 import { getBuffer, putBuffer, READ_CHUNK_BYTES } from './blobStore.js';
-import { CHUNK_HEADROOM_BYTES, wholeBufferOf } from './chunkHeadroom.js';
+import { CHUNK_HEADROOM_BYTES, ChunkPool, wholeBufferOf } from './chunkHeadroom.js';
 import { DiskBlobStore, diskBlobPath, READ_ONLY_BLOB_MODE } from './diskBlobStore.js';
 import { VerifyingBlobStore } from './verifyingBlobStore.js';
 
@@ -376,6 +376,59 @@ describe('DiskBlobStore', () => {
       const end = limit === undefined ? data.length : offset + limit;
       assert.deepEqual(Buffer.concat(chunks), data.subarray(offset, end));
     }
+  });
+
+  it("reads into the reader's chunk pool, correctly across chunk boundaries and at any offset and limit", async () => {
+    const store = await open(32 * MiB);
+    const { data, digest } = testBlob(3 * MiB + 7, 18);
+    await putBuffer(context, store, digest, data);
+    const blob = await store.get(context, digest);
+    assert.ok(blob);
+    const pool = new ChunkPool(READ_CHUNK_BYTES, 2);
+    for (const [offset, limit] of [
+      [0, undefined],
+      [1, undefined],
+      [READ_CHUNK_BYTES - 1, 2],
+      [READ_CHUNK_BYTES, READ_CHUNK_BYTES],
+      [5, 2 * READ_CHUNK_BYTES + 3],
+      [3 * MiB, 100],
+      [3 * MiB + 7, undefined],
+    ] as const) {
+      const parts: Buffer[] = [];
+      for await (const chunk of blob.read(offset, limit, { chunkPool: pool })) {
+        assert.ok(pool.lent(chunk), 'the chunk is one of the pool');
+        parts.push(Buffer.from(chunk));
+        pool.give(chunk);
+      }
+      const end = limit === undefined ? data.length : offset + limit;
+      assert.deepEqual(Buffer.concat(parts), data.subarray(offset, end), `offset ${offset}, limit ${limit}`);
+    }
+  });
+
+  it('never reuses a pooled chunk the reader has not given back, across concurrent reads of one pool', async () => {
+    const store = await open(64 * MiB);
+    const blobs = [testBlob(4 * MiB + 3, 19), testBlob(3 * MiB, 20), testBlob(5 * MiB - 1, 21)];
+    for (const { data, digest } of blobs) await putBuffer(context, store, digest, data);
+    const pool = new ChunkPool(READ_CHUNK_BYTES, 4);
+    const kept: { chunk: Buffer; copy: Buffer }[] = [];
+    const read = async ({ data, digest }: { data: Buffer; digest: Digest }, index: number) => {
+      const blob = await store.get(context, digest);
+      assert.ok(blob);
+      const parts: Buffer[] = [];
+      let count = 0;
+      for await (const chunk of blob.read(0, undefined, { chunkPool: pool })) {
+        parts.push(Buffer.from(chunk));
+        // Every third chunk is kept (as a cache would); the others go back at once.
+        if ((count++ + index) % 3 === 0) kept.push({ chunk, copy: Buffer.from(chunk) });
+        else pool.give(chunk);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.deepEqual(Buffer.concat(parts), data);
+    };
+    await Promise.all(blobs.map(read));
+    await Promise.all(blobs.map(read));
+    assert.ok(kept.length > 0);
+    for (const { chunk, copy } of kept) assert.deepEqual(chunk, copy, 'a kept chunk was never overwritten');
   });
 
   it("stops streaming a large blob with CANCELLED once the reader's context aborts", async () => {

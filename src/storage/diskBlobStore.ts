@@ -46,6 +46,7 @@ import {
   type BlobWriter,
   type FindMissingOptions,
   READ_CHUNK_BYTES,
+  type ReadOptions,
   type StorageUsage,
 } from './blobStore.js';
 import { allocateWithHeadroom, truncateWithHeadroom } from './chunkHeadroom.js';
@@ -163,7 +164,10 @@ export class DiskBlobStore implements BlobStore {
         throw this.vanished(error, key);
       }
     }
-    return { sizeBytes, read: (offset, limit) => this.stream(context, key, sizeBytes, offset, limit) };
+    return {
+      sizeBytes,
+      read: (offset, limit, options) => this.stream(context, key, sizeBytes, offset, limit, options),
+    };
   }
 
   async put(_context: RequestContext, digest: Digest): Promise<BlobWriter> {
@@ -256,7 +260,9 @@ export class DiskBlobStore implements BlobStore {
     sizeBytes: number,
     offset = 0,
     limit?: number,
+    options: ReadOptions = {},
   ): AsyncGenerator<Buffer> {
+    const pool = options.chunkPool;
     const end = limit === undefined ? sizeBytes : Math.min(sizeBytes, offset + limit);
     let handle: FileHandle;
     try {
@@ -268,8 +274,9 @@ export class DiskBlobStore implements BlobStore {
       for (let position = offset; position < end; ) {
         throwIfAborted(context);
         const length = Math.min(READ_CHUNK_BYTES, end - position);
-        // Room before the chunk lets ByteStream Read frame it without copying it (chunkHeadroom.ts).
-        const buffer = allocateWithHeadroom(length);
+        // Room before the chunk lets ByteStream Read frame it without copying it (chunkHeadroom.ts);
+        // a reader that lends a pool gets its own buffers back, to reuse.
+        const buffer = pool ? pool.take(length) : allocateWithHeadroom(length);
         const { bytesRead } = await handle.read(buffer, 0, length, position);
         if (bytesRead === 0) throw notFound(`blob ${key} is shorter on disk than expected`);
         position += bytesRead;

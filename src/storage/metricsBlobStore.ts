@@ -65,7 +65,8 @@ export class MetricsBlobStore extends ForwardingBlobStore {
     const inner = blob;
     return {
       sizeBytes: inner.sizeBytes,
-      read: (offset, limit) => this.countedRead(inner.read(offset, limit), start),
+      // Counting keeps no chunk, so the reader's options (its chunk pool) pass through.
+      read: (offset, limit, options) => this.countedRead(inner.read(offset, limit, options), start),
     };
   }
 

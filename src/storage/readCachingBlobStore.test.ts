@@ -2,11 +2,45 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { blobStoreContract, testBlob } from '../../test/support/blobStoreContract.js';
 import { backgroundContext } from '../context/requestContext.js';
-import { getBuffer, putBuffer, readAll } from './blobStore.js';
+import {
+  type Blob,
+  ForwardingBlobStore,
+  getBuffer,
+  putBuffer,
+  READ_CHUNK_BYTES,
+  type ReadOptions,
+  readAll,
+} from './blobStore.js';
+import { ChunkPool } from './chunkHeadroom.js';
 import { MemoryBlobStore } from './memoryBlobStore.js';
 import { ReadCachingBlobStore } from './readCachingBlobStore.js';
 
 const context = backgroundContext();
+
+/** Serves its inner store's chunks out of the reader's pool when given one, as the disk store does. */
+class PoolingStore extends ForwardingBlobStore {
+  pooledReads = 0;
+  override async get(...args: Parameters<ForwardingBlobStore['get']>): Promise<Blob | undefined> {
+    const blob = await this.inner.get(...args);
+    if (!blob) return undefined;
+    const counted = () => this.pooledReads++;
+    return {
+      sizeBytes: blob.sizeBytes,
+      read: async function* (offset?: number, limit?: number, options?: ReadOptions) {
+        const pool = options?.chunkPool;
+        if (pool) counted();
+        for await (const chunk of blob.read(offset, limit)) {
+          if (!pool) yield chunk;
+          else {
+            const lent = pool.take(chunk.length);
+            chunk.copy(lent);
+            yield lent;
+          }
+        }
+      },
+    };
+  }
+}
 
 blobStoreContract('ReadCachingBlobStore (memory in front of memory)', async () => ({
   store: new ReadCachingBlobStore(new MemoryBlobStore(), new MemoryBlobStore()),
@@ -24,6 +58,26 @@ describe('ReadCachingBlobStore', () => {
     assert.ok((await getBuffer(context, cached, digest))?.equals(data));
     assert.deepEqual(await fast.findMissing(context, [digest]), []);
     assert.ok((await getBuffer(context, fast, digest))?.equals(data));
+  });
+
+  it("keeps the reader's chunk pool away from the slow store while filling, so chunks given back cannot corrupt the fill", async () => {
+    const fast = new MemoryBlobStore();
+    const slow = new PoolingStore(new MemoryBlobStore());
+    const cached = new ReadCachingBlobStore(fast, slow);
+    const { digest, data } = testBlob(3 * 1024 * 1024 + 5, 3);
+    await putBuffer(context, slow, digest, data);
+    const pool = new ChunkPool(READ_CHUNK_BYTES, 4);
+    const blob = await cached.get(context, digest);
+    assert.ok(blob);
+    for await (const chunk of blob.read(0, undefined, { chunkPool: pool })) {
+      pool.give(chunk);
+      pool.take(READ_CHUNK_BYTES).fill(0xee); // another reader reuses whatever was given back
+    }
+    assert.equal(slow.pooledReads, 0, 'the fill read without the pool');
+    assert.ok((await getBuffer(context, fast, digest))?.equals(data), 'the fast store holds the right bytes');
+    // A partial read keeps no chunk, so the pool goes through.
+    for await (const chunk of blob.read(1, READ_CHUNK_BYTES + 1, { chunkPool: pool })) pool.give(chunk);
+    assert.equal(slow.pooledReads, 1);
   });
 
   it('does not fill the fast store from a partial read', async () => {

@@ -45,10 +45,11 @@ export class ReadCachingBlobStore implements BlobStore {
     if (!blob) return undefined;
     return {
       sizeBytes: blob.sizeBytes,
-      read: (offset = 0, limit) =>
+      // The fill keeps chunks after yielding them, so it never passes the reader's chunk pool on.
+      read: (offset = 0, limit, options) =>
         offset === 0 && (limit === undefined || limit >= blob.sizeBytes)
           ? this.readFilling(context, digest, blob)
-          : blob.read(offset, limit),
+          : blob.read(offset, limit, options),
     };
   }
 
