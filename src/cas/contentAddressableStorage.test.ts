@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { backgroundContext, type RequestContext } from '../context/requestContext.js';
 import { type Digest, digestKey, digestOf, SHA256 } from '../digest/digest.js';
 import { Directory } from '../gen/build/bazel/remote/execution/v2/remote_execution.js';
 import { type BatchItem, type Blob, ForwardingBlobStore, putBuffer } from '../storage/blobStore.js';
 import { MemoryBlobStore } from '../storage/memoryBlobStore.js';
+import { SegmentBlobStore } from '../storage/segmentBlobStore.js';
+import { VerifyingBlobStore } from '../storage/verifyingBlobStore.js';
 import { Code } from '../util/status.js';
 import { ContentAddressableStorage } from './contentAddressableStorage.js';
 
@@ -95,6 +100,34 @@ describe('ContentAddressableStorage.batchUpdate', () => {
       ),
       [],
     );
+  });
+
+  it('over the segment store, stores a batch together and answers a blob that does not match its digest on its own', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'granary-cas-batch-test-'));
+    try {
+      const segments = await SegmentBlobStore.open({ directory, maximumSizeBytes: 16 * 1024 * 1024 });
+      const cas = new ContentAddressableStorage(new VerifyingBlobStore(segments), 1024 * 1024);
+      const good = await cas.batchUpdate(context, blobs, SHA256);
+      assert.deepEqual(
+        good.map((result) => result.error),
+        [undefined, undefined, undefined],
+      );
+      const corrupt = { digest: digestOf(Buffer.from('other bytes')), data: Buffer.from('other byteZ') };
+      const fresh = { digest: digestOf(Buffer.from('fresh bytes')), data: Buffer.from('fresh bytes') };
+      const mixed = await cas.batchUpdate(context, [fresh, corrupt], SHA256);
+      assert.deepEqual(
+        mixed.map((result) => result.error?.code),
+        [undefined, Code.INVALID_ARGUMENT],
+      );
+      assert.deepEqual(
+        await segments.findMissing(context, [...blobs.map((blob) => blob.digest), fresh.digest, corrupt.digest]),
+        [corrupt.digest],
+        'the corrupt blob never became visible',
+      );
+      await segments.close();
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('puts each blob on its own when the batch fails, so that each gets its own answer', async () => {

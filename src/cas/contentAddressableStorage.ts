@@ -63,6 +63,8 @@ export class ContentAddressableStorage {
       );
     }
     const stored = await this.putTogether(context, items, fn);
+    if (stored.size === items.length)
+      return items.map((item) => ({ digest: item.digest ?? { hash: '', sizeBytes: 0 } }));
     return mapLimited(items, BATCH_CONCURRENCY, async (item, i): Promise<BatchItemResult> => {
       const echo = item.digest ?? { hash: '', sizeBytes: 0 };
       if (stored.has(i)) return { digest: echo };
@@ -87,8 +89,8 @@ export class ContentAddressableStorage {
   }
 
   /**
-   * Over a store that takes batches (remote storage nodes), the plain items of a batch go
-   * in one round trip; returns the indices stored. When that fails, nothing is reported
+   * Over a store that takes batches (remote storage nodes, the segment store of small
+   * blobs), the plain items of a batch go in one round trip; returns the indices stored. When that fails, nothing is reported
    * stored and each item is put, and answered, on its own.
    */
   private async putTogether(

@@ -3,6 +3,7 @@
  * and its size. All hashing in Granary goes through a DigestFunction so that
  * storage, verification and the client agree on the algorithm.
  */
+import * as nodeCrypto from 'node:crypto';
 import { createHash, type Hash } from 'node:crypto';
 import { Code, StatusError } from '../util/status.js';
 
@@ -33,10 +34,29 @@ export interface DigestFunction {
   readonly name: string;
   readonly hexLength: number;
   createHasher(): Hash;
+  /**
+   * The hex hash of data held whole in memory, in one call: for small blobs
+   * (BatchUpdateBlobs verifies hundreds per request) it skips the Hash object
+   * that createHasher makes, about a fifth of the cost of hashing 4 KiB.
+   */
+  hashHex(data: Uint8Array): string;
 }
 
+/** node:crypto's one-shot hash (Node 20.12 and later); older Node 20 releases lack it. */
+const oneShotHash: ((algorithm: string, data: Uint8Array, encoding: 'hex') => string) | undefined = (
+  nodeCrypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }
+).hash;
+
 function nodeDigestFunction(value: DigestFunctionValue, name: string, algorithm: string, hexLength: number) {
-  return { value, name, hexLength, createHasher: () => createHash(algorithm) } satisfies DigestFunction;
+  return {
+    value,
+    name,
+    hexLength,
+    createHasher: () => createHash(algorithm),
+    hashHex: oneShotHash
+      ? (data: Uint8Array) => oneShotHash(algorithm, data, 'hex')
+      : (data: Uint8Array) => createHash(algorithm).update(data).digest('hex'),
+  } satisfies DigestFunction;
 }
 
 export const SHA256 = nodeDigestFunction(DigestFunctionValue.SHA256, 'sha256', 'sha256', 64);
@@ -127,7 +147,7 @@ function truncate(text: string): string {
 /** Computes the digest of in-memory data. */
 export function digestOf(data: Uint8Array | string, fn: DigestFunction = SHA256): Digest {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-  return { hash: fn.createHasher().update(bytes).digest('hex'), sizeBytes: bytes.byteLength };
+  return { hash: fn.hashHex(bytes), sizeBytes: bytes.byteLength };
 }
 
 /** A stable string key for maps and file names: "hash-size". */

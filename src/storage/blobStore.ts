@@ -65,8 +65,9 @@ export interface BlobStore {
   localPath?(context: RequestContext, digest: Digest): string | undefined;
   /**
    * Capability: writes several small in-memory blobs in one round trip (a remote
-   * store's BatchUpdateBlobs); fails on the first blob that fails. Callers without
-   * it write each blob with put (see putBuffers).
+   * store's BatchUpdateBlobs, the segment store's single append); fails on the
+   * first blob that fails. Callers without it write each blob with put (see
+   * putBuffers).
    */
   putBatch?(context: RequestContext, items: readonly BatchItem[]): Promise<void>;
   /** Capability: what the store holds and may hold. Stores without a bound (remote ones) lack it. */

@@ -253,33 +253,62 @@ describe('SegmentBlobStore', () => {
       assert.equal(store.usage(context).blobCount, 2);
     });
 
-    it('loses no acknowledged blob and shows no corrupt one when its process is killed mid-write', async () => {
-      const writer = fileURLToPath(new URL('../../test/support/segmentCrashWriter.js', import.meta.url));
-      for (const killAfter of [50, 400, 1500]) {
-        const acknowledged = new Set<number>();
-        const child = spawn(process.execPath, [writer, directory, String(64 * MiB)], {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        for await (const line of createInterface({ input: child.stdout })) {
-          acknowledged.add(Number(line));
-          if (acknowledged.size === killAfter) child.kill('SIGKILL');
-        }
-        await exited;
-        assert.ok(acknowledged.size >= killAfter, `the writer acknowledged ${acknowledged.size} blobs`);
+    for (const mode of ['put', 'batch'] as const) {
+      it(`loses no acknowledged blob and shows no corrupt one when its process is killed mid-write (${mode})`, async () => {
+        const writer = fileURLToPath(new URL('../../test/support/segmentCrashWriter.js', import.meta.url));
+        for (const killAfter of mode === 'put' ? [50, 400, 1500] : [40, 800]) {
+          const acknowledged = new Set<number>();
+          const child = spawn(process.execPath, [writer, directory, String(64 * MiB), mode], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          const exited = new Promise((resolve) => child.once('exit', resolve));
+          for await (const line of createInterface({ input: child.stdout })) {
+            acknowledged.add(Number(line));
+            if (acknowledged.size === killAfter) child.kill('SIGKILL');
+          }
+          await exited;
+          assert.ok(acknowledged.size >= killAfter, `the writer acknowledged ${acknowledged.size} blobs`);
 
-        const store = await open();
-        // Each round writes the same seeds again from 0; look at every seed written so far and a margin.
-        const highest = Math.max(...acknowledged);
-        for (let seed = 0; seed <= highest + 64; seed++) {
-          const { data, digest } = testBlob(crashBlobSize(seed), seed);
-          const stored = await getBuffer(context, store, digest);
-          if (acknowledged.has(seed)) assert.ok(stored, `acknowledged blob ${seed} survived the kill`);
-          if (stored) assert.ok(stored.equals(data), `blob ${seed} is intact`);
+          const store = await open();
+          // Each round writes the same seeds again from 0; look at every seed written so far and a margin.
+          const highest = Math.max(...acknowledged);
+          for (let seed = 0; seed <= highest + 64; seed++) {
+            const { data, digest } = testBlob(crashBlobSize(seed), seed);
+            const stored = await getBuffer(context, store, digest);
+            if (acknowledged.has(seed)) assert.ok(stored, `acknowledged blob ${seed} survived the kill`);
+            if (stored) assert.ok(stored.equals(data), `blob ${seed} is intact`);
+          }
+          await store.close();
         }
-        await store.close();
-      }
-    });
+      });
+    }
+  });
+
+  it('appends a batch together: every blob visible once it resolves, again after reopening, duplicates and the empty blob skipped', async () => {
+    const store = await open({ synchronousIoBytes: 0 });
+    const blobs = Array.from({ length: 300 }, (_, seed) => testBlob(100 + seed * 13, 1000 + seed));
+    await store.putBatch(context, [
+      ...blobs,
+      blobs[0] as (typeof blobs)[number],
+      { data: Buffer.alloc(0), digest: digestOf(Buffer.alloc(0)) },
+    ]);
+    for (const { data, digest } of blobs) assert.ok((await getBuffer(context, store, digest))?.equals(data));
+    const used = store.usage(context).usedBytes;
+    await store.putBatch(context, blobs.slice(0, 10));
+    assert.equal(store.usage(context).usedBytes, used, 'the same bytes again are not written');
+    await store.close();
+    const reopened = await open();
+    for (const { data, digest } of blobs) assert.ok((await getBuffer(context, reopened, digest))?.equals(data));
+    assert.equal(reopened.usage(context).blobCount, blobs.length);
+  });
+
+  it('fails a batch holding a blob larger than the whole bound, and keeps the others of it', async () => {
+    const store = await open({ maximumSizeBytes: MiB });
+    const small = testBlob(1000, 7);
+    const huge = testBlob(2 * MiB, 8);
+    await rejectsWithCode(store.putBatch(context, [small, huge]), Code.RESOURCE_EXHAUSTED);
+    assert.ok((await getBuffer(context, store, small.digest))?.equals(small.data));
+    assert.deepEqual(await store.findMissing(context, [huge.digest]), [huge.digest]);
   });
 
   describe('index files', () => {

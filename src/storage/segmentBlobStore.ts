@@ -63,6 +63,7 @@ import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
 import { lockDirectory } from '../util/directoryLock.js';
 import { invalidArgument, notFound, resourceExhausted } from '../util/status.js';
 import {
+  type BatchItem,
   type Blob,
   type BlobStore,
   type BlobWriter,
@@ -262,6 +263,33 @@ export class SegmentBlobStore implements BlobStore {
     return new SegmentBlobWriter(this, digest);
   }
 
+  /**
+   * Appends several in-memory blobs together: their records join one write
+   * (one writev for up to 256 records), with the durability and visibility of
+   * single commits; resolves once all are written, fails if any fails (the
+   * ones written stay, and an identical append of them again writes nothing).
+   */
+  putBatch(_context: RequestContext, items: readonly BatchItem[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the segment store is closed'));
+    return new Promise((resolve, reject) => {
+      let remaining = 1;
+      let failed = false;
+      const settled = () => {
+        if (--remaining === 0 && !failed) resolve();
+      };
+      const failedWith = (error: unknown) => {
+        if (failed) return;
+        failed = true;
+        reject(error);
+      };
+      for (const { digest, data } of items) {
+        if (isEmptyDigest(digest)) continue;
+        if (this.enqueue(digest, [data], settled, failedWith)) remaining++;
+      }
+      settled();
+    });
+  }
+
   /** Waits for the appends and index files under way, then closes the segment files. */
   async close(): Promise<void> {
     while (this.flushing) await this.flushing;
@@ -274,18 +302,32 @@ export class SegmentBlobStore implements BlobStore {
   /** @internal Appends a committed blob; resolves once it is written and visible. */
   append(digest: Digest, data: readonly Buffer[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the segment store is closed'));
+    return new Promise((resolve, reject) => {
+      if (!this.enqueue(digest, data, resolve, reject)) resolve();
+    });
+  }
+
+  /**
+   * Queues a record for the next write; `resolve` or `reject` is called once it
+   * is written and visible or has failed. Returns false, calling neither, when
+   * the same bytes are already stored under the key (a CAS blob uploaded twice).
+   */
+  private enqueue(
+    digest: Digest,
+    data: readonly Buffer[],
+    resolve: () => void,
+    reject: (error: unknown) => void,
+  ): boolean {
     const key = new Uint32Array(8);
     keyWordsOf(digest, key, this.hexScratch);
     const { header, crc } = encodeRecordHeader(digestKey(digest), data);
     let length = header.length;
     for (const chunk of data) length += chunk.length;
     const existing = this.index.get(key, digest.sizeBytes);
-    // The same bytes again (a CAS blob uploaded twice): nothing to write.
-    if (existing && existing.crc === crc && existing.length === length - header.length) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.pending.push({ key, digest, header, data, length, crc, resolve, reject });
-      this.flushing ??= this.flush();
-    });
+    if (existing && existing.crc === crc && existing.length === length - header.length) return false;
+    this.pending.push({ key, digest, header, data, length, crc, resolve, reject });
+    this.flushing ??= this.flush();
+    return true;
   }
 
   private locate(digest: Digest): SegmentLocation | undefined {

@@ -56,6 +56,43 @@ describe('SizeRoutingBlobStore', () => {
     assert.deepEqual(store.usage?.(context), { usedBytes: 2011, maximumBytes: 5 * MiB, blobCount: 3 });
   });
 
+  it('takes batches when the small store does: small blobs in one batch there, the others put one by one', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'granary-routing-test-'));
+    try {
+      const segments = await SegmentBlobStore.open({ directory, maximumSizeBytes: 16 * MiB });
+      let batches = 0;
+      const putBatch = segments.putBatch.bind(segments);
+      segments.putBatch = (batchContext, items) => {
+        batches++;
+        return putBatch(batchContext, items);
+      };
+      const large = new MemoryBlobStore(4 * MiB);
+      const store = new SizeRoutingBlobStore(segments, large, 1000);
+      assert.equal(new SizeRoutingBlobStore(small(), large, 1000).putBatch, undefined, 'neither side takes batches');
+      const items = [testBlob(10, 1), testBlob(1001, 2), testBlob(1000, 3), testBlob(5000, 4)];
+      await store.putBatch?.(context, items);
+      assert.equal(batches, 1);
+      assert.deepEqual(
+        await segments.findMissing(
+          context,
+          items.map((item) => item.digest),
+        ),
+        [items[1]!.digest, items[3]!.digest],
+      );
+      assert.deepEqual(await large.findMissing(context, [items[1]!.digest, items[3]!.digest]), []);
+      assert.deepEqual(
+        await store.findMissing(
+          context,
+          items.map((item) => item.digest),
+        ),
+        [],
+      );
+      await segments.close();
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
   it('lists what both stores hold, and gives local paths from the store that has them', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'granary-routing-test-'));
     const disk = await DiskBlobStore.open({ directory, maximumSizeBytes: MiB });

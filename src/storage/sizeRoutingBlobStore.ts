@@ -6,12 +6,21 @@
  */
 import type { RequestContext } from '../context/requestContext.js';
 import type { Digest } from '../digest/digest.js';
-import type { Blob, BlobStore, BlobWriter, FindMissingOptions, StorageUsage } from './blobStore.js';
+import {
+  type BatchItem,
+  type Blob,
+  type BlobStore,
+  type BlobWriter,
+  type FindMissingOptions,
+  putBuffers,
+  type StorageUsage,
+} from './blobStore.js';
 
 export class SizeRoutingBlobStore implements BlobStore {
   readonly usage?: (context: RequestContext) => StorageUsage;
   readonly list?: (context: RequestContext) => Promise<Digest[]>;
   readonly localPath?: (context: RequestContext, digest: Digest) => string | undefined;
+  readonly putBatch?: (context: RequestContext, items: readonly BatchItem[]) => Promise<void>;
 
   constructor(
     private readonly small: BlobStore,
@@ -35,6 +44,18 @@ export class SizeRoutingBlobStore implements BlobStore {
         ...((await small.list?.(context)) ?? []),
         ...((await large.list?.(context)) ?? []),
       ];
+    }
+    if (small.putBatch || large.putBatch) {
+      // Each side takes its share together when it can, one put each otherwise (putBuffers).
+      this.putBatch = async (context, items) => {
+        const smallItems: BatchItem[] = [];
+        const largeItems: BatchItem[] = [];
+        for (const item of items) (this.isSmall(item.digest) ? smallItems : largeItems).push(item);
+        await Promise.all([
+          smallItems.length > 0 ? putBuffers(context, small, smallItems) : undefined,
+          largeItems.length > 0 ? putBuffers(context, large, largeItems) : undefined,
+        ]);
+      };
     }
     if (small.localPath || large.localPath) {
       this.localPath = (context, digest) => this.storeOf(digest).localPath?.(context, digest);

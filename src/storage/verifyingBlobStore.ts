@@ -15,8 +15,8 @@ export class VerifyingBlobStore extends ForwardingBlobStore {
     private readonly functionFor: (digest: Digest) => DigestFunction = digestFunctionOf,
   ) {
     super(inner);
-    // Batches only over a store that takes them in one round trip (a remote one), as the
-    // capability promises; over a local store, callers put each blob, concurrently.
+    // Batches only over a store that takes them together (a remote one, or the segment store's single
+    // append), as the capability promises; over any other store, callers put each blob, concurrently.
     this.putBatch = inner.putBatch ? (context, items) => this.verifiedPutBatch(context, items) : undefined;
   }
 
@@ -28,7 +28,7 @@ export class VerifyingBlobStore extends ForwardingBlobStore {
           `received ${data.length} bytes but digest ${formatDigest(digest)} declares ${digest.sizeBytes}`,
         );
       }
-      const actual = this.functionFor(digest).createHasher().update(data).digest('hex');
+      const actual = this.functionFor(digest).hashHex(data);
       if (actual !== digest.hash) {
         throw invalidArgument(`data does not match digest ${formatDigest(digest)}: its hash is ${actual}`);
       }

@@ -3,13 +3,15 @@
  * testBlob(size, seed) for seeds 0, 1, 2, ... into a segment store, many at a
  * time, and prints each seed on its own line once its commit has resolved (the
  * blob is acknowledged). The parent kills it with SIGKILL at some point and
- * checks the store it leaves behind.
+ * checks the store it leaves behind. With `batch`, each writer puts 8 blobs at a
+ * time through putBatch (as BatchUpdateBlobs does) and acknowledges them when
+ * the batch resolves.
  *
- *   node segmentCrashWriter.js DIRECTORY MAXIMUM_SIZE_BYTES
+ *   node segmentCrashWriter.js DIRECTORY MAXIMUM_SIZE_BYTES [batch]
  */
 import { pathToFileURL } from 'node:url';
 import { backgroundContext } from '../../src/context/requestContext.js';
-import { putBuffer } from '../../src/storage/blobStore.js';
+import { putBuffer, putBuffers } from '../../src/storage/blobStore.js';
 import { SegmentBlobStore } from '../../src/storage/segmentBlobStore.js';
 import { VerifyingBlobStore } from '../../src/storage/verifyingBlobStore.js';
 import { testBlob } from './blobStoreContract.js';
@@ -19,7 +21,7 @@ export function crashBlobSize(seed: number): number {
   return seed % 7 === 0 ? 200_000 + seed : 100 + ((seed * 37) % 5000);
 }
 
-const [script, directory, maximumSizeBytes] = process.argv.slice(1);
+const [script, directory, maximumSizeBytes, mode] = process.argv.slice(1);
 const isMain = script !== undefined && import.meta.url === pathToFileURL(script).href;
 if (isMain && directory !== undefined && maximumSizeBytes !== undefined) {
   const context = backgroundContext();
@@ -28,6 +30,16 @@ if (isMain && directory !== undefined && maximumSizeBytes !== undefined) {
   let next = 0;
   const writer = async (): Promise<void> => {
     for (;;) {
+      if (mode === 'batch') {
+        const seeds = Array.from({ length: 8 }, () => next++);
+        await putBuffers(
+          context,
+          verifying,
+          seeds.map((seed) => testBlob(crashBlobSize(seed), seed)),
+        );
+        process.stdout.write(seeds.map((seed) => `${seed}\n`).join(''));
+        continue;
+      }
       const seed = next++;
       const { data, digest } = testBlob(crashBlobSize(seed), seed);
       await putBuffer(context, verifying, digest, data);
