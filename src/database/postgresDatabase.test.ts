@@ -6,8 +6,8 @@
  * says so, so its owner can re-read what it may have missed.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { type LocalPostgres, localPostgresSkipReason, startLocalPostgres } from '../../test/support/localPostgres.js';
+import { describe, it } from 'node:test';
+import { useLocalPostgres } from '../../test/support/localPostgres.js';
 import { rejectsWithCode } from '../../test/support/status.js';
 import { quietly, until } from '../../test/support/waiting.js';
 import { backgroundContext } from '../context/requestContext.js';
@@ -17,19 +17,11 @@ import { PostgresListener } from './postgresListener.js';
 import { MIGRATIONS } from './schema.js';
 
 const ctx = backgroundContext();
-const skip = localPostgresSkipReason();
-
-let server: LocalPostgres;
-before(async () => {
-  if (!skip) server = await startLocalPostgres();
-});
-after(async () => {
-  await server?.close();
-});
+const { skip, server } = useLocalPostgres();
 
 describe('PostgresDatabase', { skip }, () => {
   it('migrates a new database once when several frontends start at the same moment', async () => {
-    const url = await server.createSchema();
+    const url = await server().createSchema();
     const databases = await Promise.all(Array.from({ length: 5 }, () => PostgresDatabase.open({ url })));
     try {
       const [first] = databases;
@@ -46,7 +38,7 @@ describe('PostgresDatabase', { skip }, () => {
   });
 
   it('refuses to start on a schema newer than it knows', async () => {
-    const url = await server.createSchema();
+    const url = await server().createSchema();
     const newer = [...MIGRATIONS, { version: 999, description: 'from the future', sql: 'SELECT 1' }];
     const future = await PostgresDatabase.open({ url, migrations: newer });
     await future.close();
@@ -54,7 +46,7 @@ describe('PostgresDatabase', { skip }, () => {
   });
 
   it('throws mistakes in SQL at once instead of retrying them', async () => {
-    const database = await PostgresDatabase.open({ url: await server.createSchema(), retryWindowMs: 60_000 });
+    const database = await PostgresDatabase.open({ url: await server().createSchema(), retryWindowMs: 60_000 });
     try {
       const started = Date.now();
       await assert.rejects(database.query(ctx, 'SELEC 1'), /syntax error/);
@@ -72,49 +64,49 @@ describe('PostgresDatabase', { skip }, () => {
   describe('while the server restarts', () => {
     it('waits out a restart: a call made while the database is down completes once it is back', async () => {
       const database = await PostgresDatabase.open({
-        url: await server.createSchema(),
+        url: await server().createSchema(),
         retryWindowMs: 120_000,
         log: () => {},
       });
       try {
         await database.query(ctx, 'SELECT 1');
-        await server.stop();
+        await server().stop();
         const call = database.transaction(ctx, async (tx) => {
           await tx.query("INSERT INTO granary_fair_clients VALUES ('during the outage', 1)");
           return tx.attempt;
         });
         await new Promise((resolve) => setTimeout(resolve, 500));
-        await server.start();
+        await server().start();
         assert.ok((await call) > 0, 'it was retried');
         const rows = await database.query(ctx, 'SELECT client_key FROM granary_fair_clients');
         assert.deepEqual(rows, [{ client_key: 'during the outage' }]);
       } finally {
         await database.close();
-        if (!server.running) await server.start();
+        if (!server().running) await server().start();
       }
     });
 
     it('fails with UNAVAILABLE once the database has been away for the retry window', async () => {
       const database = await PostgresDatabase.open({
-        url: await server.createSchema(),
+        url: await server().createSchema(),
         retryWindowMs: 300,
         log: () => {},
       });
       try {
-        await server.stop();
+        await server().stop();
         await rejectsWithCode(database.query(ctx, 'SELECT 1'), Code.UNAVAILABLE);
         await rejectsWithCode(
           database.transaction(ctx, (tx) => tx.query('SELECT 1')),
           Code.UNAVAILABLE,
         );
       } finally {
-        if (!server.running) await server.start();
+        if (!server().running) await server().start();
         await database.close();
       }
     });
 
     it('keeps listening: the LISTEN connection comes back after a restart and says it subscribed again', async () => {
-      const database = await PostgresDatabase.open({ url: await server.createSchema(), log: () => {} });
+      const database = await PostgresDatabase.open({ url: await server().createSchema(), log: () => {} });
       const received: string[] = [];
       let subscriptions = 0;
       const listener = new PostgresListener(
@@ -131,9 +123,9 @@ describe('PostgresDatabase', { skip }, () => {
         await database.query(ctx, "SELECT pg_notify('granary_test_channel', 'before')");
         await until(() => received.includes('before'), 30_000);
         await quietly(async () => {
-          await server.stop();
+          await server().stop();
           await until(() => !listener.connected, 30_000);
-          await server.start();
+          await server().start();
           await until(() => listener.connected, 60_000);
         });
         assert.equal(subscriptions, 2, 'onSubscribed after the first subscription and after the reconnection');
@@ -142,7 +134,7 @@ describe('PostgresDatabase', { skip }, () => {
       } finally {
         await listener.close();
         await database.close();
-        if (!server.running) await server.start();
+        if (!server().running) await server().start();
       }
     });
   });

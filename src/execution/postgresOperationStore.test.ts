@@ -8,8 +8,8 @@
  * the leases of a worker whose frontend died.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { type LocalPostgres, localPostgresSkipReason, startLocalPostgres } from '../../test/support/localPostgres.js';
+import { describe, it } from 'node:test';
+import { useLocalPostgres } from '../../test/support/localPostgres.js';
 import { actionRequest, schedulerContract, successResponse } from '../../test/support/schedulerContract.js';
 import { until } from '../../test/support/waiting.js';
 import { backgroundContext } from '../context/requestContext.js';
@@ -22,15 +22,7 @@ import { SchedulingPolicy } from './schedulingPolicy.js';
 import type { OperationRecord } from './types.js';
 
 const ctx = backgroundContext();
-const skip = localPostgresSkipReason();
-
-let server: LocalPostgres | undefined;
-before(async () => {
-  if (!skip) server = await startLocalPostgres();
-});
-after(async () => {
-  await server?.close();
-});
+const { skip, server } = useLocalPostgres();
 
 /** A frontend: its own connections to the database and its own scheduler over them. */
 interface Frontend {
@@ -58,7 +50,7 @@ if (skip) {
   });
 } else {
   schedulerContract('OperationScheduler over the PostgreSQL store', async () => {
-    const frontend = await openFrontend(await (server as LocalPostgres).createSchema(), { maximumAttempts: 3 });
+    const frontend = await openFrontend(await server().createSchema(), { maximumAttempts: 3 });
     return { scheduler: frontend.scheduler, maximumAttempts: 3, cleanup: () => frontend.close() };
   });
 }
@@ -69,7 +61,7 @@ describe('several frontends on one PostgreSQL', { skip }, () => {
     t: { after(fn: () => Promise<void>): void },
     settings: SchedulerSettings = {},
   ): Promise<[OperationScheduler, OperationScheduler]> {
-    const url = await (server as LocalPostgres).createSchema();
+    const url = await server().createSchema();
     const a = await openFrontend(url, settings);
     const b = await openFrontend(url, settings);
     t.after(async () => {
@@ -172,7 +164,7 @@ describe('several frontends on one PostgreSQL', { skip }, () => {
   });
 
   it('requeues the work of a worker whose frontend died, from any other frontend, after the worker timeout', async (t) => {
-    const url = await (server as LocalPostgres).createSchema();
+    const url = await server().createSchema();
     const dying = await openFrontend(url, { workerTimeoutMs: 60_000 });
     const survivor = await openFrontend(url, { workerTimeoutMs: 300 });
     t.after(() => survivor.close());
@@ -210,7 +202,7 @@ describe('several frontends on one PostgreSQL', { skip }, () => {
   });
 
   it('tells a watcher of a change made while its frontend was not listening, once it listens again', async (t) => {
-    const url = await (server as LocalPostgres).createSchema();
+    const url = await server().createSchema();
     // Frontend A reconnects its notification connection only after a pause, in which B changes the operation.
     const databaseA = await PostgresDatabase.open({ url, applicationName: 'granary-frontend-a', log: () => {} });
     const policy = new SchedulingPolicy();
@@ -230,7 +222,7 @@ describe('several frontends on one PostgreSQL', { skip }, () => {
     const seen: string[] = [];
     await a.watch(ctx, op.name, (record) => seen.push(record.stage));
     await until(() => notifierA.listening, 10_000);
-    await (server as LocalPostgres).sql(
+    await server().sql(
       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'granary-frontend-a-listener'",
     );
     await until(() => !notifierA.listening, 10_000);
@@ -243,7 +235,7 @@ describe('several frontends on one PostgreSQL', { skip }, () => {
   });
 
   it('stalls while PostgreSQL restarts and then carries on, losing nothing', async (t) => {
-    const postgres = server as LocalPostgres;
+    const postgres = server();
     const url = await postgres.createSchema();
     const quiet = { log: () => {} };
     const a = await PostgresDatabase.open({ url, ...quiet });

@@ -6,9 +6,9 @@
  * namespace.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { blobStoreContract } from '../../test/support/blobStoreContract.js';
-import { type LocalPostgres, localPostgresSkipReason, startLocalPostgres } from '../../test/support/localPostgres.js';
+import { useLocalPostgres } from '../../test/support/localPostgres.js';
 import { backgroundContext } from '../context/requestContext.js';
 import { PostgresDatabase } from '../database/postgresDatabase.js';
 import { digestOf } from '../digest/digest.js';
@@ -17,15 +17,7 @@ import { PostgresRecordStore } from './postgresRecordStore.js';
 
 const context = backgroundContext();
 
-const skip = localPostgresSkipReason();
-
-let server: LocalPostgres | undefined;
-before(async () => {
-  if (!skip) server = await startLocalPostgres();
-});
-after(async () => {
-  await server?.close();
-});
+const { skip, server } = useLocalPostgres();
 
 async function openRecords(url: string, namespace: string, maximumSizeBytes = 1 << 30, now?: () => number) {
   const database = await PostgresDatabase.open({ url });
@@ -46,14 +38,14 @@ if (skip) {
   });
 } else {
   blobStoreContract('PostgresRecordStore', async () => {
-    const records = await openRecords(await (server as LocalPostgres).createSchema(), 'contract');
+    const records = await openRecords(await server().createSchema(), 'contract');
     return { store: records.store, cleanup: records.close };
   });
 }
 
 describe('PostgresRecordStore', { skip }, () => {
   it('serves a record written through one frontend to another at once', async (t) => {
-    const url = await (server as LocalPostgres).createSchema();
+    const url = await server().createSchema();
     const one = await openRecords(url, 'action-cache');
     const other = await openRecords(url, 'action-cache');
     const elsewhere = await openRecords(url, 'asset');
@@ -74,7 +66,7 @@ describe('PostgresRecordStore', { skip }, () => {
   });
 
   it('evicts the least recently used records past the bound, in its own namespace only', async (t) => {
-    const url = await (server as LocalPostgres).createSchema();
+    const url = await server().createSchema();
     let now = 1_000_000_000;
     const clock = () => now;
     const bounded = await openRecords(url, 'bounded', 250, clock);

@@ -15,6 +15,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import { HostProcess } from './hosts/hostProcess.js';
 import { postgresBinDirectory } from './hosts/postgres.js';
@@ -41,6 +42,26 @@ export async function startLocalPostgres(): Promise<LocalPostgres> {
     throw error;
   }
   return server;
+}
+
+/**
+ * The local PostgreSQL of a test file: started before its tests and closed after
+ * them, unless `skip` says why it cannot run here; `server()` is it once started.
+ */
+export function useLocalPostgres(): { skip: string | undefined; server: () => LocalPostgres } {
+  const skip = localPostgresSkipReason();
+  let started: LocalPostgres | undefined;
+  before(async () => {
+    if (!skip) started = await startLocalPostgres();
+  });
+  after(async () => {
+    await started?.close();
+  });
+  const server = () => {
+    if (!started) throw new Error('the local PostgreSQL is not running');
+    return started;
+  };
+  return { skip, server };
 }
 
 /** A PostgreSQL cluster on 127.0.0.1; made by startLocalPostgres(). */
