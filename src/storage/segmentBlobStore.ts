@@ -40,72 +40,33 @@
  *
  * Content is not checked against the digest here (VerifyingBlobStore does that
  * for the CAS).
+ *
+ * The parts: segmentFiles.ts (the segment files, sealing and eviction),
+ * segmentRecovery.ts (opening), segmentAppender.ts (the write path) and
+ * segmentReader.ts (reads and their CRC checks); this module holds the
+ * BlobStore operations and the copy forward.
  */
-import {
-  closeSync,
-  fdatasync,
-  fstatSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  read,
-  readdirSync,
-  readSync,
-  rmSync,
-  writev,
-  writevSync,
-} from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { crc32 } from 'node:zlib';
-import { type RequestContext, throwIfAborted } from '../context/requestContext.js';
+import { fstatSync, mkdirSync } from 'node:fs';
+import type { RequestContext } from '../context/requestContext.js';
 import { type Digest, digestKey, isEmptyDigest } from '../digest/digest.js';
 import { lockDirectory } from '../util/directoryLock.js';
-import { invalidArgument, notFound, resourceExhausted } from '../util/status.js';
-import {
-  type BatchItem,
-  type Blob,
-  type BlobStore,
-  type BlobWriter,
-  type FindMissingOptions,
-  READ_CHUNK_BYTES,
-  type StorageUsage,
-} from './blobStore.js';
+import type { BatchItem, Blob, BlobStore, BlobWriter, FindMissingOptions, StorageUsage } from './blobStore.js';
 import type { EvictionListener } from './eviction.js';
 import { bufferBlob } from './memoryBlobStore.js';
+import { SegmentAppender, SegmentBlobWriter } from './segmentAppender.js';
+import { SegmentFiles } from './segmentFiles.js';
 import { keyWordsOf, SegmentIndex, type SegmentLocation } from './segmentIndex.js';
-import {
-  decodeIndexFile,
-  IndexEntries,
-  identityOf,
-  indexFileEntryCount,
-  readIndexFile,
-  writeIndexFile,
-} from './segmentIndexFile.js';
-import {
-  decodeRecordHeader,
-  digestOfRecordKey,
-  encodeRecordHeader,
-  RECORD_HEADER_BYTES,
-  recordChecksumMatches,
-} from './segmentRecord.js';
+import { SegmentReader } from './segmentReader.js';
+import { forEachRecord, loadSegments } from './segmentRecovery.js';
 
-const readAsync = promisify(read);
-const writevAsync = promisify(writev);
-const fdatasyncAsync = promisify(fdatasync);
+export { MAXIMUM_RECORD_BYTES } from './segmentAppender.js';
 
 /** The largest segment a store starts (a larger record gets a segment of its own). */
 const MAXIMUM_SEGMENT_BYTES = 128 * 1024 * 1024;
 /** A store keeps at least this many segments' worth of room, so eviction frees a small share at a time. */
 const SEGMENTS_PER_STORE = 32;
-/** The largest blob this store takes (it is meant for small ones; the index holds 32-bit offsets). */
-export const MAXIMUM_RECORD_BYTES = 256 * 1024 * 1024;
 /** Blobs up to this size are read whole by get, so a later eviction cannot break the caller. */
 const EAGER_READ_BYTES = 1024 * 1024;
-/** How much of a segment the start-up scan reads at a time. */
-const SCAN_WINDOW_BYTES = 8 * 1024 * 1024;
-/** Buffers per writev call (below every platform's IOV_MAX). */
-const BUFFERS_PER_WRITE = 512;
 
 export interface SegmentBlobStoreOptions {
   directory: string;
@@ -126,57 +87,24 @@ export interface SegmentBlobStoreOptions {
 /** The default of SegmentBlobStoreOptions.synchronousIoBytes. */
 export const DEFAULT_SYNCHRONOUS_IO_BYTES = 64 * 1024;
 
-interface Segment {
-  readonly id: number;
-  readonly path: string;
-  fd: number;
-  /** Bytes assigned (written or being written). */
-  sizeBytes: number;
-  /** Asynchronous reads in flight; the file is closed when the last one ends after eviction. */
-  readers: number;
-  evicted: boolean;
-  /** Its records in order, collected until it is sealed and its index file written. */
-  entries: IndexEntries | undefined;
-  /** Loaded from an index file: each record's CRC is checked when it is read. */
-  checkReads: boolean;
-}
-
-/** A commit waiting to be appended. */
-interface PendingRecord {
-  readonly key: Uint32Array;
-  readonly digest: Digest;
-  readonly header: Buffer;
-  readonly data: readonly Buffer[];
-  readonly length: number;
-  readonly crc: number;
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
 export class SegmentBlobStore implements BlobStore {
-  private readonly segments = new Map<number, Segment>();
-  private current!: Segment;
-  private usedBytes = 0;
-  private pending: PendingRecord[] = [];
-  /** The running append loop, if any. */
-  private flushing: Promise<void> | undefined;
+  readonly maximumSizeBytes: number;
+  private readonly reader: SegmentReader;
+  private readonly appender: SegmentAppender;
   /** Keys (digestKey) being copied forward, so a blob is copied once. */
   private readonly refreshing = new Set<string>();
   private readonly keyScratch = new Uint32Array(8);
   private readonly hexScratch = Buffer.alloc(32);
-  private closed = false;
-  /** Index files being written, one after the other. */
-  private indexWrites: Promise<void> = Promise.resolve();
 
   private constructor(
-    private readonly directory: string,
-    readonly maximumSizeBytes: number,
-    private readonly segmentBytes: number,
-    private readonly synchronousIoBytes: number,
-    private readonly index: SegmentIndex,
-    private readonly onEviction: EvictionListener | undefined,
+    private readonly files: SegmentFiles,
+    synchronousIoBytes: number,
     private readonly unlock: () => void,
-  ) {}
+  ) {
+    this.maximumSizeBytes = files.maximumSizeBytes;
+    this.reader = new SegmentReader(files, synchronousIoBytes);
+    this.appender = new SegmentAppender(files, synchronousIoBytes);
+  }
 
   /** Opens the store in `directory`; refused (DirectoryInUseError) while another process has it open. */
   static async open(options: SegmentBlobStoreOptions): Promise<SegmentBlobStore> {
@@ -185,17 +113,16 @@ export class SegmentBlobStore implements BlobStore {
       Math.max(1, Math.min(MAXIMUM_SEGMENT_BYTES, Math.floor(options.maximumSizeBytes / SEGMENTS_PER_STORE)));
     mkdirSync(options.directory, { recursive: true });
     const unlock = await lockDirectory(options.directory);
-    const store = new SegmentBlobStore(
+    const files = new SegmentFiles(
       options.directory,
       options.maximumSizeBytes,
       segmentBytes,
-      options.synchronousIoBytes ?? DEFAULT_SYNCHRONOUS_IO_BYTES,
       new SegmentIndex(),
       options.onEviction,
-      unlock,
     );
+    const store = new SegmentBlobStore(files, options.synchronousIoBytes ?? DEFAULT_SYNCHRONOUS_IO_BYTES, unlock);
     try {
-      store.load();
+      loadSegments(files);
     } catch (error) {
       unlock();
       throw error;
@@ -205,11 +132,11 @@ export class SegmentBlobStore implements BlobStore {
 
   /** Bytes of the index's tables (for the memory figures in docs/performance.md). */
   get indexMemoryBytes(): number {
-    return this.index.memoryBytes;
+    return this.files.index.memoryBytes;
   }
 
   usage(_context: RequestContext): StorageUsage {
-    return { usedBytes: this.usedBytes, maximumBytes: this.maximumSizeBytes, blobCount: this.index.count };
+    return { usedBytes: this.files.usedBytes, maximumBytes: this.maximumSizeBytes, blobCount: this.files.index.count };
   }
 
   async findMissing(
@@ -231,11 +158,11 @@ export class SegmentBlobStore implements BlobStore {
   /** Every stored key, oldest first, read from the segments' record headers (for asset records). */
   async list(_context: RequestContext): Promise<Digest[]> {
     const digests: Digest[] = [];
-    for (const segment of this.segments.values()) {
+    for (const segment of this.files.segments.values()) {
       if (segment.evicted || segment.sizeBytes === 0) continue;
       // Appends under way may not have reached the file yet: stop at its end.
       const bytes = Math.min(segment.sizeBytes, fstatSync(segment.fd).size);
-      this.forEachRecord(segment, bytes, (digest, location) => {
+      forEachRecord(segment, bytes, (digest, location) => {
         const live = this.locate(digest);
         if (live && live.segment === location.segment && live.offset === location.offset) digests.push(digest);
       });
@@ -250,10 +177,10 @@ export class SegmentBlobStore implements BlobStore {
     if (location.length > EAGER_READ_BYTES) {
       return {
         sizeBytes: location.length,
-        read: (offset, limit) => this.stream(context, digest, location, offset, limit),
+        read: (offset, limit) => this.reader.stream(context, digest, location, offset, limit),
       };
     }
-    const data = await this.readData(digest, location);
+    const data = await this.reader.readData(digest, location);
     if (!data) return undefined;
     if (location.segment < this.refreshBelow()) this.copyForward(digest, data);
     return bufferBlob(data, context);
@@ -270,80 +197,35 @@ export class SegmentBlobStore implements BlobStore {
    * ones written stay, and an identical append of them again writes nothing).
    */
   putBatch(_context: RequestContext, items: readonly BatchItem[]): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('the segment store is closed'));
-    return new Promise((resolve, reject) => {
-      let remaining = 1;
-      let failed = false;
-      const settled = () => {
-        if (--remaining === 0 && !failed) resolve();
-      };
-      const failedWith = (error: unknown) => {
-        if (failed) return;
-        failed = true;
-        reject(error);
-      };
-      for (const { digest, data } of items) {
-        if (isEmptyDigest(digest)) continue;
-        if (this.enqueue(digest, [data], settled, failedWith)) remaining++;
-      }
-      settled();
-    });
+    return this.appender.appendBatch(items);
   }
 
   /** Waits for the appends and index files under way, then closes the segment files. */
   async close(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    this.closed = true;
-    await this.indexWrites;
-    for (const segment of this.segments.values()) this.release(segment);
+    await this.appender.close();
+    await this.files.close();
     this.unlock();
   }
 
   /** @internal Appends a committed blob; resolves once it is written and visible. */
   append(digest: Digest, data: readonly Buffer[]): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('the segment store is closed'));
-    return new Promise((resolve, reject) => {
-      if (!this.enqueue(digest, data, resolve, reject)) resolve();
-    });
-  }
-
-  /**
-   * Queues a record for the next write; `resolve` or `reject` is called once it
-   * is written and visible or has failed. Returns false, calling neither, when
-   * the same bytes are already stored under the key (a CAS blob uploaded twice).
-   */
-  private enqueue(
-    digest: Digest,
-    data: readonly Buffer[],
-    resolve: () => void,
-    reject: (error: unknown) => void,
-  ): boolean {
-    const key = new Uint32Array(8);
-    keyWordsOf(digest, key, this.hexScratch);
-    const { header, crc } = encodeRecordHeader(digestKey(digest), data);
-    let length = header.length;
-    for (const chunk of data) length += chunk.length;
-    const existing = this.index.get(key, digest.sizeBytes);
-    if (existing && existing.crc === crc && existing.length === length - header.length) return false;
-    this.pending.push({ key, digest, header, data, length, crc, resolve, reject });
-    this.flushing ??= this.flush();
-    return true;
+    return this.appender.append(digest, data);
   }
 
   private locate(digest: Digest): SegmentLocation | undefined {
     keyWordsOf(digest, this.keyScratch, this.hexScratch);
-    return this.index.get(this.keyScratch, digest.sizeBytes);
+    return this.files.index.get(this.keyScratch, digest.sizeBytes);
   }
 
   /** Segments below this number are in the oldest quarter (the oldest half for a retained blob). */
   private refreshBelow(retainUntilMs = 0): number {
-    const oldest = this.index.oldestSegment;
-    return oldest + Math.floor((this.current.id - oldest + 1) / (retainUntilMs > 0 ? 2 : 4));
+    const oldest = this.files.index.oldestSegment;
+    return oldest + Math.floor((this.files.current.id - oldest + 1) / (retainUntilMs > 0 ? 2 : 4));
   }
 
   private refreshInBackground(digest: Digest, location: SegmentLocation): void {
     if (location.length > EAGER_READ_BYTES || this.refreshing.has(digestKey(digest))) return;
-    this.readData(digest, location).then(
+    this.reader.readData(digest, location).then(
       (data) => data && this.copyForward(digest, data),
       () => undefined, // evicted meanwhile: nothing to keep
     );
@@ -351,7 +233,7 @@ export class SegmentBlobStore implements BlobStore {
 
   private copyForward(digest: Digest, data: Buffer): void {
     const key = digestKey(digest);
-    if (this.refreshing.has(key) || this.closed) return;
+    if (this.refreshing.has(key) || this.appender.closed) return;
     this.refreshing.add(key);
     const location = this.locate(digest);
     if (!location || location.segment >= this.refreshBelow()) {
@@ -359,440 +241,6 @@ export class SegmentBlobStore implements BlobStore {
       return;
     }
     const words = new Uint32Array(this.keyScratch);
-    const { header, crc } = encodeRecordHeader(key, [data]);
-    const done = () => this.refreshing.delete(key);
-    this.pending.push({
-      key: words,
-      digest,
-      header,
-      data: [data],
-      length: header.length + data.length,
-      crc,
-      resolve: done,
-      reject: done,
-    });
-    this.flushing ??= this.flush();
-  }
-
-  /** Appends pending records until none are left; commits that arrive meanwhile go in the next round. */
-  private async flush(): Promise<void> {
-    // Let the commits of the same turn of the event loop join the first write.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    try {
-      while (this.pending.length > 0) {
-        const batch = this.pending;
-        this.pending = [];
-        let run: PendingRecord[] = [];
-        let runStart = this.current.sizeBytes;
-        for (const record of batch) {
-          if (record.length > this.maximumSizeBytes || record.length - record.header.length > MAXIMUM_RECORD_BYTES) {
-            record.reject(
-              resourceExhausted(`blob of ${record.length} bytes exceeds the storage limit of ${this.maximumSizeBytes}`),
-            );
-            continue;
-          }
-          const current = this.current;
-          const rolls = current.sizeBytes > 0 && current.sizeBytes + record.length > this.segmentBytes;
-          // Written before a roll or an eviction, which may delete the segment they are assigned to.
-          if (rolls || this.usedBytes + record.length > this.maximumSizeBytes) {
-            await this.writeRun(current, runStart, run);
-            run = [];
-            try {
-              if (rolls) this.startSegment();
-              this.makeRoom(record.length);
-            } catch (error) {
-              // A new segment file could not be created: this record fails, the next one tries again.
-              record.reject(error);
-              continue;
-            } finally {
-              runStart = this.current.sizeBytes;
-            }
-          }
-          run.push(record);
-          this.current.sizeBytes += record.length;
-          this.usedBytes += record.length;
-        }
-        await this.writeRun(this.current, runStart, run);
-      }
-    } finally {
-      this.flushing = undefined;
-    }
-  }
-
-  /** Writes records assigned contiguously from `start`, then makes them visible (or fails them all). */
-  private async writeRun(segment: Segment, start: number, run: readonly PendingRecord[]): Promise<void> {
-    if (run.length === 0) return;
-    let total = 0;
-    const buffers: Buffer[] = [];
-    for (const record of run) {
-      total += record.length;
-      buffers.push(record.header, ...record.data);
-    }
-    try {
-      let position = start;
-      for (let first = 0; first < buffers.length; first += BUFFERS_PER_WRITE) {
-        const group = buffers.slice(first, first + BUFFERS_PER_WRITE);
-        let groupBytes = 0;
-        for (const buffer of group) groupBytes += buffer.length;
-        const written =
-          total <= this.synchronousIoBytes
-            ? writevSync(segment.fd, group, position)
-            : (await writevAsync(segment.fd, group, position)).bytesWritten;
-        if (written !== groupBytes)
-          throw new Error(`short write to ${segment.path}: ${written} of ${groupBytes} bytes`);
-        position += groupBytes;
-      }
-    } catch (error) {
-      // Nothing of the run becomes visible; the next append overwrites what part of it reached the file.
-      if (!segment.evicted) {
-        segment.sizeBytes = start;
-        this.usedBytes -= total;
-      }
-      for (const record of run) record.reject(error);
-      return;
-    }
-    let offset = start;
-    for (const record of run) {
-      const location = {
-        segment: segment.id,
-        offset: offset + record.header.length,
-        length: record.length - record.header.length,
-        crc: record.crc,
-      };
-      this.index.set(record.key, record.digest.sizeBytes, location);
-      segment.entries?.add(record.key, record.digest.sizeBytes, location);
-      offset += record.length;
-      record.resolve();
-    }
-  }
-
-  /** Deletes the oldest segments until `incomingBytes` more fit. */
-  private makeRoom(incomingBytes: number): void {
-    while (this.usedBytes + incomingBytes > this.maximumSizeBytes) {
-      const oldest = this.segments.values().next().value as Segment;
-      if (oldest === this.current) {
-        // Only the current segment is left: it goes too, and a new one starts.
-        if (this.current.sizeBytes === 0) return;
-        this.startSegment();
-        continue;
-      }
-      this.evict(oldest, incomingBytes);
-    }
-  }
-
-  private evict(segment: Segment, incomingBytes: number): void {
-    const usedBeforeBytes = this.usedBytes;
-    this.segments.delete(segment.id);
-    const blobs = this.index.count;
-    this.index.dropSegmentsBefore(segment.id + 1);
-    this.usedBytes -= segment.sizeBytes;
-    segment.evicted = true;
-    this.release(segment);
-    // Synchronous, once per segment: the files on disk never exceed the bound, even for a moment.
-    rmSync(segment.path, { force: true });
-    rmSync(this.indexPathOf(segment.id), { force: true });
-    try {
-      this.onEviction?.({
-        blobs: blobs - this.index.count,
-        bytes: usedBeforeBytes - this.usedBytes,
-        incomingBytes,
-        usedBytes: this.usedBytes,
-        maximumBytes: this.maximumSizeBytes,
-      });
-    } catch {
-      // A listener's failure must not fail the write.
-    }
-  }
-
-  /** Closes a segment's file unless reads are still using it (the last of them closes it). */
-  private release(segment: Segment): void {
-    if (segment.readers > 0 || segment.fd < 0) return;
-    closeSync(segment.fd);
-    segment.fd = -1;
-  }
-
-  private startSegment(): void {
-    const id = this.current ? this.current.id + 1 : 1;
-    const path = this.pathOf(id);
-    // Left by a segment of that number deleted behind the store's back: it would describe another file.
-    rmSync(this.indexPathOf(id), { force: true });
-    const segment = newSegment(id, path, openSync(path, 'w+'));
-    segment.entries = new IndexEntries();
-    if (this.current) this.seal(this.current);
-    this.segments.set(id, segment);
-    this.current = segment;
-  }
-
-  /** A segment no longer appended to: its index file is written in the background. */
-  private seal(segment: Segment): void {
-    const entries = segment.entries;
-    segment.entries = undefined;
-    if (!entries) return;
-    const sizeBytes = segment.sizeBytes;
-    this.indexWrites = this.indexWrites.then(() =>
-      this.writeIndex(segment, entries, sizeBytes).catch(() => {
-        // No index file: the next opening scans the segment, as before index files.
-      }),
-    );
-  }
-
-  /** Makes the sealed segment durable, then writes its index file (temporary name, fsync, rename). */
-  private async writeIndex(segment: Segment, entries: IndexEntries, sizeBytes: number): Promise<void> {
-    if (segment.evicted || segment.fd < 0) return;
-    const path = this.indexPathOf(segment.id);
-    const temporaryPath = `${path}.tmp`;
-    segment.readers++;
-    try {
-      // A failed write may have left bytes after the last record.
-      if (fstatSync(segment.fd).size > sizeBytes) ftruncateSync(segment.fd, sizeBytes);
-      await fdatasyncAsync(segment.fd);
-      if (segment.evicted) return;
-      const file = entries.encode(identityOf(segment.id, fstatSync(segment.fd, { bigint: true })));
-      await writeIndexFile(path, temporaryPath, file);
-    } finally {
-      segment.readers--;
-      // Evicted meanwhile: its index file goes too.
-      if (segment.evicted) {
-        rmSync(temporaryPath, { force: true });
-        rmSync(path, { force: true });
-        this.release(segment);
-      }
-    }
-  }
-
-  private pathOf(id: number): string {
-    return join(this.directory, `${String(id).padStart(10, '0')}.seg`);
-  }
-
-  private indexPathOf(id: number): string {
-    return join(this.directory, `${String(id).padStart(10, '0')}.idx`);
-  }
-
-  /**
-   * A record's data, its CRC checked first when its segment was loaded from an
-   * index file; undefined (and the entry dropped) when the check fails.
-   */
-  private async readData(digest: Digest, location: SegmentLocation): Promise<Buffer | undefined> {
-    const segment = this.segments.get(location.segment);
-    if (!segment?.checkReads) return this.readAt(location, location.offset, location.length);
-    const start = location.offset - RECORD_HEADER_BYTES - Buffer.byteLength(digestKey(digest), 'latin1');
-    if (start >= 0) {
-      const record = await this.readAt(location, start, location.offset + location.length - start);
-      if (recordChecksumMatches(record, location.crc)) return record.subarray(location.offset - start);
-    }
-    this.dropCorrupt(digest);
-    return undefined;
-  }
-
-  private dropCorrupt(digest: Digest): void {
-    const key = new Uint32Array(8);
-    keyWordsOf(digest, key, this.hexScratch);
-    this.index.delete(key, digest.sizeBytes);
-  }
-
-  /** Reads `length` bytes of a live record's segment at `position`. */
-  private async readAt(location: SegmentLocation, position: number, length: number): Promise<Buffer> {
-    const segment = this.segments.get(location.segment);
-    if (!segment || segment.evicted) throw notFound(`blob in segment ${location.segment} was evicted`);
-    const buffer = Buffer.allocUnsafe(length);
-    if (length <= this.synchronousIoBytes) {
-      readFully(segment, buffer, position);
-      return buffer;
-    }
-    segment.readers++;
-    try {
-      for (let done = 0; done < length; ) {
-        const { bytesRead } = await readAsync(segment.fd, buffer, done, length - done, position + done);
-        if (bytesRead === 0) throw notFound(`${segment.path} is shorter than its index says`);
-        done += bytesRead;
-      }
-    } finally {
-      segment.readers--;
-      if (segment.evicted) this.release(segment);
-    }
-    return buffer;
-  }
-
-  private async *stream(
-    context: RequestContext,
-    digest: Digest,
-    location: SegmentLocation,
-    offset = 0,
-    limit?: number,
-  ): AsyncGenerator<Buffer> {
-    const end = limit === undefined ? location.length : Math.min(location.length, offset + limit);
-    // A whole read of a record that was not checked at opening checks its CRC on the way (a part cannot be checked).
-    let crc: number | undefined;
-    if (this.segments.get(location.segment)?.checkReads && offset === 0 && end === location.length) {
-      const start = location.offset - RECORD_HEADER_BYTES - Buffer.byteLength(digestKey(digest), 'latin1');
-      const head = await this.readAt(location, start, location.offset - start);
-      crc = crc32(head.subarray(8));
-    }
-    for (let position = offset; position < end; ) {
-      throwIfAborted(context);
-      const length = Math.min(READ_CHUNK_BYTES, end - position);
-      const chunk = await this.readAt(location, location.offset + position, length);
-      position += length;
-      if (crc !== undefined) {
-        crc = crc32(chunk, crc);
-        if (position === end && crc !== location.crc) {
-          this.dropCorrupt(digest);
-          throw notFound(`blob ${digestKey(digest)} in segment ${location.segment} failed its CRC check`);
-        }
-      }
-      yield chunk;
-    }
-  }
-
-  /**
-   * Opens every segment, loading the index files of the sealed ones and reading
-   * the others (see the module comment), and starts appending to the newest.
-   */
-  private load(): void {
-    const names = readdirSync(this.directory);
-    const numbered = (pattern: RegExp) =>
-      names
-        .map((name) => pattern.exec(name)?.[1])
-        .filter((id): id is string => id !== undefined)
-        .map(Number)
-        .sort((a, b) => a - b);
-    const ids = numbered(/^(\d{10})\.seg$/);
-    const newest = ids.at(-1);
-    // Index files cut short by a crash, of segments gone, or of the segment appended to (it is read whole).
-    for (const name of names) if (name.endsWith('.idx.tmp')) rmSync(join(this.directory, name), { force: true });
-    const sealed = new Set(ids.slice(0, -1));
-    for (const id of numbered(/^(\d{10})\.idx$/)) {
-      if (!sealed.has(id)) rmSync(this.indexPathOf(id), { force: true });
-    }
-    let expectedEntries = 0;
-    for (const id of sealed) expectedEntries += indexFileEntryCount(this.indexPathOf(id));
-    this.index.reserve(expectedEntries);
-    if (ids.length > 0) this.index.dropSegmentsBefore(ids[0] as number);
-    const unindexed: Segment[] = [];
-    for (const id of ids) {
-      const segment = newSegment(id, this.pathOf(id), openSync(this.pathOf(id), 'r+'));
-      if (id === newest || !this.loadIndexFile(segment)) {
-        segment.entries = new IndexEntries();
-        segment.sizeBytes = this.scan(segment);
-        if (id !== newest) unindexed.push(segment);
-      }
-      this.segments.set(id, segment);
-      this.usedBytes += segment.sizeBytes;
-      this.current = segment;
-    }
-    if (ids.length === 0) this.startSegment();
-    // A bound lowered since the last run: drop the oldest segments now.
-    this.makeRoom(0);
-    for (const segment of unindexed) this.seal(segment);
-  }
-
-  /** Indexes a sealed segment from its index file; false when there is none that matches the segment. */
-  private loadIndexFile(segment: Segment): boolean {
-    const file = readIndexFile(this.indexPathOf(segment.id));
-    if (!file) return false;
-    const identity = identityOf(segment.id, fstatSync(segment.fd, { bigint: true }));
-    const loaded = decodeIndexFile(file, identity, (key, sizeBytes, location) =>
-      this.index.set(key, sizeBytes, location),
-    );
-    if (!loaded) return false;
-    segment.sizeBytes = identity.lengthBytes;
-    segment.checkReads = true;
-    return true;
-  }
-
-  /** Indexes a segment's records; truncates it after the last whole record. Returns its new size. */
-  private scan(segment: Segment): number {
-    const fileBytes = fstatSync(segment.fd).size;
-    const key = new Uint32Array(8);
-    const end = this.forEachRecord(segment, fileBytes, (digest, location) => {
-      keyWordsOf(digest, key, this.hexScratch);
-      this.index.set(key, digest.sizeBytes, location);
-      segment.entries?.add(key, digest.sizeBytes, location);
-    });
-    if (end < fileBytes) ftruncateSync(segment.fd, end);
-    return end;
-  }
-
-  /**
-   * Calls `visit` for each whole record of a segment's first `bytes`, in order,
-   * up to the first that does not check out; returns where that one starts.
-   */
-  private forEachRecord(
-    segment: Segment,
-    bytes: number,
-    visit: (digest: Digest, location: SegmentLocation) => void,
-  ): number {
-    let window = Buffer.alloc(0);
-    let windowStart = 0;
-    const bytesAt = (position: number, length: number): Buffer | undefined => {
-      if (position + length > bytes) return undefined;
-      if (position < windowStart || position + length > windowStart + window.length) {
-        window = Buffer.allocUnsafe(Math.min(Math.max(length, SCAN_WINDOW_BYTES), bytes - position));
-        windowStart = position;
-        readFully(segment, window, position);
-      }
-      return window.subarray(position - windowStart, position - windowStart + length);
-    };
-    let position = 0;
-    while (position < bytes) {
-      const header = bytesAt(position, RECORD_HEADER_BYTES);
-      const fields = header && decodeRecordHeader(header);
-      const record = fields && bytesAt(position, fields.recordLength);
-      if (!fields || !record || !recordChecksumMatches(record, fields.crc)) break;
-      const digest = digestOfRecordKey(
-        record.toString('latin1', RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + fields.keyLength),
-      );
-      if (!digest) break;
-      const offset = position + RECORD_HEADER_BYTES + fields.keyLength;
-      visit(digest, { segment: segment.id, offset, length: fields.dataLength, crc: fields.crc });
-      position += fields.recordLength;
-    }
-    return position;
-  }
-}
-
-function newSegment(id: number, path: string, fd: number): Segment {
-  return { id, path, fd, sizeBytes: 0, readers: 0, evicted: false, entries: undefined, checkReads: false };
-}
-
-function readFully(segment: Segment, buffer: Buffer, position: number): void {
-  for (let done = 0; done < buffer.length; ) {
-    const bytesRead = readSync(segment.fd, buffer, done, buffer.length - done, position + done);
-    if (bytesRead === 0) throw notFound(`${segment.path} is shorter than its index says`);
-    done += bytesRead;
-  }
-}
-
-/** Holds a blob's chunks in memory until commit appends them as one record. */
-class SegmentBlobWriter implements BlobWriter {
-  private chunks: Buffer[] = [];
-  private sizeBytes = 0;
-  private finished = false;
-
-  constructor(
-    private readonly store: SegmentBlobStore,
-    private readonly digest: Digest,
-  ) {}
-
-  async write(chunk: Buffer): Promise<void> {
-    if (this.finished) throw invalidArgument('write after the blob was committed or aborted');
-    this.sizeBytes += chunk.length;
-    if (this.sizeBytes > MAXIMUM_RECORD_BYTES) {
-      throw resourceExhausted(`blob of over ${MAXIMUM_RECORD_BYTES} bytes is too large for a segment store`);
-    }
-    this.chunks.push(chunk);
-  }
-
-  async commit(): Promise<void> {
-    if (this.finished) throw invalidArgument('blob already committed or aborted');
-    this.finished = true;
-    const chunks = this.chunks;
-    this.chunks = [];
-    await this.store.append(this.digest, chunks);
-  }
-
-  async abort(): Promise<void> {
-    this.finished = true;
-    this.chunks = [];
+    this.appender.appendCopy(digest, words, data, () => this.refreshing.delete(key));
   }
 }
