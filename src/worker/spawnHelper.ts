@@ -148,11 +148,17 @@ function enterGroup(group: GroupEntry): void {
   }
 }
 
-/** Moves this helper back to its own group and restores the action's process limit; exits if it cannot. */
+/**
+ * Restores the action's process limit, then moves this helper back to its own
+ * group; exits if it cannot. In this order the action never has more than its
+ * limit: until the helper leaves, its own threads still count against the raised
+ * limit (the kernel accepts a limit below the current count and only refuses
+ * further forks).
+ */
 function leaveGroup(group: GroupEntry): void {
   try {
-    for (const file of group.homeProcsFiles) writeFileSync(file, String(process.pid));
     writeFileSync(group.pidsMaxFile, String(group.maxProcesses));
+    for (const file of group.homeProcsFiles) writeFileSync(file, String(process.pid));
   } catch (error) {
     // Staying in an action's group would put the helper under its limits: stop the sandbox instead.
     process.stderr.write(`spawn helper: cannot leave the action's cgroup: ${(error as Error).message}\n`);
