@@ -63,6 +63,8 @@ async function cleanBuilds(context: BenchContext, workspace: string, rounds: num
   const local: BazelRun[] = [];
   const remote: BazelRun[] = [];
   context.log(`${rounds} interleaved rounds; each from an empty output root, remote ones on a new server`);
+  // Bazel 4.2.3 writes no profile (and says nothing) when the directory is missing.
+  if (context.options.bazelProfiles) await mkdir(context.options.bazelProfiles, { recursive: true });
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? (['local', 'remote'] as const) : (['remote', 'local'] as const);
     for (const kind of order) {
