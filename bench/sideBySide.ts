@@ -191,6 +191,17 @@ function printTable(
         ? `${summary.ratio.value.toFixed(2)}x ${summary.ratio.against}; best of ${rounds}`
         : `best of ${rounds}`,
     });
+    // Issue 10's target: every figure at least as good as the best other server's, in the same run.
+    if (summary.ratio) {
+      context.report.record({
+        group: 'side-by-side',
+        name: `${summary.title}: Granary / best other`,
+        unit: 'x',
+        value: summary.ratio.value,
+        target: { minimum: 1 },
+        note: `against ${summary.ratio.against}`,
+      });
+    }
   }
   console.log('');
   console.log(
