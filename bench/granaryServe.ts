@@ -79,17 +79,20 @@ export async function startGranaryServe(options: GranaryServeOptions): Promise<G
       },
       pid: child.pid as number,
       command: ['node', ...nodeArguments, 'bin/granary.js', ...serveArguments].join(' '),
-      close: async () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-        await exited;
-        clearTimeout(timer);
-      },
+      close: () => stopChild(child, exited),
     };
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
   }
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited within 20 s. */
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** Passes the server's and worker's stderr through, except the worker's line per action. */
@@ -163,11 +166,6 @@ export function startGranaryWorker(options: GranaryWorkerOptions): GranaryWorker
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     pid: child.pid as number,
-    close: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    close: () => stopChild(child, exited),
   };
 }
