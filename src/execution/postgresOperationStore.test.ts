@@ -71,9 +71,29 @@ describe('several frontends on one PostgreSQL', { skip }, () => {
     return [a.scheduler, b.scheduler];
   }
 
+  /**
+   * Waits for `listener`'s notification connection, which a fresh frontend opens in
+   * the background: until then changes made through `sender` reach it only as the
+   * current state once it subscribes. Leaves probe actions queued.
+   */
+  async function untilListening(listener: OperationScheduler, sender: OperationScheduler): Promise<void> {
+    await until(async () => {
+      const waiting = listener.waitForWork(ctx, 200);
+      await sender.submit(ctx, actionRequest(`probe ${Math.random()}`, { doNotCache: true }));
+      const started = Date.now();
+      await waiting;
+      return Date.now() - started < 150;
+    }, 10_000);
+  }
+
   it('hands work queued through one frontend to a worker of another, and its watchers on the first hear every stage', async (t) => {
     const [a, b] = await twoFrontends(t);
     await b.heartbeat(ctx, 'worker-on-b', []);
+    // Every stage reaches a's watcher only once a listens; then the probes are run out of the way.
+    await untilListening(a, b);
+    for (const probe of await b.take(ctx, 'worker-on-b', 1000)) {
+      await b.complete(ctx, 'worker-on-b', probe.operationName, successResponse(0));
+    }
     const op = await a.submit(ctx, actionRequest(1));
     const seen: string[] = [];
     await a.watch(ctx, op.name, (record) => seen.push(record.stage));
@@ -90,14 +110,7 @@ describe('several frontends on one PostgreSQL', { skip }, () => {
 
   it('wakes a worker long-polling on one frontend when work is queued through another', async (t) => {
     const [a, b] = await twoFrontends(t);
-    // Wait for b's notification connection, which a fresh frontend opens in the background.
-    await until(async () => {
-      const waiting = b.waitForWork(ctx, 200);
-      await a.submit(ctx, actionRequest(`probe ${Math.random()}`, { doNotCache: true }));
-      const started = Date.now();
-      await waiting;
-      return Date.now() - started < 150;
-    }, 10_000);
+    await untilListening(b, a);
     let submittedAtMs: number | undefined;
     let submission: Promise<unknown> = Promise.resolve();
     const woke = (async () => {
